@@ -1,0 +1,46 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, HTTPMethods } from "fastify";
+import type { Principal } from "../identity/tokens.ts";
+import type { Vault } from "../vault/vaults.ts";
+
+/** What the vault pipeline (http/, run in onRequest) has established before a handler runs. */
+export interface VaultContext {
+  vault: Vault;
+  principal: Principal;
+  apiVersion: string;
+  origin: string;
+}
+
+export type VaultRequest = FastifyRequest & VaultContext;
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** "vault": Key Vault data plane (vault routing, token, api-version); "public": token and discovery endpoints. */
+    access?: "vault" | "public";
+  }
+  interface FastifyRequest {
+    vault: Vault;
+    principal: Principal;
+    apiVersion: string;
+    origin: string;
+  }
+}
+
+/**
+ * Registers a data-plane route. A `{version}` segment stands for a version or for an empty
+ * segment (latest), both of which the SDK sends: `/secrets/n/`, `/keys/n//encrypt`.
+ */
+export function vaultRoute(
+  app: FastifyInstance,
+  method: HTTPMethods,
+  path: string,
+  schema: FastifySchema,
+  handler: (req: VaultRequest, reply: FastifyReply) => Promise<unknown>,
+): void {
+  const paths = path.includes("{version}")
+    ? [path.replace("{version}", ":version"), path.replace("{version}", "")]
+    : [path];
+  if (path.endsWith("/{version}")) paths.push(path.slice(0, -"/{version}".length));
+  for (const url of paths) {
+    app.route({ method, url, schema, config: { access: "vault" }, handler: (req, reply) => handler(req as VaultRequest, reply) });
+  }
+}

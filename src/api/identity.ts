@@ -1,0 +1,90 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Identities } from "../identity/identities.ts";
+import type { Tokens } from "../identity/tokens.ts";
+import { TOKEN_LIFETIME_SECONDS } from "../identity/tokens.ts";
+import { originOf } from "../http/routing.ts";
+
+const pub = { config: { access: "public" as const } };
+
+function oauthError(reply: FastifyReply, status: number, error: string, description: string): FastifyReply {
+  return reply.code(status).send({ error, error_description: description });
+}
+
+/** A scope such as `https://vault.localhost/.default` names the resource `https://vault.localhost`. */
+function resourceOfScope(scope: string | undefined): string | undefined {
+  const first = scope?.split(" ").find((s) => s.endsWith("/.default"));
+  return first?.slice(0, -"/.default".length);
+}
+
+/**
+ * Token issuing as Azure's identity endpoints do it, so @azure/identity works offline:
+ * the App Service managed identity endpoint, and OAuth2 client credentials with OpenID
+ * discovery and JWKS for service principals (tenant `adfs` too, for EnvironmentCredential).
+ */
+export function identityRoutes(app: FastifyInstance, identities: Identities, tokens: Tokens): void {
+  const knownTenant = (tenant: string): boolean => {
+    const t = tenant.toLowerCase();
+    return t === tokens.tenantId.toLowerCase() || t === "adfs";
+  };
+  const tenantOf = (req: FastifyRequest) => (req.params as { tenant: string }).tenant;
+  const unknownTenant = (reply: FastifyReply, tenant: string) =>
+    oauthError(reply, 400, "invalid_tenant", `AADSTS90002: Tenant '${tenant}' not found. This Lockbox instance's tenant is ${tokens.tenantId}.`);
+
+  app.get("/msi/token", pub, async (req, reply) => {
+    const q = req.query as { resource?: string; client_id?: string };
+    const header = req.headers["x-identity-header"];
+    if (!q.resource) return oauthError(reply, 400, "invalid_request", "The resource query parameter is required.");
+    const identity = typeof header === "string" ? await identities.authenticateManaged(header) : undefined;
+    if (!identity) return oauthError(reply, 401, "invalid_client", "The X-IDENTITY-HEADER value does not name an enabled managed identity.");
+    if (q.client_id && q.client_id !== identity.clientId) {
+      return oauthError(reply, 400, "invalid_request", "The client_id does not belong to the managed identity of this header.");
+    }
+    const { token, expiresOn } = await tokens.issue(identity, q.resource, originOf(req));
+    return {
+      access_token: token,
+      expires_on: String(expiresOn),
+      resource: q.resource,
+      token_type: "Bearer",
+      client_id: identity.clientId,
+    };
+  });
+
+  const openidConfiguration = async (req: FastifyRequest, reply: FastifyReply) => {
+    const tenant = tenantOf(req);
+    if (!knownTenant(tenant)) return unknownTenant(reply, tenant);
+    const origin = originOf(req);
+    return {
+      issuer: tokens.issuerAt(origin),
+      authorization_endpoint: `${origin}/${tenant}/oauth2/v2.0/authorize`,
+      token_endpoint: `${origin}/${tenant}/oauth2/v2.0/token`,
+      jwks_uri: `${origin}/${tenant}/discovery/v2.0/keys`,
+      token_endpoint_auth_methods_supported: ["client_secret_post"],
+      grant_types_supported: ["client_credentials"],
+      response_types_supported: ["token"],
+      id_token_signing_alg_values_supported: ["ES256"],
+      tenant_region_scope: null,
+    };
+  };
+  app.get("/:tenant/v2.0/.well-known/openid-configuration", pub, openidConfiguration);
+  app.get("/:tenant/.well-known/openid-configuration", pub, openidConfiguration);
+
+  app.get("/:tenant/discovery/v2.0/keys", pub, async (req, reply) => {
+    if (!knownTenant(tenantOf(req))) return unknownTenant(reply, tenantOf(req));
+    return tokens.jwks;
+  });
+
+  app.post("/:tenant/oauth2/v2.0/token", pub, async (req, reply) => {
+    if (!knownTenant(tenantOf(req))) return unknownTenant(reply, tenantOf(req));
+    const form = (req.body ?? {}) as Record<string, string | undefined>;
+    if (form.grant_type !== "client_credentials") {
+      return oauthError(reply, 400, "unsupported_grant_type", "Only the client_credentials grant is supported.");
+    }
+    const resource = resourceOfScope(form.scope);
+    if (!resource) return oauthError(reply, 400, "invalid_scope", "The scope must be a resource followed by /.default.");
+    const identity =
+      form.client_id && form.client_secret ? await identities.authenticateClient(form.client_id, form.client_secret) : undefined;
+    if (!identity) return oauthError(reply, 401, "invalid_client", "AADSTS7000215: Invalid client secret provided, or unknown client.");
+    const { token } = await tokens.issue(identity, resource, originOf(req));
+    return { token_type: "Bearer", expires_in: TOKEN_LIFETIME_SECONDS, ext_expires_in: TOKEN_LIFETIME_SECONDS, access_token: token };
+  });
+}

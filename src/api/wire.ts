@@ -1,0 +1,49 @@
+import type { VersionRecord, VersionView } from "../store/store.ts";
+import type { Vault } from "../vault/vaults.ts";
+
+/**
+ * Wire shapes shared by secrets and keys: identifiers, attributes and the deleted-object
+ * fields, always built on the caller's own origin.
+ */
+export const objectId = (origin: string, collection: string, name: string, version?: string): string =>
+  version ? `${origin}/${collection}/${name}/${version}` : `${origin}/${collection}/${name}`;
+
+export interface WireAttributes {
+  enabled: boolean;
+  nbf?: number;
+  exp?: number;
+  created: number;
+  updated: number;
+  recoveryLevel: string;
+  recoverableDays: number;
+}
+
+export function attributesOf(v: VersionRecord, vault: Vault): WireAttributes {
+  return {
+    enabled: v.enabled,
+    ...(v.nbf !== null ? { nbf: v.nbf } : {}),
+    ...(v.exp !== null ? { exp: v.exp } : {}),
+    created: v.created,
+    updated: v.updated,
+    recoveryLevel: vault.recoveryLevel,
+    recoverableDays: vault.retentionDays,
+  };
+}
+
+export function deletedFieldsOf(origin: string, deletedCollection: string, v: VersionView) {
+  return {
+    recoveryId: objectId(origin, deletedCollection, v.object.displayName),
+    deletedDate: v.object.deletedAt ?? undefined,
+    scheduledPurgeDate: v.object.purgeAt ?? undefined,
+  };
+}
+
+/**
+ * The SDK truncates dates to signed 32 bits, so a date after 2038-01-19 arrives negative.
+ * Read such a value as the unsigned number the user meant.
+ */
+export const fromWireTime = (t: number | undefined): number | undefined => (t !== undefined && t < 0 ? t + 2 ** 32 : t);
+
+/** JSON schema pieces for request bodies. */
+export const tagsSchema = { type: "object", additionalProperties: { type: "string" } } as const;
+export const timeSchema = { type: "integer" } as const;

@@ -1,0 +1,37 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { KvError } from "../vault/errors.ts";
+
+/**
+ * Maps anything thrown while serving a request to Azure's error body. Messages are ours and
+ * fixed: a parser's message can quote the request body, which may hold a secret value.
+ */
+export function toKvError(error: FastifyError | Error): KvError {
+  if (error instanceof KvError) return error;
+  const e = error as FastifyError;
+  if (e.validation) {
+    const first = e.validation[0];
+    const where = first?.instancePath ? first.instancePath.slice(1).replaceAll("/", ".") : "body";
+    const what = first?.keyword === "required" ? `is missing the required property '${String(first.params.missingProperty)}'` : first?.message;
+    return new KvError(400, "BadParameter", `The request ${e.validationContext ?? "body"} is invalid: ${where} ${what ?? "is invalid"}.`);
+  }
+  switch (e.code) {
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+    case "FST_ERR_CTP_INVALID_JSON":
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return new KvError(400, "BadParameter", "The request body is not valid JSON.");
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new KvError(400, "BadParameter", "The request body must be application/json.");
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new KvError(413, "RequestEntityTooLarge", "The request body is too large.");
+  }
+  if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
+    return new KvError(e.statusCode, "BadParameter", "The request is invalid.");
+  }
+  return new KvError(500, "InternalServerError", "Lockbox could not complete the request because of an internal error.");
+}
+
+export function renderError(error: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): void {
+  const kv = toKvError(error);
+  if (kv.status >= 500) req.log.error({ err: error }, "request failed");
+  void reply.code(kv.status).send(kv.toBody());
+}

@@ -1,0 +1,162 @@
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK, type CryptoKey } from "jose";
+import type { Keyring } from "../crypto/envelope.ts";
+import type { IdentityRecord, Store } from "../store/store.ts";
+import { nowSeconds, type Clock } from "../vault/clock.ts";
+
+export const TOKEN_LIFETIME_SECONDS = 3600;
+const ALG = "ES256";
+const SIGNING_KEY_META = "token_signing_key";
+const SIGNING_KEY_AAD = "lockbox/v1/token-signing-key";
+const MAX_CACHED = 10_000;
+
+/** Who made a request, from a validated token. */
+export interface Principal {
+  objectId: string;
+  clientId: string;
+  name: string;
+  tenantId: string;
+  expires: number;
+}
+
+export class TokenError extends Error {}
+
+interface Cached {
+  principal: Principal;
+  nbf: number;
+  exp: number;
+}
+
+/**
+ * Issues and validates the JWT access tokens of this instance, signed with its own ES256
+ * key (kept in the store, sealed by the root key). Validated tokens are cached so the
+ * signature check is done once per token, not once per request; time checks run every time.
+ */
+export class Tokens {
+  private readonly cache = new Map<string, Cached>();
+
+  private constructor(
+    private readonly privateKey: CryptoKey,
+    private readonly publicKey: CryptoKey,
+    private readonly publicJwk: JWK,
+    private readonly clock: Clock,
+    readonly tenantId: string,
+    private readonly audiences: string[],
+  ) {}
+
+  /** Loads the signing key from the store, creating it on first start. */
+  static async load(store: Store, keyring: Keyring, clock: Clock, tenantId: string, resource: string): Promise<Tokens> {
+    let sealed = await store.read((repo) => repo.getMeta(SIGNING_KEY_META));
+    if (!sealed) {
+      const { privateKey } = await generateKeyPair(ALG, { extractable: true });
+      const jwk = await exportJWK(privateKey);
+      const candidate = keyring.sealWithRoot(Buffer.from(JSON.stringify(jwk)), SIGNING_KEY_AAD).toString("base64");
+      sealed = await store.write(async (repo) => {
+        const existing = await repo.getMeta(SIGNING_KEY_META);
+        if (existing) return existing;
+        await repo.setMeta(SIGNING_KEY_META, candidate);
+        return candidate;
+      });
+    }
+    const privateJwk = JSON.parse(keyring.openWithRoot(Buffer.from(sealed, "base64"), SIGNING_KEY_AAD).toString("utf8")) as JWK;
+    const { d: _d, ...publicPart } = privateJwk;
+    const kid = await calculateJwkThumbprint(publicPart);
+    const publicJwk: JWK = { ...publicPart, kid, use: "sig", alg: ALG };
+    const privateKey = (await importJWK(privateJwk, ALG)) as CryptoKey;
+    const publicKey = (await importJWK(publicJwk, ALG)) as CryptoKey;
+    const bare = resource.replace(/\/+$/, "");
+    const audiences = [bare, `${bare}/`, "https://vault.azure.net", "https://vault.azure.net/"];
+    return new Tokens(privateKey, publicKey, publicJwk, clock, tenantId, audiences);
+  }
+
+  get jwks(): { keys: JWK[] } {
+    return { keys: [this.publicJwk] };
+  }
+
+  /**
+   * The issuer named in tokens and in the OpenID configuration. MSAL requires the
+   * configuration's issuer to be on the authority's own origin, so it follows the origin
+   * the client called; the path names this instance's tenant.
+   */
+  issuerAt(origin: string): string {
+    return `${origin}/${this.tenantId}/v2.0`;
+  }
+
+  /** An access token for `identity` to use against `resource` (the token's audience). */
+  async issue(identity: IdentityRecord, resource: string, origin: string): Promise<{ token: string; expiresOn: number }> {
+    const now = nowSeconds(this.clock);
+    const expiresOn = now + TOKEN_LIFETIME_SECONDS;
+    const token = await new SignJWT({
+      tid: this.tenantId,
+      oid: identity.id,
+      appid: identity.clientId,
+      azp: identity.clientId,
+      idtyp: "app",
+      name: identity.name,
+    })
+      .setProtectedHeader({ alg: ALG, typ: "JWT", kid: this.publicJwk.kid! })
+      .setIssuer(this.issuerAt(origin))
+      .setAudience(resource)
+      .setSubject(identity.id)
+      .setIssuedAt(now)
+      .setNotBefore(now)
+      .setExpirationTime(expiresOn)
+      .sign(this.privateKey);
+    return { token, expiresOn };
+  }
+
+  /** The principal a bearer token stands for; throws TokenError when it is not valid now. */
+  async validate(token: string): Promise<Principal> {
+    const now = nowSeconds(this.clock);
+    const hit = this.cache.get(token);
+    if (hit) {
+      if (now < hit.nbf) throw new TokenError("The token is not yet valid.");
+      if (now >= hit.exp) throw new TokenError("The token is expired.");
+      return hit.principal;
+    }
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, this.publicKey, {
+        algorithms: [ALG],
+        audience: this.audiences,
+        currentDate: new Date(this.clock.nowMs()),
+        requiredClaims: ["iss", "exp", "nbf", "oid", "tid"],
+        clockTolerance: 0,
+      }));
+    } catch (e) {
+      throw new TokenError(describeJoseError(e));
+    }
+    const iss = String(payload.iss ?? "");
+    if (!iss.startsWith("https://") || !iss.endsWith(`/${this.tenantId}/v2.0`) || iss.slice(8).split("/").length !== 3) {
+      throw new TokenError("The token was not issued by this Lockbox instance.");
+    }
+    const principal: Principal = {
+      objectId: String(payload.oid),
+      clientId: String(payload.appid ?? payload.azp ?? ""),
+      name: String(payload.name ?? ""),
+      tenantId: String(payload.tid),
+      expires: payload.exp!,
+    };
+    if (this.cache.size >= MAX_CACHED) this.cache.clear();
+    this.cache.set(token, { principal, nbf: payload.nbf!, exp: payload.exp! });
+    return principal;
+  }
+}
+
+function describeJoseError(e: unknown): string {
+  const code = (e as { code?: string }).code;
+  switch (code) {
+    case "ERR_JWT_EXPIRED":
+      return "The token is expired.";
+    case "ERR_JWT_CLAIM_VALIDATION_FAILED": {
+      const claim = (e as { claim?: string }).claim;
+      if (claim === "aud") return "The token's audience is not this vault.";
+      if (claim === "iss") return "The token was not issued by this Lockbox instance.";
+      if (claim === "nbf") return "The token is not yet valid.";
+      return `The token's ${claim ?? "claims"} claim is invalid.`;
+    }
+    case "ERR_JWS_SIGNATURE_VERIFICATION_FAILED":
+      return "The token's signature is invalid.";
+    default:
+      return "The token is malformed.";
+  }
+}

@@ -1,0 +1,96 @@
+import Fastify, { LogController, type FastifyInstance } from "fastify";
+import { randomUUID } from "node:crypto";
+import { identityRoutes } from "../api/identity.ts";
+import { secretRoutes } from "../api/secrets.ts";
+import { checkApiVersion } from "../http/apiVersion.ts";
+import { authenticate, challengeHeader } from "../http/auth.ts";
+import { renderError } from "../http/errors.ts";
+import { hostnameOf, originOf, vaultNameOf } from "../http/routing.ts";
+import type { Tokens } from "../identity/tokens.ts";
+import { KvError } from "../vault/errors.ts";
+import type { Config } from "./config.ts";
+import { DEFAULT_VAULT, type Instance } from "./instance.ts";
+import type { TlsMaterial } from "./tls.ts";
+
+export interface AppDeps {
+  config: Config;
+  instance: Instance;
+  tokens: Tokens;
+  tls: TlsMaterial;
+}
+
+/**
+ * The HTTPS application. Every data-plane request goes through the same pipeline in
+ * onRequest, before its body is read: vault by Host, then bearer token (401 + challenge),
+ * then api-version. Handlers only translate between HTTP and the domain services.
+ */
+export async function buildApp({ config, instance, tokens, tls }: AppDeps): Promise<FastifyInstance> {
+  const resource = `https://${config.dnsSuffix}`;
+  const verbose = config.logLevel === "debug" || config.logLevel === "trace";
+  const app = Fastify({
+    https: { cert: tls.cert, key: tls.key },
+    logger: {
+      level: config.logLevel,
+      redact: ["req.headers.authorization", 'req.headers["x-identity-header"]'],
+    },
+    logController: new LogController({ disableRequestLogging: !verbose }),
+    genReqId: () => randomUUID(),
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+    forceCloseConnections: "idle",
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
+  });
+
+  app.decorateRequest("vault", null as never);
+  app.decorateRequest("principal", null as never);
+  app.decorateRequest("apiVersion", "");
+  app.decorateRequest("origin", "");
+
+  // An empty body is no body (the SDK posts recover and backup with none); a body that is
+  // not JSON gets a fixed message, never one quoting the body.
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
+    if (body === "") return done(null, undefined);
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(new KvError(400, "BadParameter", "The request body is not valid JSON."), undefined);
+    }
+  });
+  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+
+  app.setErrorHandler(renderError);
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send(new KvError(404, "NotFound", `There is no operation at ${req.method} ${req.url.split("?")[0]}.`).toBody());
+  });
+
+  app.addHook("onRequest", async (req, reply) => {
+    void reply.header("x-ms-request-id", req.id);
+    const correlation = req.headers["x-ms-client-request-id"];
+    if (typeof correlation === "string") void reply.header("x-ms-client-request-id", correlation);
+    if (req.routeOptions.config?.access !== "vault") return;
+
+    const hostname = hostnameOf(req.headers.host);
+    const vaultName = vaultNameOf(hostname, config.dnsSuffix, DEFAULT_VAULT);
+    const vault = vaultName ? await instance.vaults.find(vaultName) : undefined;
+    if (!vault) {
+      throw new KvError(
+        404,
+        "VaultNotFound",
+        vaultName
+          ? `The vault '${vaultName}' does not exist on this Lockbox server. Create it with: lockbox vault create ${vaultName}`
+          : `The host '${hostname}' names no vault: use https://{vault}.${config.dnsSuffix}:PORT, or localhost for the vault '${DEFAULT_VAULT}'.`,
+      );
+    }
+    req.origin = originOf(req);
+    req.principal = await authenticate(req.headers.authorization, tokens, reply, challengeHeader(req.origin, tokens.tenantId, resource));
+    req.apiVersion = checkApiVersion((req.query as Record<string, unknown>)["api-version"]);
+    req.vault = vault;
+  });
+
+  secretRoutes(app, instance.secrets);
+  identityRoutes(app, instance.identities, tokens);
+  return app;
+}

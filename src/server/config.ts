@@ -1,0 +1,53 @@
+import { resolve } from "node:path";
+
+/** Everything `lockbox serve` can be told, from flags and the environment, in one typed object. */
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** Vault hosts are `{vault}.{dnsSuffix}`; the challenge resource is `https://{dnsSuffix}`. */
+  dnsSuffix: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  logLevel: string;
+}
+
+export const DEFAULT_PORT = 8443;
+export const DEFAULT_DNS_SUFFIX = "vault.localhost";
+
+export interface ConfigFlags {
+  host?: string;
+  port?: string | number;
+  dataDir?: string;
+  dnsSuffix?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  logLevel?: string;
+}
+
+export function parsePort(value: string | number): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port: ${value}`);
+  return port;
+}
+
+export function dataDirOf(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(flag ?? env.LOCKBOX_DATA_DIR ?? ".lockbox");
+}
+
+export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Config {
+  const tlsCert = flags.tlsCert ?? env.LOCKBOX_TLS_CERT;
+  const tlsKey = flags.tlsKey ?? env.LOCKBOX_TLS_KEY;
+  if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new Error("--tls-cert and --tls-key go together");
+  const dnsSuffix = (flags.dnsSuffix ?? env.LOCKBOX_DNS_SUFFIX ?? DEFAULT_DNS_SUFFIX).toLowerCase().replace(/^\.+|\.+$/g, "");
+  if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(dnsSuffix)) throw new Error(`invalid DNS suffix: ${dnsSuffix}`);
+  return {
+    host: flags.host ?? env.LOCKBOX_HOST ?? "127.0.0.1",
+    port: parsePort(flags.port ?? env.LOCKBOX_PORT ?? DEFAULT_PORT),
+    dataDir: dataDirOf(flags.dataDir, env),
+    dnsSuffix,
+    tlsCert: tlsCert ? resolve(tlsCert) : undefined,
+    tlsKey: tlsKey ? resolve(tlsKey) : undefined,
+    logLevel: flags.logLevel ?? env.LOCKBOX_LOG_LEVEL ?? "info",
+  };
+}

@@ -1,0 +1,88 @@
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Keyring, KEY_BYTES, parseRootKey } from "../crypto/envelope.ts";
+import { Identities } from "../identity/identities.ts";
+import { SqliteStore } from "../store/sqlite/engine.ts";
+import type { Store } from "../store/store.ts";
+import { systemClock, type Clock } from "../vault/clock.ts";
+import { SecretService } from "../vault/secrets.ts";
+import { Vaults } from "../vault/vaults.ts";
+import { randomBytes } from "node:crypto";
+
+export const DEFAULT_VAULT = "default";
+export const DEVELOPER_IDENTITY = "developer";
+const DEVELOPER_HEADER_META = "developer_identity_header";
+const DEVELOPER_HEADER_AAD = "lockbox/v1/developer-identity-header";
+
+/** One Lockbox instance's state: its store, keys and services. Used by `serve` and the CLI. */
+export interface Instance {
+  dataDir: string;
+  store: Store;
+  keyring: Keyring;
+  clock: Clock;
+  tenantId: string;
+  vaults: Vaults;
+  identities: Identities;
+  secrets: SecretService;
+  /** The developer identity's IDENTITY_HEADER value. */
+  developerHeader(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * The root key: LOCKBOX_ROOT_KEY from the environment (then never written anywhere), or
+ * `<dataDir>/root.key`, made with mode 0600 on first start.
+ */
+function loadRootKey(dataDir: string, env: NodeJS.ProcessEnv): Buffer {
+  if (env.LOCKBOX_ROOT_KEY) return parseRootKey(env.LOCKBOX_ROOT_KEY);
+  const file = join(dataDir, "root.key");
+  if (!existsSync(file)) writeFileSync(file, randomBytes(KEY_BYTES).toString("base64") + "\n", { mode: 0o600, flag: "wx" });
+  return parseRootKey(readFileSync(file, "utf8"));
+}
+
+/**
+ * Opens (and on first start, initialises) the data directory: root key, database, tenant
+ * id, the vault `default` and the developer managed identity, which may do everything.
+ */
+export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = process.env, clock: Clock = systemClock): Promise<Instance> {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const rootKey = loadRootKey(dataDir, env);
+  const store = new SqliteStore(join(dataDir, "lockbox.db"));
+  const keyring = new Keyring(rootKey, async (vault) => (await store.read((repo) => repo.getVault(vault)))?.wrappedKey);
+  const vaults = new Vaults(store, keyring, clock);
+  const identities = new Identities(store, clock);
+
+  let tenantId = await store.read((repo) => repo.getMeta("tenant_id"));
+  if (!tenantId) {
+    const candidate = randomUUID();
+    tenantId = await store.write(async (repo) => {
+      const existing = await repo.getMeta("tenant_id");
+      if (existing) return existing;
+      await repo.setMeta("tenant_id", candidate);
+      return candidate;
+    });
+  }
+  if (!(await vaults.find(DEFAULT_VAULT))) await vaults.create(DEFAULT_VAULT);
+  if (!(await store.read((repo) => repo.getMeta(DEVELOPER_HEADER_META)))) {
+    const { credential } = await identities.create(DEVELOPER_IDENTITY, "managed", { admin: true });
+    const sealed = keyring.sealWithRoot(Buffer.from(credential), DEVELOPER_HEADER_AAD).toString("base64");
+    await store.write((repo) => repo.setMeta(DEVELOPER_HEADER_META, sealed));
+  }
+
+  return {
+    dataDir,
+    store,
+    keyring,
+    clock,
+    tenantId,
+    vaults,
+    identities,
+    secrets: new SecretService(store, keyring, clock),
+    async developerHeader() {
+      const sealed = await store.read((repo) => repo.getMeta(DEVELOPER_HEADER_META));
+      return keyring.openWithRoot(Buffer.from(sealed!, "base64"), DEVELOPER_HEADER_AAD).toString("utf8");
+    },
+    close: () => store.close(),
+  };
+}

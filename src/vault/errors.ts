@@ -1,0 +1,34 @@
+/**
+ * The one error type of Lockbox. Thrown anywhere, rendered once (http/errors.ts) as
+ * Azure's body: {"error":{"code","message","innererror"}}.
+ * A message never carries a secret value or key material.
+ */
+export class KvError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly innerCode?: string,
+  ) {
+    super(message);
+    this.name = "KvError";
+  }
+
+  toBody(): { error: { code: string; message: string; innererror?: { code: string } } } {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.innerCode ? { innererror: { code: this.innerCode } } : {}),
+      },
+    };
+  }
+}
+
+export const badParameter = (message: string): KvError => new KvError(400, "BadParameter", message);
+
+export const forbidden = (message: string, innerCode?: string): KvError =>
+  new KvError(403, "Forbidden", message, innerCode);
+
+export const conflict = (message: string, innerCode?: string): KvError =>
+  new KvError(409, "Conflict", message, innerCode);

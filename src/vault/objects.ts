@@ -1,0 +1,338 @@
+import type { Keyring } from "../crypto/envelope.ts";
+import type { ObjectKind, Repo, Store, VersionPatch, VersionRecord, VersionView } from "../store/store.ts";
+import { nowSeconds, type Clock } from "./clock.ts";
+import { badParameter, conflict, forbidden, KvError } from "./errors.ts";
+import { newVersionId, objectKey, versionKey } from "./names.ts";
+import type { Vault } from "./vaults.ts";
+
+/** What differs between secrets and keys in the rules they share. */
+export interface KindRules {
+  kind: ObjectKind;
+  /** "secret" / "key" and "Secret" / "Key", as Azure words its messages. */
+  noun: string;
+  Noun: string;
+  notFoundCode: string;
+  backupPrefix: string;
+}
+
+export const SECRET_RULES: KindRules = {
+  kind: "secret",
+  noun: "secret",
+  Noun: "Secret",
+  notFoundCode: "SecretNotFound",
+  backupPrefix: "!LockboxSecretBackupV1.",
+};
+
+export const KEY_RULES: KindRules = {
+  kind: "key",
+  noun: "key",
+  Noun: "Key",
+  notFoundCode: "KeyNotFound",
+  backupPrefix: "!LockboxKeyBackupV1.",
+};
+
+export interface VersionInput {
+  enabled?: boolean;
+  nbf?: number | null;
+  exp?: number | null;
+  contentType?: string | null;
+  tags?: Record<string, string> | null;
+  props?: Record<string, unknown> | null;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Opaque to callers; hand it back to get the next page. Absent on the last page. */
+  cursor?: string;
+}
+
+const MAX_TAGS = 15;
+const MAX_TAG_NAME = 512;
+const MAX_TAG_VALUE = 256;
+
+export function validateTags(tags: Record<string, string> | null | undefined): void {
+  if (!tags) return;
+  const entries = Object.entries(tags);
+  if (entries.length > MAX_TAGS) throw badParameter(`At most ${MAX_TAGS} tags are allowed.`);
+  for (const [k, v] of entries) {
+    if (k.length === 0 || k.length > MAX_TAG_NAME) throw badParameter(`A tag name must have 1 to ${MAX_TAG_NAME} characters.`);
+    if (typeof v !== "string" || v.length > MAX_TAG_VALUE) {
+      throw badParameter(`The value of tag '${k}' must be a string of at most ${MAX_TAG_VALUE} characters.`);
+    }
+  }
+}
+
+interface BackupVersion extends Omit<VersionRecord, "vault" | "kind" | "name" | "seq" | "sealed"> {
+  payload: string;
+}
+
+interface BackupDocument {
+  kind: ObjectKind;
+  name: string;
+  versions: BackupVersion[];
+}
+
+/**
+ * The rules secrets and keys share: versions, soft delete, recovery, purge, backup and
+ * paging. SecretService and KeyService add only what is theirs (values, key material).
+ * Payloads (a secret's value, a key's private material) are sealed under the vault's data
+ * key with the vault, kind, name and version as associated data.
+ */
+export class VersionedObjects {
+  constructor(
+    readonly rules: KindRules,
+    private readonly store: Store,
+    private readonly keyring: Keyring,
+    private readonly clock: Clock,
+  ) {}
+
+  private aad(vault: string, name: string, version: string): string {
+    return `lockbox/v1/${vault}/${this.rules.kind}/${name}/${version}`;
+  }
+
+  private notFound(name: string, version?: string): KvError {
+    const id = version ? `${name}/${version}` : name;
+    const n = this.rules.noun;
+    return new KvError(
+      404,
+      this.rules.notFoundCode,
+      `A ${n} with (name/id) ${id} was not found in this key vault. If you recently deleted this ${n} you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
+    );
+  }
+
+  private deletedNotFound(name: string): KvError {
+    return new KvError(404, this.rules.notFoundCode, `Deleted ${this.rules.Noun} not found: ${name}`);
+  }
+
+  private isDeletedButRecoverable(name: string): KvError {
+    return conflict(
+      `${this.rules.Noun} ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the ${this.rules.noun} can only be recovered or purged.`,
+      "ObjectIsDeletedButRecoverable",
+    );
+  }
+
+  /** Adds a version (creating the object on first use) and returns it. */
+  async create(vault: Vault, name: string, payload: Buffer, input: VersionInput): Promise<VersionView> {
+    const key = objectKey(name);
+    validateTags(input.tags);
+    const version = newVersionId();
+    const now = nowSeconds(this.clock);
+    const sealed = await this.keyring.seal(vault.name, this.aad(vault.name, key, version), payload);
+    return this.store.write(async (repo) => {
+      let object = await repo.getObject(vault.name, this.rules.kind, key);
+      if (object?.deletedAt != null) throw this.isDeletedButRecoverable(name);
+      if (!object) {
+        object = { vault: vault.name, kind: this.rules.kind, name: key, displayName: name, deletedAt: null, purgeAt: null };
+        await repo.insertObject(object);
+      }
+      const record: Omit<VersionRecord, "seq"> = {
+        vault: vault.name,
+        kind: this.rules.kind,
+        name: key,
+        version,
+        created: now,
+        updated: now,
+        enabled: input.enabled ?? true,
+        nbf: input.nbf ?? null,
+        exp: input.exp ?? null,
+        contentType: input.contentType ?? null,
+        tags: input.tags ?? null,
+        props: input.props ?? null,
+        sealed,
+      };
+      await repo.insertVersion(record);
+      return { ...record, seq: 0, object };
+    });
+  }
+
+  private async find(repo: Repo, vault: Vault, name: string, version?: string): Promise<VersionView> {
+    const key = objectKey(name);
+    const v = versionKey(version);
+    const found = v
+      ? await repo.getVersion(vault.name, this.rules.kind, key, v)
+      : await repo.getLatestVersion(vault.name, this.rules.kind, key);
+    if (!found || found.object.deletedAt != null) throw this.notFound(name, version || undefined);
+    return found;
+  }
+
+  /** A live version; an empty or absent version means the latest. */
+  get(vault: Vault, name: string, version?: string): Promise<VersionView> {
+    return this.store.read((repo) => this.find(repo, vault, name, version));
+  }
+
+  /** Decrypts a version's payload. */
+  open(view: VersionRecord): Promise<Buffer> {
+    return this.keyring.open(view.vault, this.aad(view.vault, view.name, view.version), view.sealed);
+  }
+
+  async update(vault: Vault, name: string, version: string | undefined, input: VersionInput): Promise<VersionView> {
+    validateTags(input.tags);
+    const patch: VersionPatch = { updated: nowSeconds(this.clock) };
+    for (const k of ["enabled", "nbf", "exp", "contentType", "tags", "props"] as const) {
+      if (input[k] !== undefined) (patch as Record<string, unknown>)[k] = input[k];
+    }
+    return this.store.write(async (repo) => {
+      const found = await this.find(repo, vault, name, version);
+      await repo.updateVersion(vault.name, this.rules.kind, found.name, found.version, patch);
+      return { ...found, ...patch } as VersionView;
+    });
+  }
+
+  async list(vault: Vault, limit: number, cursor?: string): Promise<Page<VersionView>> {
+    const rows = await this.store.read((repo) => repo.listObjects(vault.name, this.rules.kind, false, cursor ?? null, limit + 1));
+    return pageOf(rows, limit, (last) => last.name);
+  }
+
+  async listDeleted(vault: Vault, limit: number, cursor?: string): Promise<Page<VersionView>> {
+    const rows = await this.store.read((repo) => repo.listObjects(vault.name, this.rules.kind, true, cursor ?? null, limit + 1));
+    return pageOf(rows, limit, (last) => last.name);
+  }
+
+  /** Every version of a live object, oldest first. An unknown name has no versions. */
+  async listVersions(vault: Vault, name: string, limit: number, cursor?: string): Promise<Page<VersionView>> {
+    const key = objectKey(name);
+    const afterSeq = cursor === undefined ? null : Number(cursor);
+    if (afterSeq !== null && !Number.isSafeInteger(afterSeq)) throw badParameter("The skip token is invalid.");
+    return this.store.read(async (repo) => {
+      const object = await repo.getObject(vault.name, this.rules.kind, key);
+      if (!object || object.deletedAt != null) return { items: [] };
+      const rows = await repo.listVersions(vault.name, this.rules.kind, key, afterSeq, limit + 1);
+      return pageOf(
+        rows.map((r) => ({ ...r, object })),
+        limit,
+        (last) => String(last.seq),
+      );
+    });
+  }
+
+  /** Soft delete: the object and all its versions move to the deleted state. */
+  delete(vault: Vault, name: string): Promise<VersionView> {
+    const now = nowSeconds(this.clock);
+    return this.store.write(async (repo) => {
+      const latest = await this.find(repo, vault, name);
+      const purgeAt = now + vault.retentionDays * 86400;
+      await repo.setObjectDeleted(vault.name, this.rules.kind, latest.name, now, purgeAt);
+      return { ...latest, object: { ...latest.object, deletedAt: now, purgeAt } };
+    });
+  }
+
+  private async findDeleted(repo: Repo, vault: Vault, name: string): Promise<VersionView> {
+    const key = objectKey(name);
+    const latest = await repo.getLatestVersion(vault.name, this.rules.kind, key);
+    if (!latest || latest.object.deletedAt == null) throw this.deletedNotFound(name);
+    return latest;
+  }
+
+  getDeleted(vault: Vault, name: string): Promise<VersionView> {
+    return this.store.read((repo) => this.findDeleted(repo, vault, name));
+  }
+
+  recover(vault: Vault, name: string): Promise<VersionView> {
+    return this.store.write(async (repo) => {
+      const latest = await this.findDeleted(repo, vault, name);
+      await repo.setObjectDeleted(vault.name, this.rules.kind, latest.name, null, null);
+      return { ...latest, object: { ...latest.object, deletedAt: null, purgeAt: null } };
+    });
+  }
+
+  async purge(vault: Vault, name: string): Promise<void> {
+    await this.store.write(async (repo) => {
+      const latest = await this.findDeleted(repo, vault, name);
+      if (vault.purgeProtection) {
+        throw forbidden(
+          'Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault service will automatically purge it after the retention period has passed.',
+        );
+      }
+      await repo.purgeObject(vault.name, this.rules.kind, latest.name);
+    });
+  }
+
+  /** Permanently removes deleted objects whose retention has run out. Returns how many. */
+  async purgeDue(limit = 100): Promise<number> {
+    const now = nowSeconds(this.clock);
+    return this.store.write(async (repo) => {
+      const due = await repo.listPurgeDue(this.rules.kind, now, limit);
+      for (const o of due) await repo.purgeObject(o.vault, o.kind, o.name);
+      return due.length;
+    });
+  }
+
+  /** All versions with their payloads, sealed under the instance's backup key. */
+  async backup(vault: Vault, name: string): Promise<Buffer> {
+    const { latest, versions } = await this.store.read(async (repo) => {
+      const latest = await this.find(repo, vault, name);
+      return { latest, versions: await repo.listVersions(vault.name, this.rules.kind, latest.name, null, Number.MAX_SAFE_INTEGER) };
+    });
+    const doc: BackupDocument = {
+      kind: this.rules.kind,
+      name: latest.object.displayName,
+      versions: await Promise.all(
+        versions.map(async (v) => ({
+          version: v.version,
+          created: v.created,
+          updated: v.updated,
+          enabled: v.enabled,
+          nbf: v.nbf,
+          exp: v.exp,
+          contentType: v.contentType,
+          tags: v.tags,
+          props: v.props,
+          payload: (await this.open(v)).toString("base64"),
+        })),
+      ),
+    };
+    const sealed = this.keyring.sealBackup(Buffer.from(JSON.stringify(doc)), this.backupAad());
+    return Buffer.concat([Buffer.from(this.rules.backupPrefix, "ascii"), sealed]);
+  }
+
+  private backupAad(): string {
+    return `lockbox/v1/backup/${this.rules.kind}`;
+  }
+
+  /** Restores a backup into `vault` under its original name and version ids. */
+  async restore(vault: Vault, blob: Buffer): Promise<VersionView> {
+    const prefix = Buffer.from(this.rules.backupPrefix, "ascii");
+    let doc: BackupDocument;
+    try {
+      if (!blob.subarray(0, prefix.length).equals(prefix)) throw new Error("prefix");
+      doc = JSON.parse(this.keyring.openBackup(blob.subarray(prefix.length), this.backupAad()).toString("utf8")) as BackupDocument;
+    } catch {
+      throw badParameter(`The backup blob is invalid: it is corrupt, or was not made by this Lockbox instance for a ${this.rules.noun}.`);
+    }
+    const key = objectKey(doc.name);
+    const records: Array<Omit<VersionRecord, "seq">> = await Promise.all(
+      doc.versions.map(async (v) => ({
+        vault: vault.name,
+        kind: this.rules.kind,
+        name: key,
+        version: v.version,
+        created: v.created,
+        updated: v.updated,
+        enabled: v.enabled,
+        nbf: v.nbf,
+        exp: v.exp,
+        contentType: v.contentType,
+        tags: v.tags,
+        props: v.props,
+        sealed: await this.keyring.seal(vault.name, this.aad(vault.name, key, v.version), Buffer.from(v.payload, "base64")),
+      })),
+    );
+    return this.store.write(async (repo) => {
+      const existing = await repo.getObject(vault.name, this.rules.kind, key);
+      if (existing?.deletedAt != null) throw this.isDeletedButRecoverable(doc.name);
+      if (existing) {
+        throw conflict(`${this.rules.Noun} ${doc.name} already exists in this vault; a backup can only be restored under a name that is not in use.`);
+      }
+      const object = { vault: vault.name, kind: this.rules.kind, name: key, displayName: doc.name, deletedAt: null, purgeAt: null };
+      await repo.insertObject(object);
+      for (const r of records) await repo.insertVersion(r);
+      return { ...records[records.length - 1]!, seq: 0, object };
+    });
+  }
+}
+
+function pageOf<T>(rows: T[], limit: number, cursorOf: (last: T) => string): Page<T> {
+  if (rows.length <= limit) return { items: rows };
+  const items = rows.slice(0, limit);
+  return { items, cursor: cursorOf(items[items.length - 1]!) };
+}

@@ -1,0 +1,90 @@
+import type { Keyring } from "../crypto/envelope.ts";
+import type { Store, VaultRecord } from "../store/store.ts";
+import { nowSeconds, type Clock } from "./clock.ts";
+import { badParameter, conflict, KvError } from "./errors.ts";
+import { vaultKey } from "./names.ts";
+
+export interface Vault {
+  name: string;
+  retentionDays: number;
+  purgeProtection: boolean;
+  /** Azure's recoveryLevel for this vault's soft-delete settings. */
+  recoveryLevel: string;
+}
+
+export interface VaultOptions {
+  retentionDays?: number;
+  purgeProtection?: boolean;
+}
+
+export const DEFAULT_RETENTION_DAYS = 90;
+const CACHE_MS = 1000;
+
+function toVault(r: VaultRecord): Vault {
+  const base = r.retentionDays === 90 ? "Recoverable" : "CustomizedRecoverable";
+  return {
+    name: r.name,
+    retentionDays: r.retentionDays,
+    purgeProtection: r.purgeProtection,
+    recoveryLevel: r.purgeProtection ? base : `${base}+Purgeable`,
+  };
+}
+
+/** The vaults of this instance. Lookups are cached briefly: vault settings change rarely. */
+export class Vaults {
+  private readonly cache = new Map<string, { vault: Vault; until: number }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly keyring: Keyring,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(name: string, options: VaultOptions = {}): Promise<Vault> {
+    const key = vaultKey(name);
+    const retentionDays = options.retentionDays ?? DEFAULT_RETENTION_DAYS;
+    if (!Number.isInteger(retentionDays) || retentionDays < 7 || retentionDays > 90) {
+      throw badParameter("The soft-delete retention period must be a whole number of days from 7 to 90.");
+    }
+    const record: VaultRecord = {
+      name: key,
+      wrappedKey: this.keyring.newWrappedDataKey(key),
+      retentionDays,
+      purgeProtection: options.purgeProtection ?? false,
+      created: nowSeconds(this.clock),
+    };
+    await this.store.write(async (repo) => {
+      if (await repo.getVault(key)) throw conflict(`A vault named '${key}' already exists.`);
+      await repo.insertVault(record);
+    });
+    return toVault(record);
+  }
+
+  async list(): Promise<Vault[]> {
+    return (await this.store.read((repo) => repo.listVaults())).map(toVault);
+  }
+
+  async delete(name: string): Promise<void> {
+    const key = name.toLowerCase();
+    const removed = await this.store.write((repo) => repo.deleteVault(key));
+    if (!removed) throw new KvError(404, "VaultNotFound", `There is no vault named '${key}'.`);
+    this.cache.delete(key);
+    this.keyring.forget(key);
+  }
+
+  /** The vault of that name, or undefined. */
+  async find(name: string): Promise<Vault | undefined> {
+    const key = name.toLowerCase();
+    const now = this.clock.nowMs();
+    const hit = this.cache.get(key);
+    if (hit && hit.until > now) return hit.vault;
+    const record = await this.store.read((repo) => repo.getVault(key));
+    if (!record) {
+      this.cache.delete(key);
+      return undefined;
+    }
+    const vault = toVault(record);
+    this.cache.set(key, { vault, until: now + CACHE_MS });
+    return vault;
+  }
+}

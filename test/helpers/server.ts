@@ -1,0 +1,118 @@
+import "./dns.ts";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
+const CLI = join(ROOT, "src/cli/main.ts");
+
+export interface ClientEnv {
+  NODE_EXTRA_CA_CERTS?: string;
+  IDENTITY_ENDPOINT: string;
+  IDENTITY_HEADER: string;
+  TENANT_ID: string;
+  KEYVAULT_URL: string;
+}
+
+export interface Lockbox {
+  port: number;
+  dataDir: string;
+  env: ClientEnv;
+  /** https://{vault}.vault.localhost:PORT */
+  vaultUrl(vault?: string): string;
+  /** https://localhost:PORT, the vault `default`. */
+  localUrl: string;
+  /** Everything the server printed on stdout and stderr so far. */
+  output(): string;
+  /** SIGTERM, and the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL, no goodbye. */
+  kill(): Promise<void>;
+  process: ChildProcess;
+}
+
+/** A fresh data directory whose TLS material is issued by the test run's CA. */
+export function newDataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "lockbox-test-"));
+  const ca = process.env.LOCKBOX_TEST_TLS_DIR;
+  if (ca) {
+    mkdirSync(join(dir, "tls"), { recursive: true, mode: 0o700 });
+    copyFileSync(join(ca, "ca.pem"), join(dir, "tls/ca.pem"));
+    copyFileSync(join(ca, "ca.key"), join(dir, "tls/ca.key"));
+  }
+  return dir;
+}
+
+/** Runs the `lockbox` CLI to completion. */
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    encoding: "utf8",
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts a real Lockbox server (`lockbox serve --port 0`) and waits until it is listening. */
+export async function startLockbox(options: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<Lockbox> {
+  const dataDir = options.dataDir ?? newDataDir();
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--port", "0", "--data-dir", dataDir, ...(options.args ?? [])], {
+    cwd: ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Lockbox did not start:\n${out}`)), 30_000);
+    const check = (): void => {
+      const m = /listening on https:\/\/[^\s:]+:(\d+)/.exec(out);
+      if (m && out.includes("KEYVAULT_URL")) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    };
+    child.stdout!.on("data", check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`Lockbox exited with ${code}:\n${out}`));
+    });
+  });
+
+  const env = Object.fromEntries([...out.matchAll(/^export (\w+)='([^']*)'$/gm)].map((m) => [m[1], m[2]])) as unknown as ClientEnv;
+  return {
+    port,
+    dataDir,
+    env,
+    vaultUrl: (vault = "default") => `https://${vault}.vault.localhost:${port}`,
+    localUrl: `https://localhost:${port}`,
+    output: () => out,
+    process: child,
+    async stop() {
+      child.kill("SIGTERM");
+      return exited;
+    },
+    async kill() {
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+/**
+ * Exports the server's client environment into this process, as a user's shell would, so
+ * that `new DefaultAzureCredential()` finds the managed identity endpoint.
+ */
+export function useEnvironment(lockbox: Lockbox): void {
+  process.env.IDENTITY_ENDPOINT = lockbox.env.IDENTITY_ENDPOINT;
+  process.env.IDENTITY_HEADER = lockbox.env.IDENTITY_HEADER;
+}
+
+export function removeDataDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
