@@ -1,11 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { nextLink, pageRequest } from "../http/paging.ts";
+import { pageRequest } from "../http/paging.ts";
 import type { VersionView } from "../store/store.ts";
-import type { Page } from "../vault/objects.ts";
 import type { SecretService } from "../vault/secrets.ts";
 import type { Vault } from "../vault/vaults.ts";
-import { vaultRoute, type VaultRequest } from "./context.ts";
-import { attributesOf, deletedFieldsOf, fromWireTime, objectId, tagsSchema, timeSchema } from "./wire.ts";
+import { vaultRoute } from "./context.ts";
+import { attributesOf, deletedFieldsOf, fromWireTime, listBody, objectId, tagsSchema, timeSchema } from "./wire.ts";
 
 interface AttributesBody {
   enabled?: boolean;
@@ -58,10 +57,6 @@ const deletedSecretBundle = (origin: string, vault: Vault, v: VersionView) => ({
   ...deletedFieldsOf(origin, "deletedsecrets", v),
   ...secretBundle(origin, vault, v),
 });
-
-function listBody(req: VaultRequest, page: Page<VersionView>, limit: number, item: (v: VersionView) => object) {
-  return { value: page.items.map(item), nextLink: nextLink(req.origin, req.url.split("?")[0]!, req.apiVersion, limit, page.cursor) };
-}
 
 const attributeInput = (a: AttributesBody | undefined) => ({
   enabled: a?.enabled,

@@ -1,5 +1,8 @@
+import { nextLink } from "../http/paging.ts";
 import type { VersionRecord, VersionView } from "../store/store.ts";
+import type { Page } from "../vault/objects.ts";
 import type { Vault } from "../vault/vaults.ts";
+import type { VaultRequest } from "./context.ts";
 
 /**
  * Wire shapes shared by secrets and keys: identifiers, attributes and the deleted-object
@@ -47,3 +50,8 @@ export const fromWireTime = (t: number | undefined): number | undefined => (t !=
 /** JSON schema pieces for request bodies. */
 export const tagsSchema = { type: "object", additionalProperties: { type: "string" } } as const;
 export const timeSchema = { type: "integer" } as const;
+
+/** A list response: `value` always present, `nextLink` absolute on the caller's origin or null. */
+export function listBody(req: VaultRequest, page: Page<VersionView>, limit: number, item: (v: VersionView) => object) {
+  return { value: page.items.map(item), nextLink: nextLink(req.origin, req.url.split("?")[0]!, req.apiVersion, limit, page.cursor) };
+}

@@ -48,18 +48,22 @@ export function parseRootKey(text: string): Buffer {
 
 const vaultKeyAad = (vault: string): string => `lockbox/v1/vault-key/${vault}`;
 
+/** A vault's name and its data key as the store holds it, wrapped by the root key. */
+export interface VaultKey {
+  name: string;
+  wrappedKey: Buffer;
+}
+
 /**
- * Holds the root key and the unwrapped data keys of the vaults in use.
- * Wrapped data keys come from the store through `loadWrappedKey`.
+ * Holds the root key and the unwrapped data keys of the vaults in use. A data key is
+ * cached with the wrapped bytes it came from, so a vault deleted and made again under the
+ * same name (a new data key) is never served with the old one.
  */
 export class Keyring {
-  private readonly dataKeys = new Map<string, Buffer>();
+  private readonly dataKeys = new Map<string, { wrapped: Buffer; key: Buffer }>();
   private readonly backupKey: Buffer;
 
-  constructor(
-    private readonly rootKey: Buffer,
-    private readonly loadWrappedKey: (vault: string) => Promise<Buffer | undefined>,
-  ) {
+  constructor(private readonly rootKey: Buffer) {
     this.backupKey = Buffer.from(hkdfSync("sha256", rootKey, Buffer.alloc(0), "lockbox backup v1", KEY_BYTES));
   }
 
@@ -68,12 +72,12 @@ export class Keyring {
     return seal(this.rootKey, randomBytes(KEY_BYTES), vaultKeyAad(vault));
   }
 
-  async seal(vault: string, aad: string, plaintext: Buffer): Promise<Buffer> {
-    return seal(await this.dataKey(vault), plaintext, aad);
+  seal(vault: VaultKey, aad: string, plaintext: Buffer): Buffer {
+    return seal(this.dataKey(vault), plaintext, aad);
   }
 
-  async open(vault: string, aad: string, blob: Buffer): Promise<Buffer> {
-    return open(await this.dataKey(vault), blob, aad);
+  open(vault: VaultKey, aad: string, blob: Buffer): Buffer {
+    return open(this.dataKey(vault), blob, aad);
   }
 
   /** Backups are sealed under a key derived from the root key, so any vault of this instance can restore them. */
@@ -98,13 +102,11 @@ export class Keyring {
     this.dataKeys.delete(vault);
   }
 
-  private async dataKey(vault: string): Promise<Buffer> {
-    const cached = this.dataKeys.get(vault);
-    if (cached) return cached;
-    const wrapped = await this.loadWrappedKey(vault);
-    if (!wrapped) throw new Error(`vault ${vault} has no data key`);
-    const key = open(this.rootKey, wrapped, vaultKeyAad(vault));
-    this.dataKeys.set(vault, key);
+  private dataKey(vault: VaultKey): Buffer {
+    const cached = this.dataKeys.get(vault.name);
+    if (cached?.wrapped.equals(vault.wrappedKey)) return cached.key;
+    const key = open(this.rootKey, vault.wrappedKey, vaultKeyAad(vault.name));
+    this.dataKeys.set(vault.name, { wrapped: vault.wrappedKey, key });
     return key;
   }
 }

@@ -36,6 +36,10 @@ export async function buildApp({ config, instance, tokens, tls }: AppDeps): Prom
     logController: new LogController({ disableRequestLogging: !verbose }),
     genReqId: () => randomUUID(),
     bodyLimit: 1024 * 1024,
+    // Object names may be 127 characters (Azure's limit); longer ones must reach the
+    // domain's name check to get Azure's BadParameter, not the router's 414.
+    routerOptions: { maxParamLength: 4096 },
+    frameworkErrors: (error, req, reply) => renderError(new KvError(400, "BadParameter", `The request URL is malformed: ${error.message}`), req, reply),
     return503OnClosing: true,
     forceCloseConnections: "idle",
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },

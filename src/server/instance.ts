@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Keyring, KEY_BYTES, parseRootKey } from "../crypto/envelope.ts";
@@ -8,7 +8,6 @@ import type { Store } from "../store/store.ts";
 import { systemClock, type Clock } from "../vault/clock.ts";
 import { SecretService } from "../vault/secrets.ts";
 import { Vaults } from "../vault/vaults.ts";
-import { randomBytes } from "node:crypto";
 
 export const DEFAULT_VAULT = "default";
 export const DEVELOPER_IDENTITY = "developer";
@@ -32,13 +31,39 @@ export interface Instance {
 
 /**
  * The root key: LOCKBOX_ROOT_KEY from the environment (then never written anywhere), or
- * `<dataDir>/root.key`, made with mode 0600 on first start.
+ * `<dataDir>/root.key`, made with mode 0600 when the data directory is new. An existing
+ * data directory without its key is refused, never given a new one.
  */
-function loadRootKey(dataDir: string, env: NodeJS.ProcessEnv): Buffer {
+function loadRootKey(dataDir: string, databaseFile: string, env: NodeJS.ProcessEnv): Buffer {
   if (env.LOCKBOX_ROOT_KEY) return parseRootKey(env.LOCKBOX_ROOT_KEY);
   const file = join(dataDir, "root.key");
-  if (!existsSync(file)) writeFileSync(file, randomBytes(KEY_BYTES).toString("base64") + "\n", { mode: 0o600, flag: "wx" });
+  if (!existsSync(file)) {
+    if (existsSync(databaseFile)) {
+      throw new Error(`${dataDir} has data but no root key: set LOCKBOX_ROOT_KEY, or put its root.key back.`);
+    }
+    writeFileSync(file, randomBytes(KEY_BYTES).toString("base64") + "\n", { mode: 0o600, flag: "wx" });
+  }
   return parseRootKey(readFileSync(file, "utf8"));
+}
+
+const ROOT_KEY_CHECK_META = "root_key_check";
+const ROOT_KEY_CHECK_AAD = "lockbox/v1/root-key-check";
+
+/** Proves the root key is this data directory's before anything is read or written with it. */
+async function checkRootKey(store: Store, keyring: Keyring, dataDir: string): Promise<void> {
+  const check = await store.read((repo) => repo.getMeta(ROOT_KEY_CHECK_META));
+  if (check) {
+    try {
+      keyring.openWithRoot(Buffer.from(check, "base64"), ROOT_KEY_CHECK_AAD);
+      return;
+    } catch {
+      throw new Error(`the root key given is not the one ${dataDir} was made with; nothing was changed.`);
+    }
+  }
+  const sealed = keyring.sealWithRoot(randomBytes(16), ROOT_KEY_CHECK_AAD).toString("base64");
+  await store.write(async (repo) => {
+    if (!(await repo.getMeta(ROOT_KEY_CHECK_META))) await repo.setMeta(ROOT_KEY_CHECK_META, sealed);
+  });
 }
 
 /**
@@ -47,9 +72,16 @@ function loadRootKey(dataDir: string, env: NodeJS.ProcessEnv): Buffer {
  */
 export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = process.env, clock: Clock = systemClock): Promise<Instance> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const rootKey = loadRootKey(dataDir, env);
-  const store = new SqliteStore(join(dataDir, "lockbox.db"));
-  const keyring = new Keyring(rootKey, async (vault) => (await store.read((repo) => repo.getVault(vault)))?.wrappedKey);
+  const databaseFile = join(dataDir, "lockbox.db");
+  const rootKey = loadRootKey(dataDir, databaseFile, env);
+  const store = new SqliteStore(databaseFile);
+  const keyring = new Keyring(rootKey);
+  try {
+    await checkRootKey(store, keyring, dataDir);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
   const vaults = new Vaults(store, keyring, clock);
   const identities = new Identities(store, clock);
 

@@ -28,6 +28,20 @@ export async function serve(config: Config): Promise<void> {
 
   const stopPurging = startPurging([instance.secrets.objects], PURGE_INTERVAL_MS, (e) => app.log.error({ err: e }, "purge failed"));
 
+  // Ready for a signal before anyone is told the server is up.
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info(`${signal} received: finishing requests in flight`);
+    stopPurging();
+    await app.close();
+    await instance.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+
   const shownHost = config.host.includes(":") ? `[${config.host}]` : config.host;
   const env = await clientEnvironment(instance, port, config.dnsSuffix, tls.caFile);
   process.stdout.write(
@@ -44,16 +58,4 @@ export async function serve(config: Config): Promise<void> {
     ].join("\n"),
   );
 
-  let stopping = false;
-  const stop = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    app.log.info(`${signal} received: finishing requests in flight`);
-    stopPurging();
-    await app.close();
-    await instance.close();
-    process.exit(0);
-  };
-  process.on("SIGINT", () => void stop("SIGINT"));
-  process.on("SIGTERM", () => void stop("SIGTERM"));
 }

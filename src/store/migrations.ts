@@ -60,4 +60,9 @@ export const migrations: Migration[] = [
       `CREATE INDEX versions_by_object ON versions (vault, kind, name, seq)`,
     ],
   },
+  {
+    // A rotation policy belongs to the object (all its versions), for keys and secrets alike.
+    version: 2,
+    statements: [`ALTER TABLE objects ADD COLUMN policy TEXT`],
+  },
 ];

@@ -61,6 +61,7 @@ function toObject(r: Row): ObjectRecord {
     displayName: String(r.display_name),
     deletedAt: numOrNull(r.deleted_at),
     purgeAt: numOrNull(r.purge_at),
+    policy: jsonOrNull<Record<string, unknown>>(r.policy),
   };
 }
 
@@ -87,7 +88,7 @@ const toView = (r: Row): VersionView => ({ ...toVersion(r), object: toObject(r) 
 
 const VERSION_COLUMNS =
   "v.seq, v.vault, v.kind, v.name, v.version, v.created, v.updated, v.enabled, v.nbf, v.exp, v.content_type, v.tags, v.props, v.sealed";
-const VIEW_SELECT = `SELECT ${VERSION_COLUMNS}, o.display_name, o.deleted_at, o.purge_at
+const VIEW_SELECT = `SELECT ${VERSION_COLUMNS}, o.display_name, o.deleted_at, o.purge_at, o.policy
   FROM versions v JOIN objects o ON o.vault = v.vault AND o.kind = v.kind AND o.name = v.name`;
 
 export class SqlRepo implements Repo {
@@ -157,8 +158,8 @@ export class SqlRepo implements Repo {
 
   async insertObject(o: ObjectRecord): Promise<void> {
     await this.db.run(
-      "INSERT INTO objects (vault, kind, name, display_name, deleted_at, purge_at) VALUES (?, ?, ?, ?, ?, ?)",
-      [o.vault, o.kind, o.name, o.displayName, o.deletedAt, o.purgeAt],
+      "INSERT INTO objects (vault, kind, name, display_name, deleted_at, purge_at, policy) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      [o.vault, o.kind, o.name, o.displayName, o.deletedAt, o.purgeAt, o.policy ? JSON.stringify(o.policy) : null],
     );
   }
 
@@ -166,6 +167,15 @@ export class SqlRepo implements Repo {
     await this.db.run("UPDATE objects SET deleted_at = ?, purge_at = ? WHERE vault = ? AND kind = ? AND name = ?", [
       deletedAt,
       purgeAt,
+      vault,
+      kind,
+      name,
+    ]);
+  }
+
+  async setObjectPolicy(vault: string, kind: ObjectKind, name: string, policy: Record<string, unknown> | null): Promise<void> {
+    await this.db.run("UPDATE objects SET policy = ? WHERE vault = ? AND kind = ? AND name = ?", [
+      policy ? JSON.stringify(policy) : null,
       vault,
       kind,
       name,

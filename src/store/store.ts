@@ -35,6 +35,8 @@ export interface ObjectRecord {
   displayName: string;
   deletedAt: number | null;
   purgeAt: number | null;
+  /** The object's rotation policy, as the domain stores it. */
+  policy: Record<string, unknown> | null;
 }
 
 export interface VersionFields {
@@ -85,6 +87,7 @@ export interface Repo {
   getObject(vault: string, kind: ObjectKind, name: string): Promise<ObjectRecord | undefined>;
   insertObject(object: ObjectRecord): Promise<void>;
   setObjectDeleted(vault: string, kind: ObjectKind, name: string, deletedAt: number | null, purgeAt: number | null): Promise<void>;
+  setObjectPolicy(vault: string, kind: ObjectKind, name: string, policy: Record<string, unknown> | null): Promise<void>;
   /** Removes the object and all its versions. */
   purgeObject(vault: string, kind: ObjectKind, name: string): Promise<void>;
   /** Objects in name order after `afterName`, each with its latest version. */

@@ -69,6 +69,7 @@ interface BackupVersion extends Omit<VersionRecord, "vault" | "kind" | "name" | 
 interface BackupDocument {
   kind: ObjectKind;
   name: string;
+  policy?: Record<string, unknown> | null;
   versions: BackupVersion[];
 }
 
@@ -117,12 +118,13 @@ export class VersionedObjects {
     validateTags(input.tags);
     const version = newVersionId();
     const now = nowSeconds(this.clock);
-    const sealed = await this.keyring.seal(vault.name, this.aad(vault.name, key, version), payload);
+    const sealed = this.keyring.seal(vault, this.aad(vault.name, key, version), payload);
     return this.store.write(async (repo) => {
+      await this.checkVaultKey(repo, vault);
       let object = await repo.getObject(vault.name, this.rules.kind, key);
       if (object?.deletedAt != null) throw this.isDeletedButRecoverable(name);
       if (!object) {
-        object = { vault: vault.name, kind: this.rules.kind, name: key, displayName: name, deletedAt: null, purgeAt: null };
+        object = { vault: vault.name, kind: this.rules.kind, name: key, displayName: name, deletedAt: null, purgeAt: null, policy: null };
         await repo.insertObject(object);
       }
       const record: Omit<VersionRecord, "seq"> = {
@@ -161,20 +163,50 @@ export class VersionedObjects {
   }
 
   /** Decrypts a version's payload. */
-  open(view: VersionRecord): Promise<Buffer> {
-    return this.keyring.open(view.vault, this.aad(view.vault, view.name, view.version), view.sealed);
+  open(vault: Vault, view: VersionRecord): Buffer {
+    return this.keyring.open(vault, this.aad(view.vault, view.name, view.version), view.sealed);
   }
 
+  /**
+   * Values are sealed before the transaction, under the data key the request saw. If the
+   * vault was deleted and made again meanwhile, that key is gone: refuse rather than store
+   * what nothing could open.
+   */
+  private async checkVaultKey(repo: Repo, vault: Vault): Promise<void> {
+    const current = await repo.getVault(vault.name);
+    if (!current?.wrappedKey.equals(vault.wrappedKey)) {
+      throw conflict(`The vault '${vault.name}' was deleted or made again while this request was in flight; retry the request.`);
+    }
+  }
+
+  /** Changes a version's properties; absent fields stay as they are, and `props` are merged member by member. */
   async update(vault: Vault, name: string, version: string | undefined, input: VersionInput): Promise<VersionView> {
     validateTags(input.tags);
     const patch: VersionPatch = { updated: nowSeconds(this.clock) };
-    for (const k of ["enabled", "nbf", "exp", "contentType", "tags", "props"] as const) {
+    for (const k of ["enabled", "nbf", "exp", "contentType", "tags"] as const) {
       if (input[k] !== undefined) (patch as Record<string, unknown>)[k] = input[k];
     }
     return this.store.write(async (repo) => {
       const found = await this.find(repo, vault, name, version);
+      if (input.props) patch.props = { ...found.props, ...input.props };
       await repo.updateVersion(vault.name, this.rules.kind, found.name, found.version, patch);
       return { ...found, ...patch } as VersionView;
+    });
+  }
+
+  /** The live object's rotation policy, if one was set. */
+  async getPolicy(vault: Vault, name: string): Promise<Record<string, unknown> | undefined> {
+    const found = await this.get(vault, name);
+    return found.object.policy ?? undefined;
+  }
+
+  /** Replaces the live object's rotation policy with what `make` returns from the previous one. */
+  setPolicy<P extends Record<string, unknown>>(vault: Vault, name: string, make: (previous: P | undefined) => P): Promise<P> {
+    return this.store.write(async (repo) => {
+      const found = await this.find(repo, vault, name);
+      const policy = make((found.object.policy as P | null) ?? undefined);
+      await repo.setObjectPolicy(vault.name, this.rules.kind, found.name, policy);
+      return policy;
     });
   }
 
@@ -266,8 +298,8 @@ export class VersionedObjects {
     const doc: BackupDocument = {
       kind: this.rules.kind,
       name: latest.object.displayName,
-      versions: await Promise.all(
-        versions.map(async (v) => ({
+      policy: latest.object.policy,
+      versions: versions.map((v) => ({
           version: v.version,
           created: v.created,
           updated: v.updated,
@@ -277,9 +309,8 @@ export class VersionedObjects {
           contentType: v.contentType,
           tags: v.tags,
           props: v.props,
-          payload: (await this.open(v)).toString("base64"),
+          payload: this.open(vault, v).toString("base64"),
         })),
-      ),
     };
     const sealed = this.keyring.sealBackup(Buffer.from(JSON.stringify(doc)), this.backupAad());
     return Buffer.concat([Buffer.from(this.rules.backupPrefix, "ascii"), sealed]);
@@ -300,8 +331,7 @@ export class VersionedObjects {
       throw badParameter(`The backup blob is invalid: it is corrupt, or was not made by this Lockbox instance for a ${this.rules.noun}.`);
     }
     const key = objectKey(doc.name);
-    const records: Array<Omit<VersionRecord, "seq">> = await Promise.all(
-      doc.versions.map(async (v) => ({
+    const records: Array<Omit<VersionRecord, "seq">> = doc.versions.map((v) => ({
         vault: vault.name,
         kind: this.rules.kind,
         name: key,
@@ -314,16 +344,24 @@ export class VersionedObjects {
         contentType: v.contentType,
         tags: v.tags,
         props: v.props,
-        sealed: await this.keyring.seal(vault.name, this.aad(vault.name, key, v.version), Buffer.from(v.payload, "base64")),
-      })),
-    );
+        sealed: this.keyring.seal(vault, this.aad(vault.name, key, v.version), Buffer.from(v.payload, "base64")),
+      }));
     return this.store.write(async (repo) => {
+      await this.checkVaultKey(repo, vault);
       const existing = await repo.getObject(vault.name, this.rules.kind, key);
       if (existing?.deletedAt != null) throw this.isDeletedButRecoverable(doc.name);
       if (existing) {
         throw conflict(`${this.rules.Noun} ${doc.name} already exists in this vault; a backup can only be restored under a name that is not in use.`);
       }
-      const object = { vault: vault.name, kind: this.rules.kind, name: key, displayName: doc.name, deletedAt: null, purgeAt: null };
+      const object = {
+        vault: vault.name,
+        kind: this.rules.kind,
+        name: key,
+        displayName: doc.name,
+        deletedAt: null,
+        purgeAt: null,
+        policy: doc.policy ?? null,
+      };
       await repo.insertObject(object);
       for (const r of records) await repo.insertVersion(r);
       return { ...records[records.length - 1]!, seq: 0, object };

@@ -66,7 +66,7 @@ export class SecretService {
   async get(vault: Vault, name: string, version?: string): Promise<Secret> {
     const found = await this.objects.get(vault, name, version);
     if (!found.enabled) throw forbidden("Operation get is not allowed on a disabled secret.", "SecretDisabled");
-    return { version: found, value: (await this.objects.open(found)).toString("utf8") };
+    return { version: found, value: this.objects.open(vault, found).toString("utf8") };
   }
 
   update(vault: Vault, name: string, version: string | undefined, patch: SecretUpdate): Promise<VersionView> {

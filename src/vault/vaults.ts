@@ -6,6 +6,8 @@ import { vaultKey } from "./names.ts";
 
 export interface Vault {
   name: string;
+  /** The vault's data key, wrapped by the root key; a vault made again under the same name has a new one. */
+  wrappedKey: Buffer;
   retentionDays: number;
   purgeProtection: boolean;
   /** Azure's recoveryLevel for this vault's soft-delete settings. */
@@ -24,6 +26,7 @@ function toVault(r: VaultRecord): Vault {
   const base = r.retentionDays === 90 ? "Recoverable" : "CustomizedRecoverable";
   return {
     name: r.name,
+    wrappedKey: r.wrappedKey,
     retentionDays: r.retentionDays,
     purgeProtection: r.purgeProtection,
     recoveryLevel: r.purgeProtection ? base : `${base}+Purgeable`,

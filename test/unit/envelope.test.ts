@@ -29,26 +29,33 @@ test("the root key is 32 bytes given as base64 or hex", () => {
   assert.throws(() => parseRootKey(randomBytes(16).toString("base64")), /32 bytes/);
 });
 
-test("each vault's data key is its own: a value sealed for one vault does not open in another", async () => {
-  const root = randomBytes(32);
-  const wrapped = new Map<string, Buffer>();
-  const keyring = new Keyring(root, async (vault) => wrapped.get(vault));
-  wrapped.set("a", keyring.newWrappedDataKey("a"));
-  wrapped.set("b", keyring.newWrappedDataKey("b"));
-  const blob = await keyring.seal("a", "same-aad", Buffer.from("x"));
-  assert.equal((await keyring.open("a", "same-aad", blob)).toString(), "x");
-  await assert.rejects(keyring.open("b", "same-aad", blob), /failed authentication/);
+test("each vault's data key is its own: a value sealed for one vault does not open in another", () => {
+  const keyring = new Keyring(randomBytes(32));
+  const a = { name: "a", wrappedKey: keyring.newWrappedDataKey("a") };
+  const b = { name: "b", wrappedKey: keyring.newWrappedDataKey("b") };
+  const blob = keyring.seal(a, "same-aad", Buffer.from("x"));
+  assert.equal(keyring.open(a, "same-aad", blob).toString(), "x");
+  assert.throws(() => keyring.open(b, "same-aad", blob), /failed authentication/);
   // A wrapped data key moved to another vault's record does not unwrap either.
-  wrapped.set("c", wrapped.get("a")!);
-  await assert.rejects(keyring.open("c", "same-aad", blob), /failed authentication/);
+  assert.throws(() => keyring.open({ name: "c", wrappedKey: a.wrappedKey }, "same-aad", blob), /failed authentication/);
+});
+
+test("a vault made again under the same name gets a new data key, and the old one is not reused", () => {
+  const keyring = new Keyring(randomBytes(32));
+  const before = { name: "v", wrappedKey: keyring.newWrappedDataKey("v") };
+  const old = keyring.seal(before, "aad", Buffer.from("old"));
+  const after = { name: "v", wrappedKey: keyring.newWrappedDataKey("v") };
+  const fresh = keyring.seal(after, "aad", Buffer.from("new"));
+  assert.equal(keyring.open(after, "aad", fresh).toString(), "new");
+  assert.throws(() => keyring.open(after, "aad", old), /failed authentication/);
 });
 
 test("backups open under any keyring with the same root key, and not under another", () => {
   const root = randomBytes(32);
-  const a = new Keyring(root, async () => undefined);
-  const b = new Keyring(root, async () => undefined);
+  const a = new Keyring(root);
+  const b = new Keyring(root);
   const blob = a.sealBackup(Buffer.from("all versions"), "lockbox/v1/backup/secret");
   assert.equal(b.openBackup(blob, "lockbox/v1/backup/secret").toString(), "all versions");
-  assert.throws(() => new Keyring(randomBytes(32), async () => undefined).openBackup(blob, "lockbox/v1/backup/secret"));
+  assert.throws(() => new Keyring(randomBytes(32)).openBackup(blob, "lockbox/v1/backup/secret"));
   assert.throws(() => b.openBackup(blob, "lockbox/v1/backup/key"));
 });

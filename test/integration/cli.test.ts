@@ -1,0 +1,256 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { DefaultAzureCredential } from "@azure/identity";
+import { SecretClient } from "@azure/keyvault-secrets";
+import { developerToken, raw } from "../helpers/http.ts";
+import { cli, newDataDir, removeDataDir, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+
+// The `lockbox` command line: env, vault create/list/delete, serve's root key, and SIGTERM.
+let lockbox: Lockbox;
+const savedEnv = { IDENTITY_ENDPOINT: process.env.IDENTITY_ENDPOINT, IDENTITY_HEADER: process.env.IDENTITY_HEADER };
+before(async () => {
+  lockbox = await startLockbox();
+  useEnvironment(lockbox);
+});
+after(async () => {
+  for (const [k, v] of Object.entries(savedEnv)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  await lockbox.stop();
+  removeDataDir(lockbox.dataDir);
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const parseExports = (text: string): Record<string, string> =>
+  Object.fromEntries([...text.matchAll(/^export (\w+)='([^']*)'$/gm)].map((m) => [m[1]!, m[2]!]));
+
+describe("lockbox env", () => {
+  const envJson = (...extra: string[]): Record<string, string> => {
+    const r = cli(["env", "--data-dir", lockbox.dataDir, "--json", ...extra]);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as Record<string, string>;
+  };
+
+  test("--json prints one object with the running server's environment", async () => {
+    const env = envJson();
+    assert.deepEqual(Object.keys(env).sort(), ["IDENTITY_ENDPOINT", "IDENTITY_HEADER", "KEYVAULT_URL", "NODE_EXTRA_CA_CERTS", "TENANT_ID"]);
+    assert.ok(existsSync(env.NODE_EXTRA_CA_CERTS!) && statSync(env.NODE_EXTRA_CA_CERTS!).isFile(), `${env.NODE_EXTRA_CA_CERTS} is not a file`);
+    assert.equal(env.IDENTITY_ENDPOINT, `https://127.0.0.1:${lockbox.port}/msi/token`);
+    assert.equal(env.IDENTITY_HEADER, lockbox.env.IDENTITY_HEADER);
+    assert.equal(env.TENANT_ID, lockbox.env.TENANT_ID);
+    assert.equal(env.KEYVAULT_URL, `https://default.vault.localhost:${lockbox.port}`);
+
+    // and the header it prints gets a token from the endpoint it prints
+    const r = await raw(lockbox, {
+      path: `${new URL(env.IDENTITY_ENDPOINT!).pathname}?api-version=2019-08-01&resource=${encodeURIComponent("https://vault.localhost")}`,
+      headers: { "x-identity-header": env.IDENTITY_HEADER! },
+    });
+    assert.equal(r.status, 200, r.text);
+  });
+
+  test("without --json prints export lines with the same values", () => {
+    const r = cli(["env", "--data-dir", lockbox.dataDir]);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split("\n");
+    for (const line of lines) assert.match(line, /^export \w+='[^']*'$/);
+    assert.deepEqual(parseExports(r.stdout), envJson());
+  });
+
+  test("--port overrides the port", () => {
+    const env = envJson("--port", "9999");
+    assert.equal(env.IDENTITY_ENDPOINT, "https://127.0.0.1:9999/msi/token");
+    assert.equal(env.KEYVAULT_URL, "https://default.vault.localhost:9999");
+    assert.equal(env.IDENTITY_HEADER, lockbox.env.IDENTITY_HEADER);
+    assert.equal(env.TENANT_ID, lockbox.env.TENANT_ID);
+  });
+});
+
+describe("lockbox vault", () => {
+  const vaultCli = (...args: string[]) => cli(["vault", ...args, "--data-dir", lockbox.dataDir]);
+  const listed = (): string[] => {
+    const r = vaultCli("list");
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.split("\t")[0]!);
+  };
+
+  test("create, use right away, list, delete; the deleted vault's host answers VaultNotFound", async () => {
+    const made = vaultCli("create", "payments");
+    assert.equal(made.status, 0, made.stderr);
+    assert.deepEqual(listed().sort(), ["default", "payments"]);
+
+    const client = new SecretClient(lockbox.vaultUrl("payments"), new DefaultAzureCredential());
+    const set = await client.setSecret("card-key", "4111");
+    assert.equal(set.properties.vaultUrl, lockbox.vaultUrl("payments"));
+    assert.equal((await client.getSecret("card-key")).value, "4111");
+    // the vault `default` does not see it
+    const token = await developerToken(lockbox);
+    const inDefault = await raw(lockbox, { path: "/secrets/card-key?api-version=7.6", token });
+    assert.equal(inDefault.status, 404, inDefault.text);
+
+    const deleted = vaultCli("delete", "payments");
+    assert.equal(deleted.status, 0, deleted.stderr);
+    assert.deepEqual(listed(), ["default"]);
+
+    const host = `payments.vault.localhost:${lockbox.port}`;
+    const deadline = Date.now() + 3000;
+    let r = await raw(lockbox, { path: "/secrets/card-key?api-version=7.6", host, token });
+    while (r.json?.error?.code !== "VaultNotFound" && Date.now() < deadline) {
+      await sleep(100);
+      r = await raw(lockbox, { path: "/secrets/card-key?api-version=7.6", host, token });
+    }
+    assert.equal(r.status, 404, r.text);
+    assert.equal(r.json.error.code, "VaultNotFound");
+  });
+
+  test("invalid vault names are refused", () => {
+    for (const name of ["a", "-bad", "has_underscore", "ab", "x".repeat(25), "bad-", "9lives"]) {
+      // `--` so that "-bad" reaches the name check instead of being read as an option
+      const r = cli(["vault", "create", "--data-dir", lockbox.dataDir, "--", name]);
+      assert.notEqual(r.status, 0, `created ${name}`);
+      assert.match(r.stderr, /invalid/i, `${name}: ${r.stderr}`);
+    }
+    assert.deepEqual(listed(), ["default"]);
+  });
+
+  test("creating an existing vault fails", () => {
+    const first = vaultCli("create", "ledger");
+    assert.equal(first.status, 0, first.stderr);
+    for (const name of ["ledger", "LEDGER", "default"]) {
+      const again = vaultCli("create", name);
+      assert.notEqual(again.status, 0, `created ${name} twice`);
+      assert.match(again.stderr, /already exists/, again.stderr);
+    }
+    assert.deepEqual(listed().sort(), ["default", "ledger"]);
+  });
+
+  test("a vault deleted and created again while the server runs keeps what is then written to it", async () => {
+    // Its own server, because the check needs a restart on the same data directory.
+    const dataDir = newDataDir();
+    try {
+      const first = await startLockbox({ dataDir });
+      const host = (l: Lockbox): string => `again.vault.localhost:${l.port}`;
+      try {
+        const vault = (...args: string[]) => cli(["vault", ...args, "--data-dir", dataDir]);
+        assert.equal(vault("create", "again").status, 0);
+        const token = await developerToken(first);
+        const old = await raw(first, { method: "PUT", host: host(first), path: "/secrets/old?api-version=7.6", body: { value: "old-value" }, token });
+        assert.equal(old.status, 200, old.text);
+
+        const deleted = vault("delete", "again");
+        assert.equal(deleted.status, 0, deleted.stderr);
+        const made = vault("create", "again");
+        assert.equal(made.status, 0, made.stderr);
+
+        const put = await raw(first, { method: "PUT", host: host(first), path: "/secrets/new?api-version=7.6", body: { value: "new-value" }, token });
+        assert.equal(put.status, 200, put.text);
+      } finally {
+        await first.stop();
+      }
+
+      const second = await startLockbox({ dataDir });
+      try {
+        const token = await developerToken(second);
+        const got = await raw(second, { host: host(second), path: "/secrets/new?api-version=7.6", token });
+        assert.equal(got.status, 200, got.text);
+        assert.equal(got.json.value, "new-value");
+        const gone = await raw(second, { host: host(second), path: "/secrets/old?api-version=7.6", token });
+        assert.equal(gone.status, 404, gone.text);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      removeDataDir(dataDir);
+    }
+  });
+
+  test("deleting a vault that does not exist fails", () => {
+    const r = vaultCli("delete", "nosuchvault");
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /nosuchvault/);
+  });
+});
+
+describe("lockbox serve and the root key", () => {
+  test("a fresh data directory gets root.key with mode 0600", () => {
+    const file = join(lockbox.dataDir, "root.key");
+    assert.ok(existsSync(file));
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+  });
+
+  /** A data directory initialised by a server run with LOCKBOX_ROOT_KEY, holding one secret. */
+  const keyedDataDir = async (rootKey: string): Promise<string> => {
+    const dataDir = newDataDir();
+    const keyed = await startLockbox({ dataDir, env: { LOCKBOX_ROOT_KEY: rootKey } });
+    let code: number | null = null;
+    try {
+      assert.equal(existsSync(join(dataDir, "root.key")), false);
+      const token = await developerToken(keyed);
+      const put = await raw(keyed, { method: "PUT", path: "/secrets/kept?api-version=7.6", body: { value: "kept-value" }, token });
+      assert.equal(put.status, 200, put.text);
+    } finally {
+      code = await keyed.stop();
+    }
+    assert.equal(code, 0);
+    assert.equal(existsSync(join(dataDir, "root.key")), false);
+    return dataDir;
+  };
+
+  test("with LOCKBOX_ROOT_KEY no root.key is written, and a server with another key does not start", async () => {
+    const rootKey = randomBytes(32).toString("base64");
+    const dataDir = await keyedDataDir(rootKey);
+    try {
+      await assert.rejects(startLockbox({ dataDir, env: { LOCKBOX_ROOT_KEY: randomBytes(32).toString("base64") } }), /exited with [1-9]/);
+      assert.equal(existsSync(join(dataDir, "root.key")), false);
+
+      // The right key still opens it.
+      const again = await startLockbox({ dataDir, env: { LOCKBOX_ROOT_KEY: rootKey } });
+      try {
+        const got = await raw(again, { path: "/secrets/kept?api-version=7.6", token: await developerToken(again) });
+        assert.equal(got.status, 200, got.text);
+        assert.equal(got.json.value, "kept-value");
+      } finally {
+        await again.stop();
+      }
+      assert.equal(existsSync(join(dataDir, "root.key")), false);
+    } finally {
+      removeDataDir(dataDir);
+    }
+  });
+
+  test("CLI commands without that LOCKBOX_ROOT_KEY refuse its data directory", async () => {
+    // Without the key, or with another one, a command must not make a root.key, nor a vault
+    // whose data key the real root key cannot unwrap.
+    const rootKey = randomBytes(32).toString("base64");
+    const dataDir = await keyedDataDir(rootKey);
+    try {
+      for (const env of [{}, { LOCKBOX_ROOT_KEY: randomBytes(32).toString("base64") }]) {
+        const made = cli(["vault", "create", "orphan", "--data-dir", dataDir], env);
+        assert.notEqual(made.status, 0, `vault create succeeded ${env.LOCKBOX_ROOT_KEY ? "with another key" : "without a key"}: ${made.stdout}`);
+        assert.equal(existsSync(join(dataDir, "root.key")), false, "a root.key was written");
+      }
+      const vaults = cli(["vault", "list", "--data-dir", dataDir], { LOCKBOX_ROOT_KEY: rootKey });
+      assert.equal(vaults.status, 0, vaults.stderr);
+      assert.doesNotMatch(vaults.stdout, /orphan/);
+    } finally {
+      removeDataDir(dataDir);
+    }
+  });
+});
+
+describe("SIGTERM", () => {
+  // Last test of the file: it stops the file's server (after() then finds it stopped).
+  test("stops the server with exit code 0", async () => {
+    const token = await developerToken(lockbox);
+    const r = await raw(lockbox, { path: "/secrets?api-version=7.6", token });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(await lockbox.stop(), 0);
+    await assert.rejects(raw(lockbox, { path: "/secrets?api-version=7.6", token }));
+  });
+});
