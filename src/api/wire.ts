@@ -1,4 +1,6 @@
+import { fromB64url, KeyInputError } from "../crypto/keys.ts";
 import { nextLink } from "../http/paging.ts";
+import { badParameter } from "../vault/errors.ts";
 import type { VersionRecord, VersionView } from "../store/store.ts";
 import type { Page } from "../vault/objects.ts";
 import type { Vault } from "../vault/vaults.ts";
@@ -54,4 +56,14 @@ export const timeSchema = { type: "integer" } as const;
 /** A list response: `value` always present, `nextLink` absolute on the caller's origin or null. */
 export function listBody(req: VaultRequest, page: Page<VersionView>, limit: number, item: (v: VersionView) => object) {
   return { value: page.items.map(item), nextLink: nextLink(req.origin, req.url.split("?")[0]!, req.apiVersion, limit, page.cursor) };
+}
+
+/** Binary fields travel as base64url; anything else is BadParameter. */
+export function fromWireBytes(value: string | undefined, what: string): Buffer | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return fromB64url(value, what);
+  } catch (e) {
+    throw e instanceof KeyInputError ? badParameter(e.message) : e;
+  }
 }

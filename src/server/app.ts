@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyInstance } from "fastify";
 import { randomUUID } from "node:crypto";
 import { identityRoutes } from "../api/identity.ts";
+import { keyRoutes } from "../api/keys.ts";
 import { secretRoutes } from "../api/secrets.ts";
 import { checkApiVersion } from "../http/apiVersion.ts";
 import { authenticate, challengeHeader } from "../http/auth.ts";
@@ -65,6 +66,16 @@ export async function buildApp({ config, instance, tokens, tls }: AppDeps): Prom
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
 
+  // While closing, a keep-alive connection is released as soon as its request in flight is
+  // answered; otherwise shutdown would wait for clients to hang up (keepAliveTimeout).
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.addHook("onSend", async (_req, reply) => {
+    if (closing) void reply.header("connection", "close");
+  });
+
   app.setErrorHandler(renderError);
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send(new KvError(404, "NotFound", `There is no operation at ${req.method} ${req.url.split("?")[0]}.`).toBody());
@@ -95,6 +106,7 @@ export async function buildApp({ config, instance, tokens, tls }: AppDeps): Prom
   });
 
   secretRoutes(app, instance.secrets);
+  keyRoutes(app, instance.keys);
   identityRoutes(app, instance.identities, tokens);
   return app;
 }

@@ -7,6 +7,8 @@ import { SqliteStore } from "../store/sqlite/engine.ts";
 import type { Store } from "../store/store.ts";
 import { systemClock, type Clock } from "../vault/clock.ts";
 import { SecretService } from "../vault/secrets.ts";
+import { KeyService } from "../vault/keys.ts";
+import { CryptoPool } from "../crypto/pool.ts";
 import { Vaults } from "../vault/vaults.ts";
 
 export const DEFAULT_VAULT = "default";
@@ -24,6 +26,7 @@ export interface Instance {
   vaults: Vaults;
   identities: Identities;
   secrets: SecretService;
+  keys: KeyService;
   /** The developer identity's IDENTITY_HEADER value. */
   developerHeader(): Promise<string>;
   close(): Promise<void>;
@@ -102,6 +105,7 @@ export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = pro
     await store.write((repo) => repo.setMeta(DEVELOPER_HEADER_META, sealed));
   }
 
+  const pool = new CryptoPool();
   return {
     dataDir,
     store,
@@ -111,10 +115,14 @@ export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = pro
     vaults,
     identities,
     secrets: new SecretService(store, keyring, clock),
+    keys: new KeyService(store, keyring, clock, (request) => pool.run(request)),
     async developerHeader() {
       const sealed = await store.read((repo) => repo.getMeta(DEVELOPER_HEADER_META));
       return keyring.openWithRoot(Buffer.from(sealed!, "base64"), DEVELOPER_HEADER_AAD).toString("utf8");
     },
-    close: () => store.close(),
+    async close() {
+      await pool.close();
+      await store.close();
+    },
   };
 }

@@ -26,7 +26,7 @@ export async function serve(config: Config): Promise<void> {
   const port = typeof address === "object" && address ? address.port : config.port;
   writeRuntimeInfo(config.dataDir, { pid: process.pid, port, dnsSuffix: config.dnsSuffix, caFile: tls.caFile });
 
-  const stopPurging = startPurging([instance.secrets.objects], PURGE_INTERVAL_MS, (e) => app.log.error({ err: e }, "purge failed"));
+  const stopPurging = startPurging([instance.secrets.objects, instance.keys.objects], PURGE_INTERVAL_MS, (e) => app.log.error({ err: e }, "purge failed"));
 
   // Ready for a signal before anyone is told the server is up.
   let stopping = false;

@@ -1,0 +1,70 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { pageRequest } from "../http/paging.ts";
+import type { VersionView } from "../store/store.ts";
+import type { VersionedObjects } from "../vault/objects.ts";
+import type { Vault } from "../vault/vaults.ts";
+import { vaultRoute } from "./context.ts";
+import { deletedFieldsOf, fromWireBytes, listBody } from "./wire.ts";
+
+/** How one kind of object (secrets, keys) is shown on the wire. */
+export interface ObjectWire {
+  collection: "secrets" | "keys";
+  /** The bundle of a version, as get returns it (without a secret's value). */
+  bundle(origin: string, vault: Vault, v: VersionView): object;
+  /** A list item: base id for lists of objects, versioned id for lists of versions. */
+  item(origin: string, vault: Vault, v: VersionView, versioned: boolean): object;
+}
+
+const restoreSchema = { type: "object", required: ["value"], properties: { value: { type: "string" } } } as const;
+const nameOf = (req: FastifyRequest): string => (req.params as { name: string }).name;
+
+/**
+ * The routes secrets and keys share, over the one implementation of their rules
+ * (VersionedObjects): soft delete, lists and paging, backup and restore, the deleted
+ * collection with recover and purge.
+ */
+export function objectRoutes(app: FastifyInstance, objects: VersionedObjects, wire: ObjectWire): void {
+  const c = wire.collection;
+  const deleted = `deleted${c}`;
+  const deletedBundle = (origin: string, vault: Vault, v: VersionView) => ({
+    ...deletedFieldsOf(origin, deleted, v),
+    ...wire.bundle(origin, vault, v),
+  });
+
+  vaultRoute(app, "DELETE", `/${c}/:name`, {}, async (req) => deletedBundle(req.origin, req.vault, await objects.delete(req.vault, nameOf(req))));
+
+  vaultRoute(app, "GET", `/${c}`, {}, async (req) => {
+    const { limit, cursor } = pageRequest(req.query as Record<string, unknown>);
+    return listBody(req, await objects.list(req.vault, limit, cursor), limit, (v) => wire.item(req.origin, req.vault, v, false));
+  });
+
+  vaultRoute(app, "GET", `/${c}/:name/versions`, {}, async (req) => {
+    const { limit, cursor } = pageRequest(req.query as Record<string, unknown>);
+    const page = await objects.listVersions(req.vault, nameOf(req), limit, cursor);
+    return listBody(req, page, limit, (v) => wire.item(req.origin, req.vault, v, true));
+  });
+
+  vaultRoute(app, "POST", `/${c}/:name/backup`, {}, async (req) => ({
+    value: (await objects.backup(req.vault, nameOf(req))).toString("base64url"),
+  }));
+
+  vaultRoute(app, "POST", `/${c}/restore`, { body: restoreSchema }, async (req) => {
+    const blob = fromWireBytes((req.body as { value: string }).value, "value")!;
+    return wire.bundle(req.origin, req.vault, await objects.restore(req.vault, blob));
+  });
+
+  vaultRoute(app, "GET", `/${deleted}`, {}, async (req) => {
+    const { limit, cursor } = pageRequest(req.query as Record<string, unknown>);
+    const page = await objects.listDeleted(req.vault, limit, cursor);
+    return listBody(req, page, limit, (v) => ({ ...deletedFieldsOf(req.origin, deleted, v), ...wire.item(req.origin, req.vault, v, false) }));
+  });
+
+  vaultRoute(app, "GET", `/${deleted}/:name`, {}, async (req) => deletedBundle(req.origin, req.vault, await objects.getDeleted(req.vault, nameOf(req))));
+
+  vaultRoute(app, "DELETE", `/${deleted}/:name`, {}, async (req, reply) => {
+    await objects.purge(req.vault, nameOf(req));
+    return reply.code(204).send();
+  });
+
+  vaultRoute(app, "POST", `/${deleted}/:name/recover`, {}, async (req) => wire.bundle(req.origin, req.vault, await objects.recover(req.vault, nameOf(req))));
+}

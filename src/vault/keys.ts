@@ -1,0 +1,293 @@
+import { randomBytes } from "node:crypto";
+import { ALGORITHMS, DEFAULT_KEY_OPS, isCurve, KEY_OPS, operationsOf, type KeyFamily, type KeyOperation } from "../crypto/algorithms.ts";
+import type { Keyring } from "../crypto/envelope.ts";
+import { fromB64url, generateKey, importJwk, KeyInputError, OCT_SIZES, publicJwk, RSA_SIZES, shapeOf, type KeyShape, type PrivateJwk, type PublicJwk } from "../crypto/keys.ts";
+import type { OperationResult } from "../crypto/operations.ts";
+import type { Store, VersionView } from "../store/store.ts";
+import { nowSeconds, type Clock } from "./clock.ts";
+import { badParameter, forbidden } from "./errors.ts";
+import { KEY_RULES, VersionedObjects, type VersionInput } from "./objects.ts";
+import { expiryFromPolicy, validatePolicy, type RotationPolicy, type RotationPolicyInput } from "./rotation.ts";
+import type { Vault } from "./vaults.ts";
+
+export interface ReleasePolicy {
+  contentType?: string;
+  immutable?: boolean;
+  data?: string;
+}
+
+/** The public, per-version facts of a key, kept unencrypted in the version's props. */
+export interface KeyProps {
+  kty: string;
+  keyOps: string[];
+  pub: PublicJwk;
+  exportable?: boolean;
+  releasePolicy?: ReleasePolicy;
+}
+
+export interface KeyAttributesInput {
+  enabled?: boolean;
+  nbf?: number;
+  exp?: number;
+  exportable?: boolean;
+}
+
+export interface KeyCreateInput extends KeyAttributesInput {
+  kty: string;
+  keySize?: number;
+  publicExponent?: number;
+  crv?: string;
+  keyOps?: string[];
+  tags?: Record<string, string>;
+  releasePolicy?: ReleasePolicy;
+}
+
+export interface KeyImportInput extends KeyAttributesInput {
+  key: Record<string, unknown>;
+  hsm?: boolean;
+  tags?: Record<string, string>;
+  releasePolicy?: ReleasePolicy;
+}
+
+export interface KeyUpdateInput {
+  enabled?: boolean;
+  nbf?: number;
+  exp?: number;
+  keyOps?: string[];
+  tags?: Record<string, string>;
+  releasePolicy?: ReleasePolicy;
+}
+
+export interface CryptoInput {
+  alg: string;
+  value: Buffer;
+  iv?: Buffer;
+  aad?: Buffer;
+  tag?: Buffer;
+  digest?: Buffer;
+}
+
+/** Runs one operation on key material, off the event loop (crypto/pool.ts). */
+export type CryptoRunner = (request: {
+  op: KeyOperation;
+  alg: string;
+  key: PrivateJwk;
+  cacheKey: string;
+  value: Buffer;
+  iv?: Buffer;
+  aad?: Buffer;
+  tag?: Buffer;
+  digest?: Buffer;
+}) => Promise<OperationResult>;
+
+const KEY_TYPES = new Set(["RSA", "RSA-HSM", "EC", "EC-HSM", "oct", "oct-HSM"]);
+
+function familyOf(kty: string): KeyFamily {
+  if (!KEY_TYPES.has(kty)) throw badParameter(`The key type '${kty}' is not supported: use RSA, RSA-HSM, EC, EC-HSM, oct or oct-HSM.`);
+  return kty.replace("-HSM", "") as KeyFamily;
+}
+
+export const keyPropsOf = (v: VersionView): KeyProps => v.props as unknown as KeyProps;
+
+function checkKeyOps(ops: string[] | undefined): void {
+  for (const op of ops ?? []) if (!KEY_OPS.has(op)) throw badParameter(`'${op}' is not a key operation.`);
+}
+
+function checkRelease(exportable: boolean | undefined, policy: ReleasePolicy | undefined): void {
+  if (exportable && !policy) throw badParameter("AKV.SKR.1004: Exportable keys must have release policy.");
+  if (!exportable && policy) throw badParameter("AKV.SKR.1005: Non-exportable keys must not have release policy.");
+  if (policy?.data !== undefined) {
+    try {
+      JSON.parse(fromB64url(policy.data, "release_policy.data").toString("utf8"));
+    } catch {
+      throw badParameter("release_policy.data must be base64url-encoded JSON.");
+    }
+  }
+}
+
+const asBadParameter = (e: unknown): never => {
+  if (e instanceof KeyInputError) throw badParameter(e.message);
+  throw e;
+};
+
+/**
+ * Keys: the shared versioned-object rules, plus key material (sealed like secret values),
+ * rotation policies and the cryptographic operations.
+ */
+export class KeyService {
+  readonly objects: VersionedObjects;
+
+  constructor(
+    store: Store,
+    keyring: Keyring,
+    private readonly clock: Clock,
+    private readonly runCrypto: CryptoRunner,
+  ) {
+    this.objects = new VersionedObjects(KEY_RULES, store, keyring, clock);
+  }
+
+  private async addVersion(
+    vault: Vault,
+    name: string,
+    kty: string,
+    material: PrivateJwk,
+    input: KeyAttributesInput & { keyOps?: string[]; tags?: Record<string, string>; releasePolicy?: ReleasePolicy },
+  ): Promise<VersionView> {
+    const props: KeyProps = {
+      kty,
+      keyOps: input.keyOps ?? DEFAULT_KEY_OPS[familyOf(kty)],
+      pub: publicJwk(material),
+      ...(input.exportable !== undefined ? { exportable: input.exportable } : {}),
+      ...(input.releasePolicy ? { releasePolicy: input.releasePolicy } : {}),
+    };
+    const fields: VersionInput = {
+      enabled: input.enabled,
+      nbf: input.nbf,
+      exp: input.exp,
+      tags: input.tags,
+      props: props as unknown as Record<string, unknown>,
+    };
+    return this.objects.create(vault, name, Buffer.from(JSON.stringify(material)), fields);
+  }
+
+  async create(vault: Vault, name: string, input: KeyCreateInput): Promise<VersionView> {
+    const family = familyOf(input.kty);
+    checkKeyOps(input.keyOps);
+    checkRelease(input.exportable, input.releasePolicy);
+    let options: KeyShape = {};
+    if (family === "RSA") {
+      const size = input.keySize ?? 2048;
+      if (!RSA_SIZES.includes(size)) throw badParameter(`An RSA key size must be 2048, 3072 or 4096; ${size} is not.`);
+      const exponent = input.publicExponent ?? 65537;
+      if (exponent !== 3 && exponent !== 65537) throw badParameter("The public exponent must be 3 or 65537.");
+      options = { size, exponent };
+    } else if (family === "EC") {
+      const crv = input.crv ?? "P-256";
+      if (!isCurve(crv)) throw badParameter(`The curve '${crv}' is not supported: use P-256, P-256K, P-384 or P-521.`);
+      options = { crv };
+    } else {
+      const size = input.keySize ?? 256;
+      if (!OCT_SIZES.includes(size)) throw badParameter(`A symmetric key size must be 128, 192 or 256; ${size} is not.`);
+      options = { size };
+    }
+    const material = await generateKey(family, options);
+    return this.addVersion(vault, name, input.kty, material, input);
+  }
+
+  async import(vault: Vault, name: string, input: KeyImportInput): Promise<VersionView> {
+    const jwk = input.key;
+    const given = typeof jwk.kty === "string" ? jwk.kty : "";
+    const family = familyOf(given);
+    const kty = input.hsm && !given.endsWith("-HSM") ? `${given}-HSM` : given;
+    const keyOps = Array.isArray(jwk.key_ops) ? (jwk.key_ops as string[]) : undefined;
+    checkKeyOps(keyOps);
+    checkRelease(input.exportable, input.releasePolicy);
+    let material: PrivateJwk;
+    try {
+      material = importJwk(family, jwk);
+    } catch (e) {
+      return asBadParameter(e);
+    }
+    return this.addVersion(vault, name, kty, material, { ...input, keyOps });
+  }
+
+  get(vault: Vault, name: string, version?: string): Promise<VersionView> {
+    return this.objects.get(vault, name, version);
+  }
+
+  async update(vault: Vault, name: string, version: string | undefined, input: KeyUpdateInput): Promise<VersionView> {
+    checkKeyOps(input.keyOps);
+    const current = await this.objects.get(vault, name, version);
+    const props = keyPropsOf(current);
+    if (input.releasePolicy) {
+      if (!props.exportable) throw badParameter("AKV.SKR.1005: Non-exportable keys must not have release policy.");
+      if (props.releasePolicy?.immutable) throw badParameter("AKV.SKR.1020: Immutable Key Release Policy cannot be modified.");
+    }
+    const patch: Partial<KeyProps> = {
+      ...(input.keyOps ? { keyOps: input.keyOps } : {}),
+      ...(input.releasePolicy ? { releasePolicy: input.releasePolicy } : {}),
+    };
+    return this.objects.update(vault, name, version, {
+      enabled: input.enabled,
+      nbf: input.nbf,
+      exp: input.exp,
+      tags: input.tags,
+      ...(Object.keys(patch).length ? { props: patch as Record<string, unknown> } : {}),
+    });
+  }
+
+  /** A new version of the same type, size or curve, key_ops, tags and release policy; expiry from the rotation policy. */
+  async rotate(vault: Vault, name: string): Promise<VersionView> {
+    const latest = await this.objects.get(vault, name);
+    const props = keyPropsOf(latest);
+    const family = familyOf(props.kty);
+    const current = JSON.parse(this.objects.open(vault, latest).toString("utf8")) as PrivateJwk;
+    const material = await generateKey(family, shapeOf(current));
+    const policy = (await this.objects.getPolicy(vault, name)) as RotationPolicy | undefined;
+    return this.addVersion(vault, name, props.kty, material, {
+      keyOps: props.keyOps,
+      tags: latest.tags ?? undefined,
+      exportable: props.exportable,
+      releasePolicy: props.releasePolicy,
+      exp: expiryFromPolicy(policy, nowSeconds(this.clock)),
+    });
+  }
+
+  async getRotationPolicy(vault: Vault, name: string): Promise<RotationPolicy | undefined> {
+    await this.objects.get(vault, name);
+    return (await this.objects.getPolicy(vault, name)) as RotationPolicy | undefined;
+  }
+
+  setRotationPolicy(vault: Vault, name: string, input: RotationPolicyInput): Promise<RotationPolicy> {
+    const now = nowSeconds(this.clock);
+    return this.objects.setPolicy<RotationPolicy & Record<string, unknown>>(vault, name, (previous) => ({ ...validatePolicy(input, now, previous) }));
+  }
+
+  /**
+   * encrypt, decrypt, wrapKey, unwrapKey, sign or verify with a key version. The key must
+   * be enabled, allow the operation in key_ops, be of the algorithm's type, and (for
+   * operations that make new ciphertext or signatures) be inside its nbf/exp window.
+   */
+  async operate(vault: Vault, name: string, version: string | undefined, op: KeyOperation, input: CryptoInput): Promise<{ key: VersionView; result: OperationResult }> {
+    const key = await this.objects.get(vault, name, version);
+    const props = keyPropsOf(key);
+    const alg = ALGORITHMS.get(input.alg);
+    if (!alg) throw badParameter(`The algorithm '${input.alg}' is not supported.`);
+    if (alg.family !== familyOf(props.kty)) throw badParameter(`The algorithm ${input.alg} cannot be used with a key of type ${props.kty}.`);
+    if (!operationsOf(alg).includes(op)) throw badParameter(`The algorithm ${input.alg} does not support the ${op} operation.`);
+    if (alg.kind === "ecdsa" && props.pub.crv !== alg.curve) {
+      throw badParameter(`The algorithm ${input.alg} needs a key on curve ${alg.curve}; this key is on ${props.pub.crv}.`);
+    }
+    if (!key.enabled) throw forbidden(`Operation ${op} is not allowed on a disabled key.`, "KeyDisabled");
+    if (!props.keyOps.includes(op)) throw forbidden(`Operation ${op} is not permitted on this key.`, "KeyOperationForbidden");
+    if (op === "encrypt" || op === "wrapKey" || op === "sign") {
+      const now = nowSeconds(this.clock);
+      if (key.nbf !== null && now < key.nbf) throw forbidden(`Operation ${op} is not allowed before the key's not-before time.`, "KeyNotYetValid");
+      if (key.exp !== null && now >= key.exp) throw forbidden(`Operation ${op} is not allowed on an expired key.`, "KeyExpired");
+    }
+    const material = JSON.parse(this.objects.open(vault, key).toString("utf8")) as PrivateJwk;
+    try {
+      const result = await this.runCrypto({
+        op,
+        alg: input.alg,
+        key: material,
+        cacheKey: `${key.vault}/${key.name}/${key.version}`,
+        value: input.value,
+        iv: input.iv,
+        aad: input.aad,
+        tag: input.tag,
+        digest: input.digest,
+      });
+      return { key, result };
+    } catch (e) {
+      return asBadParameter(e);
+    }
+  }
+
+  /** Random bytes from the server's CSPRNG, 1 to 128 of them. */
+  randomBytes(count: number): Buffer {
+    if (!Number.isInteger(count) || count < 1 || count > 128) throw badParameter("count must be an integer from 1 to 128.");
+    return randomBytes(count);
+  }
+}
+
