@@ -26,8 +26,9 @@ declare module "fastify" {
 }
 
 /**
- * Registers a data-plane route. A `{version}` segment stands for a version or for an empty
- * segment (latest), both of which the SDK sends: `/secrets/n/`, `/keys/n//encrypt`.
+ * Registers a data-plane route. A `{version}` segment stands for a version, an empty
+ * segment, or no segment: the SDKs send all three for "latest" (`/secrets/n/`,
+ * `/keys/n//encrypt`, and keys 4.10.2's `/keys/n/release`).
  */
 export function vaultRoute(
   app: FastifyInstance,
@@ -37,9 +38,8 @@ export function vaultRoute(
   handler: (req: VaultRequest, reply: FastifyReply) => Promise<unknown>,
 ): void {
   const paths = path.includes("{version}")
-    ? [path.replace("{version}", ":version"), path.replace("{version}", "")]
+    ? [path.replace("{version}", ":version"), path.replace("{version}", ""), path.replace("/{version}", "")]
     : [path];
-  if (path.endsWith("/{version}")) paths.push(path.slice(0, -"/{version}".length));
   for (const url of paths) {
     app.route({ method, url, schema, config: { access: "vault" }, handler: (req, reply) => handler(req as VaultRequest, reply) });
   }

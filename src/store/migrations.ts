@@ -65,4 +65,54 @@ export const migrations: Migration[] = [
     version: 2,
     statements: [`ALTER TABLE objects ADD COLUMN policy TEXT`],
   },
+  {
+    // Lifetime actions and events. Due work is found through schedule_due, never by a scan.
+    version: 3,
+    statements: [
+      `ALTER TABLE objects ADD COLUMN max_versions INTEGER`,
+      `CREATE TABLE schedule (
+        vault TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        action TEXT NOT NULL,
+        version TEXT NOT NULL,
+        due_at BIGINT NOT NULL,
+        done INTEGER NOT NULL,
+        PRIMARY KEY (vault, kind, name, action)
+      )`,
+      `CREATE INDEX schedule_due ON schedule (due_at) WHERE done = 0`,
+      `CREATE TABLE subscriptions (
+        id TEXT PRIMARY KEY,
+        vault TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        schema TEXT NOT NULL,
+        types TEXT,
+        validated INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        next_attempt_at BIGINT NOT NULL,
+        created BIGINT NOT NULL
+      )`,
+      `CREATE INDEX subscriptions_by_vault ON subscriptions (vault)`,
+      `CREATE TABLE events (
+        seq {{SEQ_PK}},
+        id TEXT NOT NULL,
+        vault TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        time BIGINT NOT NULL,
+        data TEXT NOT NULL
+      )`,
+      `CREATE TABLE deliveries (
+        subscription TEXT NOT NULL,
+        event_seq BIGINT NOT NULL,
+        object TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        first_attempt_at BIGINT,
+        next_attempt_at BIGINT NOT NULL,
+        PRIMARY KEY (subscription, event_seq)
+      )`,
+      `CREATE INDEX deliveries_due ON deliveries (next_attempt_at)`,
+      `CREATE INDEX deliveries_order ON deliveries (subscription, object, event_seq)`,
+    ],
+  },
 ];

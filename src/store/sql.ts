@@ -1,4 +1,10 @@
 import type {
+  DeliveryRecord,
+  DueDelivery,
+  EventRecord,
+  EventSchema,
+  ScheduleRecord,
+  SubscriptionRecord,
   IdentityKind,
   IdentityRecord,
   ObjectKind,
@@ -62,6 +68,33 @@ function toObject(r: Row): ObjectRecord {
     deletedAt: numOrNull(r.deleted_at),
     purgeAt: numOrNull(r.purge_at),
     policy: jsonOrNull<Record<string, unknown>>(r.policy),
+    maxVersions: numOrNull(r.max_versions),
+  };
+}
+
+function toSchedule(r: Row): ScheduleRecord {
+  return {
+    vault: String(r.vault),
+    kind: String(r.kind) as ObjectKind,
+    name: String(r.name),
+    action: String(r.action),
+    version: String(r.version),
+    dueAt: num(r.due_at),
+    done: num(r.done) === 1,
+  };
+}
+
+function toSubscription(r: Row, prefix = ""): SubscriptionRecord {
+  return {
+    id: String(r[`${prefix}id`]),
+    vault: String(r[`${prefix}vault`]),
+    endpoint: String(r[`${prefix}endpoint`]),
+    schema: String(r[`${prefix}schema`]) as EventSchema,
+    types: jsonOrNull<string[]>(r[`${prefix}types`]),
+    validated: num(r[`${prefix}validated`]) === 1,
+    attempts: num(r[`${prefix}attempts`]),
+    nextAttemptAt: num(r[`${prefix}next_attempt_at`]),
+    created: num(r[`${prefix}created`]),
   };
 }
 
@@ -88,7 +121,7 @@ const toView = (r: Row): VersionView => ({ ...toVersion(r), object: toObject(r) 
 
 const VERSION_COLUMNS =
   "v.seq, v.vault, v.kind, v.name, v.version, v.created, v.updated, v.enabled, v.nbf, v.exp, v.content_type, v.tags, v.props, v.sealed";
-const VIEW_SELECT = `SELECT ${VERSION_COLUMNS}, o.display_name, o.deleted_at, o.purge_at, o.policy
+const VIEW_SELECT = `SELECT ${VERSION_COLUMNS}, o.display_name, o.deleted_at, o.purge_at, o.policy, o.max_versions
   FROM versions v JOIN objects o ON o.vault = v.vault AND o.kind = v.kind AND o.name = v.name`;
 
 export class SqlRepo implements Repo {
@@ -120,6 +153,8 @@ export class SqlRepo implements Repo {
   }
 
   async deleteVault(name: string): Promise<boolean> {
+    await this.db.run("DELETE FROM schedule WHERE vault = ?", [name]);
+    for (const s of await this.listSubscriptions(name)) await this.deleteSubscription(s.id);
     await this.db.run("DELETE FROM versions WHERE vault = ?", [name]);
     await this.db.run("DELETE FROM objects WHERE vault = ?", [name]);
     return (await this.db.run("DELETE FROM vaults WHERE name = ?", [name])) > 0;
@@ -158,8 +193,8 @@ export class SqlRepo implements Repo {
 
   async insertObject(o: ObjectRecord): Promise<void> {
     await this.db.run(
-      "INSERT INTO objects (vault, kind, name, display_name, deleted_at, purge_at, policy) VALUES (?, ?, ?, ?, ?, ?, ?)",
-      [o.vault, o.kind, o.name, o.displayName, o.deletedAt, o.purgeAt, o.policy ? JSON.stringify(o.policy) : null],
+      "INSERT INTO objects (vault, kind, name, display_name, deleted_at, purge_at, policy, max_versions) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      [o.vault, o.kind, o.name, o.displayName, o.deletedAt, o.purgeAt, o.policy ? JSON.stringify(o.policy) : null, o.maxVersions],
     );
   }
 
@@ -182,7 +217,16 @@ export class SqlRepo implements Repo {
     ]);
   }
 
+  async setObjectMaxVersions(vault: string, kind: ObjectKind, name: string, maxVersions: number | null): Promise<void> {
+    await this.db.run("UPDATE objects SET max_versions = ? WHERE vault = ? AND kind = ? AND name = ?", [maxVersions, vault, kind, name]);
+  }
+
+  async deleteVersion(vault: string, kind: ObjectKind, name: string, version: string): Promise<void> {
+    await this.db.run("DELETE FROM versions WHERE vault = ? AND kind = ? AND name = ? AND version = ?", [vault, kind, name, version]);
+  }
+
   async purgeObject(vault: string, kind: ObjectKind, name: string): Promise<void> {
+    await this.db.run("DELETE FROM schedule WHERE vault = ? AND kind = ? AND name = ?", [vault, kind, name]);
     await this.db.run("DELETE FROM versions WHERE vault = ? AND kind = ? AND name = ?", [vault, kind, name]);
     await this.db.run("DELETE FROM objects WHERE vault = ? AND kind = ? AND name = ?", [vault, kind, name]);
   }
@@ -274,6 +318,148 @@ export class SqlRepo implements Repo {
       kind,
       name,
       version,
+    ]);
+  }
+
+  async listSchedule(vault: string, kind: ObjectKind, name: string): Promise<ScheduleRecord[]> {
+    return (await this.db.all("SELECT * FROM schedule WHERE vault = ? AND kind = ? AND name = ?", [vault, kind, name])).map(toSchedule);
+  }
+
+  async getSchedule(vault: string, kind: ObjectKind, name: string, action: string): Promise<ScheduleRecord | undefined> {
+    const r = await this.db.get("SELECT * FROM schedule WHERE vault = ? AND kind = ? AND name = ? AND action = ?", [vault, kind, name, action]);
+    return r ? toSchedule(r) : undefined;
+  }
+
+  async putSchedule(e: ScheduleRecord): Promise<void> {
+    await this.db.run(
+      `INSERT INTO schedule (vault, kind, name, action, version, due_at, done) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (vault, kind, name, action) DO UPDATE SET version = excluded.version, due_at = excluded.due_at, done = excluded.done`,
+      [e.vault, e.kind, e.name, e.action, e.version, e.dueAt, bool(e.done)],
+    );
+  }
+
+  async deleteSchedule(vault: string, kind: ObjectKind, name: string, action?: string): Promise<void> {
+    if (action === undefined) await this.db.run("DELETE FROM schedule WHERE vault = ? AND kind = ? AND name = ?", [vault, kind, name]);
+    else await this.db.run("DELETE FROM schedule WHERE vault = ? AND kind = ? AND name = ? AND action = ?", [vault, kind, name, action]);
+  }
+
+  async listDueSchedule(now: number, limit: number): Promise<ScheduleRecord[]> {
+    return (await this.db.all("SELECT * FROM schedule WHERE done = 0 AND due_at <= ? ORDER BY due_at LIMIT ?", [now, limit])).map(toSchedule);
+  }
+
+  async insertSubscription(x: SubscriptionRecord): Promise<void> {
+    await this.db.run(
+      "INSERT INTO subscriptions (id, vault, endpoint, schema, types, validated, attempts, next_attempt_at, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      [x.id, x.vault, x.endpoint, x.schema, x.types ? JSON.stringify(x.types) : null, bool(x.validated), x.attempts, x.nextAttemptAt, x.created],
+    );
+  }
+
+  async getSubscription(id: string): Promise<SubscriptionRecord | undefined> {
+    const r = await this.db.get("SELECT * FROM subscriptions WHERE id = ?", [id]);
+    return r ? toSubscription(r) : undefined;
+  }
+
+  async listSubscriptions(vault: string | null): Promise<SubscriptionRecord[]> {
+    const rows =
+      vault === null
+        ? await this.db.all("SELECT * FROM subscriptions ORDER BY created, id", [])
+        : await this.db.all("SELECT * FROM subscriptions WHERE vault = ? ORDER BY created, id", [vault]);
+    return rows.map((r) => toSubscription(r));
+  }
+
+  async deleteSubscription(id: string): Promise<boolean> {
+    const seqs = (await this.db.all("SELECT event_seq FROM deliveries WHERE subscription = ?", [id])).map((r) => num(r.event_seq));
+    await this.db.run("DELETE FROM deliveries WHERE subscription = ?", [id]);
+    for (const seq of seqs) await this.deleteOrphanEvent(seq);
+    return (await this.db.run("DELETE FROM subscriptions WHERE id = ?", [id])) > 0;
+  }
+
+  async updateSubscription(id: string, validated: boolean, attempts: number, nextAttemptAt: number): Promise<void> {
+    await this.db.run("UPDATE subscriptions SET validated = ?, attempts = ?, next_attempt_at = ? WHERE id = ?", [
+      bool(validated),
+      attempts,
+      nextAttemptAt,
+      id,
+    ]);
+  }
+
+  async listSubscriptionsToValidate(now: number, limit: number): Promise<SubscriptionRecord[]> {
+    const rows = await this.db.all("SELECT * FROM subscriptions WHERE validated = 0 AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?", [
+      now,
+      limit,
+    ]);
+    return rows.map((r) => toSubscription(r));
+  }
+
+  async insertEvent(e: Omit<EventRecord, "seq">): Promise<number> {
+    const r = await this.db.get("INSERT INTO events (id, vault, event_type, subject, time, data) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq", [
+      e.id,
+      e.vault,
+      e.eventType,
+      e.subject,
+      e.time,
+      JSON.stringify(e.data),
+    ]);
+    return num(r!.seq);
+  }
+
+  async insertDelivery(d: DeliveryRecord): Promise<void> {
+    await this.db.run(
+      "INSERT INTO deliveries (subscription, event_seq, object, attempts, first_attempt_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
+      [d.subscription, d.eventSeq, d.object, d.attempts, d.firstAttemptAt, d.nextAttemptAt],
+    );
+  }
+
+  async listDueDeliveries(now: number, limit: number): Promise<DueDelivery[]> {
+    const rows = await this.db.all(
+      `SELECT d.subscription, d.event_seq, d.object, d.attempts, d.first_attempt_at, d.next_attempt_at,
+              e.id AS e_id, e.vault AS e_vault, e.event_type, e.subject, e.time, e.data,
+              s.id AS s_id, s.vault AS s_vault, s.endpoint AS s_endpoint, s.schema AS s_schema, s.types AS s_types,
+              s.validated AS s_validated, s.attempts AS s_attempts, s.next_attempt_at AS s_next_attempt_at, s.created AS s_created
+       FROM deliveries d
+       JOIN events e ON e.seq = d.event_seq
+       JOIN subscriptions s ON s.id = d.subscription
+       WHERE d.next_attempt_at <= ? AND s.validated = 1
+         AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.subscription = d.subscription AND p.object = d.object AND p.event_seq < d.event_seq)
+       ORDER BY d.event_seq LIMIT ?`,
+      [now, limit],
+    );
+    return rows.map((r) => ({
+      subscription: String(r.subscription),
+      eventSeq: num(r.event_seq),
+      object: String(r.object),
+      attempts: num(r.attempts),
+      firstAttemptAt: numOrNull(r.first_attempt_at),
+      nextAttemptAt: num(r.next_attempt_at),
+      event: {
+        seq: num(r.event_seq),
+        id: String(r.e_id),
+        vault: String(r.e_vault),
+        eventType: String(r.event_type),
+        subject: String(r.subject),
+        time: num(r.time),
+        data: JSON.parse(String(r.data)) as Record<string, unknown>,
+      },
+      target: toSubscription(r, "s_"),
+    }));
+  }
+
+  async deleteDelivery(subscription: string, eventSeq: number): Promise<void> {
+    await this.db.run("DELETE FROM deliveries WHERE subscription = ? AND event_seq = ?", [subscription, eventSeq]);
+    await this.deleteOrphanEvent(eventSeq);
+  }
+
+  private async deleteOrphanEvent(eventSeq: number): Promise<void> {
+    await this.db.run("DELETE FROM events WHERE seq = ? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_seq = ?)", [eventSeq, eventSeq]);
+  }
+
+  async updateDelivery(subscription: string, eventSeq: number, attempts: number, firstAttemptAt: number, nextAttemptAt: number): Promise<void> {
+    await this.db.run("UPDATE deliveries SET attempts = ?, first_attempt_at = ?, next_attempt_at = ? WHERE subscription = ? AND event_seq = ?", [
+      attempts,
+      firstAttemptAt,
+      nextAttemptAt,
+      subscription,
+      eventSeq,
     ]);
   }
 }

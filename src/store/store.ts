@@ -37,6 +37,8 @@ export interface ObjectRecord {
   purgeAt: number | null;
   /** The object's rotation policy, as the domain stores it. */
   policy: Record<string, unknown> | null;
+  /** Versions beyond this many are pruned, oldest first; null keeps them all. */
+  maxVersions: number | null;
 }
 
 export interface VersionFields {
@@ -95,12 +97,93 @@ export interface Repo {
   /** Deleted objects whose purge date has come, soonest first. */
   listPurgeDue(kind: ObjectKind, now: number, limit: number): Promise<ObjectRecord[]>;
 
+  setObjectMaxVersions(vault: string, kind: ObjectKind, name: string, maxVersions: number | null): Promise<void>;
+  deleteVersion(vault: string, kind: ObjectKind, name: string, version: string): Promise<void>;
+
   insertVersion(version: VersionRecord | Omit<VersionRecord, "seq">): Promise<void>;
   getVersion(vault: string, kind: ObjectKind, name: string, version: string): Promise<VersionView | undefined>;
   getLatestVersion(vault: string, kind: ObjectKind, name: string): Promise<VersionView | undefined>;
   /** Versions in creation order after `afterSeq`. */
   listVersions(vault: string, kind: ObjectKind, name: string, afterSeq: number | null, limit: number): Promise<VersionRecord[]>;
   updateVersion(vault: string, kind: ObjectKind, name: string, version: string, patch: VersionPatch): Promise<void>;
+
+  listSchedule(vault: string, kind: ObjectKind, name: string): Promise<ScheduleRecord[]>;
+  getSchedule(vault: string, kind: ObjectKind, name: string, action: string): Promise<ScheduleRecord | undefined>;
+  putSchedule(entry: ScheduleRecord): Promise<void>;
+  deleteSchedule(vault: string, kind: ObjectKind, name: string, action?: string): Promise<void>;
+  /** Pending actions due by `now`, soonest first. */
+  listDueSchedule(now: number, limit: number): Promise<ScheduleRecord[]>;
+
+  insertSubscription(subscription: SubscriptionRecord): Promise<void>;
+  getSubscription(id: string): Promise<SubscriptionRecord | undefined>;
+  listSubscriptions(vault: string | null): Promise<SubscriptionRecord[]>;
+  /** Removes the subscription and what was still to be delivered to it. */
+  deleteSubscription(id: string): Promise<boolean>;
+  updateSubscription(id: string, validated: boolean, attempts: number, nextAttemptAt: number): Promise<void>;
+  /** Subscriptions still waiting for their validation handshake, due by `now`. */
+  listSubscriptionsToValidate(now: number, limit: number): Promise<SubscriptionRecord[]>;
+
+  insertEvent(event: Omit<EventRecord, "seq">): Promise<number>;
+  insertDelivery(delivery: DeliveryRecord): Promise<void>;
+  /** Due deliveries to validated subscriptions, each the oldest pending one of its object for its subscription. */
+  listDueDeliveries(now: number, limit: number): Promise<DueDelivery[]>;
+  /** Removes a delivered (or abandoned) delivery, and its event once nothing else waits for it. */
+  deleteDelivery(subscription: string, eventSeq: number): Promise<void>;
+  updateDelivery(subscription: string, eventSeq: number, attempts: number, firstAttemptAt: number, nextAttemptAt: number): Promise<void>;
+}
+
+/** One lifetime action of an object, due at a time; `done` once carried out. */
+export interface ScheduleRecord {
+  vault: string;
+  kind: ObjectKind;
+  name: string;
+  action: string;
+  /** The version the action was planned for. */
+  version: string;
+  dueAt: number;
+  done: boolean;
+}
+
+export type EventSchema = "eventgrid" | "cloudevents";
+
+export interface SubscriptionRecord {
+  id: string;
+  vault: string;
+  endpoint: string;
+  schema: EventSchema;
+  /** Event types delivered (e.g. Microsoft.KeyVault.SecretNewVersionCreated); null for all. */
+  types: string[] | null;
+  /** Whether the endpoint answered the validation handshake. */
+  validated: boolean;
+  attempts: number;
+  nextAttemptAt: number;
+  created: number;
+}
+
+export interface EventRecord {
+  seq: number;
+  id: string;
+  vault: string;
+  eventType: string;
+  subject: string;
+  time: number;
+  data: Record<string, unknown>;
+}
+
+/** An event on its way to one subscription. */
+export interface DeliveryRecord {
+  subscription: string;
+  eventSeq: number;
+  /** vault/kind/name: deliveries of one object go in order. */
+  object: string;
+  attempts: number;
+  firstAttemptAt: number | null;
+  nextAttemptAt: number;
+}
+
+export interface DueDelivery extends DeliveryRecord {
+  event: EventRecord;
+  target: SubscriptionRecord;
 }
 
 export interface Store {

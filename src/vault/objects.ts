@@ -2,6 +2,7 @@ import type { Keyring } from "../crypto/envelope.ts";
 import type { ObjectKind, Repo, Store, VersionPatch, VersionRecord, VersionView } from "../store/store.ts";
 import { nowSeconds, type Clock } from "./clock.ts";
 import { badParameter, conflict, forbidden, KvError } from "./errors.ts";
+import { noLifecycle, type Lifecycle } from "./lifecycle.ts";
 import { newVersionId, objectKey, versionKey } from "./names.ts";
 import type { Vault } from "./vaults.ts";
 
@@ -40,6 +41,14 @@ export interface VersionInput {
   props?: Record<string, unknown> | null;
 }
 
+/** Hooks a caller can run inside the transaction that adds a version. */
+export interface CreateOptions {
+  /** Runs first; throwing cancels the write (the scheduler checks its action is still due). */
+  guard?: (repo: Repo) => Promise<void>;
+  /** Runs after the version is added (secret rotation disables or schedules the previous one). */
+  after?: (repo: Repo, created: VersionView, previous: VersionView | undefined) => Promise<void>;
+}
+
 export interface Page<T> {
   items: T[];
   /** Opaque to callers; hand it back to get the next page. Absent on the last page. */
@@ -70,6 +79,7 @@ interface BackupDocument {
   kind: ObjectKind;
   name: string;
   policy?: Record<string, unknown> | null;
+  maxVersions?: number | null;
   versions: BackupVersion[];
 }
 
@@ -85,6 +95,7 @@ export class VersionedObjects {
     private readonly store: Store,
     private readonly keyring: Keyring,
     private readonly clock: Clock,
+    private readonly lifecycle: Lifecycle = noLifecycle,
   ) {}
 
   private aad(vault: string, name: string, version: string): string {
@@ -113,7 +124,7 @@ export class VersionedObjects {
   }
 
   /** Adds a version (creating the object on first use) and returns it. */
-  async create(vault: Vault, name: string, payload: Buffer, input: VersionInput): Promise<VersionView> {
+  async create(vault: Vault, name: string, payload: Buffer, input: VersionInput, options: CreateOptions = {}): Promise<VersionView> {
     const key = objectKey(name);
     validateTags(input.tags);
     const version = newVersionId();
@@ -121,10 +132,21 @@ export class VersionedObjects {
     const sealed = this.keyring.seal(vault, this.aad(vault.name, key, version), payload);
     return this.store.write(async (repo) => {
       await this.checkVaultKey(repo, vault);
+      await options.guard?.(repo);
       let object = await repo.getObject(vault.name, this.rules.kind, key);
       if (object?.deletedAt != null) throw this.isDeletedButRecoverable(name);
+      const previous = object ? await repo.getLatestVersion(vault.name, this.rules.kind, key) : undefined;
       if (!object) {
-        object = { vault: vault.name, kind: this.rules.kind, name: key, displayName: name, deletedAt: null, purgeAt: null, policy: null };
+        object = {
+          vault: vault.name,
+          kind: this.rules.kind,
+          name: key,
+          displayName: name,
+          deletedAt: null,
+          purgeAt: null,
+          policy: null,
+          maxVersions: null,
+        };
         await repo.insertObject(object);
       }
       const record: Omit<VersionRecord, "seq"> = {
@@ -143,8 +165,20 @@ export class VersionedObjects {
         sealed,
       };
       await repo.insertVersion(record);
-      return { ...record, seq: 0, object };
+      const created: VersionView = { ...record, seq: 0, object };
+      if (object.maxVersions !== null) await this.keepNewest(repo, object.vault, key, object.maxVersions);
+      await options.after?.(repo, created, previous);
+      await this.lifecycle.versionCreated(repo, created);
+      return created;
     });
+  }
+
+  /** Destroys the oldest versions beyond `keep`; the current version always stays. */
+  private async keepNewest(repo: Repo, vault: string, key: string, keep: number): Promise<string[]> {
+    const all = await repo.listVersions(vault, this.rules.kind, key, null, Number.MAX_SAFE_INTEGER);
+    const doomed = all.slice(0, Math.max(0, all.length - Math.max(1, keep))).map((v) => v.version);
+    for (const v of doomed) await repo.deleteVersion(vault, this.rules.kind, key, v);
+    return doomed;
   }
 
   private async find(repo: Repo, vault: Vault, name: string, version?: string): Promise<VersionView> {
@@ -190,6 +224,7 @@ export class VersionedObjects {
       const found = await this.find(repo, vault, name, version);
       if (input.props) patch.props = { ...found.props, ...input.props };
       await repo.updateVersion(vault.name, this.rules.kind, found.name, found.version, patch);
+      await this.lifecycle.objectChanged(repo, vault.name, this.rules.kind, found.name);
       return { ...found, ...patch } as VersionView;
     });
   }
@@ -206,6 +241,7 @@ export class VersionedObjects {
       const found = await this.find(repo, vault, name);
       const policy = make((found.object.policy as P | null) ?? undefined);
       await repo.setObjectPolicy(vault.name, this.rules.kind, found.name, policy);
+      await this.lifecycle.objectChanged(repo, vault.name, this.rules.kind, found.name);
       return policy;
     });
   }
@@ -244,6 +280,7 @@ export class VersionedObjects {
       const latest = await this.find(repo, vault, name);
       const purgeAt = now + vault.retentionDays * 86400;
       await repo.setObjectDeleted(vault.name, this.rules.kind, latest.name, now, purgeAt);
+      await this.lifecycle.objectChanged(repo, vault.name, this.rules.kind, latest.name);
       return { ...latest, object: { ...latest.object, deletedAt: now, purgeAt } };
     });
   }
@@ -263,7 +300,44 @@ export class VersionedObjects {
     return this.store.write(async (repo) => {
       const latest = await this.findDeleted(repo, vault, name);
       await repo.setObjectDeleted(vault.name, this.rules.kind, latest.name, null, null);
+      await this.lifecycle.objectChanged(repo, vault.name, this.rules.kind, latest.name);
       return { ...latest, object: { ...latest.object, deletedAt: null, purgeAt: null } };
+    });
+  }
+
+  /**
+   * Destroys old versions for good, beyond Azure (whose delete takes the whole object):
+   * the named ones, or all but the newest `keep`. The current version is never destroyed.
+   * Returns the versions destroyed.
+   */
+  prune(vault: Vault, name: string, which: { keep?: number; versions?: string[] }): Promise<string[]> {
+    if (which.keep !== undefined && (!Number.isInteger(which.keep) || which.keep < 1)) {
+      throw badParameter("keep must be a whole number of versions, at least 1: the current version always stays.");
+    }
+    return this.store.write(async (repo) => {
+      const latest = await this.find(repo, vault, name);
+      let doomed: string[] = [];
+      if (which.versions) {
+        for (const v of which.versions.map((x) => x.toLowerCase())) {
+          if (v === latest.version) throw badParameter(`Version ${v} is the current version of ${name}; it cannot be pruned.`);
+          if (!(await repo.getVersion(vault.name, this.rules.kind, latest.name, v))) throw this.notFound(name, v);
+          await repo.deleteVersion(vault.name, this.rules.kind, latest.name, v);
+          doomed.push(v);
+        }
+      }
+      if (which.keep !== undefined) doomed = doomed.concat(await this.keepNewest(repo, vault.name, latest.name, which.keep));
+      await this.lifecycle.objectChanged(repo, vault.name, this.rules.kind, latest.name);
+      return doomed;
+    });
+  }
+
+  /** Keeps at most `max` versions from now on (null: all), pruning the oldest at once. */
+  setMaxVersions(vault: Vault, name: string, max: number | null): Promise<string[]> {
+    if (max !== null && (!Number.isInteger(max) || max < 1)) throw badParameter("maxVersions must be a whole number, at least 1.");
+    return this.store.write(async (repo) => {
+      const latest = await this.find(repo, vault, name);
+      await repo.setObjectMaxVersions(vault.name, this.rules.kind, latest.name, max);
+      return max === null ? [] : this.keepNewest(repo, vault.name, latest.name, max);
     });
   }
 
@@ -299,6 +373,7 @@ export class VersionedObjects {
       kind: this.rules.kind,
       name: latest.object.displayName,
       policy: latest.object.policy,
+      maxVersions: latest.object.maxVersions,
       versions: versions.map((v) => ({
           version: v.version,
           created: v.created,
@@ -361,9 +436,11 @@ export class VersionedObjects {
         deletedAt: null,
         purgeAt: null,
         policy: doc.policy ?? null,
+        maxVersions: doc.maxVersions ?? null,
       };
       await repo.insertObject(object);
       for (const r of records) await repo.insertVersion(r);
+      await this.lifecycle.objectChanged(repo, vault.name, this.rules.kind, key);
       return { ...records[records.length - 1]!, seq: 0, object };
     });
   }
