@@ -14,8 +14,11 @@ export type VaultRequest = FastifyRequest & VaultContext;
 
 declare module "fastify" {
   interface FastifyContextConfig {
-    /** "vault": Key Vault data plane (vault routing, token, api-version); "public": token and discovery endpoints. */
-    access?: "vault" | "public";
+    /**
+     * "vault": Key Vault data plane (vault routing, token, api-version); "admin": the
+     * /lockbox/v1 API (token); "public": token and discovery endpoints.
+     */
+    access?: "vault" | "admin" | "public";
   }
   interface FastifyRequest {
     vault: Vault;

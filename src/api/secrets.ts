@@ -46,7 +46,7 @@ function secretItem(origin: string, vault: Vault, v: VersionView, versioned: boo
   };
 }
 
-const secretBundle = (origin: string, vault: Vault, v: VersionView, value?: string) => ({
+export const secretBundle = (origin: string, vault: Vault, v: VersionView, value?: string) => ({
   ...(value !== undefined ? { value } : {}),
   ...secretItem(origin, vault, v, true),
 });

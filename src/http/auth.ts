@@ -12,24 +12,35 @@ export const challengeHeader = (origin: string, tenantId: string, resource: stri
 const MISSING = "AKV10000: Request is missing a Bearer or PoP token.";
 
 /**
+ * Key Vault's continuous-access-evaluation challenge: the token is no longer good though
+ * it was, so the client must fetch a new one now (the SDK does, with these claims).
+ */
+export function claimsChallenge(now: number): string {
+  const claims = Buffer.from(JSON.stringify({ access_token: { nbf: { essential: true, value: String(now) } } })).toString("base64");
+  return `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", error="insufficient_claims", claims="${claims}"`;
+}
+
+/**
  * The principal of a request's bearer token. Anything else gets 401 with a fresh
- * challenge, before the body is read.
+ * challenge, before the body is read; a token that is only out of its validity period
+ * gets the claims challenge, which makes the SDK replace it at once.
  */
 export async function authenticate(
   authorization: string | undefined,
   tokens: Tokens,
   reply: FastifyReply,
   challenge: string,
+  now: number,
 ): Promise<Principal> {
-  const deny = (message: string): KvError => {
-    void reply.header("www-authenticate", challenge);
+  const deny = (message: string, header = challenge): KvError => {
+    void reply.header("www-authenticate", header);
     return new KvError(401, "Unauthorized", message);
   };
   if (!authorization || !/^bearer /i.test(authorization)) throw deny(MISSING);
   try {
     return await tokens.validate(authorization.slice(7).trim());
   } catch (e) {
-    if (e instanceof TokenError) throw deny(`AKV10032: Invalid token. ${e.message}`);
+    if (e instanceof TokenError) throw deny(`AKV10032: Invalid token. ${e.message}`, e.timing ? claimsChallenge(now) : challenge);
     throw e;
   }
 }

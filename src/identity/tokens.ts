@@ -18,7 +18,26 @@ export interface Principal {
   expires: number;
 }
 
-export class TokenError extends Error {}
+/** A token refused; `timing` when only its validity period is wrong (expired, not yet valid). */
+export class TokenError extends Error {
+  constructor(
+    message: string,
+    readonly timing = false,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * What clients are told about a token's lifetime. Normally its `exp`. Under a dev clock the
+ * token's times follow the dev clock while clients (MSAL) count real time, so they are told
+ * a short real lifetime: they come back for fresh tokens, and a token the moved clock has
+ * expired gets a claims challenge (Key Vault's CAE answer) that makes them refresh at once.
+ */
+export interface ClientLifetime {
+  clock: Clock;
+  seconds: number;
+}
 
 interface Cached {
   principal: Principal;
@@ -41,10 +60,18 @@ export class Tokens {
     private readonly clock: Clock,
     readonly tenantId: string,
     private readonly audiences: string[],
+    private readonly clientLifetime: ClientLifetime | undefined,
   ) {}
 
   /** Loads the signing key from the store, creating it on first start. */
-  static async load(store: Store, keyring: Keyring, clock: Clock, tenantId: string, resource: string): Promise<Tokens> {
+  static async load(
+    store: Store,
+    keyring: Keyring,
+    clock: Clock,
+    tenantId: string,
+    resource: string,
+    clientLifetime?: ClientLifetime,
+  ): Promise<Tokens> {
     let sealed = await store.read((repo) => repo.getMeta(SIGNING_KEY_META));
     if (!sealed) {
       const { privateKey } = await generateKeyPair(ALG, { extractable: true });
@@ -65,7 +92,7 @@ export class Tokens {
     const publicKey = (await importJWK(publicJwk, ALG)) as CryptoKey;
     const bare = resource.replace(/\/+$/, "");
     const audiences = [bare, `${bare}/`, "https://vault.azure.net", "https://vault.azure.net/"];
-    return new Tokens(privateKey, publicKey, publicJwk, clock, tenantId, audiences);
+    return new Tokens(privateKey, publicKey, publicJwk, clock, tenantId, audiences, clientLifetime);
   }
 
   get jwks(): { keys: JWK[] } {
@@ -81,10 +108,13 @@ export class Tokens {
     return `${origin}/${this.tenantId}/v2.0`;
   }
 
-  /** An access token for `identity` to use against `resource` (the token's audience). */
+  /**
+   * An access token for `identity` to use against `resource` (the token's audience), and the
+   * time (epoch seconds) to tell the client it expires.
+   */
   async issue(identity: IdentityRecord, resource: string, origin: string): Promise<{ token: string; expiresOn: number }> {
     const now = nowSeconds(this.clock);
-    const expiresOn = now + TOKEN_LIFETIME_SECONDS;
+    const exp = now + TOKEN_LIFETIME_SECONDS;
     const token = await new SignJWT({
       tid: this.tenantId,
       oid: identity.id,
@@ -99,8 +129,9 @@ export class Tokens {
       .setSubject(identity.id)
       .setIssuedAt(now)
       .setNotBefore(now)
-      .setExpirationTime(expiresOn)
+      .setExpirationTime(exp)
       .sign(this.privateKey);
+    const expiresOn = this.clientLifetime ? nowSeconds(this.clientLifetime.clock) + this.clientLifetime.seconds : exp;
     return { token, expiresOn };
   }
 
@@ -109,8 +140,8 @@ export class Tokens {
     const now = nowSeconds(this.clock);
     const hit = this.cache.get(token);
     if (hit) {
-      if (now < hit.nbf) throw new TokenError("The token is not yet valid.");
-      if (now >= hit.exp) throw new TokenError("The token is expired.");
+      if (now < hit.nbf) throw new TokenError("The token is not yet valid.", true);
+      if (now >= hit.exp) throw new TokenError("The token is expired.", true);
       return hit.principal;
     }
     let payload;
@@ -123,7 +154,9 @@ export class Tokens {
         clockTolerance: 0,
       }));
     } catch (e) {
-      throw new TokenError(describeJoseError(e));
+      const code = (e as { code?: string; claim?: string }).code;
+      const timing = code === "ERR_JWT_EXPIRED" || (code === "ERR_JWT_CLAIM_VALIDATION_FAILED" && (e as { claim?: string }).claim === "nbf");
+      throw new TokenError(describeJoseError(e), timing);
     }
     const iss = String(payload.iss ?? "");
     if (!iss.startsWith("https://") || !iss.endsWith(`/${this.tenantId}/v2.0`) || iss.slice(8).split("/").length !== 3) {

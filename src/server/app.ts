@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyInstance } from "fastify";
 import { randomUUID } from "node:crypto";
+import { adminRoutes } from "../api/admin.ts";
 import { identityRoutes } from "../api/identity.ts";
 import { keyRoutes } from "../api/keys.ts";
 import { secretRoutes } from "../api/secrets.ts";
@@ -9,6 +10,7 @@ import { renderError } from "../http/errors.ts";
 import { hostnameOf, originOf, vaultNameOf } from "../http/routing.ts";
 import type { Tokens } from "../identity/tokens.ts";
 import { KvError } from "../vault/errors.ts";
+import { nowSeconds } from "../vault/clock.ts";
 import type { Config } from "./config.ts";
 import { DEFAULT_VAULT, type Instance } from "./instance.ts";
 import type { TlsMaterial } from "./tls.ts";
@@ -18,6 +20,10 @@ export interface AppDeps {
   instance: Instance;
   tokens: Tokens;
   tls: TlsMaterial;
+  /** https://{vault}.{dns-suffix}[:port] */
+  publicOrigin: (vault: string) => string;
+  /** Runs due lifetime actions and deliveries now. */
+  runDueWork: () => Promise<void>;
 }
 
 /**
@@ -25,7 +31,7 @@ export interface AppDeps {
  * onRequest, before its body is read: vault by Host, then bearer token (401 + challenge),
  * then api-version. Handlers only translate between HTTP and the domain services.
  */
-export async function buildApp({ config, instance, tokens, tls }: AppDeps): Promise<FastifyInstance> {
+export async function buildApp({ config, instance, tokens, tls, publicOrigin, runDueWork }: AppDeps): Promise<FastifyInstance> {
   const resource = `https://${config.dnsSuffix}`;
   const verbose = config.logLevel === "debug" || config.logLevel === "trace";
   const app = Fastify({
@@ -85,7 +91,14 @@ export async function buildApp({ config, instance, tokens, tls }: AppDeps): Prom
     void reply.header("x-ms-request-id", req.id);
     const correlation = req.headers["x-ms-client-request-id"];
     if (typeof correlation === "string") void reply.header("x-ms-client-request-id", correlation);
-    if (req.routeOptions.config?.access !== "vault") return;
+    const access = req.routeOptions.config?.access;
+    if (access === "admin") {
+      req.origin = originOf(req);
+      const challenge = challengeHeader(req.origin, tokens.tenantId, resource);
+      req.principal = await authenticate(req.headers.authorization, tokens, reply, challenge, nowSeconds(instance.clock));
+      return;
+    }
+    if (access !== "vault") return;
 
     const hostname = hostnameOf(req.headers.host);
     const vaultName = vaultNameOf(hostname, config.dnsSuffix, DEFAULT_VAULT);
@@ -100,7 +113,8 @@ export async function buildApp({ config, instance, tokens, tls }: AppDeps): Prom
       );
     }
     req.origin = originOf(req);
-    req.principal = await authenticate(req.headers.authorization, tokens, reply, challengeHeader(req.origin, tokens.tenantId, resource));
+    const challenge = challengeHeader(req.origin, tokens.tenantId, resource);
+    req.principal = await authenticate(req.headers.authorization, tokens, reply, challenge, nowSeconds(instance.clock));
     req.apiVersion = checkApiVersion((req.query as Record<string, unknown>)["api-version"]);
     req.vault = vault;
   });
@@ -108,5 +122,6 @@ export async function buildApp({ config, instance, tokens, tls }: AppDeps): Prom
   secretRoutes(app, instance.secrets);
   keyRoutes(app, instance.keys);
   identityRoutes(app, instance.identities, tokens);
+  adminRoutes(app, { instance, publicOrigin, runDueWork });
   return app;
 }

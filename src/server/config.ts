@@ -10,6 +10,8 @@ export interface Config {
   tlsCert?: string;
   tlsKey?: string;
   logLevel: string;
+  /** Time is a clock tests can move (GET/POST /lockbox/v1/clock). */
+  devClock: boolean;
 }
 
 export const DEFAULT_PORT = 8443;
@@ -23,6 +25,7 @@ export interface ConfigFlags {
   tlsCert?: string;
   tlsKey?: string;
   logLevel?: string;
+  devClock?: boolean;
 }
 
 export function parsePort(value: string | number): number {
@@ -49,5 +52,6 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     tlsCert: tlsCert ? resolve(tlsCert) : undefined,
     tlsKey: tlsKey ? resolve(tlsKey) : undefined,
     logLevel: flags.logLevel ?? env.LOCKBOX_LOG_LEVEL ?? "info",
+    devClock: flags.devClock ?? env.LOCKBOX_DEV_CLOCK === "1",
   };
 }

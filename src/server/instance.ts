@@ -5,7 +5,9 @@ import { Keyring, KEY_BYTES, parseRootKey } from "../crypto/envelope.ts";
 import { Identities } from "../identity/identities.ts";
 import { SqliteStore } from "../store/sqlite/engine.ts";
 import type { Store } from "../store/store.ts";
-import { systemClock, type Clock } from "../vault/clock.ts";
+import { DevClock, systemClock, type Clock } from "../vault/clock.ts";
+import { ScheduledLifecycle } from "../scheduler/lifecycle.ts";
+import { Subscriptions } from "../events/subscriptions.ts";
 import { SecretService } from "../vault/secrets.ts";
 import { KeyService } from "../vault/keys.ts";
 import { CryptoPool } from "../crypto/pool.ts";
@@ -27,6 +29,11 @@ export interface Instance {
   identities: Identities;
   secrets: SecretService;
   keys: KeyService;
+  subscriptions: Subscriptions;
+  /** Present when time is the dev clock (`serve --dev-clock`, and the CLI on its data directory). */
+  devClock?: DevClock;
+  /** Moves the dev clock forward and remembers where it is. */
+  advanceClock(seconds: number): Promise<void>;
   /** The developer identity's IDENTITY_HEADER value. */
   developerHeader(): Promise<string>;
   close(): Promise<void>;
@@ -73,7 +80,14 @@ async function checkRootKey(store: Store, keyring: Keyring, dataDir: string): Pr
  * Opens (and on first start, initialises) the data directory: root key, database, tenant
  * id, the vault `default` and the developer managed identity, which may do everything.
  */
-export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = process.env, clock: Clock = systemClock): Promise<Instance> {
+export interface InstanceOptions {
+  /** true: time is the dev clock; false: real time (and any dev clock is forgotten); absent: as the data directory says. */
+  devClock?: boolean;
+}
+
+const DEV_CLOCK_META = "dev_clock_offset_ms";
+
+export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = process.env, options: InstanceOptions = {}): Promise<Instance> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const databaseFile = join(dataDir, "lockbox.db");
   const rootKey = loadRootKey(dataDir, databaseFile, env);
@@ -85,6 +99,13 @@ export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = pro
     await store.close();
     throw e;
   }
+  const savedOffset = await store.read((repo) => repo.getMeta(DEV_CLOCK_META));
+  const useDevClock = options.devClock ?? savedOffset !== undefined;
+  if (options.devClock === false && savedOffset !== undefined) await store.write((repo) => repo.deleteMeta(DEV_CLOCK_META));
+  const devClock = useDevClock ? new DevClock(Number(savedOffset ?? 0)) : undefined;
+  if (devClock && savedOffset === undefined) await store.write((repo) => repo.setMeta(DEV_CLOCK_META, "0"));
+  const clock: Clock = devClock ?? systemClock;
+  const lifecycle = new ScheduledLifecycle(clock);
   const vaults = new Vaults(store, keyring, clock);
   const identities = new Identities(store, clock);
 
@@ -114,8 +135,15 @@ export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = pro
     tenantId,
     vaults,
     identities,
-    secrets: new SecretService(store, keyring, clock),
-    keys: new KeyService(store, keyring, clock, (request) => pool.run(request)),
+    secrets: new SecretService(store, keyring, clock, lifecycle),
+    keys: new KeyService(store, keyring, clock, (request) => pool.run(request), lifecycle),
+    subscriptions: new Subscriptions(store, clock, async (vault) => Boolean(await vaults.find(vault))),
+    devClock,
+    async advanceClock(seconds: number) {
+      if (!devClock) throw new Error("time is not the dev clock");
+      devClock.advance(seconds);
+      await store.write((repo) => repo.setMeta(DEV_CLOCK_META, String(devClock.offset)));
+    },
     async developerHeader() {
       const sealed = await store.read((repo) => repo.getMeta(DEVELOPER_HEADER_META));
       return keyring.openWithRoot(Buffer.from(sealed!, "base64"), DEVELOPER_HEADER_AAD).toString("utf8");

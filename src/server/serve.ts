@@ -1,6 +1,9 @@
 import { join } from "node:path";
 import { Tokens } from "../identity/tokens.ts";
 import { startPurging } from "../scheduler/purge.ts";
+import { Scheduler } from "../scheduler/runner.ts";
+import { Deliverer } from "../events/delivery.ts";
+import { systemClock } from "../vault/clock.ts";
 import { buildApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import { asShell, clientEnvironment, writeRuntimeInfo } from "./environment.ts";
@@ -8,6 +11,9 @@ import { DEFAULT_VAULT, openInstance } from "./instance.ts";
 import { ensureTls, operatorTls } from "./tls.ts";
 
 const PURGE_INTERVAL_MS = 60_000;
+const SCHEDULER_INTERVAL_MS = 1000;
+/** Under the dev clock, clients are told tokens last this long in real time (see identity/tokens.ts). */
+const DEV_CLOCK_TOKEN_SECONDS = 240;
 
 /**
  * `lockbox serve`: opens the data directory, listens on HTTPS, prints the line
@@ -15,18 +21,31 @@ const PURGE_INTERVAL_MS = 60_000;
  * stops accepting, finishes the requests in flight, closes the store and exits 0.
  */
 export async function serve(config: Config): Promise<void> {
-  const instance = await openInstance(config.dataDir);
+  const instance = await openInstance(config.dataDir, process.env, { devClock: config.devClock });
   const tls =
     config.tlsCert && config.tlsKey ? operatorTls(config.tlsCert, config.tlsKey) : await ensureTls(join(config.dataDir, "tls"), config.dnsSuffix);
-  const tokens = await Tokens.load(instance.store, instance.keyring, instance.clock, instance.tenantId, `https://${config.dnsSuffix}`);
-  const app = await buildApp({ config, instance, tokens, tls });
+  const clientLifetime = instance.devClock ? { clock: systemClock, seconds: DEV_CLOCK_TOKEN_SECONDS } : undefined;
+  const tokens = await Tokens.load(instance.store, instance.keyring, instance.clock, instance.tenantId, `https://${config.dnsSuffix}`, clientLifetime);
+
+  // The port is known once listening (--port 0); the scheduler, which needs it for the ids
+  // in events, starts then.
+  let port = config.port;
+  const publicOrigin = (vault: string): string => `https://${vault}.${config.dnsSuffix}${port === 443 ? "" : `:${port}`}`;
+  let scheduler: Scheduler | undefined;
+  const runDueWork = async (): Promise<void> => scheduler?.kick();
+  const app = await buildApp({ config, instance, tokens, tls, publicOrigin, runDueWork });
 
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
-  const port = typeof address === "object" && address ? address.port : config.port;
+  port = typeof address === "object" && address ? address.port : config.port;
   writeRuntimeInfo(config.dataDir, { pid: process.pid, port, dnsSuffix: config.dnsSuffix, caFile: tls.caFile });
 
   const stopPurging = startPurging([instance.secrets.objects, instance.keys.objects], PURGE_INTERVAL_MS, (e) => app.log.error({ err: e }, "purge failed"));
+  const deliverer = new Deliverer(instance.store, instance.clock, { publicOrigin, subscriptionId: instance.tenantId }, {
+    warn: (message) => app.log.warn(message),
+  });
+  scheduler = new Scheduler(instance.store, instance.clock, instance.vaults, instance.keys, instance.secrets, deliverer, app.log);
+  scheduler.start(SCHEDULER_INTERVAL_MS);
 
   // Ready for a signal before anyone is told the server is up.
   let stopping = false;
@@ -36,6 +55,7 @@ export async function serve(config: Config): Promise<void> {
     app.log.info(`${signal} received: finishing requests in flight`);
     stopPurging();
     await app.close();
+    await scheduler?.stop();
     await instance.close();
     process.exit(0);
   };

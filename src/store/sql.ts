@@ -136,6 +136,10 @@ export class SqlRepo implements Repo {
     await this.db.run("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", [key, value]);
   }
 
+  async deleteMeta(key: string): Promise<void> {
+    await this.db.run("DELETE FROM meta WHERE k = ?", [key]);
+  }
+
   async getVault(name: string): Promise<VaultRecord | undefined> {
     const r = await this.db.get("SELECT * FROM vaults WHERE name = ?", [name]);
     return r ? toVault(r) : undefined;

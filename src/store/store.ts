@@ -73,6 +73,7 @@ export interface VersionView extends VersionRecord {
 export interface Repo {
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
+  deleteMeta(key: string): Promise<void>;
 
   getVault(name: string): Promise<VaultRecord | undefined>;
   listVaults(): Promise<VaultRecord[]>;

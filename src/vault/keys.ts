@@ -6,7 +6,8 @@ import type { OperationResult } from "../crypto/operations.ts";
 import type { Store, VersionView } from "../store/store.ts";
 import { nowSeconds, type Clock } from "./clock.ts";
 import { badParameter, forbidden } from "./errors.ts";
-import { KEY_RULES, VersionedObjects, type VersionInput } from "./objects.ts";
+import type { Lifecycle } from "./lifecycle.ts";
+import { KEY_RULES, VersionedObjects, type CreateOptions, type VersionInput } from "./objects.ts";
 import { expiryFromPolicy, validatePolicy, type RotationPolicy, type RotationPolicyInput } from "./rotation.ts";
 import type { Vault } from "./vaults.ts";
 
@@ -122,8 +123,9 @@ export class KeyService {
     keyring: Keyring,
     private readonly clock: Clock,
     private readonly runCrypto: CryptoRunner,
+    lifecycle?: Lifecycle,
   ) {
-    this.objects = new VersionedObjects(KEY_RULES, store, keyring, clock);
+    this.objects = new VersionedObjects(KEY_RULES, store, keyring, clock, lifecycle);
   }
 
   private async addVersion(
@@ -132,6 +134,7 @@ export class KeyService {
     kty: string,
     material: PrivateJwk,
     input: KeyAttributesInput & { keyOps?: string[]; tags?: Record<string, string>; releasePolicy?: ReleasePolicy },
+    options: CreateOptions = {},
   ): Promise<VersionView> {
     const props: KeyProps = {
       kty,
@@ -147,7 +150,7 @@ export class KeyService {
       tags: input.tags,
       props: props as unknown as Record<string, unknown>,
     };
-    return this.objects.create(vault, name, Buffer.from(JSON.stringify(material)), fields);
+    return this.objects.create(vault, name, Buffer.from(JSON.stringify(material)), fields, options);
   }
 
   async create(vault: Vault, name: string, input: KeyCreateInput): Promise<VersionView> {
@@ -216,8 +219,11 @@ export class KeyService {
     });
   }
 
-  /** A new version of the same type, size or curve, key_ops, tags and release policy; expiry from the rotation policy. */
-  async rotate(vault: Vault, name: string): Promise<VersionView> {
+  /**
+   * A new version of the same type, size or curve, key_ops, tags and release policy; expiry
+   * from the rotation policy. The scheduler passes a `guard` proving its Rotate is still due.
+   */
+  async rotate(vault: Vault, name: string, options: CreateOptions = {}): Promise<VersionView> {
     const latest = await this.objects.get(vault, name);
     const props = keyPropsOf(latest);
     const family = familyOf(props.kty);
@@ -230,7 +236,7 @@ export class KeyService {
       exportable: props.exportable,
       releasePolicy: props.releasePolicy,
       exp: expiryFromPolicy(policy, nowSeconds(this.clock)),
-    });
+    }, options);
   }
 
   async getRotationPolicy(vault: Vault, name: string): Promise<RotationPolicy | undefined> {

@@ -20,8 +20,8 @@ export const noLifecycle: Lifecycle = {
 };
 
 /** Actions planned from an object's current version and policy. */
-export type PlannedActionType = "Rotate" | "NearExpiry" | "Expired";
-export const PLANNED_ACTIONS: readonly PlannedActionType[] = ["Rotate", "NearExpiry", "Expired"];
+export type PlannedActionType = "Rotate" | "NearExpiry" | "Expired" | "DisablePrevious";
+export const PLANNED_ACTIONS: readonly PlannedActionType[] = ["Rotate", "NearExpiry", "Expired", "DisablePrevious"];
 
 export interface PlannedAction {
   action: PlannedActionType;
@@ -35,7 +35,8 @@ const DEFAULT_NEAR_EXPIRY = days(30);
  * When the current version's lifetime actions fall due, as Key Vault runs them: Rotate
  * after creation or before expiry per the policy; a near-expiry notice before expiry (the
  * policy's Notify, 30 days by default); the expiry itself. Events concern the current
- * version only, as Event Grid's KeyNearExpiry / SecretNearExpiry do.
+ * version only, as Event Grid's KeyNearExpiry / SecretNearExpiry do. A secret version made
+ * by a rotation with an overlap disables the version it replaced once the overlap is over.
  */
 export function planActions(latest: VersionView): PlannedAction[] {
   const actions = (latest.object.policy?.lifetimeActions as LifetimeAction[] | undefined) ?? [];
@@ -53,5 +54,8 @@ export function planActions(latest: VersionView): PlannedAction[] {
     at("NearExpiry", latest.exp - (notify ? durationSeconds(notify, "timeBeforeExpiry") : DEFAULT_NEAR_EXPIRY));
     at("Expired", latest.exp);
   }
+  const overlap = latest.object.policy?.overlap;
+  const rotatedFrom = latest.props?.rotatedFrom;
+  if (typeof overlap === "string" && typeof rotatedFrom === "string") at("DisablePrevious", latest.created + durationSeconds(overlap, "overlap"));
   return planned;
 }

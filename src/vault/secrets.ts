@@ -1,8 +1,12 @@
 import type { Keyring } from "../crypto/envelope.ts";
-import type { Store, VersionView } from "../store/store.ts";
-import type { Clock } from "./clock.ts";
+import type { Repo, Store, VersionView } from "../store/store.ts";
+import { nowSeconds, type Clock } from "./clock.ts";
+import { durationSeconds } from "./durations.ts";
 import { badParameter, forbidden } from "./errors.ts";
-import { SECRET_RULES, VersionedObjects, type VersionInput } from "./objects.ts";
+import { randomValue, validateGenerator, webhookValue, type Generator } from "./generator.ts";
+import type { Lifecycle } from "./lifecycle.ts";
+import { SECRET_RULES, VersionedObjects, type CreateOptions, type VersionInput } from "./objects.ts";
+import { expiryFromPolicy, validatePolicy, type RotationPolicy, type RotationPolicyInput } from "./rotation.ts";
 import type { Vault } from "./vaults.ts";
 
 /** Azure's limit: a secret value is at most 25 KB. */
@@ -37,12 +41,32 @@ function checkContentType(contentType: string | undefined): void {
   }
 }
 
-/** Secrets: the shared versioned-object rules plus a value. */
+/**
+ * A secret rotation policy, beyond Azure: Azure's lifetimeActions and expiryTime, a
+ * generator for the next value, and an overlap during which the replaced version stays
+ * enabled.
+ */
+export interface SecretRotationPolicy extends RotationPolicy {
+  generator: Generator;
+  overlap?: string;
+}
+
+export interface SecretRotationPolicyInput extends RotationPolicyInput {
+  generator?: unknown;
+  overlap?: unknown;
+}
+
+/** Secrets: the shared versioned-object rules plus a value, and rotation beyond Azure. */
 export class SecretService {
   readonly objects: VersionedObjects;
 
-  constructor(store: Store, keyring: Keyring, clock: Clock) {
-    this.objects = new VersionedObjects(SECRET_RULES, store, keyring, clock);
+  constructor(
+    store: Store,
+    keyring: Keyring,
+    private readonly clock: Clock,
+    lifecycle?: Lifecycle,
+  ) {
+    this.objects = new VersionedObjects(SECRET_RULES, store, keyring, clock, lifecycle);
   }
 
   async set(vault: Vault, name: string, input: SecretInput): Promise<Secret> {
@@ -72,5 +96,66 @@ export class SecretService {
   update(vault: Vault, name: string, version: string | undefined, patch: SecretUpdate): Promise<VersionView> {
     checkContentType(patch.contentType);
     return this.objects.update(vault, name, version, patch);
+  }
+
+  async getRotationPolicy(vault: Vault, name: string): Promise<SecretRotationPolicy | undefined> {
+    return (await this.objects.getPolicy(vault, name)) as SecretRotationPolicy | undefined;
+  }
+
+  setRotationPolicy(vault: Vault, name: string, input: SecretRotationPolicyInput): Promise<SecretRotationPolicy> {
+    const now = nowSeconds(this.clock);
+    const generator = validateGenerator(input.generator);
+    let overlap: string | undefined;
+    if (input.overlap !== undefined && input.overlap !== null) {
+      durationSeconds(input.overlap, "overlap");
+      overlap = input.overlap as string;
+    }
+    return this.objects.setPolicy<SecretRotationPolicy & Record<string, unknown>>(vault, name, (previous) => ({
+      ...validatePolicy(input, now, previous),
+      generator,
+      ...(overlap ? { overlap } : {}),
+    }));
+  }
+
+  /**
+   * The documented manual rotation in one transaction: a new version (content type and tags
+   * carried over, expiry from the rotation policy if there is one) and the previous version
+   * disabled.
+   */
+  async rotate(vault: Vault, name: string, value?: string): Promise<Secret> {
+    const latest = await this.objects.get(vault, name);
+    const policy = latest.object.policy as SecretRotationPolicy | null;
+    const next = value ?? randomValue(policy?.generator?.type === "random" ? policy.generator : { length: 32, classes: ["lower", "upper", "digits", "symbols"] });
+    return this.addRotatedVersion(vault, latest, next, false, {});
+  }
+
+  /** Rotation by the secret's policy, as the scheduler runs it (`guard` proves the action is still due). */
+  async rotateByPolicy(vault: Vault, name: string, guard: CreateOptions["guard"]): Promise<Secret> {
+    const latest = await this.objects.get(vault, name);
+    const policy = (latest.object.policy ?? undefined) as SecretRotationPolicy | undefined;
+    const generator = policy?.generator ?? validateGenerator(undefined);
+    const next =
+      generator.type === "webhook"
+        ? await webhookValue(generator.url, { vault: vault.name, name: latest.object.displayName, version: latest.version })
+        : randomValue(generator);
+    return this.addRotatedVersion(vault, latest, next, Boolean(policy?.overlap), { guard });
+  }
+
+  private async addRotatedVersion(vault: Vault, latest: VersionView, value: string, overlap: boolean, options: CreateOptions): Promise<Secret> {
+    const policy = (latest.object.policy ?? undefined) as SecretRotationPolicy | undefined;
+    const fields: VersionInput = {
+      contentType: latest.contentType,
+      tags: latest.tags,
+      exp: expiryFromPolicy(policy, nowSeconds(this.clock)),
+      props: { rotatedFrom: latest.version },
+    };
+    const version = await this.objects.create(vault, latest.object.displayName, Buffer.from(value, "utf8"), fields, {
+      guard: options.guard,
+      after: async (repo: Repo, _created, previous) => {
+        if (previous && previous.version !== latest.version) throw badParameter(`${latest.object.displayName} changed while it was being rotated; try again.`);
+        if (previous && !overlap) await repo.updateVersion(vault.name, "secret", previous.name, previous.version, { enabled: false, updated: nowSeconds(this.clock) });
+      },
+    });
+    return { version, value };
   }
 }

@@ -1,0 +1,126 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { SubscriptionRecord } from "../store/store.ts";
+import { nowSeconds } from "../vault/clock.ts";
+import { badParameter, KvError } from "../vault/errors.ts";
+import type { VersionedObjects } from "../vault/objects.ts";
+import type { Vault } from "../vault/vaults.ts";
+import type { Instance } from "../server/instance.ts";
+import { secretBundle } from "./secrets.ts";
+
+/**
+ * The Lockbox admin API under /lockbox/v1, beyond Azure's paths: event subscriptions,
+ * secret rotation and its policies, version pruning, and the dev clock. Authenticated with
+ * the same bearer tokens as the data plane.
+ */
+export interface AdminDeps {
+  instance: Instance;
+  /** https://{vault}.{dns-suffix}[:port], for the ids in answers. */
+  publicOrigin: (vault: string) => string;
+  /** Runs due work now (after the dev clock moved). */
+  runDueWork: () => Promise<void>;
+}
+
+const admin = { config: { access: "admin" as const } };
+
+const subscribeSchema = {
+  type: "object",
+  required: ["endpoint"],
+  properties: {
+    endpoint: { type: "string" },
+    schema: { type: "string" },
+    types: { type: "array", items: { type: "string" } },
+  },
+} as const;
+
+const rotateSchema = { type: "object", properties: { value: { type: "string" } } } as const;
+const pruneSchema = {
+  type: "object",
+  properties: { keep: { type: "integer" }, versions: { type: "array", items: { type: "string" } } },
+} as const;
+const maxVersionsSchema = { type: "object", required: ["maxVersions"], properties: { maxVersions: { type: ["integer", "null"] } } } as const;
+const clockSchema = { type: "object", required: ["advanceSeconds"], properties: { advanceSeconds: { type: "integer", minimum: 0 } } } as const;
+
+const subscriptionBody = (s: SubscriptionRecord) => ({
+  id: s.id,
+  vault: s.vault,
+  endpoint: s.endpoint,
+  schema: s.schema,
+  types: s.types,
+  validated: s.validated,
+  created: s.created,
+});
+
+export function adminRoutes(app: FastifyInstance, { instance, publicOrigin, runDueWork }: AdminDeps): void {
+  const { secrets, keys, subscriptions } = instance;
+  const p = (req: FastifyRequest) => req.params as { vault: string; name: string; collection: string; id: string };
+
+  async function vaultOf(req: FastifyRequest): Promise<Vault> {
+    const vault = await instance.vaults.find(p(req).vault);
+    if (!vault) throw new KvError(404, "VaultNotFound", `There is no vault named '${p(req).vault}'.`);
+    return vault;
+  }
+
+  function objectsOf(req: FastifyRequest): VersionedObjects {
+    const c = p(req).collection;
+    if (c === "secrets") return secrets.objects;
+    if (c === "keys") return keys.objects;
+    throw new KvError(404, "NotFound", `There is no collection '${c}': use secrets or keys.`);
+  }
+
+  app.get("/lockbox/v1/vaults/:vault/subscriptions", admin, async (req) => ({
+    value: (await subscriptions.list((await vaultOf(req)).name)).map(subscriptionBody),
+  }));
+
+  app.post("/lockbox/v1/vaults/:vault/subscriptions", { ...admin, schema: { body: subscribeSchema } }, async (req, reply) => {
+    const b = req.body as { endpoint: string; schema?: string; types?: string[] };
+    const s = await subscriptions.subscribe({ vault: (await vaultOf(req)).name, ...b });
+    void runDueWork();
+    return reply.code(201).send(subscriptionBody(s));
+  });
+
+  app.delete("/lockbox/v1/vaults/:vault/subscriptions/:id", admin, async (req, reply) => {
+    await vaultOf(req);
+    await subscriptions.delete(p(req).id);
+    return reply.code(204).send();
+  });
+
+  app.post("/lockbox/v1/vaults/:vault/secrets/:name/rotate", { ...admin, schema: { body: rotateSchema } }, async (req) => {
+    const vault = await vaultOf(req);
+    const s = await secrets.rotate(vault, p(req).name, (req.body as { value?: string } | undefined)?.value);
+    return secretBundle(publicOrigin(vault.name), vault, s.version);
+  });
+
+  app.get("/lockbox/v1/vaults/:vault/secrets/:name/rotationpolicy", admin, async (req) => {
+    const vault = await vaultOf(req);
+    return (await secrets.getRotationPolicy(vault, p(req).name)) ?? {};
+  });
+
+  app.put("/lockbox/v1/vaults/:vault/secrets/:name/rotationpolicy", admin, async (req) => {
+    const vault = await vaultOf(req);
+    const policy = await secrets.setRotationPolicy(vault, p(req).name, (req.body ?? {}) as Record<string, unknown>);
+    void runDueWork();
+    return policy;
+  });
+
+  app.post("/lockbox/v1/vaults/:vault/:collection/:name/prune", { ...admin, schema: { body: pruneSchema } }, async (req) => {
+    const b = (req.body ?? {}) as { keep?: number; versions?: string[] };
+    if (b.keep === undefined && !b.versions) throw badParameter("Say which versions to prune: keep (the newest N) or versions (a list).");
+    return { pruned: await objectsOf(req).prune(await vaultOf(req), p(req).name, b) };
+  });
+
+  app.put("/lockbox/v1/vaults/:vault/:collection/:name/maxversions", { ...admin, schema: { body: maxVersionsSchema } }, async (req) => {
+    const max = (req.body as { maxVersions: number | null }).maxVersions;
+    return { maxVersions: max, pruned: await objectsOf(req).setMaxVersions(await vaultOf(req), p(req).name, max) };
+  });
+
+  // The dev clock exists only with --dev-clock.
+  if (instance.devClock) {
+    app.get("/lockbox/v1/clock", admin, async () => ({ now: nowSeconds(instance.clock) }));
+    app.post("/lockbox/v1/clock", { ...admin, schema: { body: clockSchema } }, async (req) => {
+      await instance.advanceClock((req.body as { advanceSeconds: number }).advanceSeconds);
+      await runDueWork();
+      return { now: nowSeconds(instance.clock) };
+    });
+  }
+}
+

@@ -1,0 +1,123 @@
+import { randomUUID } from "node:crypto";
+import type { DueDelivery, Store, SubscriptionRecord } from "../store/store.ts";
+import { nowSeconds, type Clock } from "../vault/clock.ts";
+import { envelope, topicOf, type EnvelopeContext } from "./envelopes.ts";
+
+/** Event Grid's retry schedule (seconds after each failure), then hourly, for a day. */
+const RETRY_AFTER = [10, 30, 60, 300, 600, 1800, 3600];
+const GIVE_UP_AFTER = 24 * 3600;
+const TIMEOUT_MS = 30_000;
+const BATCH = 100;
+
+export const retryDelay = (attempts: number): number => RETRY_AFTER[Math.min(attempts, RETRY_AFTER.length) - 1] ?? 3600;
+
+export interface DeliveryLog {
+  warn(message: string): void;
+}
+
+type Fetch = typeof fetch;
+
+/**
+ * Sends the outbox to webhooks: at least once, each object's events in order (an event
+ * waits while an earlier one of the same object is undelivered), retried on Event Grid's
+ * schedule, with the subscription's validation handshake first. All state is in the store,
+ * so nothing is lost across a restart.
+ */
+export class Deliverer {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly ctx: EnvelopeContext,
+    private readonly log: DeliveryLog,
+    private readonly fetchImpl: Fetch = fetch,
+  ) {}
+
+  /** Validates waiting subscriptions and delivers what is due, until nothing more can go now. */
+  async runOnce(): Promise<void> {
+    const now = nowSeconds(this.clock);
+    const waiting = await this.store.read((repo) => repo.listSubscriptionsToValidate(now, BATCH));
+    await Promise.all(waiting.map((s) => this.validate(s)));
+    for (;;) {
+      const due = await this.store.read((repo) => repo.listDueDeliveries(nowSeconds(this.clock), BATCH));
+      if (due.length === 0) return;
+      const delivered = await Promise.all(due.map((d) => this.deliver(d)));
+      if (!delivered.some(Boolean)) return;
+    }
+  }
+
+  private async post(url: string, body: string, headers: Record<string, string>): Promise<Response | undefined> {
+    try {
+      return await this.fetchImpl(url, { method: "POST", body, headers, signal: AbortSignal.timeout(TIMEOUT_MS) });
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async deliver(d: DueDelivery): Promise<boolean> {
+    const { body, contentType } = envelope(this.ctx, d.target.schema, d.event);
+    const res = await this.post(d.target.endpoint, body, { "content-type": contentType, "aeg-event-type": "Notification" });
+    const ok = res !== undefined && res.ok;
+    await res?.body?.cancel().catch(() => undefined);
+    const now = nowSeconds(this.clock);
+    await this.store.write(async (repo) => {
+      if (ok) return repo.deleteDelivery(d.subscription, d.eventSeq);
+      const first = d.firstAttemptAt ?? now;
+      if (now - first >= GIVE_UP_AFTER) {
+        this.log.warn(`gave up delivering event ${d.event.id} (${d.event.eventType}) to ${d.target.endpoint} after ${d.attempts + 1} attempts`);
+        return repo.deleteDelivery(d.subscription, d.eventSeq);
+      }
+      return repo.updateDelivery(d.subscription, d.eventSeq, d.attempts + 1, first, now + retryDelay(d.attempts + 1));
+    });
+    return ok;
+  }
+
+  /**
+   * The handshake Event Grid does before delivering to a webhook: a SubscriptionValidation
+   * event whose validationCode the endpoint echoes; for CloudEvents, the abuse-protection
+   * OPTIONS request answered with WebHook-Allowed-Origin.
+   */
+  private async validate(s: SubscriptionRecord): Promise<void> {
+    let ok = false;
+    if (s.schema === "cloudevents") {
+      const origin = new URL(this.ctx.publicOrigin(s.vault)).host;
+      try {
+        const res = await this.fetchImpl(s.endpoint, {
+          method: "OPTIONS",
+          headers: { "webhook-request-origin": origin },
+          signal: AbortSignal.timeout(TIMEOUT_MS),
+        });
+        const allowed = res.headers.get("webhook-allowed-origin");
+        ok = res.ok && (allowed === "*" || allowed === origin);
+      } catch {
+        ok = false;
+      }
+    } else {
+      const code = randomUUID();
+      const body = JSON.stringify([
+        {
+          id: randomUUID(),
+          topic: topicOf(this.ctx, s.vault),
+          subject: "",
+          data: { validationCode: code },
+          eventType: "Microsoft.EventGrid.SubscriptionValidationEvent",
+          eventTime: new Date(this.clock.nowMs()).toISOString(),
+          metadataVersion: "1",
+          dataVersion: "2",
+        },
+      ]);
+      const res = await this.post(s.endpoint, body, { "content-type": "application/json; charset=utf-8", "aeg-event-type": "SubscriptionValidation" });
+      if (res?.ok) {
+        const answer = (await res.json().catch(() => undefined)) as { validationResponse?: unknown } | undefined;
+        ok = answer?.validationResponse === code;
+      } else {
+        await res?.body?.cancel().catch(() => undefined);
+      }
+    }
+    const now = nowSeconds(this.clock);
+    await this.store.write(async (repo) => {
+      if (!(await repo.getSubscription(s.id))) return;
+      await repo.updateSubscription(s.id, ok, ok ? 0 : s.attempts + 1, ok ? now : now + retryDelay(s.attempts + 1));
+    });
+    if (!ok) this.log.warn(`subscription ${s.id}: ${s.endpoint} did not answer the validation handshake; retrying`);
+  }
+}

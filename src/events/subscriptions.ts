@@ -1,0 +1,65 @@
+import { randomUUID } from "node:crypto";
+import type { EventSchema, Store, SubscriptionRecord } from "../store/store.ts";
+import { nowSeconds, type Clock } from "../vault/clock.ts";
+import { badParameter, KvError } from "../vault/errors.ts";
+import { EVENT_TYPES } from "./types.ts";
+
+export interface SubscribeInput {
+  vault: string;
+  endpoint: string;
+  schema?: string;
+  /** Event types, full (Microsoft.KeyVault.SecretNewVersionCreated) or short (SecretNewVersionCreated); none for all. */
+  types?: string[];
+}
+
+/** Per-vault webhook subscriptions: validated by a handshake before anything is delivered. */
+export class Subscriptions {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly vaultExists: (vault: string) => Promise<boolean>,
+  ) {}
+
+  async subscribe(input: SubscribeInput): Promise<SubscriptionRecord> {
+    const vault = input.vault.toLowerCase();
+    if (!(await this.vaultExists(vault))) throw new KvError(404, "VaultNotFound", `There is no vault named '${vault}'.`);
+    let url: URL;
+    try {
+      url = new URL(input.endpoint);
+    } catch {
+      throw badParameter(`The endpoint '${input.endpoint}' is not a URL.`);
+    }
+    if (url.protocol !== "https:" && url.protocol !== "http:") throw badParameter("The endpoint must be an http or https URL.");
+    const schema = (input.schema ?? "eventgrid").toLowerCase();
+    if (schema !== "eventgrid" && schema !== "cloudevents") throw badParameter("The schema must be eventgrid or cloudevents.");
+    let types: string[] | null = null;
+    if (input.types && input.types.length > 0) {
+      types = input.types.map((t) => (t.startsWith("Microsoft.KeyVault.") ? t : `Microsoft.KeyVault.${t}`));
+      const unknown = types.filter((t) => !EVENT_TYPES.includes(t));
+      if (unknown.length) throw badParameter(`Unknown event types: ${unknown.join(", ")}. Known: ${EVENT_TYPES.join(", ")}.`);
+    }
+    const now = nowSeconds(this.clock);
+    const record: SubscriptionRecord = {
+      id: randomUUID(),
+      vault,
+      endpoint: url.toString(),
+      schema: schema as EventSchema,
+      types,
+      validated: false,
+      attempts: 0,
+      nextAttemptAt: now,
+      created: now,
+    };
+    await this.store.write((repo) => repo.insertSubscription(record));
+    return record;
+  }
+
+  list(vault?: string): Promise<SubscriptionRecord[]> {
+    return this.store.read((repo) => repo.listSubscriptions(vault ? vault.toLowerCase() : null));
+  }
+
+  async delete(id: string): Promise<void> {
+    const removed = await this.store.write((repo) => repo.deleteSubscription(id));
+    if (!removed) throw new KvError(404, "NotFound", `There is no event subscription with id ${id}.`);
+  }
+}

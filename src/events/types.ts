@@ -1,0 +1,21 @@
+import type { ObjectKind } from "../store/store.ts";
+
+/** Key Vault's Event Grid event types, as Azure names them. */
+export type LifecycleEvent = "NewVersionCreated" | "NearExpiry" | "Expired";
+
+export const eventTypeOf = (kind: ObjectKind, what: LifecycleEvent): string =>
+  `Microsoft.KeyVault.${kind === "key" ? "Key" : "Secret"}${what}`;
+
+export const EVENT_TYPES: readonly string[] = (["key", "secret"] as const).flatMap((kind) =>
+  (["NewVersionCreated", "NearExpiry", "Expired"] as const).map((what) => eventTypeOf(kind, what)),
+);
+
+/** The data of a Key Vault event, as stored; `Id` is added on delivery from the vault's public URL. */
+export interface StoredEventData {
+  VaultName: string;
+  ObjectType: "Key" | "Secret";
+  ObjectName: string;
+  Version: string;
+  NBF: number | null;
+  EXP: number | null;
+}

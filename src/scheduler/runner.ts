@@ -1,0 +1,142 @@
+import type { Deliverer } from "../events/delivery.ts";
+import { recordEvent } from "../events/outbox.ts";
+import type { Repo, ScheduleRecord, Store } from "../store/store.ts";
+import { nowSeconds, type Clock } from "../vault/clock.ts";
+import type { KeyService } from "../vault/keys.ts";
+import type { SecretService } from "../vault/secrets.ts";
+import type { Vaults } from "../vault/vaults.ts";
+
+export interface SchedulerLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+/** Thrown inside a transaction when its action was done or replanned meanwhile. */
+class NotDue extends Error {}
+
+const RETRY_FAILED_AFTER = 60;
+const BATCH = 50;
+
+/**
+ * Carries out due lifetime actions, found through the index on their due time. Each is
+ * done exactly once: the transaction that has its effect (a new version, an event in the
+ * outbox) also marks it done, after checking it is still pending and due. Actions that fell
+ * due while the server was down are done at start. Then the outbox goes out.
+ */
+export class Scheduler {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly vaults: Vaults,
+    private readonly keys: KeyService,
+    private readonly secrets: SecretService,
+    private readonly deliverer: Deliverer,
+    private readonly log: SchedulerLog,
+  ) {}
+
+  start(intervalMs: number): void {
+    void this.kick();
+    this.timer = setInterval(() => void this.kick(), intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** Runs now (or right after the run under way), e.g. after the dev clock moved. */
+  kick(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.runDue();
+          await this.deliverer.runOnce();
+        } catch (e) {
+          this.log.warn({ err: e }, "scheduler run failed");
+        }
+      } while (this.again);
+      this.running = undefined;
+    })();
+    return this.running;
+  }
+
+  async runDue(): Promise<void> {
+    for (;;) {
+      const due = await this.store.read((repo) => repo.listDueSchedule(nowSeconds(this.clock), BATCH));
+      if (due.length === 0) return;
+      for (const row of due) await this.execute(row);
+    }
+  }
+
+  /** In the effect's transaction: still pending, same plan, due? Then mark it done. */
+  private guard(row: ScheduleRecord) {
+    return async (repo: Repo): Promise<void> => {
+      const current = await repo.getSchedule(row.vault, row.kind, row.name, row.action);
+      if (!current || current.done || current.version !== row.version || current.dueAt !== row.dueAt) throw new NotDue();
+      await repo.putSchedule({ ...current, done: true });
+    };
+  }
+
+  private async execute(row: ScheduleRecord): Promise<void> {
+    const what = { vault: row.vault, kind: row.kind, name: row.name, action: row.action, version: row.version };
+    try {
+      const vault = await this.vaults.find(row.vault);
+      if (!vault) throw new NotDue();
+      switch (row.action) {
+        case "Rotate": {
+          const v =
+            row.kind === "key"
+              ? await this.keys.rotate(vault, row.name, { guard: this.guard(row) })
+              : (await this.secrets.rotateByPolicy(vault, row.name, this.guard(row))).version;
+          this.log.info({ ...what, operationName: row.kind === "key" ? "KeyRotateIfDue" : "SecretRotateIfDue", newVersion: v.version }, "rotated by policy");
+          return;
+        }
+        case "NearExpiry":
+        case "Expired":
+          await this.store.write(async (repo) => {
+            await this.guard(row)(repo);
+            const latest = await repo.getLatestVersion(row.vault, row.kind, row.name);
+            if (latest?.version === row.version) await recordEvent(repo, latest, row.action as "NearExpiry" | "Expired", nowSeconds(this.clock));
+          });
+          return;
+        case "DisablePrevious":
+          await this.store.write(async (repo) => {
+            await this.guard(row)(repo);
+            const latest = await repo.getLatestVersion(row.vault, row.kind, row.name);
+            const previous = latest?.props?.rotatedFrom;
+            if (latest?.version === row.version && typeof previous === "string") {
+              await repo.updateVersion(row.vault, row.kind, row.name, previous, { enabled: false, updated: nowSeconds(this.clock) });
+            }
+          });
+          return;
+        default:
+          throw new NotDue();
+      }
+    } catch (e) {
+      if (e instanceof NotDue) {
+        await this.store.write(async (repo) => {
+          const current = await repo.getSchedule(row.vault, row.kind, row.name, row.action);
+          if (current && !current.done && current.version === row.version && current.dueAt === row.dueAt) await repo.putSchedule({ ...current, done: true });
+        });
+        return;
+      }
+      // Try again later rather than spin on an action that fails (e.g. a rotator webhook down).
+      this.log.warn({ ...what, err: e }, "lifetime action failed; retrying in a minute");
+      await this.store.write(async (repo) => {
+        const current = await repo.getSchedule(row.vault, row.kind, row.name, row.action);
+        if (current && !current.done) await repo.putSchedule({ ...current, dueAt: nowSeconds(this.clock) + RETRY_FAILED_AFTER });
+      });
+    }
+  }
+}

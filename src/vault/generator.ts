@@ -1,0 +1,72 @@
+import { randomInt } from "node:crypto";
+import { badParameter } from "./errors.ts";
+
+/** How a secret rotation policy makes the next value: random characters, or a rotator webhook. */
+export type Generator =
+  | { type: "random"; length: number; classes: CharacterClass[] }
+  | { type: "webhook"; url: string };
+
+export type CharacterClass = "lower" | "upper" | "digits" | "symbols";
+
+const ALPHABETS: Record<CharacterClass, string> = {
+  lower: "abcdefghijklmnopqrstuvwxyz",
+  upper: "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+  digits: "0123456789",
+  symbols: "!#$%&()*+,-./:;<=>?@[]^_{|}~",
+};
+const CLASSES = Object.keys(ALPHABETS) as CharacterClass[];
+
+export const DEFAULT_GENERATOR: Generator = { type: "random", length: 32, classes: [...CLASSES] };
+
+export function validateGenerator(input: unknown): Generator {
+  if (input === undefined || input === null) return DEFAULT_GENERATOR;
+  const g = input as Record<string, unknown>;
+  if (g.type === "webhook") {
+    try {
+      const url = new URL(String(g.url));
+      if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error();
+      return { type: "webhook", url: url.toString() };
+    } catch {
+      throw badParameter("A webhook generator needs an http or https url.");
+    }
+  }
+  if (g.type !== undefined && g.type !== "random") throw badParameter("generator.type must be random or webhook.");
+  const length = g.length === undefined ? 32 : Number(g.length);
+  if (!Number.isInteger(length) || length < 8 || length > 4096) throw badParameter("generator.length must be a whole number from 8 to 4096.");
+  const classes = g.classes === undefined ? [...CLASSES] : (g.classes as unknown[]);
+  if (!Array.isArray(classes) || classes.length === 0 || classes.some((c) => !CLASSES.includes(c as CharacterClass))) {
+    throw badParameter(`generator.classes must name some of: ${CLASSES.join(", ")}.`);
+  }
+  if (classes.length > length) throw badParameter("generator.length must leave room for one character of each class.");
+  return { type: "random", length, classes: [...new Set(classes as CharacterClass[])] };
+}
+
+/** A random value with at least one character of every class asked for. */
+export function randomValue(g: { length: number; classes: CharacterClass[] }): string {
+  const pick = (alphabet: string): string => alphabet[randomInt(alphabet.length)]!;
+  const all = g.classes.map((c) => ALPHABETS[c]).join("");
+  const chars = g.classes.map((c) => pick(ALPHABETS[c]));
+  while (chars.length < g.length) chars.push(pick(all));
+  for (let i = chars.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [chars[i], chars[j]] = [chars[j]!, chars[i]!];
+  }
+  return chars.join("");
+}
+
+/**
+ * Asks a rotator webhook for the next value: POST {vault, name, version} (the version being
+ * replaced); it answers {"value": "..."}. The value is never logged.
+ */
+export async function webhookValue(url: string, context: { vault: string; name: string; version: string }): Promise<string> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(context),
+    signal: AbortSignal.timeout(30_000),
+  });
+  if (!res.ok) throw new Error(`the rotator webhook ${url} answered ${res.status}`);
+  const body = (await res.json().catch(() => undefined)) as { value?: unknown } | undefined;
+  if (typeof body?.value !== "string" || body.value === "") throw new Error(`the rotator webhook ${url} did not answer {"value": "..."}`);
+  return body.value;
+}
