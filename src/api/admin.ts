@@ -3,6 +3,7 @@ import type { SubscriptionRecord } from "../store/store.ts";
 import { nowSeconds } from "../vault/clock.ts";
 import { badParameter, KvError } from "../vault/errors.ts";
 import type { VersionedObjects } from "../vault/objects.ts";
+import { secretPolicyWire } from "../vault/secrets.ts";
 import type { Vault } from "../vault/vaults.ts";
 import type { Instance } from "../server/instance.ts";
 import { secretBundle } from "./secrets.ts";
@@ -32,7 +33,6 @@ const subscribeSchema = {
   },
 } as const;
 
-const rotateSchema = { type: "object", properties: { value: { type: "string" } } } as const;
 const pruneSchema = {
   type: "object",
   properties: { keep: { type: "integer" }, versions: { type: "array", items: { type: "string" } } },
@@ -84,22 +84,25 @@ export function adminRoutes(app: FastifyInstance, { instance, publicOrigin, runD
     return reply.code(204).send();
   });
 
-  app.post("/lockbox/v1/vaults/:vault/secrets/:name/rotate", { ...admin, schema: { body: rotateSchema } }, async (req) => {
+  // No body, or no value: a generated value.
+  app.post("/lockbox/v1/vaults/:vault/secrets/:name/rotate", admin, async (req) => {
     const vault = await vaultOf(req);
-    const s = await secrets.rotate(vault, p(req).name, (req.body as { value?: string } | undefined)?.value);
+    const value = (req.body as { value?: unknown } | undefined)?.value;
+    if (value !== undefined && typeof value !== "string") throw badParameter("value must be a string.");
+    const s = await secrets.rotate(vault, p(req).name, value);
     return secretBundle(publicOrigin(vault.name), vault, s.version);
   });
 
   app.get("/lockbox/v1/vaults/:vault/secrets/:name/rotationpolicy", admin, async (req) => {
     const vault = await vaultOf(req);
-    return (await secrets.getRotationPolicy(vault, p(req).name)) ?? {};
+    return secretPolicyWire(await secrets.getRotationPolicy(vault, p(req).name));
   });
 
   app.put("/lockbox/v1/vaults/:vault/secrets/:name/rotationpolicy", admin, async (req) => {
     const vault = await vaultOf(req);
     const policy = await secrets.setRotationPolicy(vault, p(req).name, (req.body ?? {}) as Record<string, unknown>);
     void runDueWork();
-    return policy;
+    return secretPolicyWire(policy);
   });
 
   app.post("/lockbox/v1/vaults/:vault/:collection/:name/prune", { ...admin, schema: { body: pruneSchema } }, async (req) => {

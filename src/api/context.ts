@@ -1,11 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, HTTPMethods } from "fastify";
-import type { Principal } from "../identity/tokens.ts";
+import { operation as operationNamed } from "../authz/operations.ts";
+import type { Caller } from "../authz/access.ts";
 import type { Vault } from "../vault/vaults.ts";
 
 /** What the vault pipeline (http/, run in onRequest) has established before a handler runs. */
 export interface VaultContext {
   vault: Vault;
-  principal: Principal;
+  principal: Caller;
   apiVersion: string;
   origin: string;
 }
@@ -19,10 +20,16 @@ declare module "fastify" {
      * /lockbox/v1 API (token); "public": token and discovery endpoints.
      */
     access?: "vault" | "admin" | "public";
+    /** The operation (authz/operations.ts) a data-plane route performs: what it needs, what the audit log calls it. */
+    operation?: string;
+  }
+  interface FastifyReply {
+    /** The error message of a failed request, for the audit log. */
+    kvErrorMessage: string | null;
   }
   interface FastifyRequest {
     vault: Vault;
-    principal: Principal;
+    principal: Caller;
     apiVersion: string;
     origin: string;
   }
@@ -37,13 +44,15 @@ export function vaultRoute(
   app: FastifyInstance,
   method: HTTPMethods,
   path: string,
+  operation: string,
   schema: FastifySchema,
   handler: (req: VaultRequest, reply: FastifyReply) => Promise<unknown>,
 ): void {
+  operationNamed(operation); // an unknown operation fails at start, not at the first request
   const paths = path.includes("{version}")
     ? [path.replace("{version}", ":version"), path.replace("{version}", ""), path.replace("/{version}", "")]
     : [path];
   for (const url of paths) {
-    app.route({ method, url, schema, config: { access: "vault" }, handler: (req, reply) => handler(req as VaultRequest, reply) });
+    app.route({ method, url, schema, config: { access: "vault", operation }, handler: (req, reply) => handler(req as VaultRequest, reply) });
   }
 }

@@ -3,7 +3,7 @@ import type { KeyOperation } from "../crypto/algorithms.ts";
 import type { VersionView } from "../store/store.ts";
 import { badParameter } from "../vault/errors.ts";
 import { keyPropsOf, type KeyService, type ReleasePolicy } from "../vault/keys.ts";
-import { defaultPolicyActions, type RotationPolicy, type RotationPolicyInput } from "../vault/rotation.ts";
+import { policyWire, type RotationPolicy, type RotationPolicyInput } from "../vault/rotation.ts";
 import type { Vault } from "../vault/vaults.ts";
 import { vaultRoute, type VaultRequest } from "./context.ts";
 import { objectRoutes } from "./objects.ts";
@@ -138,15 +138,10 @@ function keyItem(origin: string, vault: Vault, v: VersionView, versioned: boolea
   };
 }
 
-function policyBody(origin: string, name: string, policy: RotationPolicy | undefined) {
-  return {
-    id: `${objectId(origin, "keys", name)}/rotationpolicy`,
-    lifetimeActions: policy?.lifetimeActions ?? defaultPolicyActions(),
-    attributes: policy
-      ? { ...(policy.expiryTime ? { expiryTime: policy.expiryTime } : {}), created: policy.created, updated: policy.updated }
-      : {},
-  };
-}
+const policyBody = (origin: string, name: string, policy: RotationPolicy | undefined) => ({
+  id: `${objectId(origin, "keys", name)}/rotationpolicy`,
+  ...policyWire(policy),
+});
 
 const attributeInput = (a: KeyAttributesBody | undefined) => ({
   enabled: a?.enabled,
@@ -163,7 +158,7 @@ export function keyRoutes(app: FastifyInstance, keys: KeyService): void {
   const objects = keys.objects;
   const bundle = (req: VaultRequest, v: VersionView) => keyBundle(req.origin, req.vault, v);
 
-  vaultRoute(app, "POST", "/keys/:name/create", { body: createSchema }, async (req) => {
+  vaultRoute(app, "POST", "/keys/:name/create", "KeyCreate", { body: createSchema }, async (req) => {
     const b = req.body as CreateBody;
     const v = await keys.create(req.vault, params(req).name, {
       kty: b.kty,
@@ -178,7 +173,7 @@ export function keyRoutes(app: FastifyInstance, keys: KeyService): void {
     return bundle(req, v);
   });
 
-  vaultRoute(app, "PUT", "/keys/:name", { body: importSchema }, async (req) => {
+  vaultRoute(app, "PUT", "/keys/:name", "KeyImport", { body: importSchema }, async (req) => {
     const b = req.body as ImportBody;
     const v = await keys.import(req.vault, params(req).name, {
       key: b.key,
@@ -190,9 +185,9 @@ export function keyRoutes(app: FastifyInstance, keys: KeyService): void {
     return bundle(req, v);
   });
 
-  vaultRoute(app, "GET", "/keys/:name/{version}", {}, async (req) => bundle(req, await keys.get(req.vault, params(req).name, params(req).version)));
+  vaultRoute(app, "GET", "/keys/:name/{version}", "KeyGet", {}, async (req) => bundle(req, await keys.get(req.vault, params(req).name, params(req).version)));
 
-  vaultRoute(app, "PATCH", "/keys/:name/{version}", { body: updateSchema }, async (req) => {
+  vaultRoute(app, "PATCH", "/keys/:name/{version}", "KeyUpdate", { body: updateSchema }, async (req) => {
     const b = (req.body ?? {}) as UpdateBody;
     const { exportable: _ignored, ...attributes } = attributeInput(b.attributes);
     const v = await keys.update(req.vault, params(req).name, params(req).version, {
@@ -206,28 +201,28 @@ export function keyRoutes(app: FastifyInstance, keys: KeyService): void {
 
   objectRoutes(app, objects, { collection: "keys", bundle: keyBundle, item: keyItem });
 
-  vaultRoute(app, "POST", "/keys/:name/rotate", {}, async (req) => bundle(req, await keys.rotate(req.vault, params(req).name)));
+  vaultRoute(app, "POST", "/keys/:name/rotate", "KeyRotate", {}, async (req) => bundle(req, await keys.rotate(req.vault, params(req).name)));
 
-  vaultRoute(app, "GET", "/keys/:name/rotationpolicy", {}, async (req) => {
+  vaultRoute(app, "GET", "/keys/:name/rotationpolicy", "KeyGetRotationPolicy", {}, async (req) => {
     const policy = await keys.getRotationPolicy(req.vault, params(req).name);
     return policyBody(req.origin, (await keys.get(req.vault, params(req).name)).object.displayName, policy);
   });
 
-  vaultRoute(app, "PUT", "/keys/:name/rotationpolicy", { body: policySchema }, async (req) => {
+  vaultRoute(app, "PUT", "/keys/:name/rotationpolicy", "KeyUpdateRotationPolicy", { body: policySchema }, async (req) => {
     const policy = await keys.setRotationPolicy(req.vault, params(req).name, (req.body ?? {}) as RotationPolicyInput);
     return policyBody(req.origin, (await keys.get(req.vault, params(req).name)).object.displayName, policy);
   });
 
-  const operations: Array<[string, KeyOperation]> = [
-    ["encrypt", "encrypt"],
-    ["decrypt", "decrypt"],
-    ["wrapkey", "wrapKey"],
-    ["unwrapkey", "unwrapKey"],
-    ["sign", "sign"],
-    ["verify", "verify"],
+  const operations: Array<[string, KeyOperation, string]> = [
+    ["encrypt", "encrypt", "KeyEncrypt"],
+    ["decrypt", "decrypt", "KeyDecrypt"],
+    ["wrapkey", "wrapKey", "KeyWrap"],
+    ["unwrapkey", "unwrapKey", "KeyUnwrap"],
+    ["sign", "sign", "KeySign"],
+    ["verify", "verify", "KeyVerify"],
   ];
-  for (const [segment, op] of operations) {
-    vaultRoute(app, "POST", `/keys/:name/{version}/${segment}`, { body: operationSchema }, async (req) => {
+  for (const [segment, op, operationName] of operations) {
+    vaultRoute(app, "POST", `/keys/:name/{version}/${segment}`, operationName, { body: operationSchema }, async (req) => {
       const b = req.body as OperationBody;
       const { key, result } = await keys.operate(req.vault, params(req).name, params(req).version, op, {
         alg: b.alg,
@@ -249,7 +244,7 @@ export function keyRoutes(app: FastifyInstance, keys: KeyService): void {
     });
   }
 
-  vaultRoute(app, "POST", "/keys/:name/{version}/release", {}, async (req) => {
+  vaultRoute(app, "POST", "/keys/:name/{version}/release", "KeyRelease", {}, async (req) => {
     const v = await keys.get(req.vault, params(req).name, params(req).version);
     throw badParameter(
       keyPropsOf(v).exportable
@@ -258,7 +253,7 @@ export function keyRoutes(app: FastifyInstance, keys: KeyService): void {
     );
   });
 
-  vaultRoute(app, "POST", "/rng", { body: rngSchema }, async (req) => ({
+  vaultRoute(app, "POST", "/rng", "RngGet", { body: rngSchema }, async (req) => ({
     value: keys.randomBytes((req.body as { count: number }).count).toString("base64url"),
   }));
 }

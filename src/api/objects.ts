@@ -26,45 +26,46 @@ const nameOf = (req: FastifyRequest): string => (req.params as { name: string })
 export function objectRoutes(app: FastifyInstance, objects: VersionedObjects, wire: ObjectWire): void {
   const c = wire.collection;
   const deleted = `deleted${c}`;
+  const op = (what: string): string => `${c === "secrets" ? "Secret" : "Key"}${what}`;
   const deletedBundle = (origin: string, vault: Vault, v: VersionView) => ({
     ...deletedFieldsOf(origin, deleted, v),
     ...wire.bundle(origin, vault, v),
   });
 
-  vaultRoute(app, "DELETE", `/${c}/:name`, {}, async (req) => deletedBundle(req.origin, req.vault, await objects.delete(req.vault, nameOf(req))));
+  vaultRoute(app, "DELETE", `/${c}/:name`, op("Delete"), {}, async (req) => deletedBundle(req.origin, req.vault, await objects.delete(req.vault, nameOf(req))));
 
-  vaultRoute(app, "GET", `/${c}`, {}, async (req) => {
+  vaultRoute(app, "GET", `/${c}`, op("List"), {}, async (req) => {
     const { limit, cursor } = pageRequest(req.query as Record<string, unknown>);
     return listBody(req, await objects.list(req.vault, limit, cursor), limit, (v) => wire.item(req.origin, req.vault, v, false));
   });
 
-  vaultRoute(app, "GET", `/${c}/:name/versions`, {}, async (req) => {
+  vaultRoute(app, "GET", `/${c}/:name/versions`, op("ListVersions"), {}, async (req) => {
     const { limit, cursor } = pageRequest(req.query as Record<string, unknown>);
     const page = await objects.listVersions(req.vault, nameOf(req), limit, cursor);
     return listBody(req, page, limit, (v) => wire.item(req.origin, req.vault, v, true));
   });
 
-  vaultRoute(app, "POST", `/${c}/:name/backup`, {}, async (req) => ({
+  vaultRoute(app, "POST", `/${c}/:name/backup`, op("Backup"), {}, async (req) => ({
     value: (await objects.backup(req.vault, nameOf(req))).toString("base64url"),
   }));
 
-  vaultRoute(app, "POST", `/${c}/restore`, { body: restoreSchema }, async (req) => {
+  vaultRoute(app, "POST", `/${c}/restore`, op("Restore"), { body: restoreSchema }, async (req) => {
     const blob = fromWireBytes((req.body as { value: string }).value, "value")!;
     return wire.bundle(req.origin, req.vault, await objects.restore(req.vault, blob));
   });
 
-  vaultRoute(app, "GET", `/${deleted}`, {}, async (req) => {
+  vaultRoute(app, "GET", `/${deleted}`, op("ListDeleted"), {}, async (req) => {
     const { limit, cursor } = pageRequest(req.query as Record<string, unknown>);
     const page = await objects.listDeleted(req.vault, limit, cursor);
     return listBody(req, page, limit, (v) => ({ ...deletedFieldsOf(req.origin, deleted, v), ...wire.item(req.origin, req.vault, v, false) }));
   });
 
-  vaultRoute(app, "GET", `/${deleted}/:name`, {}, async (req) => deletedBundle(req.origin, req.vault, await objects.getDeleted(req.vault, nameOf(req))));
+  vaultRoute(app, "GET", `/${deleted}/:name`, op("GetDeleted"), {}, async (req) => deletedBundle(req.origin, req.vault, await objects.getDeleted(req.vault, nameOf(req))));
 
-  vaultRoute(app, "DELETE", `/${deleted}/:name`, {}, async (req, reply) => {
+  vaultRoute(app, "DELETE", `/${deleted}/:name`, op("Purge"), {}, async (req, reply) => {
     await objects.purge(req.vault, nameOf(req));
     return reply.code(204).send();
   });
 
-  vaultRoute(app, "POST", `/${deleted}/:name/recover`, {}, async (req) => wire.bundle(req.origin, req.vault, await objects.recover(req.vault, nameOf(req))));
+  vaultRoute(app, "POST", `/${deleted}/:name/recover`, op("Recover"), {}, async (req) => wire.bundle(req.origin, req.vault, await objects.recover(req.vault, nameOf(req))));
 }

@@ -62,7 +62,7 @@ const params = (req: FastifyRequest) => req.params as Params;
 
 /** The secrets half of the Key Vault data plane. Handlers map HTTP to SecretService and back. */
 export function secretRoutes(app: FastifyInstance, secrets: SecretService): void {
-  vaultRoute(app, "PUT", "/secrets/:name", { body: setSchema }, async (req) => {
+  vaultRoute(app, "PUT", "/secrets/:name", "SecretSet", { body: setSchema }, async (req) => {
     const body = req.body as SetBody;
     const s = await secrets.set(req.vault, params(req).name, {
       value: body.value,
@@ -73,12 +73,12 @@ export function secretRoutes(app: FastifyInstance, secrets: SecretService): void
     return secretBundle(req.origin, req.vault, s.version, s.value);
   });
 
-  vaultRoute(app, "GET", "/secrets/:name/{version}", {}, async (req) => {
+  vaultRoute(app, "GET", "/secrets/:name/{version}", "SecretGet", {}, async (req) => {
     const s = await secrets.get(req.vault, params(req).name, params(req).version);
     return secretBundle(req.origin, req.vault, s.version, s.value);
   });
 
-  vaultRoute(app, "PATCH", "/secrets/:name/{version}", { body: updateSchema }, async (req) => {
+  vaultRoute(app, "PATCH", "/secrets/:name/{version}", "SecretUpdate", { body: updateSchema }, async (req) => {
     const body = (req.body ?? {}) as UpdateBody;
     const v = await secrets.update(req.vault, params(req).name, params(req).version, {
       contentType: body.contentType,

@@ -4,6 +4,10 @@ import { asShell, clientEnvironment, readRuntimeInfo } from "../server/environme
 import { openInstance, type Instance } from "../server/instance.ts";
 import { serve } from "../server/serve.ts";
 import { KvError } from "../vault/errors.ts";
+import { BUILT_IN_ROLES } from "../authz/roles.ts";
+import { PERMISSIONS } from "../authz/operations.ts";
+import type { IdentityKind, IdentityRecord } from "../store/store.ts";
+import { secretPolicyWire } from "../vault/secrets.ts";
 import { join } from "node:path";
 import { existsSync, readFileSync } from "node:fs";
 
@@ -32,6 +36,7 @@ program
   .option("--tls-cert <file>", "an operator's certificate (PEM) instead of the local CA's (env LOCKBOX_TLS_CERT)")
   .option("--tls-key <file>", "the key of --tls-cert (PEM) (env LOCKBOX_TLS_KEY)")
   .option("--log-level <level>", "fatal, error, warn, info, debug or trace (env LOCKBOX_LOG_LEVEL)")
+  .option("--audit-log <file>", "append AuditEvent lines here (env LOCKBOX_AUDIT_LOG, default DATA-DIR/audit.log)")
   .option("--dev-clock", "for tests: a clock that GET/POST /lockbox/v1/clock reads and moves forward (env LOCKBOX_DEV_CLOCK=1)")
   .action(async (opts) => {
     await serve(resolveConfig(opts));
@@ -64,9 +69,10 @@ vault
   .addOption(dataDirOption())
   .option("--retention-days <days>", "soft-delete retention, 7 to 90 days", "90")
   .option("--purge-protection", "refuse purges; deleted objects go only when their retention ends")
-  .action(async (name: string, opts: { dataDir?: string; retentionDays: string; purgeProtection?: boolean }) => {
+  .option("--access-policies", "authorize with access policies instead of Azure RBAC (enableRbacAuthorization false)")
+  .action(async (name: string, opts: { dataDir?: string; retentionDays: string; purgeProtection?: boolean; accessPolicies?: boolean }) => {
     await withInstance(opts.dataDir, async (i) => {
-      const v = await i.vaults.create(name, { retentionDays: Number(opts.retentionDays), purgeProtection: opts.purgeProtection });
+      const v = await i.vaults.create(name, { retentionDays: Number(opts.retentionDays), purgeProtection: opts.purgeProtection, rbac: !opts.accessPolicies });
       console.log(`created vault ${v.name} (${v.recoveryLevel}, ${v.retentionDays} days)`);
     });
   });
@@ -76,7 +82,18 @@ vault
   .addOption(dataDirOption())
   .action(async (opts: { dataDir?: string }) => {
     await withInstance(opts.dataDir, async (i) => {
-      for (const v of await i.vaults.list()) console.log(`${v.name}\t${v.recoveryLevel}\t${v.retentionDays} days`);
+      for (const v of await i.vaults.list()) console.log(`${v.name}\t${v.recoveryLevel}\t${v.retentionDays} days\t${v.rbac ? "rbac" : "access policies"}`);
+    });
+  });
+vault
+  .command("authorization <name> <model>")
+  .description("switch a vault between Azure RBAC (rbac) and access policies (access-policies)")
+  .addOption(dataDirOption())
+  .action(async (name: string, model: string, opts: { dataDir?: string }) => {
+    if (model !== "rbac" && model !== "access-policies") throw new Error("the model is rbac or access-policies");
+    await withInstance(opts.dataDir, async (i) => {
+      await i.vaults.setRbac(name, model === "rbac");
+      console.log(`vault ${name.toLowerCase()} now uses ${model}`);
     });
   });
 vault
@@ -90,43 +107,180 @@ vault
     });
   });
 
-program
-  .command("identity")
-  .description("managed identities")
-  .command("create <name>")
-  .description("create a managed identity and print its IDENTITY_HEADER value")
+/** What a new identity's credential looks like to its user. */
+function printCredential(i: Instance, identity: IdentityRecord, credential: string, json: boolean | undefined): void {
+  if (identity.kind === "managed") {
+    if (json) console.log(JSON.stringify({ name: identity.name, objectId: identity.id, clientId: identity.clientId, identityHeader: credential }));
+    else console.log(`managed identity ${identity.name} (object id ${identity.id})\nexport IDENTITY_HEADER='${credential}'`);
+    return;
+  }
+  if (json) {
+    console.log(JSON.stringify({ name: identity.name, objectId: identity.id, tenantId: i.tenantId, clientId: identity.clientId, clientSecret: credential }));
+    return;
+  }
+  console.log(
+    [
+      `service principal ${identity.name} (object id ${identity.id})`,
+      `export AZURE_TENANT_ID='${i.tenantId}'`,
+      `export AZURE_CLIENT_ID='${identity.clientId}'`,
+      `export AZURE_CLIENT_SECRET='${credential}'`,
+    ].join("\n"),
+  );
+}
+
+/** `lockbox identity ...` and `lockbox sp ...`: the same commands for both kinds. */
+function identityCommands(kind: IdentityKind, noun: string, credentialWord: string): Command {
+  const group = new Command(kind === "managed" ? "identity" : "sp").description(`${noun}s`);
+  group
+    .command("create <name>")
+    .description(`create a ${noun} and print its ${credentialWord}`)
+    .option("--admin", "a Lockbox administrator: everything in every vault, and the admin API")
+    .option("--json", "print JSON")
+    .addOption(dataDirOption())
+    .action(async (name: string, opts: { admin?: boolean; json?: boolean; dataDir?: string }) => {
+      await withInstance(opts.dataDir, async (i) => {
+        const { identity, credential } = await i.identities.create(name, kind, { admin: opts.admin });
+        printCredential(i, identity, credential, opts.json);
+      });
+    });
+  group
+    .command("list")
+    .description(`list ${noun}s`)
+    .option("--json", "print JSON")
+    .addOption(dataDirOption())
+    .action(async (opts: { json?: boolean; dataDir?: string }) => {
+      await withInstance(opts.dataDir, async (i) => {
+        const all = (await i.identities.list())
+          .filter((x) => x.kind === kind)
+          .map(({ secretHash: _hidden, ...x }) => x);
+        if (opts.json) console.log(JSON.stringify(all, null, 2));
+        else for (const x of all) console.log(`${x.name}\t${x.id}\tclient ${x.clientId}\t${x.enabled ? "enabled" : "disabled"}${x.admin ? "\tadmin" : ""}`);
+      });
+    });
+  for (const [command, description, run] of [
+    ["disable", "disable it: its tokens stop working within seconds", (i: Instance, n: string) => i.identities.setEnabled(n, false)],
+    ["enable", "enable it again", (i: Instance, n: string) => i.identities.setEnabled(n, true)],
+    ["delete", "delete it with its role assignments and access policies", (i: Instance, n: string) => i.identities.delete(n)],
+  ] as const) {
+    group
+      .command(`${command} <name>`)
+      .description(description)
+      .addOption(dataDirOption())
+      .action(async (name: string, opts: { dataDir?: string }) => {
+        await withInstance(opts.dataDir, async (i) => {
+          const x = await run(i, name);
+          console.log(`${command}d ${noun} ${x.name}`);
+        });
+      });
+  }
+  group
+    .command("rotate <name>")
+    .description(`a new ${credentialWord}; the old one stops working`)
+    .option("--json", "print JSON")
+    .addOption(dataDirOption())
+    .action(async (name: string, opts: { json?: boolean; dataDir?: string }) => {
+      await withInstance(opts.dataDir, async (i) => {
+        const { identity, credential } = await i.identities.rotateCredential(name);
+        printCredential(i, identity, credential, opts.json);
+      });
+    });
+  return group;
+}
+program.addCommand(identityCommands("managed", "managed identity", "IDENTITY_HEADER value"));
+program.addCommand(identityCommands("sp", "service principal", "client id and secret"));
+
+const role = program.command("role").description("Azure RBAC role assignments (vaults using RBAC, the default)");
+role
+  .command("assign")
+  .description("assign a built-in Key Vault role to an identity, on the vault or one secret or key")
+  .requiredOption("--vault <name>", "the vault")
+  .requiredOption("--assignee <name>", "the identity (name, object id or client id)")
+  .requiredOption("--role <role>", `one of: ${Object.keys(BUILT_IN_ROLES).join(", ")}`)
+  .option("--scope <scope>", "/ (the vault), /secrets/NAME or /keys/NAME", "/")
   .addOption(dataDirOption())
-  .option("--json", "print JSON")
-  .action(async (name: string, opts: { dataDir?: string; json?: boolean }) => {
+  .action(async (opts: { vault: string; assignee: string; role: string; scope: string; dataDir?: string }) => {
     await withInstance(opts.dataDir, async (i) => {
-      const { identity, credential } = await i.identities.create(name, "managed");
-      if (opts.json) console.log(JSON.stringify({ name, objectId: identity.id, clientId: identity.clientId, identityHeader: credential }));
-      else console.log(`created managed identity ${name} (object id ${identity.id})\nexport IDENTITY_HEADER='${credential}'`);
+      const a = await i.access.assignRole(await inVault(i, opts.vault), await i.identities.find(opts.assignee), opts.role, opts.scope);
+      console.log(`assigned ${a.role} to ${opts.assignee} on ${a.vault}${a.scope === "/" ? "" : a.scope} (assignment ${a.id})`);
+    });
+  });
+role
+  .command("list")
+  .description("list a vault's role assignments")
+  .requiredOption("--vault <name>", "the vault")
+  .option("--assignee <name>", "only this identity's")
+  .option("--json", "print JSON")
+  .addOption(dataDirOption())
+  .action(async (opts: { vault: string; assignee?: string; json?: boolean; dataDir?: string }) => {
+    await withInstance(opts.dataDir, async (i) => {
+      const principal = opts.assignee ? (await i.identities.find(opts.assignee)).id : undefined;
+      const names = new Map((await i.identities.list()).map((x) => [x.id, x.name]));
+      const list = await i.access.listRoles(await inVault(i, opts.vault), principal);
+      if (opts.json) console.log(JSON.stringify(list.map((a) => ({ ...a, assignee: names.get(a.principal) })), null, 2));
+      else for (const a of list) console.log(`${a.id}\t${names.get(a.principal) ?? a.principal}\t${a.role}\t${a.scope}`);
+    });
+  });
+role
+  .command("remove")
+  .description("remove role assignments: by id, or an assignee's (optionally one role)")
+  .requiredOption("--vault <name>", "the vault")
+  .option("--id <id>", "the assignment id")
+  .option("--assignee <name>", "the identity")
+  .option("--role <role>", "only this role")
+  .addOption(dataDirOption())
+  .action(async (opts: { vault: string; id?: string; assignee?: string; role?: string; dataDir?: string }) => {
+    if (!opts.id && !opts.assignee) throw new Error("give --id or --assignee");
+    await withInstance(opts.dataDir, async (i) => {
+      const vault = await inVault(i, opts.vault);
+      const principal = opts.assignee ? (await i.identities.find(opts.assignee)).id : undefined;
+      const doomed = (await i.access.listRoles(vault, principal)).filter(
+        (a) => (!opts.id || a.id === opts.id) && (!opts.role || a.role.toLowerCase() === opts.role.toLowerCase()),
+      );
+      if (doomed.length === 0) throw new Error("no such role assignment");
+      for (const a of doomed) await i.access.removeRole(a.id);
+      console.log(`removed ${doomed.length} role assignment(s)`);
     });
   });
 
-program
-  .command("sp")
-  .description("service principals")
-  .command("create <name>")
-  .description("create a service principal and print its client id and secret")
+const policy = program.command("policy").description("access policies (vaults made with --access-policies)");
+policy
+  .command("set")
+  .description("set an identity's access policy on a vault (replaces its permissions)")
+  .requiredOption("--vault <name>", "the vault")
+  .requiredOption("--assignee <name>", "the identity (name, object id or client id)")
+  .option("--secret-permissions <perms...>", `of: ${PERMISSIONS.secrets.join(", ")}, or all`, [])
+  .option("--key-permissions <perms...>", `of: ${PERMISSIONS.keys.join(", ")}, or all`, [])
   .addOption(dataDirOption())
-  .option("--json", "print JSON")
-  .action(async (name: string, opts: { dataDir?: string; json?: boolean }) => {
+  .action(async (opts: { vault: string; assignee: string; secretPermissions: string[]; keyPermissions: string[]; dataDir?: string }) => {
     await withInstance(opts.dataDir, async (i) => {
-      const { identity, credential } = await i.identities.create(name, "sp");
-      if (opts.json) {
-        console.log(JSON.stringify({ name, objectId: identity.id, tenantId: i.tenantId, clientId: identity.clientId, clientSecret: credential }));
-      } else {
-        console.log(
-          [
-            `created service principal ${name} (object id ${identity.id})`,
-            `export AZURE_TENANT_ID='${i.tenantId}'`,
-            `export AZURE_CLIENT_ID='${identity.clientId}'`,
-            `export AZURE_CLIENT_SECRET='${credential}'`,
-          ].join("\n"),
-        );
-      }
+      const p = await i.access.setPolicy(await inVault(i, opts.vault), await i.identities.find(opts.assignee), opts.secretPermissions, opts.keyPermissions);
+      console.log(`access policy of ${opts.assignee} on ${p.vault}: secrets [${p.secrets.join(", ")}], keys [${p.keys.join(", ")}]`);
+    });
+  });
+policy
+  .command("list")
+  .description("list a vault's access policies")
+  .requiredOption("--vault <name>", "the vault")
+  .option("--json", "print JSON")
+  .addOption(dataDirOption())
+  .action(async (opts: { vault: string; json?: boolean; dataDir?: string }) => {
+    await withInstance(opts.dataDir, async (i) => {
+      const names = new Map((await i.identities.list()).map((x) => [x.id, x.name]));
+      const list = await i.access.listPolicies(await inVault(i, opts.vault));
+      if (opts.json) console.log(JSON.stringify(list.map((p) => ({ ...p, assignee: names.get(p.principal) })), null, 2));
+      else for (const p of list) console.log(`${names.get(p.principal) ?? p.principal}\tsecrets: ${p.secrets.join(",")}\tkeys: ${p.keys.join(",")}`);
+    });
+  });
+policy
+  .command("remove")
+  .description("remove an identity's access policy")
+  .requiredOption("--vault <name>", "the vault")
+  .requiredOption("--assignee <name>", "the identity")
+  .addOption(dataDirOption())
+  .action(async (opts: { vault: string; assignee: string; dataDir?: string }) => {
+    await withInstance(opts.dataDir, async (i) => {
+      await i.access.removePolicy(await inVault(i, opts.vault), await i.identities.find(opts.assignee));
+      console.log(`removed the access policy of ${opts.assignee}`);
     });
   });
 
@@ -228,7 +382,7 @@ secret
       const policy = opts.file
         ? await i.secrets.setRotationPolicy(vault, name, JSON.parse(readFileSync(opts.file === "-" ? 0 : opts.file, "utf8")))
         : await i.secrets.getRotationPolicy(vault, name);
-      console.log(JSON.stringify(policy ?? {}, null, 2));
+      console.log(JSON.stringify(secretPolicyWire(policy), null, 2));
     });
   });
 program.command("key").description("key version pruning, beyond Azure").addCommand(pruneCommand("key"));

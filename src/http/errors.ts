@@ -33,5 +33,6 @@ export function toKvError(error: FastifyError | Error): KvError {
 export function renderError(error: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): void {
   const kv = toKvError(error);
   if (kv.status >= 500) req.log.error({ err: error }, "request failed");
+  reply.kvErrorMessage = kv.message;
   void reply.code(kv.status).send(kv.toBody());
 }

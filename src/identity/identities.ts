@@ -1,7 +1,9 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import type { IdentityKind, IdentityRecord, Store } from "../store/store.ts";
 import { nowSeconds, type Clock } from "../vault/clock.ts";
-import { badParameter, conflict } from "../vault/errors.ts";
+import { badParameter, conflict, KvError } from "../vault/errors.ts";
+
+const ACTIVE_CACHE_MS = 5000;
 
 const hash = (credential: string): string => createHash("sha256").update(credential, "utf8").digest("hex");
 const newCredential = (): string => randomBytes(32).toString("base64url");
@@ -18,6 +20,8 @@ export interface NewIdentity {
  * principals (client id + secret). Only a hash of each credential is stored.
  */
 export class Identities {
+  private readonly active = new Map<string, { until: number; identity: IdentityRecord | undefined }>();
+
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
@@ -47,6 +51,52 @@ export class Identities {
 
   list(): Promise<IdentityRecord[]> {
     return this.store.read((repo) => repo.listIdentities());
+  }
+
+  /** An identity by name, object id or client id. */
+  async find(nameOrId: string): Promise<IdentityRecord> {
+    const found = await this.store.read(
+      async (repo) => (await repo.findIdentityByName(nameOrId)) ?? (await repo.getIdentity(nameOrId)) ?? (await repo.findIdentityByClientId(nameOrId)),
+    );
+    if (!found) throw new KvError(404, "NotFound", `There is no identity '${nameOrId}'.`);
+    return found;
+  }
+
+  async setEnabled(nameOrId: string, enabled: boolean): Promise<IdentityRecord> {
+    const identity = await this.find(nameOrId);
+    await this.store.write((repo) => repo.updateIdentity(identity.id, { enabled }));
+    this.active.delete(identity.id);
+    return { ...identity, enabled };
+  }
+
+  async delete(nameOrId: string): Promise<IdentityRecord> {
+    const identity = await this.find(nameOrId);
+    await this.store.write((repo) => repo.deleteIdentity(identity.id));
+    this.active.delete(identity.id);
+    return identity;
+  }
+
+  /** A new credential (header value or client secret); the old one stops working at once. */
+  async rotateCredential(nameOrId: string): Promise<NewIdentity> {
+    const identity = await this.find(nameOrId);
+    const credential = newCredential();
+    await this.store.write((repo) => repo.updateIdentity(identity.id, { secretHash: hash(credential) }));
+    return { identity: { ...identity, secretHash: hash(credential) }, credential };
+  }
+
+  /**
+   * Whether tokens of this identity still count: it exists and is enabled. Cached for a few
+   * seconds, so disabling or deleting an identity stops its tokens within that time.
+   */
+  async activeIdentity(id: string): Promise<IdentityRecord | undefined> {
+    const now = this.clock.nowMs();
+    const hit = this.active.get(id);
+    if (hit && hit.until > now) return hit.identity;
+    const identity = await this.store.read((repo) => repo.getIdentity(id));
+    const result = identity?.enabled ? identity : undefined;
+    if (this.active.size > 10_000) this.active.clear();
+    this.active.set(id, { until: now + ACTIVE_CACHE_MS, identity: result });
+    return result;
   }
 
   /** The enabled managed identity whose header value this is. */

@@ -11,6 +11,17 @@ export interface SchedulerLog {
   warn(fields: object, message: string): void;
 }
 
+/** What the scheduler did, for the audit log (operationName e.g. KeyRotateIfDue). */
+export interface ScheduledAudit {
+  operationName: string;
+  vault: string;
+  kind: string;
+  name: string;
+  version?: string;
+  durationMs: number;
+  error?: string;
+}
+
 /** Thrown inside a transaction when its action was done or replanned meanwhile. */
 class NotDue extends Error {}
 
@@ -36,6 +47,7 @@ export class Scheduler {
     private readonly secrets: SecretService,
     private readonly deliverer: Deliverer,
     private readonly log: SchedulerLog,
+    private readonly audit: (entry: ScheduledAudit) => void = () => undefined,
   ) {}
 
   start(intervalMs: number): void {
@@ -90,6 +102,11 @@ export class Scheduler {
 
   private async execute(row: ScheduleRecord): Promise<void> {
     const what = { vault: row.vault, kind: row.kind, name: row.name, action: row.action, version: row.version };
+    const started = performance.now();
+    const Kind = row.kind === "key" ? "Key" : "Secret";
+    const operationName = row.action === "Rotate" ? `${Kind}RotateIfDue` : `${Kind}${row.action}`;
+    const audited = (version?: string, error?: string) =>
+      this.audit({ operationName, vault: row.vault, kind: row.kind, name: row.name, version, durationMs: Math.round(performance.now() - started), error });
     try {
       const vault = await this.vaults.find(row.vault);
       if (!vault) throw new NotDue();
@@ -99,7 +116,8 @@ export class Scheduler {
             row.kind === "key"
               ? await this.keys.rotate(vault, row.name, { guard: this.guard(row) })
               : (await this.secrets.rotateByPolicy(vault, row.name, this.guard(row))).version;
-          this.log.info({ ...what, operationName: row.kind === "key" ? "KeyRotateIfDue" : "SecretRotateIfDue", newVersion: v.version }, "rotated by policy");
+          this.log.info({ ...what, operationName, newVersion: v.version }, "rotated by policy");
+          audited(v.version);
           return;
         }
         case "NearExpiry":
@@ -109,6 +127,7 @@ export class Scheduler {
             const latest = await repo.getLatestVersion(row.vault, row.kind, row.name);
             if (latest?.version === row.version) await recordEvent(repo, latest, row.action as "NearExpiry" | "Expired", nowSeconds(this.clock));
           });
+          audited(row.version);
           return;
         case "DisablePrevious":
           await this.store.write(async (repo) => {
@@ -119,6 +138,7 @@ export class Scheduler {
               await repo.updateVersion(row.vault, row.kind, row.name, previous, { enabled: false, updated: nowSeconds(this.clock) });
             }
           });
+          audited(row.version);
           return;
         default:
           throw new NotDue();
@@ -133,6 +153,7 @@ export class Scheduler {
       }
       // Try again later rather than spin on an action that fails (e.g. a rotator webhook down).
       this.log.warn({ ...what, err: e }, "lifetime action failed; retrying in a minute");
+      audited(undefined, e instanceof Error ? e.message : String(e));
       await this.store.write(async (repo) => {
         const current = await repo.getSchedule(row.vault, row.kind, row.name, row.action);
         if (current && !current.done) await repo.putSchedule({ ...current, dueAt: nowSeconds(this.clock) + RETRY_FAILED_AFTER });

@@ -1,4 +1,8 @@
-import Fastify, { LogController, type FastifyInstance } from "fastify";
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from "fastify";
+import { STATUS_CODES } from "node:http";
+import { claimsOf, vaultResourceId, type AuditLog } from "../audit/audit.ts";
+import type { Caller } from "../authz/access.ts";
+import { operation } from "../authz/operations.ts";
 import { randomUUID } from "node:crypto";
 import { adminRoutes } from "../api/admin.ts";
 import { identityRoutes } from "../api/identity.ts";
@@ -24,6 +28,7 @@ export interface AppDeps {
   publicOrigin: (vault: string) => string;
   /** Runs due lifetime actions and deliveries now. */
   runDueWork: () => Promise<void>;
+  audit: AuditLog;
 }
 
 /**
@@ -31,7 +36,7 @@ export interface AppDeps {
  * onRequest, before its body is read: vault by Host, then bearer token (401 + challenge),
  * then api-version. Handlers only translate between HTTP and the domain services.
  */
-export async function buildApp({ config, instance, tokens, tls, publicOrigin, runDueWork }: AppDeps): Promise<FastifyInstance> {
+export async function buildApp({ config, instance, tokens, tls, publicOrigin, runDueWork, audit }: AppDeps): Promise<FastifyInstance> {
   const resource = `https://${config.dnsSuffix}`;
   const verbose = config.logLevel === "debug" || config.logLevel === "trace";
   const app = Fastify({
@@ -56,6 +61,18 @@ export async function buildApp({ config, instance, tokens, tls, publicOrigin, ru
   app.decorateRequest("principal", null as never);
   app.decorateRequest("apiVersion", "");
   app.decorateRequest("origin", "");
+  app.decorateReply("kvErrorMessage", null as never);
+
+  /** The caller of a request: a valid token of an identity that still exists and is enabled. */
+  const caller = async (authorization: string | undefined, reply: FastifyReply, challenge: string): Promise<Caller> => {
+    const principal = await authenticate(authorization, tokens, reply, challenge, nowSeconds(instance.clock));
+    const identity = await instance.identities.activeIdentity(principal.objectId);
+    if (!identity) {
+      void reply.header("www-authenticate", challenge);
+      throw new KvError(401, "Unauthorized", "AKV10032: Invalid token. The identity it was issued to is disabled or deleted.");
+    }
+    return { ...principal, name: identity.name, admin: identity.admin };
+  };
 
   // An empty body is no body (the SDK posts recover and backup with none); a body that is
   // not JSON gets a fixed message, never one quoting the body.
@@ -94,8 +111,10 @@ export async function buildApp({ config, instance, tokens, tls, publicOrigin, ru
     const access = req.routeOptions.config?.access;
     if (access === "admin") {
       req.origin = originOf(req);
-      const challenge = challengeHeader(req.origin, tokens.tenantId, resource);
-      req.principal = await authenticate(req.headers.authorization, tokens, reply, challenge, nowSeconds(instance.clock));
+      req.principal = await caller(req.headers.authorization, reply, challengeHeader(req.origin, tokens.tenantId, resource));
+      if (!req.principal.admin) {
+        throw new KvError(403, "Forbidden", `Caller ${req.principal.name} (oid=${req.principal.objectId}) is not a Lockbox administrator.`, "NotLockboxAdministrator");
+      }
       return;
     }
     if (access !== "vault") return;
@@ -113,10 +132,40 @@ export async function buildApp({ config, instance, tokens, tls, publicOrigin, ru
       );
     }
     req.origin = originOf(req);
-    const challenge = challengeHeader(req.origin, tokens.tenantId, resource);
-    req.principal = await authenticate(req.headers.authorization, tokens, reply, challenge, nowSeconds(instance.clock));
+    req.principal = await caller(req.headers.authorization, reply, challengeHeader(req.origin, tokens.tenantId, resource));
     req.apiVersion = checkApiVersion((req.query as Record<string, unknown>)["api-version"]);
     req.vault = vault;
+    const op = operation(req.routeOptions.config.operation!);
+    await instance.access.authorize(req.principal, vault, op, (req.params as { name?: string }).name);
+  });
+
+  // One AuditEvent line per data-plane and admin request, written as it ends.
+  app.addHook("onResponse", async (req, reply) => {
+    const config = req.routeOptions.config;
+    if (config?.access !== "vault" && config?.access !== "admin") return;
+    const vault = req.vault?.name ?? (req.params as { vault?: string }).vault ?? "";
+    const status = reply.statusCode;
+    const path = req.url.split("?")[0]!;
+    audit.record({
+      time: new Date(instance.clock.nowMs()).toISOString(),
+      resourceId: vaultResourceId(instance.tenantId, vault),
+      operationName: config.operation ?? `Lockbox${req.method}${req.routeOptions.url ?? ""}`,
+      operationVersion: req.apiVersion || "lockbox-v1",
+      category: "AuditEvent",
+      resultType: status < 400 ? "Success" : "Failure",
+      resultSignature: STATUS_CODES[status] ?? String(status),
+      resultDescription: reply.kvErrorMessage ?? "",
+      durationMs: Math.round(reply.elapsedTime),
+      callerIpAddress: req.ip,
+      correlationId: typeof req.headers["x-ms-client-request-id"] === "string" ? req.headers["x-ms-client-request-id"] : "",
+      identity: req.principal ? claimsOf(req.principal) : null,
+      properties: {
+        requestUri: `${req.origin || originOf(req)}${req.url}`,
+        ...((req.params as { name?: string }).name ? { id: `${req.origin || originOf(req)}${path}` } : {}),
+        httpStatusCode: status,
+        clientInfo: req.headers["user-agent"] ?? "",
+      },
+    });
   });
 
   secretRoutes(app, instance.secrets);

@@ -12,6 +12,8 @@ export interface Config {
   logLevel: string;
   /** Time is a clock tests can move (GET/POST /lockbox/v1/clock). */
   devClock: boolean;
+  /** Where AuditEvent lines are appended. */
+  auditLog: string;
 }
 
 export const DEFAULT_PORT = 8443;
@@ -26,6 +28,7 @@ export interface ConfigFlags {
   tlsKey?: string;
   logLevel?: string;
   devClock?: boolean;
+  auditLog?: string;
 }
 
 export function parsePort(value: string | number): number {
@@ -48,6 +51,7 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     host: flags.host ?? env.LOCKBOX_HOST ?? "127.0.0.1",
     port: parsePort(flags.port ?? env.LOCKBOX_PORT ?? DEFAULT_PORT),
     dataDir: dataDirOf(flags.dataDir, env),
+    auditLog: resolve(flags.auditLog ?? env.LOCKBOX_AUDIT_LOG ?? `${dataDirOf(flags.dataDir, env)}/audit.log`),
     dnsSuffix,
     tlsCert: tlsCert ? resolve(tlsCert) : undefined,
     tlsKey: tlsKey ? resolve(tlsKey) : undefined,

@@ -8,6 +8,7 @@ import type { Store } from "../store/store.ts";
 import { DevClock, systemClock, type Clock } from "../vault/clock.ts";
 import { ScheduledLifecycle } from "../scheduler/lifecycle.ts";
 import { Subscriptions } from "../events/subscriptions.ts";
+import { AccessControl } from "../authz/access.ts";
 import { SecretService } from "../vault/secrets.ts";
 import { KeyService } from "../vault/keys.ts";
 import { CryptoPool } from "../crypto/pool.ts";
@@ -30,6 +31,7 @@ export interface Instance {
   secrets: SecretService;
   keys: KeyService;
   subscriptions: Subscriptions;
+  access: AccessControl;
   /** Present when time is the dev clock (`serve --dev-clock`, and the CLI on its data directory). */
   devClock?: DevClock;
   /** Moves the dev clock forward and remembers where it is. */
@@ -138,6 +140,7 @@ export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = pro
     secrets: new SecretService(store, keyring, clock, lifecycle),
     keys: new KeyService(store, keyring, clock, (request) => pool.run(request), lifecycle),
     subscriptions: new Subscriptions(store, clock, async (vault) => Boolean(await vaults.find(vault))),
+    access: new AccessControl(store, clock),
     devClock,
     async advanceClock(seconds: number) {
       if (!devClock) throw new Error("time is not the dev clock");

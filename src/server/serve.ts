@@ -3,6 +3,7 @@ import { Tokens } from "../identity/tokens.ts";
 import { startPurging } from "../scheduler/purge.ts";
 import { Scheduler } from "../scheduler/runner.ts";
 import { Deliverer } from "../events/delivery.ts";
+import { AuditLog, vaultResourceId } from "../audit/audit.ts";
 import { systemClock } from "../vault/clock.ts";
 import { buildApp } from "./app.ts";
 import type { Config } from "./config.ts";
@@ -33,7 +34,8 @@ export async function serve(config: Config): Promise<void> {
   const publicOrigin = (vault: string): string => `https://${vault}.${config.dnsSuffix}${port === 443 ? "" : `:${port}`}`;
   let scheduler: Scheduler | undefined;
   const runDueWork = async (): Promise<void> => scheduler?.kick();
-  const app = await buildApp({ config, instance, tokens, tls, publicOrigin, runDueWork });
+  const audit = new AuditLog(config.auditLog);
+  const app = await buildApp({ config, instance, tokens, tls, publicOrigin, runDueWork, audit });
 
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
@@ -44,7 +46,23 @@ export async function serve(config: Config): Promise<void> {
   const deliverer = new Deliverer(instance.store, instance.clock, { publicOrigin, subscriptionId: instance.tenantId }, {
     warn: (message) => app.log.warn(message),
   });
-  scheduler = new Scheduler(instance.store, instance.clock, instance.vaults, instance.keys, instance.secrets, deliverer, app.log);
+  scheduler = new Scheduler(instance.store, instance.clock, instance.vaults, instance.keys, instance.secrets, deliverer, app.log, (entry) =>
+    audit.record({
+      time: new Date(instance.clock.nowMs()).toISOString(),
+      resourceId: vaultResourceId(instance.tenantId, entry.vault),
+      operationName: entry.operationName,
+      operationVersion: "lockbox-v1",
+      category: "AuditEvent",
+      resultType: entry.error ? "Failure" : "Success",
+      resultSignature: entry.error ? "InternalServerError" : "OK",
+      resultDescription: entry.error ?? "",
+      durationMs: entry.durationMs,
+      callerIpAddress: "",
+      correlationId: "",
+      identity: { claim: { appid: "lockbox-scheduler" } },
+      properties: { id: `${publicOrigin(entry.vault)}/${entry.kind === "key" ? "keys" : "secrets"}/${entry.name}${entry.version ? `/${entry.version}` : ""}` },
+    }),
+  );
   scheduler.start(SCHEDULER_INTERVAL_MS);
 
   // Ready for a signal before anyone is told the server is up.
@@ -56,6 +74,7 @@ export async function serve(config: Config): Promise<void> {
     stopPurging();
     await app.close();
     await scheduler?.stop();
+    audit.close();
     await instance.close();
     process.exit(0);
   };

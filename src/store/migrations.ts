@@ -115,4 +115,27 @@ export const migrations: Migration[] = [
       `CREATE INDEX deliveries_order ON deliveries (subscription, object, event_seq)`,
     ],
   },
+  {
+    // Access control: Azure RBAC role assignments or access policies, per vault.
+    version: 4,
+    statements: [
+      `ALTER TABLE vaults ADD COLUMN rbac INTEGER NOT NULL DEFAULT 1`,
+      `CREATE TABLE role_assignments (
+        id TEXT PRIMARY KEY,
+        vault TEXT NOT NULL,
+        principal TEXT NOT NULL,
+        role TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        created BIGINT NOT NULL
+      )`,
+      `CREATE INDEX role_assignments_by_principal ON role_assignments (vault, principal)`,
+      `CREATE TABLE access_policies (
+        vault TEXT NOT NULL,
+        principal TEXT NOT NULL,
+        secrets TEXT NOT NULL,
+        keys TEXT NOT NULL,
+        PRIMARY KEY (vault, principal)
+      )`,
+    ],
+  },
 ];

@@ -1,4 +1,6 @@
 import type {
+  AccessPolicyRecord,
+  RoleAssignmentRecord,
   DeliveryRecord,
   DueDelivery,
   EventRecord,
@@ -42,7 +44,17 @@ function toVault(r: Row): VaultRecord {
     wrappedKey: buf(r.wrapped_key),
     retentionDays: num(r.retention_days),
     purgeProtection: num(r.purge_protection) === 1,
+    rbac: r.rbac === undefined || r.rbac === null ? true : num(r.rbac) === 1,
     created: num(r.created),
+  };
+}
+
+function toAccessPolicy(r: Row): AccessPolicyRecord {
+  return {
+    vault: String(r.vault),
+    principal: String(r.principal),
+    secrets: JSON.parse(String(r.secrets)) as string[],
+    keys: JSON.parse(String(r.keys)) as string[],
   };
 }
 
@@ -151,13 +163,85 @@ export class SqlRepo implements Repo {
 
   async insertVault(v: VaultRecord): Promise<void> {
     await this.db.run(
-      "INSERT INTO vaults (name, wrapped_key, retention_days, purge_protection, created) VALUES (?, ?, ?, ?, ?)",
-      [v.name, v.wrappedKey, v.retentionDays, bool(v.purgeProtection), v.created],
+      "INSERT INTO vaults (name, wrapped_key, retention_days, purge_protection, rbac, created) VALUES (?, ?, ?, ?, ?, ?)",
+      [v.name, v.wrappedKey, v.retentionDays, bool(v.purgeProtection), bool(v.rbac), v.created],
     );
+  }
+
+  async setVaultRbac(name: string, rbac: boolean): Promise<void> {
+    await this.db.run("UPDATE vaults SET rbac = ? WHERE name = ?", [bool(rbac), name]);
+  }
+
+  async getIdentity(id: string): Promise<IdentityRecord | undefined> {
+    const r = await this.db.get("SELECT * FROM identities WHERE id = ?", [id]);
+    return r ? toIdentity(r) : undefined;
+  }
+
+  async updateIdentity(id: string, changes: { enabled?: boolean; secretHash?: string }): Promise<void> {
+    if (changes.enabled !== undefined) await this.db.run("UPDATE identities SET enabled = ? WHERE id = ?", [bool(changes.enabled), id]);
+    if (changes.secretHash !== undefined) await this.db.run("UPDATE identities SET secret_hash = ? WHERE id = ?", [changes.secretHash, id]);
+  }
+
+  async deleteIdentity(id: string): Promise<void> {
+    await this.db.run("DELETE FROM role_assignments WHERE principal = ?", [id]);
+    await this.db.run("DELETE FROM access_policies WHERE principal = ?", [id]);
+    await this.db.run("DELETE FROM identities WHERE id = ?", [id]);
+  }
+
+  async insertRoleAssignment(a: RoleAssignmentRecord): Promise<void> {
+    await this.db.run("INSERT INTO role_assignments (id, vault, principal, role, scope, created) VALUES (?, ?, ?, ?, ?, ?)", [
+      a.id,
+      a.vault,
+      a.principal,
+      a.role,
+      a.scope,
+      a.created,
+    ]);
+  }
+
+  async listRoleAssignments(vault: string, principal: string | null): Promise<RoleAssignmentRecord[]> {
+    const rows =
+      principal === null
+        ? await this.db.all("SELECT * FROM role_assignments WHERE vault = ? ORDER BY created, id", [vault])
+        : await this.db.all("SELECT * FROM role_assignments WHERE vault = ? AND principal = ? ORDER BY created, id", [vault, principal]);
+    return rows.map((r) => ({
+      id: String(r.id),
+      vault: String(r.vault),
+      principal: String(r.principal),
+      role: String(r.role),
+      scope: String(r.scope),
+      created: num(r.created),
+    }));
+  }
+
+  async deleteRoleAssignment(id: string): Promise<boolean> {
+    return (await this.db.run("DELETE FROM role_assignments WHERE id = ?", [id])) > 0;
+  }
+
+  async putAccessPolicy(p: AccessPolicyRecord): Promise<void> {
+    await this.db.run(
+      "INSERT INTO access_policies (vault, principal, secrets, keys) VALUES (?, ?, ?, ?) ON CONFLICT (vault, principal) DO UPDATE SET secrets = excluded.secrets, keys = excluded.keys",
+      [p.vault, p.principal, JSON.stringify(p.secrets), JSON.stringify(p.keys)],
+    );
+  }
+
+  async getAccessPolicy(vault: string, principal: string): Promise<AccessPolicyRecord | undefined> {
+    const r = await this.db.get("SELECT * FROM access_policies WHERE vault = ? AND principal = ?", [vault, principal]);
+    return r ? toAccessPolicy(r) : undefined;
+  }
+
+  async listAccessPolicies(vault: string): Promise<AccessPolicyRecord[]> {
+    return (await this.db.all("SELECT * FROM access_policies WHERE vault = ? ORDER BY principal", [vault])).map(toAccessPolicy);
+  }
+
+  async deleteAccessPolicy(vault: string, principal: string): Promise<boolean> {
+    return (await this.db.run("DELETE FROM access_policies WHERE vault = ? AND principal = ?", [vault, principal])) > 0;
   }
 
   async deleteVault(name: string): Promise<boolean> {
     await this.db.run("DELETE FROM schedule WHERE vault = ?", [name]);
+    await this.db.run("DELETE FROM role_assignments WHERE vault = ?", [name]);
+    await this.db.run("DELETE FROM access_policies WHERE vault = ?", [name]);
     for (const s of await this.listSubscriptions(name)) await this.deleteSubscription(s.id);
     await this.db.run("DELETE FROM versions WHERE vault = ?", [name]);
     await this.db.run("DELETE FROM objects WHERE vault = ?", [name]);

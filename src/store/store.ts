@@ -9,7 +9,27 @@ export interface VaultRecord {
   wrappedKey: Buffer;
   retentionDays: number;
   purgeProtection: boolean;
+  /** Azure RBAC (true, the default) or access policies, like enableRbacAuthorization. */
+  rbac: boolean;
   created: number;
+}
+
+export interface RoleAssignmentRecord {
+  id: string;
+  vault: string;
+  /** The identity's object id. */
+  principal: string;
+  role: string;
+  /** "/" for the vault, "/secrets/NAME" or "/keys/NAME" for one object (lower case). */
+  scope: string;
+  created: number;
+}
+
+export interface AccessPolicyRecord {
+  vault: string;
+  principal: string;
+  secrets: string[];
+  keys: string[];
 }
 
 export type IdentityKind = "managed" | "sp";
@@ -81,7 +101,21 @@ export interface Repo {
   /** Removes the vault and everything in it. */
   deleteVault(name: string): Promise<boolean>;
 
+  setVaultRbac(name: string, rbac: boolean): Promise<void>;
+
   insertIdentity(identity: IdentityRecord): Promise<void>;
+  getIdentity(id: string): Promise<IdentityRecord | undefined>;
+  updateIdentity(id: string, changes: { enabled?: boolean; secretHash?: string }): Promise<void>;
+  /** Removes the identity with its role assignments and access policies. */
+  deleteIdentity(id: string): Promise<void>;
+
+  insertRoleAssignment(assignment: RoleAssignmentRecord): Promise<void>;
+  listRoleAssignments(vault: string, principal: string | null): Promise<RoleAssignmentRecord[]>;
+  deleteRoleAssignment(id: string): Promise<boolean>;
+  putAccessPolicy(policy: AccessPolicyRecord): Promise<void>;
+  getAccessPolicy(vault: string, principal: string): Promise<AccessPolicyRecord | undefined>;
+  listAccessPolicies(vault: string): Promise<AccessPolicyRecord[]>;
+  deleteAccessPolicy(vault: string, principal: string): Promise<boolean>;
   findIdentityBySecretHash(kind: IdentityKind, secretHash: string): Promise<IdentityRecord | undefined>;
   findIdentityByClientId(clientId: string): Promise<IdentityRecord | undefined>;
   findIdentityByName(name: string): Promise<IdentityRecord | undefined>;

@@ -87,3 +87,13 @@ export function validatePolicy(input: RotationPolicyInput, now: number, previous
 /** The expiry a new version gets from a policy: now + expiryTime, or none. */
 export const expiryFromPolicy = (policy: RotationPolicy | undefined, now: number): number | undefined =>
   policy?.expiryTime ? now + durationSeconds(policy.expiryTime, "expiryTime") : undefined;
+
+/** A stored policy as the API shows it: Azure's shape, expiryTime among the attributes. */
+export function policyWire(policy: RotationPolicy | undefined) {
+  return {
+    lifetimeActions: policy?.lifetimeActions ?? defaultPolicyActions(),
+    attributes: policy
+      ? { ...(policy.expiryTime ? { expiryTime: policy.expiryTime } : {}), created: policy.created, updated: policy.updated }
+      : {},
+  };
+}

@@ -6,7 +6,7 @@ import { badParameter, forbidden } from "./errors.ts";
 import { randomValue, validateGenerator, webhookValue, type Generator } from "./generator.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import { SECRET_RULES, VersionedObjects, type CreateOptions, type VersionInput } from "./objects.ts";
-import { expiryFromPolicy, validatePolicy, type RotationPolicy, type RotationPolicyInput } from "./rotation.ts";
+import { expiryFromPolicy, policyWire, validatePolicy, type RotationPolicy, type RotationPolicyInput } from "./rotation.ts";
 import type { Vault } from "./vaults.ts";
 
 /** Azure's limit: a secret value is at most 25 KB. */
@@ -55,6 +55,10 @@ export interface SecretRotationPolicyInput extends RotationPolicyInput {
   generator?: unknown;
   overlap?: unknown;
 }
+
+/** A secret rotation policy as the API and CLI show it, so that what is read can be written back. */
+export const secretPolicyWire = (policy: SecretRotationPolicy | undefined) =>
+  policy ? { ...policyWire(policy), generator: policy.generator, ...(policy.overlap ? { overlap: policy.overlap } : {}) } : {};
 
 /** Secrets: the shared versioned-object rules plus a value, and rotation beyond Azure. */
 export class SecretService {
@@ -152,8 +156,13 @@ export class SecretService {
     const version = await this.objects.create(vault, latest.object.displayName, Buffer.from(value, "utf8"), fields, {
       guard: options.guard,
       after: async (repo: Repo, _created, previous) => {
-        if (previous && previous.version !== latest.version) throw badParameter(`${latest.object.displayName} changed while it was being rotated; try again.`);
-        if (previous && !overlap) await repo.updateVersion(vault.name, "secret", previous.name, previous.version, { enabled: false, updated: nowSeconds(this.clock) });
+        if (!previous) return;
+        if (previous.version !== latest.version) throw badParameter(`${latest.object.displayName} changed while it was being rotated; try again.`);
+        const disable = (version: string) => repo.updateVersion(vault.name, "secret", previous.name, version, { enabled: false, updated: nowSeconds(this.clock) });
+        // A new rotation ends the overlap of the one before it.
+        const overlapped = previous.props?.rotatedFrom;
+        if (typeof overlapped === "string" && (await repo.getVersion(vault.name, "secret", previous.name, overlapped))?.enabled) await disable(overlapped);
+        if (!overlap) await disable(previous.version);
       },
     });
     return { version, value };

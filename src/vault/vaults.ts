@@ -12,11 +12,15 @@ export interface Vault {
   purgeProtection: boolean;
   /** Azure's recoveryLevel for this vault's soft-delete settings. */
   recoveryLevel: string;
+  /** Azure RBAC (true) or access policies (false) decide who may do what. */
+  rbac: boolean;
 }
 
 export interface VaultOptions {
   retentionDays?: number;
   purgeProtection?: boolean;
+  /** false: access policies instead of Azure RBAC. */
+  rbac?: boolean;
 }
 
 export const DEFAULT_RETENTION_DAYS = 90;
@@ -30,6 +34,7 @@ function toVault(r: VaultRecord): Vault {
     retentionDays: r.retentionDays,
     purgeProtection: r.purgeProtection,
     recoveryLevel: r.purgeProtection ? base : `${base}+Purgeable`,
+    rbac: r.rbac,
   };
 }
 
@@ -54,6 +59,7 @@ export class Vaults {
       wrappedKey: this.keyring.newWrappedDataKey(key),
       retentionDays,
       purgeProtection: options.purgeProtection ?? false,
+      rbac: options.rbac ?? true,
       created: nowSeconds(this.clock),
     };
     await this.store.write(async (repo) => {
@@ -73,6 +79,16 @@ export class Vaults {
     if (!removed) throw new KvError(404, "VaultNotFound", `There is no vault named '${key}'.`);
     this.cache.delete(key);
     this.keyring.forget(key);
+  }
+
+  /** Switches the vault between Azure RBAC and access policies (Azure's enableRbacAuthorization). */
+  async setRbac(name: string, rbac: boolean): Promise<void> {
+    const key = name.toLowerCase();
+    await this.store.write(async (repo) => {
+      if (!(await repo.getVault(key))) throw new KvError(404, "VaultNotFound", `There is no vault named '${key}'.`);
+      await repo.setVaultRbac(key, rbac);
+    });
+    this.cache.delete(key);
   }
 
   /** The vault of that name, or undefined. */

@@ -184,6 +184,9 @@ describe("@azure/identity", () => {
     const app1 = JSON.parse(made.stdout) as { identityHeader: string; objectId: string; clientId: string };
     assert.equal(typeof app1.identityHeader, "string");
     assert.notEqual(app1.identityHeader, lockbox.env.IDENTITY_HEADER);
+    // A new identity may do nothing until it is given a role (the vault uses Azure RBAC).
+    const assigned = cli(["role", "assign", "--vault", "default", "--assignee", "app1", "--role", "Key Vault Secrets Officer", "--data-dir", lockbox.dataDir]);
+    assert.equal(assigned.status, 0, assigned.stderr);
 
     const r = await msi({ "x-identity-header": app1.identityHeader }, `&resource=${encodeURIComponent(RESOURCE)}`);
     assert.equal(r.status, 200, r.text);

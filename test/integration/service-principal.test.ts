@@ -20,6 +20,9 @@ before(async () => {
   const made = cli(["sp", "create", "ci", "--data-dir", lockbox.dataDir, "--json"]);
   assert.equal(made.status, 0, made.stderr);
   sp = JSON.parse(made.stdout);
+  // It may use secrets in the vault default (which uses Azure RBAC).
+  const assigned = cli(["role", "assign", "--vault", "default", "--assignee", "ci", "--role", "Key Vault Secrets Officer", "--data-dir", lockbox.dataDir]);
+  assert.equal(assigned.status, 0, assigned.stderr);
 });
 after(async () => {
   await lockbox.stop();

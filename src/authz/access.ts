@@ -1,0 +1,141 @@
+import { randomUUID } from "node:crypto";
+import type { AccessPolicyRecord, IdentityRecord, RoleAssignmentRecord, Store } from "../store/store.ts";
+import { nowSeconds, type Clock } from "../vault/clock.ts";
+import { badParameter, KvError } from "../vault/errors.ts";
+import { objectKey } from "../vault/names.ts";
+import type { Vault } from "../vault/vaults.ts";
+import { PERMISSIONS, type Operation, type PermissionKind } from "./operations.ts";
+import { BUILT_IN_ROLES, roleGrants, roleNamed } from "./roles.ts";
+
+/** Who is asking, as far as authorization goes. */
+export interface Caller {
+  objectId: string;
+  clientId: string;
+  name: string;
+  tenantId: string;
+  /** A Lockbox administrator: may do everything, in every vault, and use the admin API. */
+  admin: boolean;
+}
+
+const CACHE_MS = 1000;
+
+/**
+ * Decides whether a caller may perform an operation on a vault (and object), by Azure RBAC
+ * role assignments (vault or single-object scope) or by access policies, whichever the
+ * vault uses. Grants are cached for a second, so a change is enforced within one.
+ */
+export class AccessControl {
+  private readonly cache = new Map<string, { until: number; assignments?: RoleAssignmentRecord[]; policy?: AccessPolicyRecord | null }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+  ) {}
+
+  private async grantsOf(vault: Vault, principal: string) {
+    const key = `${vault.name}|${vault.rbac}|${principal}`;
+    const now = this.clock.nowMs();
+    const hit = this.cache.get(key);
+    if (hit && hit.until > now) return hit;
+    const fresh = vault.rbac
+      ? { until: now + CACHE_MS, assignments: await this.store.read((repo) => repo.listRoleAssignments(vault.name, principal)) }
+      : { until: now + CACHE_MS, policy: (await this.store.read((repo) => repo.getAccessPolicy(vault.name, principal))) ?? null };
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(key, fresh);
+    return fresh;
+  }
+
+  /** Throws Azure's 403 unless the caller may do `op` (on `objectName` of `kind`). */
+  async authorize(caller: Caller, vault: Vault, op: Operation, objectName?: string): Promise<void> {
+    if (caller.admin) return;
+    const grants = await this.grantsOf(vault, caller.objectId);
+    const who = `appid=${caller.clientId};oid=${caller.objectId};name=${caller.name}`;
+    if (vault.rbac) {
+      const scopes = ["/"];
+      if (op.onObject && objectName) scopes.push(`/${op.permission.kind}/${objectName.toLowerCase()}`);
+      const allowed = (grants.assignments ?? []).some((a) => scopes.includes(a.scope) && roleGrants(a.role, op.dataAction));
+      if (!allowed) {
+        const resource = `/vaults/${vault.name}${op.onObject && objectName ? `/${op.permission.kind}/${objectName}` : ""}`;
+        throw new KvError(
+          403,
+          "Forbidden",
+          `Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nCaller: ${who}\r\nAction: '${op.dataAction}'\r\nResource: '${resource}'\r\nAssignment: (not found)\r\nVault: ${vault.name}\r\n`,
+          "ForbiddenByRbac",
+        );
+      }
+      return;
+    }
+    const permissions = grants.policy?.[op.permission.kind] ?? [];
+    if (!permissions.some((p) => p.toLowerCase() === op.permission.name.toLowerCase())) {
+      throw new KvError(
+        403,
+        "Forbidden",
+        `The user, group or application '${who}' does not have ${op.permission.kind} ${op.permission.name} permission on key vault '${vault.name}'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287`,
+        "ForbiddenByPolicy",
+      );
+    }
+  }
+
+  async assignRole(vault: Vault, identity: IdentityRecord, roleName: string, scope = "/"): Promise<RoleAssignmentRecord> {
+    const role = roleNamed(roleName);
+    if (!role) throw badParameter(`'${roleName}' is not a Key Vault role. Roles: ${Object.keys(BUILT_IN_ROLES).join(", ")}.`);
+    const assignment: RoleAssignmentRecord = {
+      id: randomUUID(),
+      vault: vault.name,
+      principal: identity.id,
+      role,
+      scope: normalizeScope(scope),
+      created: nowSeconds(this.clock),
+    };
+    await this.store.write((repo) => repo.insertRoleAssignment(assignment));
+    return assignment;
+  }
+
+  listRoles(vault: Vault, principal?: string): Promise<RoleAssignmentRecord[]> {
+    return this.store.read((repo) => repo.listRoleAssignments(vault.name, principal ?? null));
+  }
+
+  async removeRole(id: string): Promise<void> {
+    if (!(await this.store.write((repo) => repo.deleteRoleAssignment(id)))) throw new KvError(404, "NotFound", `There is no role assignment ${id}.`);
+  }
+
+  async setPolicy(vault: Vault, identity: IdentityRecord, secrets: string[], keys: string[]): Promise<AccessPolicyRecord> {
+    const policy: AccessPolicyRecord = {
+      vault: vault.name,
+      principal: identity.id,
+      secrets: checkPermissions("secrets", secrets),
+      keys: checkPermissions("keys", keys),
+    };
+    await this.store.write((repo) => repo.putAccessPolicy(policy));
+    return policy;
+  }
+
+  listPolicies(vault: Vault): Promise<AccessPolicyRecord[]> {
+    return this.store.read((repo) => repo.listAccessPolicies(vault.name));
+  }
+
+  async removePolicy(vault: Vault, identity: IdentityRecord): Promise<void> {
+    if (!(await this.store.write((repo) => repo.deleteAccessPolicy(vault.name, identity.id)))) {
+      throw new KvError(404, "NotFound", `${identity.name} has no access policy on ${vault.name}.`);
+    }
+  }
+}
+
+function normalizeScope(scope: string): string {
+  if (scope === "/" || scope === "") return "/";
+  const m = /^\/(secrets|keys)\/([^/]+)$/i.exec(scope);
+  if (!m) throw badParameter(`The scope '${scope}' is not valid: use /, /secrets/NAME or /keys/NAME.`);
+  return `/${m[1]!.toLowerCase()}/${objectKey(m[2]!)}`;
+}
+
+function checkPermissions(kind: PermissionKind, given: string[]): string[] {
+  const known = PERMISSIONS[kind];
+  const out: string[] = [];
+  for (const g of given) {
+    if (g.toLowerCase() === "all") return [...known];
+    const match = known.find((k) => k.toLowerCase() === g.toLowerCase());
+    if (!match) throw badParameter(`'${g}' is not a ${kind} permission. Permissions: ${known.join(", ")}.`);
+    if (!out.includes(match)) out.push(match);
+  }
+  return out;
+}
