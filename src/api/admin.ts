@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { SubscriptionRecord } from "../store/store.ts";
+import type { IdentityKind, IdentityRecord, SubscriptionRecord } from "../store/store.ts";
 import { nowSeconds } from "../vault/clock.ts";
 import { badParameter, KvError } from "../vault/errors.ts";
 import type { VersionedObjects } from "../vault/objects.ts";
@@ -114,6 +114,62 @@ export function adminRoutes(app: FastifyInstance, { instance, publicOrigin, runD
   app.put("/lockbox/v1/vaults/:vault/:collection/:name/maxversions", { ...admin, schema: { body: maxVersionsSchema } }, async (req) => {
     const max = (req.body as { maxVersions: number | null }).maxVersions;
     return { maxVersions: max, pruned: await objectsOf(req).setMaxVersions(await vaultOf(req), p(req).name, max) };
+  });
+
+  // Identities, role assignments and access policies.
+  const { identities, access } = instance;
+  const identityBody = ({ secretHash: _hidden, ...x }: IdentityRecord) => x;
+  const createIdentitySchema = {
+    type: "object",
+    required: ["name"],
+    properties: { name: { type: "string" }, kind: { type: "string", enum: ["managed", "sp"] }, admin: { type: "boolean" } },
+  } as const;
+
+  app.get("/lockbox/v1/identities", admin, async () => ({ value: (await identities.list()).map(identityBody) }));
+  app.post("/lockbox/v1/identities", { ...admin, schema: { body: createIdentitySchema } }, async (req, reply) => {
+    const b = req.body as { name: string; kind?: IdentityKind; admin?: boolean };
+    const { identity, credential } = await identities.create(b.name, b.kind ?? "managed", { admin: b.admin });
+    return reply.code(201).send({ ...identityBody(identity), credential });
+  });
+  app.post("/lockbox/v1/identities/:id/disable", admin, async (req) => identityBody(await identities.setEnabled(p(req).id, false)));
+  app.post("/lockbox/v1/identities/:id/enable", admin, async (req) => identityBody(await identities.setEnabled(p(req).id, true)));
+  app.post("/lockbox/v1/identities/:id/rotate", admin, async (req) => {
+    const { identity, credential } = await identities.rotateCredential(p(req).id);
+    return { ...identityBody(identity), credential };
+  });
+  app.delete("/lockbox/v1/identities/:id", admin, async (req, reply) => {
+    await identities.delete(p(req).id);
+    return reply.code(204).send();
+  });
+
+  const assignSchema = {
+    type: "object",
+    required: ["assignee", "role"],
+    properties: { assignee: { type: "string" }, role: { type: "string" }, scope: { type: "string" } },
+  } as const;
+  app.get("/lockbox/v1/vaults/:vault/roleassignments", admin, async (req) => ({ value: await access.listRoles(await vaultOf(req)) }));
+  app.post("/lockbox/v1/vaults/:vault/roleassignments", { ...admin, schema: { body: assignSchema } }, async (req, reply) => {
+    const b = req.body as { assignee: string; role: string; scope?: string };
+    return reply.code(201).send(await access.assignRole(await vaultOf(req), await identities.find(b.assignee), b.role, b.scope));
+  });
+  app.delete("/lockbox/v1/vaults/:vault/roleassignments/:id", admin, async (req, reply) => {
+    await vaultOf(req);
+    await access.removeRole(p(req).id);
+    return reply.code(204).send();
+  });
+
+  const policySetSchema = {
+    type: "object",
+    properties: { secrets: { type: "array", items: { type: "string" } }, keys: { type: "array", items: { type: "string" } } },
+  } as const;
+  app.get("/lockbox/v1/vaults/:vault/accesspolicies", admin, async (req) => ({ value: await access.listPolicies(await vaultOf(req)) }));
+  app.put("/lockbox/v1/vaults/:vault/accesspolicies/:id", { ...admin, schema: { body: policySetSchema } }, async (req) => {
+    const b = (req.body ?? {}) as { secrets?: string[]; keys?: string[] };
+    return access.setPolicy(await vaultOf(req), await identities.find(p(req).id), b.secrets ?? [], b.keys ?? []);
+  });
+  app.delete("/lockbox/v1/vaults/:vault/accesspolicies/:id", admin, async (req, reply) => {
+    await access.removePolicy(await vaultOf(req), await identities.find(p(req).id));
+    return reply.code(204).send();
   });
 
   // The dev clock exists only with --dev-clock.

@@ -1,0 +1,291 @@
+// npm run bench [-- --quick]: Lockbox against this machine's own ceilings, measured in the
+// same run. Prints a Markdown table and writes bench/results/latest.{md,json}.
+import { spawn, spawnSync } from "node:child_process";
+import { createHash, createPublicKey, publicEncrypt, constants } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { request } from "node:https";
+import { availableParallelism, cpus, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { openInstance } from "../src/server/instance.ts";
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const quick = process.argv.includes("--quick");
+const DURATION = quick ? 3 : 10;
+const CONNECTIONS = 32;
+const SCALE = quick ? [1_000, 10_000] : [1_000, 100_000];
+
+interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+interface Row {
+  case: string;
+  lockbox: number;
+  p50: number;
+  p99: number;
+  ceiling: number;
+  ceilingName: string;
+  ratio: number;
+  azureLimit: number | null;
+  vsAzure: number | null;
+  notes: string;
+}
+
+const log = (m: string): void => void process.stderr.write(`${m}\n`);
+
+interface Server {
+  port: number;
+  pid: number;
+  env: Record<string, string>;
+  readyMs: number;
+  stop(): Promise<void>;
+}
+
+async function startLockbox(dataDir: string): Promise<Server> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [join(ROOT, "bin/lockbox.js"), "serve", "--port", "0", "--data-dir", dataDir, "--log-level", "warn"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d));
+  child.stderr!.on("data", (d: Buffer) => (out += d));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on("data", () => {
+      const m = /listening on https:\/\/[^\s:]+:(\d+)/.exec(out);
+      if (m && out.includes("KEYVAULT_URL")) resolve(Number(m[1]));
+    });
+    child.once("exit", (code) => reject(new Error(`Lockbox exited ${code}: ${out}`)));
+  });
+  const readyMs = performance.now() - started;
+  const env = Object.fromEntries([...out.matchAll(/^export (\w+)='([^']*)'$/gm)].map((m) => [m[1]!, m[2]!]));
+  return {
+    port,
+    pid: child.pid!,
+    env,
+    readyMs,
+    stop: () => new Promise((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM")))),
+  };
+}
+
+function call(port: number, method: string, path: string, token?: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+  const data = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        method,
+        path,
+        rejectUnauthorized: false,
+        headers: {
+          host: `localhost:${port}`,
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(data ? { "content-type": "application/json", "content-length": Buffer.byteLength(data) } : {}),
+          ...headers,
+        },
+      },
+      (res) => {
+        let text = "";
+        res.on("data", (d: Buffer) => (text += d));
+        res.on("end", () => resolve({ status: res.statusCode!, json: text ? JSON.parse(text) : undefined }));
+      },
+    );
+    req.on("error", reject);
+    if (data) req.write(data);
+    req.end();
+  });
+}
+
+async function load(
+  port: number,
+  spec: { method?: string; path: string; headers?: Record<string, string>; body?: unknown },
+  connections = CONNECTIONS,
+  duration = DURATION,
+): Promise<Load> {
+  const child = spawn(
+    process.execPath,
+    [
+      join(ROOT, "bench/load.mjs"),
+      JSON.stringify({
+        url: `https://127.0.0.1:${port}`,
+        connections,
+        duration,
+        method: spec.method,
+        path: spec.path,
+        headers: { host: `localhost:${port}`, "content-type": "application/json", ...spec.headers },
+        body: spec.body === undefined ? undefined : JSON.stringify(spec.body),
+      }),
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d));
+  child.stderr!.on("data", (d: Buffer) => (err += d));
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  if (code !== 0) throw new Error(`load failed: ${err}`);
+  return JSON.parse(out) as Load;
+}
+
+function ceiling(kind: string, seconds = quick ? 2 : 5): number {
+  const r = spawnSync(process.execPath, [join(ROOT, "bench/ceilings.mjs"), kind, String(seconds)], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`ceiling ${kind} failed: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { perSecond: number }).perSecond;
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+async function withRss<T>(pid: number, fn: () => Promise<T>): Promise<{ value: T; peak: number }> {
+  let peak = rssMb(pid);
+  const timer = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 100);
+  try {
+    const value = await fn();
+    return { value, peak };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+const rows: Row[] = [];
+const extra: Record<string, number | string> = {};
+
+function row(name: string, l: Load, ceilingValue: number, ceilingName: string, azure: number | null, notes = ""): void {
+  const bad = l.errors + l.non2xx;
+  rows.push({
+    case: name,
+    lockbox: Math.round(l.rps),
+    p50: l.p50,
+    p99: l.p99,
+    ceiling: Math.round(ceilingValue),
+    ceilingName,
+    ratio: l.rps / ceilingValue,
+    azureLimit: azure,
+    vsAzure: azure ? l.rps / azure : null,
+    notes: bad ? `${bad} failed requests; ${notes}` : notes,
+  });
+  log(`${name}: ${Math.round(l.rps)}/s (p50 ${l.p50} ms, p99 ${l.p99} ms) vs ${ceilingName} ${Math.round(ceilingValue)}/s`);
+}
+
+async function main(): Promise<void> {
+  log(`Lockbox bench (${quick ? "quick" : "full"}): ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${CONNECTIONS} connections, ${DURATION} s per case`);
+  const dataDir = mkdtempSync(join(tmpdir(), "lockbox-bench-"));
+  try {
+    const first = await startLockbox(dataDir);
+    await first.stop();
+    const server = await startLockbox(dataDir);
+    extra.firstStartMs = Math.round(first.readyMs);
+    extra.startMs = Math.round(server.readyMs);
+    const port = server.port;
+    const msiPath = `/msi/token?api-version=2019-08-01&resource=${encodeURIComponent("https://vault.localhost")}`;
+    const token = (await call(port, "GET", msiPath, undefined, undefined, { "x-identity-header": server.env.IDENTITY_HEADER! })).json.access_token as string;
+    const auth = { authorization: `Bearer ${token}` };
+    extra.idleRssMb = Math.round(rssMb(server.pid));
+
+    // Objects to work on.
+    const value = "v".repeat(64);
+    await call(port, "PUT", "/secrets/bench?api-version=7.6", token, { value });
+    const got = await call(port, "GET", "/secrets/bench/?api-version=7.6", token);
+    const bodyBytes = Buffer.byteLength(JSON.stringify(got.json));
+    for (let i = 0; i < 30; i++) await call(port, "PUT", `/secrets/list-${i}?api-version=7.6`, token, { value });
+    const rsa = (await call(port, "POST", "/keys/rsa/create?api-version=7.6", token, { kty: "RSA", key_size: 2048 })).json;
+    const ec = (await call(port, "POST", "/keys/ec/create?api-version=7.6", token, { kty: "EC", crv: "P-256" })).json;
+    const oct = (await call(port, "POST", "/keys/oct/create?api-version=7.6", token, { kty: "oct", key_size: 256 })).json;
+    const version = (kid: string): string => kid.split("/").pop()!;
+    const digest = createHash("sha256").update("bench").digest().toString("base64url");
+    const pub = createPublicKey({ key: { kty: "RSA", n: rsa.key.n, e: rsa.key.e }, format: "jwk" });
+    const ct = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, Buffer.from("data")).toString("base64url");
+
+    // Reads against the bare HTTPS ceiling.
+    const tls = join(dataDir, "tls");
+    const bare = spawn(process.execPath, [join(ROOT, "bench/bare.mjs"), join(tls, "server.pem"), join(tls, "server.key"), String(bodyBytes)], { stdio: ["ignore", "pipe", "inherit"] });
+    const barePort = await new Promise<number>((resolve) => bare.stdout!.on("data", (d: Buffer) => resolve(Number(/listening (\d+)/.exec(String(d))![1]))));
+    const bareGet = await load(barePort, { path: "/" });
+    bare.kill();
+
+    const { value: getLoad, peak } = await withRss(server.pid, () => load(port, { path: "/secrets/bench/?api-version=7.6", headers: auth }));
+    extra.loadRssMb = Math.round(peak);
+    row("getSecret (latest)", getLoad, bareGet.rps, "bare node:https, same body and TLS", 400);
+    const listLoad = await load(port, { path: "/secrets?api-version=7.6&maxresults=25", headers: auth });
+    row("listPropertiesOfSecrets, one page of 25", listLoad, bareGet.rps, "bare node:https", 400);
+
+    const sqlite = ceiling("sqlite");
+    const setLoad = await load(port, { method: "PUT", path: "/secrets/bench-set?api-version=7.6", headers: auth, body: { value } });
+    row("setSecret (durable)", setLoad, sqlite, "better-sqlite3, 1 row/commit, synchronous=FULL", 30, "writes share commits (group commit)");
+
+    const op = (path: string, body: unknown) => load(port, { method: "POST", path, headers: auth, body });
+    const rsaSign = await op(`/keys/rsa/${version(rsa.key.kid)}/sign?api-version=7.6`, { alg: "RS256", value: digest });
+    row("RSA-2048 sign (RS256)", rsaSign, ceiling("rsa-sign"), `node:crypto on ${availableParallelism()} cores`, 400);
+    row("RSA-2048 decrypt (RSA-OAEP-256)", await op(`/keys/rsa/${version(rsa.key.kid)}/decrypt?api-version=7.6`, { alg: "RSA-OAEP-256", value: ct }), ceiling("rsa-decrypt"), `node:crypto on ${availableParallelism()} cores`, 400);
+    row("EC P-256 sign (ES256)", await op(`/keys/ec/${version(ec.key.kid)}/sign?api-version=7.6`, { alg: "ES256", value: digest }), ceiling("ec-sign"), `node:crypto on ${availableParallelism()} cores`, 400);
+    row("AES-256-GCM encrypt (oct key)", await op(`/keys/oct/${version(oct.key.kid)}/encrypt?api-version=7.6`, { alg: "A256GCM", value: digest }), ceiling("aes-gcm"), `node:crypto on ${availableParallelism()} cores`, 400);
+    row("token issuance (managed identity)", await load(port, { path: msiPath, headers: { "x-identity-header": server.env.IDENTITY_HEADER! } }), ceiling("token"), `ES256 signatures, node:crypto on ${availableParallelism()} cores`, null);
+    await server.stop();
+
+    // Scale: latency with many secrets in the vault, at one connection.
+    for (const count of SCALE) {
+      const dir = mkdtempSync(join(tmpdir(), "lockbox-bench-scale-"));
+      try {
+        const t0 = performance.now();
+        const instance = await openInstance(dir);
+        const vault = (await instance.vaults.find("default"))!;
+        for (let i = 0; i < count; i += 2000) {
+          await Promise.all(
+            Array.from({ length: Math.min(2000, count - i) }, (_, j) => instance.secrets.set(vault, `s-${String(i + j).padStart(7, "0")}`, { value })),
+          );
+        }
+        await instance.close();
+        log(`filled ${count} secrets in ${Math.round(performance.now() - t0)} ms`);
+        const s = await startLockbox(dir);
+        const tok = (await call(s.port, "GET", msiPath, undefined, undefined, { "x-identity-header": s.env.IDENTITY_HEADER! })).json.access_token as string;
+        const h = { authorization: `Bearer ${tok}` };
+        const get = await load(s.port, { path: `/secrets/s-${String(Math.floor(count / 2)).padStart(7, "0")}/?api-version=7.6`, headers: h }, 1, quick ? 2 : 5);
+        const list = await load(s.port, { path: `/secrets?api-version=7.6&maxresults=25&$skiptoken=${Buffer.from(`lb1:s-${String(Math.floor(count / 2)).padStart(7, "0")}`).toString("base64url")}`, headers: h }, 1, quick ? 2 : 5);
+        extra[`getP50At${count}`] = get.p50;
+        extra[`getP99At${count}`] = get.p99;
+        extra[`listP50At${count}`] = list.p50;
+        extra[`listP99At${count}`] = list.p99;
+        await s.stop();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+
+  const fmt = (n: number | null, digits = 0): string => (n === null ? "—" : n.toFixed(digits));
+  const lines = [
+    `# Lockbox bench (${quick ? "quick" : "full"}), ${new Date().toISOString()}`,
+    "",
+    `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${CONNECTIONS} keep-alive HTTPS connections from a separate process (autocannon), ${DURATION} s per case. Ceilings measured in the same run.`,
+    "",
+    "| case | Lockbox /s | p50 ms | p99 ms | ceiling /s | ceiling | Lockbox ÷ ceiling | Azure limit /s | Lockbox ÷ Azure | notes |",
+    "|---|---:|---:|---:|---:|---|---:|---:|---:|---|",
+    ...rows.map(
+      (r) =>
+        `| ${r.case} | ${r.lockbox} | ${r.p50} | ${r.p99} | ${r.ceiling} | ${r.ceilingName} | ${(r.ratio * 100).toFixed(0)}% | ${fmt(r.azureLimit)} | ${r.vsAzure === null ? "—" : `${r.vsAzure.toFixed(1)}×`} | ${r.notes} |`,
+    ),
+    "",
+    "| measure | value |",
+    "|---|---:|",
+    ...Object.entries(extra).map(([k, v]) => `| ${k} | ${v} |`),
+    "",
+    "Azure limits are per vault, from Azure Key Vault's service limits: 4,000 reads and 300 secret creates per 10 s, RSA-2048 and other key operations 4,000 per 10 s.",
+    "",
+  ];
+  const md = lines.join("\n");
+  process.stdout.write(md);
+  mkdirSync(join(ROOT, "bench/results"), { recursive: true });
+  writeFileSync(join(ROOT, "bench/results/latest.md"), md);
+  writeFileSync(join(ROOT, "bench/results/latest.json"), JSON.stringify({ quick, rows, extra }, null, 2) + "\n");
+}
+
+await main();
