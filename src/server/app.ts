@@ -132,9 +132,9 @@ export async function buildApp({ config, instance, tokens, tls, publicOrigin, ru
       );
     }
     req.origin = originOf(req);
+    req.vault = vault;
     req.principal = await caller(req.headers.authorization, reply, challengeHeader(req.origin, tokens.tenantId, resource));
     req.apiVersion = checkApiVersion((req.query as Record<string, unknown>)["api-version"]);
-    req.vault = vault;
     const op = operation(req.routeOptions.config.operation!);
     await instance.access.authorize(req.principal, vault, op, (req.params as { name?: string }).name);
   });
@@ -145,12 +145,15 @@ export async function buildApp({ config, instance, tokens, tls, publicOrigin, ru
     if (config?.access !== "vault" && config?.access !== "admin") return;
     const vault = req.vault?.name ?? (req.params as { vault?: string }).vault ?? "";
     const status = reply.statusCode;
-    const path = req.url.split("?")[0]!;
+    const params = req.params as { name?: string; version?: string };
+    const rawVersion = (req.query as Record<string, unknown>)["api-version"];
+    const kind = config.operation ? operation(config.operation).permission.kind : undefined;
+    const origin = req.origin || originOf(req);
     audit.record({
       time: new Date(instance.clock.nowMs()).toISOString(),
       resourceId: vaultResourceId(instance.tenantId, vault),
       operationName: config.operation ?? `Lockbox${req.method}${req.routeOptions.url ?? ""}`,
-      operationVersion: req.apiVersion || "lockbox-v1",
+      operationVersion: req.apiVersion || (typeof rawVersion === "string" ? rawVersion : "lockbox-v1"),
       category: "AuditEvent",
       resultType: status < 400 ? "Success" : "Failure",
       resultSignature: STATUS_CODES[status] ?? String(status),
@@ -160,8 +163,8 @@ export async function buildApp({ config, instance, tokens, tls, publicOrigin, ru
       correlationId: typeof req.headers["x-ms-client-request-id"] === "string" ? req.headers["x-ms-client-request-id"] : "",
       identity: req.principal ? claimsOf(req.principal) : null,
       properties: {
-        requestUri: `${req.origin || originOf(req)}${req.url}`,
-        ...((req.params as { name?: string }).name ? { id: `${req.origin || originOf(req)}${path}` } : {}),
+        requestUri: `${origin}${req.url}`,
+        ...(params.name && kind ? { id: `${origin}/${kind}/${params.name}${params.version ? `/${params.version}` : ""}` } : {}),
         httpStatusCode: status,
         clientInfo: req.headers["user-agent"] ?? "",
       },
