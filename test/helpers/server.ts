@@ -1,4 +1,5 @@
 import "./dns.ts";
+import { after, before } from "node:test";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -55,8 +56,14 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}): { status: numb
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+export interface StartOptions {
+  dataDir?: string;
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
 /** Starts a real Lockbox server (`lockbox serve --port 0`) and waits until it is listening. */
-export async function startLockbox(options: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<Lockbox> {
+export async function startLockbox(options: StartOptions = {}): Promise<Lockbox> {
   const dataDir = options.dataDir ?? newDataDir();
   const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--port", "0", "--data-dir", dataDir, ...(options.args ?? [])], {
     cwd: ROOT,
@@ -115,4 +122,22 @@ export function useEnvironment(lockbox: Lockbox): void {
 
 export function removeDataDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * One Lockbox for a test file: started before its tests with its client environment
+ * exported (as a user's shell would), stopped and its data directory removed after them.
+ */
+export function serveForFile(options: StartOptions, ready: (lockbox: Lockbox) => void | Promise<void>): void {
+  let lockbox: Lockbox | undefined;
+  before(async () => {
+    lockbox = await startLockbox(options);
+    useEnvironment(lockbox);
+    await ready(lockbox);
+  });
+  after(async () => {
+    if (!lockbox) return;
+    await lockbox.stop();
+    removeDataDir(lockbox.dataDir);
+  });
 }

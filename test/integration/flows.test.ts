@@ -1,20 +1,15 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { DefaultAzureCredential } from "@azure/identity";
 import { SecretClient } from "@azure/keyvault-secrets";
-import { removeDataDir, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { type Lockbox, serveForFile } from "../helpers/server.ts";
 
 // The three flows users start from, written as the Microsoft Learn pages write them,
 // against both vault URL forms. Only the vault URL (and, for https://localhost, the
 // documented client option) differs from a program written for Azure.
 let lockbox: Lockbox;
-before(async () => {
-  lockbox = await startLockbox();
-  useEnvironment(lockbox);
-});
-after(async () => {
-  await lockbox.stop();
-  removeDataDir(lockbox.dataDir);
+serveForFile({}, async (started) => {
+  lockbox = started;
 });
 
 const forms = [

@@ -1,4 +1,4 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { generateKeyPairSync, type JsonWebKey as NodeJsonWebKey } from "node:crypto";
@@ -15,7 +15,7 @@ import {
 } from "@azure/keyvault-keys";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { developerToken, raw } from "../helpers/http.ts";
-import { cli, removeDataDir, ROOT, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { cli, type Lockbox, ROOT, serveForFile } from "../helpers/server.ts";
 
 // The keys API as a program written for Azure Key Vault uses it, through the official
 // KeyClient against one real Lockbox server. Each test uses its own key names; tests that
@@ -23,15 +23,9 @@ import { cli, removeDataDir, ROOT, startLockbox, useEnvironment, type Lockbox } 
 let lockbox: Lockbox;
 let client: KeyClient;
 
-before(async () => {
-  lockbox = await startLockbox();
-  useEnvironment(lockbox);
+serveForFile({}, async (started) => {
+  lockbox = started;
   client = new KeyClient(lockbox.vaultUrl(), new DefaultAzureCredential());
-});
-
-after(async () => {
-  await lockbox.stop();
-  removeDataDir(lockbox.dataDir);
 });
 
 const DAY_MS = 86_400_000;

@@ -1,10 +1,10 @@
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto, { constants } from "node:crypto";
 import { DefaultAzureCredential } from "@azure/identity";
 import { CryptographyClient, KeyClient, type KeyVaultKey } from "@azure/keyvault-keys";
 import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
-import { removeDataDir, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { type Lockbox, serveForFile } from "../helpers/server.ts";
 
 // Refused key operations, through the official SDK where it sends the request and with raw
 // requests where the SDK refuses by itself (key_ops, nbf and exp are checked in the client,
@@ -15,17 +15,11 @@ let credential: DefaultAzureCredential;
 let keys: KeyClient;
 let token: string;
 
-before(async () => {
-  lockbox = await startLockbox();
-  useEnvironment(lockbox);
+serveForFile({}, async (started) => {
+  lockbox = started;
   credential = new DefaultAzureCredential();
   keys = new KeyClient(lockbox.vaultUrl(), credential);
   token = await developerToken(lockbox);
-});
-
-after(async () => {
-  await lockbox.stop();
-  removeDataDir(lockbox.dataDir);
 });
 
 const API = "api-version=7.6";

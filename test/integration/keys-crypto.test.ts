@@ -1,4 +1,4 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto, { constants, type KeyObject } from "node:crypto";
 import { DefaultAzureCredential } from "@azure/identity";
@@ -11,7 +11,7 @@ import {
 } from "@azure/keyvault-keys";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
-import { removeDataDir, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { type Lockbox, serveForFile } from "../helpers/server.ts";
 
 // Keys and their cryptographic operations through the official KeyClient and CryptographyClient,
 // against one real Lockbox. Every result is checked with plain node:crypto on the public JWK
@@ -27,17 +27,11 @@ let credential: DefaultAzureCredential;
 let keys: KeyClient;
 let token: string;
 
-before(async () => {
-  lockbox = await startLockbox();
-  useEnvironment(lockbox);
+serveForFile({}, async (started) => {
+  lockbox = started;
   credential = new DefaultAzureCredential();
   keys = new KeyClient(lockbox.vaultUrl(), credential);
   token = await developerToken(lockbox);
-});
-
-after(async () => {
-  await lockbox.stop();
-  removeDataDir(lockbox.dataDir);
 });
 
 const API = "api-version=7.6";

@@ -1,10 +1,10 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync, type JsonWebKey as NodeJsonWebKey } from "node:crypto";
 import { DefaultAzureCredential } from "@azure/identity";
 import { KeyClient, type JsonWebKey, type KeyRotationPolicy, type KeyRotationPolicyAction, type KeyRotationPolicyProperties } from "@azure/keyvault-keys";
 import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
-import { removeDataDir, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { type Lockbox, serveForFile } from "../helpers/server.ts";
 
 // The errors a Key Vault keys client meets, with Azure's status, code and inner error
 // (spec keyvault-rest.md §7, §10), and proof that a refused request changed nothing. What the
@@ -13,16 +13,10 @@ let lockbox: Lockbox;
 let client: KeyClient;
 let token: string;
 
-before(async () => {
-  lockbox = await startLockbox();
-  useEnvironment(lockbox);
+serveForFile({}, async (started) => {
+  lockbox = started;
   client = new KeyClient(lockbox.vaultUrl(), new DefaultAzureCredential());
   token = await developerToken(lockbox);
-});
-
-after(async () => {
-  await lockbox.stop();
-  removeDataDir(lockbox.dataDir);
 });
 
 const API = "api-version=7.6";

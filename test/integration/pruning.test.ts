@@ -1,10 +1,10 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { DefaultAzureCredential } from "@azure/identity";
 import { KeyClient, type KeyProperties } from "@azure/keyvault-keys";
 import { SecretClient, type SecretProperties } from "@azure/keyvault-secrets";
 import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
-import { cli, removeDataDir, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { cli, type Lockbox, serveForFile } from "../helpers/server.ts";
 
 // Version pruning, beyond Azure: `lockbox secret|key prune`, the admin prune endpoint and a
 // per-object maximum number of versions. Azure's own delete still takes the whole secret.
@@ -14,16 +14,10 @@ let lockbox: Lockbox;
 let secrets: SecretClient;
 let keys: KeyClient;
 
-before(async () => {
-  lockbox = await startLockbox();
-  useEnvironment(lockbox);
+serveForFile({}, async (started) => {
+  lockbox = started;
   secrets = new SecretClient(lockbox.vaultUrl(), new DefaultAzureCredential());
   keys = new KeyClient(lockbox.vaultUrl(), new DefaultAzureCredential());
-});
-
-after(async () => {
-  await lockbox.stop();
-  removeDataDir(lockbox.dataDir);
 });
 
 async function admin(method: string, path: string, body?: object): Promise<RawResponse> {

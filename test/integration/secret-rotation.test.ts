@@ -1,4 +1,4 @@
-import { after, before, describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { DefaultAzureCredential } from "@azure/identity";
 import { SecretClient, type SecretProperties } from "@azure/keyvault-secrets";
 import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
-import { cli, removeDataDir, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { cli, type Lockbox, serveForFile } from "../helpers/server.ts";
 
 // Secret rotation, beyond Azure: `lockbox secret rotate`, the admin rotate endpoint, and
 // secret rotation policies run by the scheduler on the dev clock. Results are read back the
@@ -17,15 +17,9 @@ import { cli, removeDataDir, startLockbox, useEnvironment, type Lockbox } from "
 let lockbox: Lockbox;
 let client: SecretClient;
 
-before(async () => {
-  lockbox = await startLockbox({ args: ["--dev-clock"] });
-  useEnvironment(lockbox);
+serveForFile({ args: ["--dev-clock"] }, async (started) => {
+  lockbox = started;
   client = new SecretClient(lockbox.vaultUrl(), new DefaultAzureCredential());
-});
-
-after(async () => {
-  await lockbox.stop();
-  removeDataDir(lockbox.dataDir);
 });
 
 const DAY_S = 86_400;

@@ -1,9 +1,9 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { DefaultAzureCredential } from "@azure/identity";
 import { SecretClient, type SecretProperties } from "@azure/keyvault-secrets";
 import { developerToken, raw } from "../helpers/http.ts";
-import { cli, removeDataDir, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { cli, type Lockbox, serveForFile } from "../helpers/server.ts";
 
 // The secrets API as a program written for Azure Key Vault uses it, through the official SDK
 // against one real Lockbox server. Each test uses its own secret names; tests that need an
@@ -11,15 +11,9 @@ import { cli, removeDataDir, startLockbox, useEnvironment, type Lockbox } from "
 let lockbox: Lockbox;
 let client: SecretClient;
 
-before(async () => {
-  lockbox = await startLockbox();
-  useEnvironment(lockbox);
+serveForFile({}, async (started) => {
+  lockbox = started;
   client = new SecretClient(lockbox.vaultUrl(), new DefaultAzureCredential());
-});
-
-after(async () => {
-  await lockbox.stop();
-  removeDataDir(lockbox.dataDir);
 });
 
 const DAY_MS = 86_400_000;

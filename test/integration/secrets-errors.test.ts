@@ -1,9 +1,9 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { DefaultAzureCredential } from "@azure/identity";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
-import { removeDataDir, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { type Lockbox, serveForFile } from "../helpers/server.ts";
 
 // The errors a Key Vault client meets, with Azure's status, code and inner error
 // (spec keyvault-rest.md §7), and proof that a refused request changed nothing. What the SDK
@@ -12,16 +12,10 @@ let lockbox: Lockbox;
 let client: SecretClient;
 let token: string;
 
-before(async () => {
-  lockbox = await startLockbox();
-  useEnvironment(lockbox);
+serveForFile({}, async (started) => {
+  lockbox = started;
   client = new SecretClient(lockbox.vaultUrl(), new DefaultAzureCredential());
   token = await developerToken(lockbox);
-});
-
-after(async () => {
-  await lockbox.stop();
-  removeDataDir(lockbox.dataDir);
 });
 
 const API = "api-version=7.6";
