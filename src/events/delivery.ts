@@ -55,12 +55,22 @@ export class Deliverer {
 
   private async deliver(d: DueDelivery): Promise<boolean> {
     const { body, contentType } = envelope(this.ctx, d.target.schema, d.event);
-    const res = await this.post(d.target.endpoint, body, { "content-type": contentType, "aeg-event-type": "Notification" });
+    const res = await this.post(d.target.endpoint, body, {
+      "content-type": contentType,
+      "aeg-event-type": "Notification",
+      "aeg-delivery-count": String(d.attempts),
+      "aeg-subscription-name": d.target.id,
+    });
     const ok = res !== undefined && res.ok;
     await res?.body?.cancel().catch(() => undefined);
     const now = nowSeconds(this.clock);
     await this.store.write(async (repo) => {
       if (ok) return repo.deleteDelivery(d.subscription, d.eventSeq);
+      // As Event Grid: a 400 or 413 will not get better by retrying.
+      if (res && (res.status === 400 || res.status === 413)) {
+        this.log.warn(`dropped event ${d.event.id} (${d.event.eventType}): ${d.target.endpoint} answered ${res.status}`);
+        return repo.deleteDelivery(d.subscription, d.eventSeq);
+      }
       const first = d.firstAttemptAt ?? now;
       if (now - first >= GIVE_UP_AFTER) {
         this.log.warn(`gave up delivering event ${d.event.id} (${d.event.eventType}) to ${d.target.endpoint} after ${d.attempts + 1} attempts`);

@@ -48,7 +48,7 @@ export interface Webhook {
   /** CloudEvents OPTIONS handshakes received: the WebHook-Request-Origin of each. */
   optionsOrigins: string[];
   /** The next `n` notification deliveries are answered 500 (handshakes are still answered). */
-  failNext(n: number): void;
+  failNext(n: number, status?: number): void;
   /** Accepted events matching `match`. */
   matching(match: (e: ReceivedEvent) => boolean): ReceivedEvent[];
   /** Waits (15 s at most) until an accepted event matches; fails with what arrived. */
@@ -113,6 +113,7 @@ export interface WebhookOptions {
 export async function startWebhook(options: WebhookOptions = {}): Promise<Webhook> {
   const answerHandshakes = options.answerHandshakes ?? true;
   let failing = 0;
+  let failStatus = 500;
   const hook: Webhook = {
     url: "",
     requests: [],
@@ -120,8 +121,9 @@ export async function startWebhook(options: WebhookOptions = {}): Promise<Webhoo
     failed: [],
     validations: 0,
     optionsOrigins: [],
-    failNext(n: number) {
+    failNext(n: number, status = 500) {
       failing = n;
+      failStatus = status;
     },
     matching(match) {
       return hook.events.filter(match);
@@ -195,7 +197,7 @@ export async function startWebhook(options: WebhookOptions = {}): Promise<Webhoo
       }
       const fail = failing > 0;
       if (fail) failing -= 1;
-      const status = fail ? 500 : 200;
+      const status = fail ? failStatus : 200;
       record(status);
       const events = eventsOf(body, req.headers, !fail);
       (fail ? hook.failed : hook.events).push(...events);

@@ -361,6 +361,23 @@ describe("what is delivered, and when", () => {
       assert.equal(n, 1, `the event was delivered ${n} times after it succeeded:\n${hook.describe()}`);
     });
   });
+
+  test("a webhook answering 400 does not get that event again (as Event Grid), and later events still come", LIMIT, async () => {
+    await withWebhooks(1, async (hook) => {
+      await subscribe(hook);
+      hook.failNext(1, 400);
+      const name = "refused-secret";
+      const first = (await client.setSecret(name, "one")).properties.version!;
+      await hook.waitUntil(() => hook.failed.some(newVersionOf(name, first)), "the refused delivery");
+      const second = (await client.setSecret(name, "two")).properties.version!;
+      await hook.waitFor(newVersionOf(name, second), "the next event of the same secret");
+      await advance(DAY);
+      assert.equal(hook.matching(newVersionOf(name, first)).length, 0, `the refused event came again:\n${hook.describe()}`);
+      assert.equal(hook.failed.filter(newVersionOf(name, first)).length, 1, `the refused event was retried:\n${hook.describe()}`);
+      const delivery = hook.requests.find((r) => r.status === 200 && r.body.includes(second));
+      assert.equal(delivery?.headers["aeg-delivery-count"], "0", "a first delivery says so in aeg-delivery-count");
+    });
+  });
 });
 
 describe("NewVersionCreated, whoever made the version", () => {
