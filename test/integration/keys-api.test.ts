@@ -16,6 +16,7 @@ import {
 import { SecretClient } from "@azure/keyvault-secrets";
 import { developerToken, raw } from "../helpers/http.ts";
 import { cli, type Lockbox, ROOT, serveForFile } from "../helpers/server.ts";
+import { collect, rejectsWith } from "../helpers/sdk.ts";
 
 // The keys API as a program written for Azure Key Vault uses it, through the official
 // KeyClient against one real Lockbox server. Each test uses its own key names; tests that
@@ -48,32 +49,10 @@ function newVault(name: string, ...flags: string[]): KeyClient {
   return new KeyClient(lockbox.vaultUrl(name), new DefaultAzureCredential());
 }
 
-async function versionsOf(c: KeyClient, name: string): Promise<KeyProperties[]> {
-  const out: KeyProperties[] = [];
-  for await (const p of c.listPropertiesOfKeyVersions(name)) out.push(p);
-  return out;
-}
+const versionsOf = (c: KeyClient, name: string): Promise<KeyProperties[]> => collect(c.listPropertiesOfKeyVersions(name));
+const namesIn = async (c: KeyClient): Promise<string[]> => (await collect(c.listPropertiesOfKeys())).map((p) => p.name).sort();
+const deletedNamesIn = async (c: KeyClient): Promise<string[]> => (await collect(c.listDeletedKeys())).map((d) => d.name).sort();
 
-async function namesIn(c: KeyClient): Promise<string[]> {
-  const out: string[] = [];
-  for await (const p of c.listPropertiesOfKeys()) out.push(p.name);
-  return out.sort();
-}
-
-async function deletedNamesIn(c: KeyClient): Promise<string[]> {
-  const out: string[] = [];
-  for await (const d of c.listDeletedKeys()) out.push(d.name);
-  return out.sort();
-}
-
-/** Asserts that a promise rejects with this HTTP status and RestError.code. */
-async function rejectsWith(p: Promise<unknown>, status: number, code: string): Promise<void> {
-  await assert.rejects(p, (e: any) => {
-    assert.equal(e.statusCode, status, `expected ${status} ${code}, got ${e.statusCode} ${e.code}: ${e.message}`);
-    assert.equal(e.code, code);
-    return true;
-  });
-}
 
 /** Lifetime actions without the members the SDK fills with undefined, for deepEqual. */
 function actionsOf(policy: KeyRotationPolicyProperties): KeyRotationLifetimeAction[] | undefined {

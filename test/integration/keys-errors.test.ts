@@ -5,6 +5,7 @@ import { DefaultAzureCredential } from "@azure/identity";
 import { KeyClient, type JsonWebKey, type KeyRotationPolicy, type KeyRotationPolicyAction, type KeyRotationPolicyProperties } from "@azure/keyvault-keys";
 import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
 import { type Lockbox, serveForFile } from "../helpers/server.ts";
+import { collect, rejectsWith as rejects } from "../helpers/sdk.ts";
 
 // The errors a Key Vault keys client meets, with Azure's status, code and inner error
 // (spec keyvault-rest.md §7, §10), and proof that a refused request changed nothing. What the
@@ -43,28 +44,12 @@ function assertError(r: RawResponse, status: number, code: string, innerCode?: s
   }
 }
 
-/** Asserts that an SDK call fails with this status, RestError.code and inner error code. */
-async function rejectsWith(p: Promise<unknown>, status: number, code: string, innerCode?: string, message?: RegExp): Promise<void> {
-  await assert.rejects(p, (e: any) => {
-    assert.equal(e.statusCode, status, `expected ${status} ${code}, got ${e.statusCode} ${e.code}: ${e.message}`);
-    assert.equal(e.code, code);
-    assert.equal(e.details?.error?.innerError?.code, innerCode);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
-}
+/** Asserts that an SDK call fails with this status, RestError.code and inner error code (none if not given). */
+const rejectsWith = (p: Promise<unknown>, status: number, code: string, innerCode?: string, message?: RegExp): Promise<void> =>
+  rejects(p, status, code, { inner: innerCode ?? null, message });
 
-async function versionIds(name: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const p of client.listPropertiesOfKeyVersions(name)) out.push(p.version!);
-  return out;
-}
-
-async function allNames(): Promise<string[]> {
-  const out: string[] = [];
-  for await (const p of client.listPropertiesOfKeys()) out.push(p.name);
-  return out;
-}
+const versionIds = async (name: string): Promise<string[]> => (await collect(client.listPropertiesOfKeyVersions(name))).map((p) => p.version!);
+const allNames = async (): Promise<string[]> => (await collect(client.listPropertiesOfKeys())).map((p) => p.name);
 
 const b64 = (u: Uint8Array | undefined): string | undefined => (u ? Buffer.from(u).toString("base64url") : undefined);
 

@@ -4,6 +4,7 @@ import { DefaultAzureCredential } from "@azure/identity";
 import { SecretClient, type SecretProperties } from "@azure/keyvault-secrets";
 import { developerToken, raw } from "../helpers/http.ts";
 import { cli, type Lockbox, serveForFile } from "../helpers/server.ts";
+import { collect, rejectsWith } from "../helpers/sdk.ts";
 
 // The secrets API as a program written for Azure Key Vault uses it, through the official SDK
 // against one real Lockbox server. Each test uses its own secret names; tests that need an
@@ -26,32 +27,10 @@ function newVault(name: string, ...flags: string[]): SecretClient {
   return new SecretClient(lockbox.vaultUrl(name), new DefaultAzureCredential());
 }
 
-async function versionsOf(c: SecretClient, name: string): Promise<SecretProperties[]> {
-  const out: SecretProperties[] = [];
-  for await (const p of c.listPropertiesOfSecretVersions(name)) out.push(p);
-  return out;
-}
+const versionsOf = (c: SecretClient, name: string): Promise<SecretProperties[]> => collect(c.listPropertiesOfSecretVersions(name));
+const namesIn = async (c: SecretClient): Promise<string[]> => (await collect(c.listPropertiesOfSecrets())).map((p) => p.name).sort();
+const deletedNamesIn = async (c: SecretClient): Promise<string[]> => (await collect(c.listDeletedSecrets())).map((d) => d.name).sort();
 
-async function namesIn(c: SecretClient): Promise<string[]> {
-  const out: string[] = [];
-  for await (const p of c.listPropertiesOfSecrets()) out.push(p.name);
-  return out.sort();
-}
-
-async function deletedNamesIn(c: SecretClient): Promise<string[]> {
-  const out: string[] = [];
-  for await (const d of c.listDeletedSecrets()) out.push(d.name);
-  return out.sort();
-}
-
-/** Asserts that a promise rejects with this HTTP status and RestError.code. */
-async function rejectsWith(p: Promise<unknown>, status: number, code: string): Promise<void> {
-  await assert.rejects(p, (e: any) => {
-    assert.equal(e.statusCode, status, `expected ${status} ${code}, got ${e.statusCode} ${e.code}: ${e.message}`);
-    assert.equal(e.code, code);
-    return true;
-  });
-}
 
 const byTime = (d: Date | undefined): number | undefined => d?.getTime();
 

@@ -4,6 +4,7 @@ import { DefaultAzureCredential } from "@azure/identity";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
 import { type Lockbox, serveForFile } from "../helpers/server.ts";
+import { collect, rejectsWith as rejects } from "../helpers/sdk.ts";
 
 // The errors a Key Vault client meets, with Azure's status, code and inner error
 // (spec keyvault-rest.md §7), and proof that a refused request changed nothing. What the SDK
@@ -41,27 +42,12 @@ function assertError(r: RawResponse, status: number, code: string, innerCode?: s
   }
 }
 
-/** Asserts that an SDK call fails with this status, RestError.code and inner error code. */
-async function rejectsWith(p: Promise<unknown>, status: number, code: string, innerCode?: string): Promise<void> {
-  await assert.rejects(p, (e: any) => {
-    assert.equal(e.statusCode, status, `expected ${status} ${code}, got ${e.statusCode} ${e.code}: ${e.message}`);
-    assert.equal(e.code, code);
-    assert.equal(e.details?.error?.innerError?.code, innerCode);
-    return true;
-  });
-}
+/** Asserts that an SDK call fails with this status, RestError.code and inner error code (none if not given). */
+const rejectsWith = (p: Promise<unknown>, status: number, code: string, innerCode?: string): Promise<void> =>
+  rejects(p, status, code, { inner: innerCode ?? null });
 
-async function versionIds(name: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const p of client.listPropertiesOfSecretVersions(name)) out.push(p.version!);
-  return out;
-}
-
-async function allNames(): Promise<string[]> {
-  const out: string[] = [];
-  for await (const p of client.listPropertiesOfSecrets()) out.push(p.name);
-  return out;
-}
+const versionIds = async (name: string): Promise<string[]> => (await collect(client.listPropertiesOfSecretVersions(name))).map((p) => p.version!);
+const allNames = async (): Promise<string[]> => (await collect(client.listPropertiesOfSecrets())).map((p) => p.name);
 
 /** A secret with one version, to aim bad requests at; returns a check that it is unchanged. */
 async function guard(name: string, value: string): Promise<() => Promise<void>> {
