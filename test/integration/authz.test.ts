@@ -1,8 +1,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { join } from "node:path";
 import { ClientSecretCredential, DefaultAzureCredential } from "@azure/identity";
 import { CryptographyClient, KeyClient } from "@azure/keyvault-keys";
 import { SecretClient } from "@azure/keyvault-secrets";
@@ -10,7 +8,8 @@ import { decodeJwt, generateKeyPair, SignJWT } from "jose";
 import { operation } from "../../src/authz/operations.ts";
 import { BUILT_IN_ROLES, roleGrants } from "../../src/authz/roles.ts";
 import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
-import { cli, removeDataDir, ROOT, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { cli, removeDataDir, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { runProgram } from "../helpers/program.ts";
 
 // Access control (issue 5): Azure RBAC roles and access policies on every operation, seen
 // through the official SDKs with credentials obtained as users obtain them. In this process
@@ -490,37 +489,6 @@ describe("tokens Lockbox does not accept get 401 with a challenge", () => {
   });
 });
 
-interface ProgramEvent {
-  event: string;
-  ok?: boolean;
-  [k: string]: unknown;
-}
-
-/** Runs test/fixtures/PROGRAM as its own Node process with only the given environment. */
-function runProgram(program: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string; events: ProgramEvent[] }> {
-  const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...env };
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", join(ROOT, "test/fixtures/dns-localhost.mjs"), join("test/fixtures", program), ...args], {
-      cwd: ROOT,
-      env: childEnv,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      const events = stdout
-        .split("\n")
-        .filter((l) => l.startsWith("{"))
-        .map((l) => JSON.parse(l) as ProgramEvent);
-      resolve({ code, stdout, stderr, events });
-    });
-  });
-}
 
 describe("two applications share one vault", () => {
   test("A (service principal, Secrets User) reads what B (managed identity in its own program, Secrets Officer) sets; each does exactly what its role allows", async () => {
@@ -533,7 +501,7 @@ describe("two applications share one vault", () => {
     assert.ok(env.NODE_EXTRA_CA_CERTS && env.IDENTITY_ENDPOINT && env.KEYVAULT_URL, `lockbox env --json lacks a variable: ${JSON.stringify(env)}`);
     const run = await runProgram("authz-app.mjs", ["shared-setting", "set-by-app-b", "app-b-key"], { ...env, IDENTITY_HEADER: appB.identityHeader });
     assert.equal(run.code, 0, `authz-app.mjs failed:\n${run.stdout}\n${run.stderr}`);
-    const event = (name: string): ProgramEvent => {
+    const event = (name: string): Record<string, any> => {
       const found = run.events.filter((e) => e.event === name);
       assert.equal(found.length, 1, `expected one "${name}" line:\n${run.stdout}\n${run.stderr}`);
       return found[0]!;

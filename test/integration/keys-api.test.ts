@@ -1,8 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { generateKeyPairSync, type JsonWebKey as NodeJsonWebKey } from "node:crypto";
-import { join } from "node:path";
 import { DefaultAzureCredential } from "@azure/identity";
 import {
   KeyClient,
@@ -15,7 +13,8 @@ import {
 } from "@azure/keyvault-keys";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { developerToken, raw } from "../helpers/http.ts";
-import { cli, type Lockbox, ROOT, serveForFile } from "../helpers/server.ts";
+import { cli, type Lockbox, serveForFile } from "../helpers/server.ts";
+import { runProgram } from "../helpers/program.ts";
 import { collect, rejectsWith } from "../helpers/sdk.ts";
 
 // The keys API as a program written for Azure Key Vault uses it, through the official
@@ -207,29 +206,9 @@ describe("the seed flow: create with a rotation policy, rotate, update propertie
     const envOut = cli(["env", "--json", "--data-dir", lockbox.dataDir]);
     assert.equal(envOut.status, 0, `lockbox env failed:\n${envOut.stderr}`);
     const env = JSON.parse(envOut.stdout) as Record<string, string>;
-    const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...env };
-    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, ["--import", join(ROOT, "test/fixtures/dns-localhost.mjs"), join("test/fixtures", "keys-seed.mjs")], {
-        cwd: ROOT,
-        env: childEnv,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-      child.on("error", reject);
-      child.on("close", (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
+    const run = await runProgram("keys-seed.mjs", [], env);
     assert.equal(run.code, 0, `keys-seed.mjs failed:\n${run.stdout}\n${run.stderr}`);
-    const events = run.stdout
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as Record<string, any>);
+    const events = run.events;
     const only = (event: string): Record<string, any> => {
       const found = events.filter((e) => e.event === event);
       assert.equal(found.length, 1, `expected one "${event}" line, got ${found.length}:\n${run.stdout}\n${run.stderr}`);

@@ -1,26 +1,19 @@
 import { describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { realpathSync } from "node:fs";
 import { join } from "node:path";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { developerToken } from "../helpers/http.ts";
-import { cli, removeDataDir, ROOT, startLockbox, type Lockbox } from "../helpers/server.ts";
+import { cli, removeDataDir, startLockbox, type Lockbox } from "../helpers/server.ts";
+import { runProgram, type ProgramRun } from "../helpers/program.ts";
 
 // The README's promise, kept the way a user keeps it: the programs of the Microsoft Learn
 // pages run as their own processes (test/fixtures/*.mjs), with the environment that
 // `lockbox env` prints and nothing from the test process — no test CA, no token, no trust.
 // The one test-only aid is dns-localhost.mjs, standing in for the README's /etc/hosts line.
 
-const DNS_LOCALHOST = join(ROOT, "test/fixtures/dns-localhost.mjs");
 const SWITCH = "--disable-challenge-resource-verification";
 
-interface ProgramRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  events: Array<Record<string, any>>;
-}
 
 /** What `lockbox env --json --data-dir DIR` prints for a running server. */
 function lockboxEnv(lockbox: Lockbox): Record<string, string> {
@@ -33,29 +26,6 @@ function lockboxEnv(lockbox: Lockbox): Record<string, string> {
   assert.equal(env.IDENTITY_ENDPOINT, `https://127.0.0.1:${lockbox.port}/msi/token`);
   assert.equal(env.IDENTITY_HEADER, lockbox.env.IDENTITY_HEADER);
   return env;
-}
-
-/** Runs `node [--import dns-localhost.mjs] test/fixtures/PROGRAM ARGS` in /work/main with a minimal environment. */
-function runProgram(program: string, args: string[], env: Record<string, string>, withDns: boolean): Promise<ProgramRun> {
-  const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...env };
-  const nodeArgs = [...(withDns ? ["--import", DNS_LOCALHOST] : []), join("test/fixtures", program), ...args];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      const events = stdout
-        .split("\n")
-        .filter((l) => l.startsWith("{"))
-        .map((l) => JSON.parse(l) as Record<string, any>);
-      resolve({ code, stdout, stderr, events });
-    });
-  });
 }
 
 function only(run: ProgramRun, event: string): Record<string, any> {
