@@ -141,3 +141,13 @@ export function serveForFile(options: StartOptions, ready: (lockbox: Lockbox) =>
     removeDataDir(lockbox.dataDir);
   });
 }
+
+/** SIGTERM, and SIGKILL if the server has not exited 15 s later (e.g. a scheduler run that never ends). */
+export async function stopOrKill(server: Lockbox): Promise<number | null> {
+  const timer = setTimeout(() => void server.kill(), 15_000);
+  try {
+    return await server.stop();
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -5,7 +5,8 @@ import { DefaultAzureCredential } from "@azure/identity";
 import { KeyClient } from "@azure/keyvault-keys";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
-import { cli, removeDataDir, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { cli, removeDataDir, startLockbox, useEnvironment, type Lockbox, stopOrKill } from "../helpers/server.ts";
+import { advanceClock, clockNow as clockNowOf } from "../helpers/clock.ts";
 import { startWebhook, type ReceivedEvent, type Webhook, type WebhookOptions } from "../helpers/webhook.ts";
 
 // Key Vault events to webhooks (issue 4): subscriptions made with the CLI and the admin API,
@@ -29,15 +30,6 @@ after(async () => {
 /** A test that waits on a stuck server fails at this limit instead of hanging the run. */
 const LIMIT = { timeout: 120_000 };
 
-/** SIGTERM, and SIGKILL if the server has not exited 15 s later (e.g. a scheduler run that never ends). */
-async function stopOrKill(server: Lockbox): Promise<number | null> {
-  const timer = setTimeout(() => void server.kill(), 15_000);
-  try {
-    return await server.stop();
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const DAY = 86_400;
 const NEW_SECRET_VERSION = "Microsoft.KeyVault.SecretNewVersionCreated";
@@ -52,18 +44,9 @@ interface Subscription {
   validated: boolean;
 }
 
-async function clockNow(): Promise<number> {
-  const r = await raw(lockbox, { path: "/lockbox/v1/clock", token: await developerToken(lockbox) });
-  assert.equal(r.status, 200, `GET /lockbox/v1/clock: ${r.status} ${r.text}`);
-  return r.json.now as number;
-}
+const clockNow = (): Promise<number> => clockNowOf(lockbox);
 
-/** Moves the dev clock; the answer comes once due work and due deliveries have run. */
-async function advance(by: number): Promise<number> {
-  const r = await raw(lockbox, { method: "POST", path: "/lockbox/v1/clock", body: { advanceSeconds: by }, token: await developerToken(lockbox) });
-  assert.equal(r.status, 200, `POST /lockbox/v1/clock ${by}: ${r.status} ${r.text}`);
-  return r.json.now as number;
-}
+const advance = (by: number): Promise<number> => advanceClock(lockbox, by);
 
 async function postSubscription(body: unknown, vault = "default"): Promise<RawResponse> {
   return raw(lockbox, { method: "POST", path: `/lockbox/v1/vaults/${vault}/subscriptions`, body: body as object, token: await developerToken(lockbox) });

@@ -6,7 +6,8 @@ import { DefaultAzureCredential } from "@azure/identity";
 import { CryptographyClient, KeyClient, type KeyProperties } from "@azure/keyvault-keys";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { developerToken, raw } from "../helpers/http.ts";
-import { removeDataDir, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { removeDataDir, startLockbox, useEnvironment, type Lockbox, stopOrKill } from "../helpers/server.ts";
+import { advanceClock, clockNow as clockNowOf } from "../helpers/clock.ts";
 import { startWebhook, type ReceivedEvent, type Webhook } from "../helpers/webhook.ts";
 
 // Rotation that runs (issue 4): key rotation policies and near-expiry / expiry events on
@@ -28,15 +29,6 @@ after(async () => {
 /** A test that waits on a stuck server fails at this limit instead of hanging the run. */
 const LIMIT = { timeout: 120_000 };
 
-/** SIGTERM, and SIGKILL if the server has not exited 15 s later (e.g. a scheduler run that never ends). */
-async function stopOrKill(server: Lockbox): Promise<number | null> {
-  const timer = setTimeout(() => void server.kill(), 15_000);
-  try {
-    return await server.stop();
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const DAY = 86_400;
 const KV = "Microsoft.KeyVault.";
@@ -45,19 +37,9 @@ const seconds = (d: Date | undefined): number | undefined => (d ? Math.floor(d.g
 const keyClient = (): KeyClient => new KeyClient(lockbox.vaultUrl(), new DefaultAzureCredential());
 const secretClient = (): SecretClient => new SecretClient(lockbox.vaultUrl(), new DefaultAzureCredential());
 
-/** The dev clock's now (epoch seconds). */
-async function clockNow(): Promise<number> {
-  const r = await raw(lockbox, { path: "/lockbox/v1/clock", token: await developerToken(lockbox) });
-  assert.equal(r.status, 200, `GET /lockbox/v1/clock: ${r.status} ${r.text}`);
-  return r.json.now as number;
-}
+const clockNow = (): Promise<number> => clockNowOf(lockbox);
 
-/** Moves the dev clock forward; the answer comes once the due work (and its deliveries) ran. */
-async function advance(by: number): Promise<number> {
-  const r = await raw(lockbox, { method: "POST", path: "/lockbox/v1/clock", body: { advanceSeconds: by }, token: await developerToken(lockbox) });
-  assert.equal(r.status, 200, `POST /lockbox/v1/clock ${by}: ${r.status} ${r.text}`);
-  return r.json.now as number;
-}
+const advance = (by: number): Promise<number> => advanceClock(lockbox, by);
 
 /** Subscribes the webhook to the vault `default` and waits until the subscription is validated. */
 async function subscribe(hook: Webhook, extra: object = {}): Promise<string> {

@@ -8,6 +8,7 @@ import { DefaultAzureCredential } from "@azure/identity";
 import { SecretClient, type SecretProperties } from "@azure/keyvault-secrets";
 import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
 import { cli, type Lockbox, serveForFile } from "../helpers/server.ts";
+import { advanceClock, clockNow as clockNowOf } from "../helpers/clock.ts";
 
 // Secret rotation, beyond Azure: `lockbox secret rotate`, the admin rotate endpoint, and
 // secret rotation policies run by the scheduler on the dev clock. Results are read back the
@@ -37,19 +38,9 @@ async function admin(method: string, path: string, body?: object): Promise<RawRe
   return raw(lockbox, { method, path: `/lockbox/v1${path}`, body, token: await developerToken(lockbox) });
 }
 
-async function clockNow(): Promise<number> {
-  const r = await admin("GET", "/clock");
-  assert.equal(r.status, 200, `GET /lockbox/v1/clock: ${r.status} ${r.text}`);
-  assert.equal(typeof r.json.now, "number", `the clock answers {"now": seconds}: ${r.text}`);
-  return r.json.now as number;
-}
+const clockNow = (): Promise<number> => clockNowOf(lockbox);
 
-/** Moves the dev clock forward; the server has done the due work when this returns. */
-async function advance(secondsForward: number): Promise<number> {
-  const r = await admin("POST", "/clock", { advanceSeconds: secondsForward });
-  assert.equal(r.status, 200, `POST /lockbox/v1/clock: ${r.status} ${r.text}`);
-  return r.json.now as number;
-}
+const advance = (by: number): Promise<number> => advanceClock(lockbox, by);
 
 function secretCli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   return cli(["secret", ...args, "--data-dir", lockbox.dataDir]);
