@@ -32,7 +32,8 @@ const BATCH = 50;
  * Carries out due lifetime actions, found through the index on their due time. Each is
  * done exactly once: the transaction that has its effect (a new version, an event in the
  * outbox) also marks it done, after checking it is still pending and due. Actions that fell
- * due while the server was down are done at start. Then the outbox goes out.
+ * due while the server was down are done at start. Then deleted objects past their
+ * retention are purged, and the outbox goes out.
  */
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
@@ -73,6 +74,7 @@ export class Scheduler {
         this.again = false;
         try {
           await this.runDue();
+          await this.purgeDue();
           await this.deliverer.runOnce();
         } catch (e) {
           this.log.warn({ err: e }, "scheduler run failed");
@@ -88,6 +90,13 @@ export class Scheduler {
       const due = await this.store.read((repo) => repo.listDueSchedule(nowSeconds(this.clock), BATCH));
       if (due.length === 0) return;
       for (const row of due) await this.execute(row);
+    }
+  }
+
+  /** Deleted objects whose retention has run out go for good (found through the index on purge_at). */
+  async purgeDue(): Promise<void> {
+    for (const objects of [this.secrets.objects, this.keys.objects]) {
+      while ((await objects.purgeDue()) > 0);
     }
   }
 

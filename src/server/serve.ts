@@ -1,6 +1,5 @@
 import { join } from "node:path";
 import { Tokens } from "../identity/tokens.ts";
-import { startPurging } from "../scheduler/purge.ts";
 import { Scheduler } from "../scheduler/runner.ts";
 import { Deliverer } from "../events/delivery.ts";
 import { AuditLog, vaultResourceId } from "../audit/audit.ts";
@@ -11,7 +10,6 @@ import { asShell, clientEnvironment, writeRuntimeInfo } from "./environment.ts";
 import { DEFAULT_VAULT, openInstance } from "./instance.ts";
 import { ensureTls, operatorTls } from "./tls.ts";
 
-const PURGE_INTERVAL_MS = 60_000;
 const SCHEDULER_INTERVAL_MS = 1000;
 /** Under the dev clock, clients are told tokens last this long in real time (see identity/tokens.ts). */
 const DEV_CLOCK_TOKEN_SECONDS = 240;
@@ -42,7 +40,6 @@ export async function serve(config: Config): Promise<void> {
   port = typeof address === "object" && address ? address.port : config.port;
   writeRuntimeInfo(config.dataDir, { pid: process.pid, port, dnsSuffix: config.dnsSuffix, caFile: tls.caFile });
 
-  const stopPurging = startPurging([instance.secrets.objects, instance.keys.objects], PURGE_INTERVAL_MS, (e) => app.log.error({ err: e }, "purge failed"));
   const deliverer = new Deliverer(instance.store, instance.clock, { publicOrigin, subscriptionId: instance.tenantId }, {
     warn: (message) => app.log.warn(message),
   });
@@ -71,7 +68,6 @@ export async function serve(config: Config): Promise<void> {
     if (stopping) return;
     stopping = true;
     app.log.info(`${signal} received: finishing requests in flight`);
-    stopPurging();
     await app.close();
     await scheduler?.stop();
     audit.close();

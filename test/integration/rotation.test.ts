@@ -341,6 +341,19 @@ describe("the dev clock", () => {
     assert.ok(zero >= after, `advancing by 0 moved the clock back: ${zero} < ${after}`);
   });
 
+  test("a deleted secret is purged once its 90-day retention has passed on the clock, and its name is free again", LIMIT, async () => {
+    const client = secretClient();
+    const name = "purged-by-retention";
+    await client.setSecret(name, "first");
+    const deleted = await (await client.beginDeleteSecret(name)).pollUntilDone();
+    assert.ok(deleted.scheduledPurgeDate instanceof Date, "a deleted secret has a scheduled purge date");
+    await advance(89 * DAY);
+    assert.equal((await client.getDeletedSecret(name)).name, name, "purged before its retention ran out");
+    await advance(2 * DAY);
+    await assert.rejects(client.getDeletedSecret(name), (e: any) => e.statusCode === 404 && e.code === "SecretNotFound");
+    assert.equal((await client.setSecret(name, "second")).value, "second");
+  });
+
   test("timestamps written follow the moved clock", LIMIT, async () => {
     const moved = await advance(5 * DAY);
     const set = await secretClient().setSecret("written-on-the-dev-clock", "value");
