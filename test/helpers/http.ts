@@ -1,5 +1,6 @@
 import { request as httpsRequest } from "node:https";
 import type { IncomingHttpHeaders } from "node:http";
+import assert from "node:assert/strict";
 import type { Lockbox } from "./server.ts";
 
 export interface RawResponse {
@@ -58,4 +59,20 @@ export async function developerToken(lockbox: Lockbox, resource = "https://vault
   });
   if (r.status !== 200) throw new Error(`token request failed: ${r.status} ${r.text}`);
   return r.json.access_token as string;
+}
+
+/** Asserts Azure's error body: {"error":{"code","message"[,"innererror":{"code"}]}}. */
+export function assertError(r: RawResponse, status: number, code: string, innerCode?: string): void {
+  assert.equal(r.status, status, `expected ${status} ${code}, got ${r.status}: ${r.text}`);
+  assert.match(String(r.headers["content-type"]), /^application\/json/);
+  assert.ok(r.json && typeof r.json.error === "object", `not an Azure error body: ${r.text}`);
+  assert.equal(r.json.error.code, code, r.text);
+  assert.equal(typeof r.json.error.message, "string");
+  assert.ok(r.json.error.message.length > 0, "the error message is empty");
+  if (innerCode === undefined) {
+    assert.deepEqual(Object.keys(r.json.error).sort(), ["code", "message"]);
+  } else {
+    assert.deepEqual(Object.keys(r.json.error).sort(), ["code", "innererror", "message"]);
+    assert.equal(r.json.error.innererror.code, innerCode);
+  }
 }

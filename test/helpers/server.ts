@@ -124,18 +124,32 @@ export function removeDataDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
+/** Remembers the client environment useEnvironment changes; the function returned puts it back. */
+export function saveEnvironment(): () => void {
+  const saved = { IDENTITY_ENDPOINT: process.env.IDENTITY_ENDPOINT, IDENTITY_HEADER: process.env.IDENTITY_HEADER };
+  return () => {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+}
+
 /**
  * One Lockbox for a test file: started before its tests with its client environment
- * exported (as a user's shell would), stopped and its data directory removed after them.
+ * exported (as a user's shell would); stopped, its data directory removed and the
+ * environment put back after them.
  */
 export function serveForFile(options: StartOptions, ready: (lockbox: Lockbox) => void | Promise<void>): void {
   let lockbox: Lockbox | undefined;
+  const restoreEnvironment = saveEnvironment();
   before(async () => {
     lockbox = await startLockbox(options);
     useEnvironment(lockbox);
     await ready(lockbox);
   });
   after(async () => {
+    restoreEnvironment();
     if (!lockbox) return;
     await lockbox.stop();
     removeDataDir(lockbox.dataDir);

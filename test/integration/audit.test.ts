@@ -11,7 +11,7 @@ import { SecretClient, type SecretClientOptions } from "@azure/keyvault-secrets"
 import { decodeJwt } from "jose";
 import { OPERATIONS } from "../../src/authz/operations.ts";
 import { developerToken, raw } from "../helpers/http.ts";
-import { cli, removeDataDir, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { cli, type Lockbox, removeDataDir, saveEnvironment, startLockbox, useEnvironment } from "../helpers/server.ts";
 
 // The AuditEvent log (issue 5): one JSON line per request and per scheduled action, in
 // Azure's shape, appended to --audit-log FILE (default DATA-DIR/audit.log), never holding a
@@ -21,7 +21,7 @@ import { cli, removeDataDir, startLockbox, useEnvironment, type Lockbox } from "
 let lockbox: Lockbox;
 let auditDir: string;
 let auditPath: string;
-const savedEnv = { IDENTITY_ENDPOINT: process.env.IDENTITY_ENDPOINT, IDENTITY_HEADER: process.env.IDENTITY_HEADER };
+const restoreEnvironment = saveEnvironment();
 
 before(async () => {
   auditDir = mkdtempSync(join(tmpdir(), "lockbox-audit-"));
@@ -31,10 +31,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const [k, v] of Object.entries(savedEnv)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
+  restoreEnvironment();
   await lockbox.stop();
   removeDataDir(lockbox.dataDir);
   rmSync(auditDir, { recursive: true, force: true });

@@ -1,27 +1,17 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { DefaultAzureCredential } from "@azure/identity";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
 import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
-import { cli, removeDataDir, ROOT, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { cli, type Lockbox, ROOT, serveForFile } from "../helpers/server.ts";
 
 // How Lockbox authenticates: the challenge the Key Vault SDK needs, the tokens it refuses,
 // the managed identity endpoint and the tokens it issues, as @azure/identity meets them.
 let lockbox: Lockbox;
-const savedEnv = { IDENTITY_ENDPOINT: process.env.IDENTITY_ENDPOINT, IDENTITY_HEADER: process.env.IDENTITY_HEADER };
-before(async () => {
-  lockbox = await startLockbox();
-  useEnvironment(lockbox);
-});
-after(async () => {
-  for (const [k, v] of Object.entries(savedEnv)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  await lockbox.stop();
-  removeDataDir(lockbox.dataDir);
+serveForFile({}, (started) => {
+  lockbox = started;
 });
 
 const RESOURCE = "https://vault.localhost";

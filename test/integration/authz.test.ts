@@ -1,4 +1,4 @@
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { ClientSecretCredential, DefaultAzureCredential } from "@azure/identity";
@@ -8,7 +8,7 @@ import { decodeJwt, generateKeyPair, SignJWT } from "jose";
 import { operation } from "../../src/authz/operations.ts";
 import { BUILT_IN_ROLES, roleGrants } from "../../src/authz/roles.ts";
 import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
-import { cli, removeDataDir, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { cli, type Lockbox, removeDataDir, serveForFile, startLockbox } from "../helpers/server.ts";
 import { runProgram } from "../helpers/program.ts";
 
 // Access control (issue 5): Azure RBAC roles and access policies on every operation, seen
@@ -22,24 +22,13 @@ let authorityHost: string;
 let developerOid: string;
 let developer: { secrets: SecretClient; keys: KeyClient };
 const SCOPE = "https://vault.localhost/.default";
-const savedEnv = { IDENTITY_ENDPOINT: process.env.IDENTITY_ENDPOINT, IDENTITY_HEADER: process.env.IDENTITY_HEADER };
 
-before(async () => {
-  lockbox = await startLockbox();
-  useEnvironment(lockbox);
+serveForFile({}, async (started) => {
+  lockbox = started;
   authorityHost = `https://127.0.0.1:${lockbox.port}`;
   developerOid = String(decodeJwt(await developerToken(lockbox)).oid);
   const credential = new DefaultAzureCredential();
   developer = { secrets: new SecretClient(lockbox.vaultUrl(), credential), keys: new KeyClient(lockbox.vaultUrl(), credential) };
-});
-
-after(async () => {
-  for (const [k, v] of Object.entries(savedEnv)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  await lockbox.stop();
-  removeDataDir(lockbox.dataDir);
 });
 
 interface Sp {

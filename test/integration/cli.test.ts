@@ -1,4 +1,4 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
@@ -6,22 +6,12 @@ import { join } from "node:path";
 import { DefaultAzureCredential } from "@azure/identity";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { developerToken, raw } from "../helpers/http.ts";
-import { cli, newDataDir, removeDataDir, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { cli, type Lockbox, newDataDir, removeDataDir, serveForFile, startLockbox } from "../helpers/server.ts";
 
 // The `lockbox` command line: env, vault create/list/delete, serve's root key, and SIGTERM.
 let lockbox: Lockbox;
-const savedEnv = { IDENTITY_ENDPOINT: process.env.IDENTITY_ENDPOINT, IDENTITY_HEADER: process.env.IDENTITY_HEADER };
-before(async () => {
-  lockbox = await startLockbox();
-  useEnvironment(lockbox);
-});
-after(async () => {
-  for (const [k, v] of Object.entries(savedEnv)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  await lockbox.stop();
-  removeDataDir(lockbox.dataDir);
+serveForFile({}, (started) => {
+  lockbox = started;
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync, type JsonWebKey as NodeJsonWebKey } from "node:crypto";
 import { DefaultAzureCredential } from "@azure/identity";
 import { KeyClient, type JsonWebKey, type KeyRotationPolicy, type KeyRotationPolicyAction, type KeyRotationPolicyProperties } from "@azure/keyvault-keys";
-import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
+import { assertError, developerToken, raw, type RawResponse } from "../helpers/http.ts";
 import { type Lockbox, serveForFile } from "../helpers/server.ts";
 import { collect, rejectsWith as rejects } from "../helpers/sdk.ts";
 
@@ -28,21 +28,6 @@ function call(method: string, path: string, body?: string | object): Promise<Raw
   return raw(lockbox, { method, path, body, token });
 }
 
-/** Asserts Azure's error body: {"error":{"code","message"[,"innererror":{"code"}]}}. */
-function assertError(r: RawResponse, status: number, code: string, innerCode?: string): void {
-  assert.equal(r.status, status, `expected ${status} ${code}, got ${r.status}: ${r.text}`);
-  assert.match(String(r.headers["content-type"]), /^application\/json/);
-  assert.ok(r.json && typeof r.json.error === "object", `not an Azure error body: ${r.text}`);
-  assert.equal(r.json.error.code, code, r.text);
-  assert.equal(typeof r.json.error.message, "string");
-  assert.ok(r.json.error.message.length > 0, "the error message is empty");
-  if (innerCode === undefined) {
-    assert.deepEqual(Object.keys(r.json.error).sort(), ["code", "message"]);
-  } else {
-    assert.deepEqual(Object.keys(r.json.error).sort(), ["code", "innererror", "message"]);
-    assert.equal(r.json.error.innererror.code, innerCode);
-  }
-}
 
 /** Asserts that an SDK call fails with this status, RestError.code and inner error code (none if not given). */
 const rejectsWith = (p: Promise<unknown>, status: number, code: string, innerCode?: string, message?: RegExp): Promise<void> =>
