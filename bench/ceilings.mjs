@@ -1,7 +1,9 @@
 // Machine ceilings, measured in the same run as Lockbox: argv[2] = case, argv[3] = seconds.
 //   sqlite: one row per transaction, WAL, synchronous=FULL, one writer (commits/s)
+//   postgres URL: one row per transaction (synchronous_commit on) from 32 connections (commits/s)
 //   rsa-sign, rsa-decrypt, ec-sign, aes-gcm, token: node:crypto on every core (ops/s)
 import Database from "better-sqlite3";
+import pg from "pg";
 import crypto from "node:crypto";
 import { availableParallelism, tmpdir } from "node:os";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -44,7 +46,24 @@ if (!isMainThread) {
   const [kind, secondsText] = process.argv.slice(2);
   const seconds = Number(secondsText);
   let perSecond;
-  if (kind === "sqlite") {
+  if (kind === "postgres") {
+    const pool = new pg.Pool({ connectionString: process.argv[4], max: 32 });
+    await pool.query("CREATE TABLE IF NOT EXISTS ceiling (id BIGSERIAL PRIMARY KEY, v BYTEA)");
+    const row = crypto.randomBytes(200);
+    const end = performance.now() + seconds * 1000;
+    let n = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (performance.now() < end) {
+          await pool.query("INSERT INTO ceiling (v) VALUES ($1)", [row]);
+          n++;
+        }
+      }),
+    );
+    await pool.query("DROP TABLE ceiling");
+    await pool.end();
+    perSecond = n / seconds;
+  } else if (kind === "sqlite") {
     const dir = mkdtempSync(join(tmpdir(), "lockbox-ceiling-"));
     const db = new Database(join(dir, "c.db"));
     db.pragma("journal_mode = WAL");

@@ -8,6 +8,7 @@ import { availableParallelism, cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openInstance } from "../src/server/instance.ts";
+import { createDatabase, findPostgresBin, startThrowawayCluster } from "../test/helpers/postgres.ts";
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const quick = process.argv.includes("--quick");
@@ -46,10 +47,11 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function startLockbox(dataDir: string): Promise<Server> {
+async function startLockbox(dataDir: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Server> {
   const started = performance.now();
   const child = spawn(process.execPath, [join(ROOT, "bin/lockbox.js"), "serve", "--port", "0", "--data-dir", dataDir, "--log-level", "warn"], {
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...extraEnv },
   });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d));
@@ -132,8 +134,8 @@ async function load(
   return JSON.parse(out) as Load;
 }
 
-function ceiling(kind: string, seconds = quick ? 2 : 5): number {
-  const r = spawnSync(process.execPath, [join(ROOT, "bench/ceilings.mjs"), kind, String(seconds)], { encoding: "utf8" });
+function ceiling(kind: string, seconds = quick ? 2 : 5, ...args: string[]): number {
+  const r = spawnSync(process.execPath, [join(ROOT, "bench/ceilings.mjs"), kind, String(seconds), ...args], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`ceiling ${kind} failed: ${r.stderr}`);
   return (JSON.parse(r.stdout) as { perSecond: number }).perSecond;
 }
@@ -174,6 +176,46 @@ function row(name: string, l: Load, ceilingValue: number, ceilingName: string, a
   log(`${name}: ${Math.round(l.rps)}/s (p50 ${l.p50} ms, p99 ${l.p99} ms) vs ${ceilingName} ${Math.round(ceilingValue)}/s`);
 }
 
+const msiPath = `/msi/token?api-version=2019-08-01&resource=${encodeURIComponent("https://vault.localhost")}`;
+
+/** A token for the server's developer identity, from its managed identity endpoint. */
+async function tokenOf(s: Server): Promise<string> {
+  return (await call(s.port, "GET", msiPath, undefined, undefined, { "x-identity-header": s.env.IDENTITY_HEADER! })).json.access_token as string;
+}
+
+/**
+ * Reads and durable writes again with the store on PostgreSQL: a throwaway cluster on this
+ * machine with durable settings (fsync, synchronous_commit on), when its binaries are here.
+ */
+async function postgresCases(bareRps: number, value: string): Promise<void> {
+  if (!findPostgresBin()) {
+    log("PostgreSQL: no server binaries (apt-get install postgresql); its rows are left out");
+    extra.postgres = "not measured: no PostgreSQL server binaries";
+    return;
+  }
+  const cluster = await startThrowawayCluster({ durable: true });
+  const dir = mkdtempSync(join(tmpdir(), "lockbox-bench-pg-"));
+  try {
+    const server = await startLockbox(dir, { LOCKBOX_POSTGRES_URL: createDatabase(cluster.url) });
+    try {
+      const port = server.port;
+      const token = await tokenOf(server);
+      const auth = { authorization: `Bearer ${token}` };
+      await call(port, "PUT", "/secrets/bench?api-version=7.6", token, { value });
+      for (let i = 0; i < 30; i++) await call(port, "PUT", `/secrets/list-${i}?api-version=7.6`, token, { value });
+      row("getSecret (latest), PostgreSQL", await load(port, { path: "/secrets/bench/?api-version=7.6", headers: auth }), bareRps, "bare node:https, same body and TLS", 400);
+      row("listPropertiesOfSecrets, one page of 25, PostgreSQL", await load(port, { path: "/secrets?api-version=7.6&maxresults=25", headers: auth }), bareRps, "bare node:https", 400);
+      const setLoad = await load(port, { method: "PUT", path: "/secrets/bench-set?api-version=7.6", headers: auth, body: { value } });
+      row("setSecret (durable), PostgreSQL", setLoad, ceiling("postgres", undefined, createDatabase(cluster.url)), "PostgreSQL on this machine, 1 row/commit, 32 connections", 30, "writes share transactions (group commit)");
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await cluster.stop();
+  }
+}
+
 async function main(): Promise<void> {
   log(`Lockbox bench (${quick ? "quick" : "full"}): ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${CONNECTIONS} connections, ${DURATION} s per case`);
   const dataDir = mkdtempSync(join(tmpdir(), "lockbox-bench-"));
@@ -184,8 +226,7 @@ async function main(): Promise<void> {
     extra.firstStartMs = Math.round(first.readyMs);
     extra.startMs = Math.round(server.readyMs);
     const port = server.port;
-    const msiPath = `/msi/token?api-version=2019-08-01&resource=${encodeURIComponent("https://vault.localhost")}`;
-    const token = (await call(port, "GET", msiPath, undefined, undefined, { "x-identity-header": server.env.IDENTITY_HEADER! })).json.access_token as string;
+    const token = await tokenOf(server);
     const auth = { authorization: `Bearer ${token}` };
     extra.idleRssMb = Math.round(rssMb(server.pid));
 
@@ -229,6 +270,8 @@ async function main(): Promise<void> {
     row("token issuance (managed identity)", await load(port, { path: msiPath, headers: { "x-identity-header": server.env.IDENTITY_HEADER! } }), ceiling("token"), `ES256 signatures, node:crypto on ${availableParallelism()} cores`, null);
     await server.stop();
 
+    await postgresCases(bareGet.rps, value);
+
     // Scale: latency with many secrets in the vault, at one connection.
     for (const count of SCALE) {
       const dir = mkdtempSync(join(tmpdir(), "lockbox-bench-scale-"));
@@ -244,7 +287,7 @@ async function main(): Promise<void> {
         await instance.close();
         log(`filled ${count} secrets in ${Math.round(performance.now() - t0)} ms`);
         const s = await startLockbox(dir);
-        const tok = (await call(s.port, "GET", msiPath, undefined, undefined, { "x-identity-header": s.env.IDENTITY_HEADER! })).json.access_token as string;
+        const tok = await tokenOf(s);
         const h = { authorization: `Bearer ${tok}` };
         const get = await load(s.port, { path: `/secrets/s-${String(Math.floor(count / 2)).padStart(7, "0")}/?api-version=7.6`, headers: h }, 1, quick ? 2 : 5);
         const list = await load(s.port, { path: `/secrets?api-version=7.6&maxresults=25&$skiptoken=${Buffer.from(`lb1:s-${String(Math.floor(count / 2)).padStart(7, "0")}`).toString("base64url")}`, headers: h }, 1, quick ? 2 : 5);

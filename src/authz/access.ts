@@ -27,6 +27,11 @@ const CACHE_MS = 1000;
 export class AccessControl {
   private readonly cache = new Map<string, { until: number; assignments?: RoleAssignmentRecord[]; policy?: AccessPolicyRecord | null }>();
 
+  /** Drops what is cached: a grant was changed (perhaps by another process). */
+  forget(): void {
+    this.cache.clear();
+  }
+
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,

@@ -8,6 +8,12 @@ const RETRY_AFTER = [10, 30, 60, 300, 600, 1800, 3600];
 const GIVE_UP_AFTER = 24 * 3600;
 const TIMEOUT_MS = 30_000;
 const BATCH = 100;
+/**
+ * What is about to be sent is claimed first, in one write transaction, by moving its next
+ * attempt this far ahead: another process sharing the database does not send it too, and
+ * if this one dies before recording the outcome, the claim runs out and it is sent again.
+ */
+const LEASE_SECONDS = 90;
 
 export const retryDelay = (attempts: number): number => RETRY_AFTER[Math.min(attempts, RETRY_AFTER.length) - 1] ?? 3600;
 
@@ -34,11 +40,23 @@ export class Deliverer {
 
   /** Validates waiting subscriptions and delivers what is due, until nothing more can go now. */
   async runOnce(): Promise<void> {
-    const now = nowSeconds(this.clock);
-    const waiting = await this.store.read((repo) => repo.listSubscriptionsToValidate(now, BATCH));
+    // A read first: most runs find nothing, and then take no write lock.
+    const anyWaiting = await this.store.read((repo) => repo.listSubscriptionsToValidate(nowSeconds(this.clock), 1));
+    const waiting = anyWaiting.length === 0 ? [] : await this.store.write(async (repo) => {
+      const now = nowSeconds(this.clock);
+      const found = await repo.listSubscriptionsToValidate(now, BATCH);
+      for (const s of found) await repo.updateSubscription(s.id, false, s.attempts, now + LEASE_SECONDS);
+      return found;
+    });
     await Promise.all(waiting.map((s) => this.validate(s)));
     for (;;) {
-      const due = await this.store.read((repo) => repo.listDueDeliveries(nowSeconds(this.clock), BATCH));
+      if ((await this.store.read((repo) => repo.listDueDeliveries(nowSeconds(this.clock), 1))).length === 0) return;
+      const due = await this.store.write(async (repo) => {
+        const now = nowSeconds(this.clock);
+        const found = await repo.listDueDeliveries(now, BATCH);
+        for (const d of found) await repo.leaseDelivery(d.subscription, d.eventSeq, now + LEASE_SECONDS);
+        return found;
+      });
       if (due.length === 0) return;
       const delivered = await Promise.all(due.map((d) => this.deliver(d)));
       if (!delivered.some(Boolean)) return;

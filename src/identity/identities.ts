@@ -22,12 +22,27 @@ export interface NewIdentity {
 export class Identities {
   private readonly active = new Map<string, { until: number; identity: IdentityRecord | undefined }>();
 
+  /** Drops what is cached: an identity was changed (perhaps by another process). */
+  forget(): void {
+    this.active.clear();
+  }
+
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
   ) {}
 
   async create(name: string, kind: IdentityKind, options: { admin?: boolean } = {}): Promise<NewIdentity> {
+    const made = this.prepare(name, kind, options);
+    await this.store.write(async (repo) => {
+      if (await repo.findIdentityByName(name)) throw conflict(`An identity named '${name}' already exists.`);
+      await repo.insertIdentity(made.identity);
+    });
+    return made;
+  }
+
+  /** A new identity and its credential, for the caller to insert (e.g. with something else in one transaction). */
+  prepare(name: string, kind: IdentityKind, options: { admin?: boolean } = {}): NewIdentity {
     if (!IDENTITY_NAME.test(name)) {
       throw badParameter(`The identity name '${name}' is invalid: use 1-64 letters, digits, '.', '_' or '-'.`);
     }
@@ -42,10 +57,6 @@ export class Identities {
       admin: options.admin ?? false,
       created: nowSeconds(this.clock),
     };
-    await this.store.write(async (repo) => {
-      if (await repo.findIdentityByName(name)) throw conflict(`An identity named '${name}' already exists.`);
-      await repo.insertIdentity(identity);
-    });
     return { identity, credential };
   }
 

@@ -26,13 +26,20 @@ export interface ScheduledAudit {
 class NotDue extends Error {}
 
 const RETRY_FAILED_AFTER = 60;
+/**
+ * A claimed action is leased to its process for this long; if the process dies before it
+ * is done, another one takes the action over once the lease has run out.
+ */
+const LEASE_SECONDS = 120;
 const BATCH = 50;
 
 /**
  * Carries out due lifetime actions, found through the index on their due time. Each is
  * done exactly once: the transaction that has its effect (a new version, an event in the
- * outbox) also marks it done, after checking it is still pending and due. Actions that fell
- * due while the server was down are done at start. Then deleted objects past their
+ * outbox) also marks it done, after checking it is still pending and due. Processes sharing
+ * a database first claim an action with a lease (one write transaction; writes are
+ * serialized), so one process does the work; a claim whose process died runs out and the
+ * action is taken over. Actions that fell due while the server was down are done at start. Then deleted objects past their
  * retention are purged, and the outbox goes out.
  */
 export class Scheduler {
@@ -89,7 +96,10 @@ export class Scheduler {
     for (;;) {
       const due = await this.store.read((repo) => repo.listDueSchedule(nowSeconds(this.clock), BATCH));
       if (due.length === 0) return;
-      for (const row of due) await this.execute(row);
+      for (const row of due) {
+        const claimed = await this.claim(row);
+        if (claimed) await this.execute(claimed);
+      }
     }
   }
 
@@ -98,6 +108,12 @@ export class Scheduler {
     for (const objects of [this.secrets.objects, this.keys.objects]) {
       while ((await objects.purgeDue()) > 0);
     }
+  }
+
+  /** The action, leased to this process; undefined if it was done, replanned or claimed meanwhile. */
+  private claim(row: ScheduleRecord): Promise<ScheduleRecord | undefined> {
+    const now = nowSeconds(this.clock);
+    return this.store.write(async (repo) => ((await repo.leaseSchedule(row, now, now + LEASE_SECONDS)) ? row : undefined));
   }
 
   /** In the effect's transaction: still pending, same plan, due? Then mark it done. */

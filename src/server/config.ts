@@ -14,7 +14,11 @@ export interface Config {
   devClock: boolean;
   /** Where AuditEvent lines are appended. */
   auditLog: string;
+  storage: Storage;
 }
+
+/** Where an instance keeps its data: SQLite in the data directory (the default), or PostgreSQL. */
+export type Storage = { engine: "sqlite" } | { engine: "postgres"; url: string };
 
 export const DEFAULT_PORT = 8443;
 export const DEFAULT_DNS_SUFFIX = "vault.localhost";
@@ -29,6 +33,8 @@ export interface ConfigFlags {
   logLevel?: string;
   devClock?: boolean;
   auditLog?: string;
+  storage?: string;
+  postgresUrl?: string;
 }
 
 export function parsePort(value: string | number): number {
@@ -39,6 +45,19 @@ export function parsePort(value: string | number): number {
 
 export function dataDirOf(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   return resolve(flag ?? env.LOCKBOX_DATA_DIR ?? ".lockbox");
+}
+
+/**
+ * --storage / LOCKBOX_STORAGE (sqlite or postgres) and --postgres-url / LOCKBOX_POSTGRES_URL;
+ * a PostgreSQL URL alone means postgres.
+ */
+export function storageOf(flags: { storage?: string; postgresUrl?: string }, env: NodeJS.ProcessEnv = process.env): Storage {
+  const url = flags.postgresUrl ?? env.LOCKBOX_POSTGRES_URL;
+  const engine = flags.storage ?? env.LOCKBOX_STORAGE ?? (url ? "postgres" : "sqlite");
+  if (engine === "sqlite") return { engine };
+  if (engine !== "postgres") throw new Error(`invalid storage: ${engine} (sqlite or postgres)`);
+  if (!url) throw new Error("--storage postgres needs --postgres-url or LOCKBOX_POSTGRES_URL");
+  return { engine, url };
 }
 
 export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Config {
@@ -57,5 +76,6 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     tlsKey: tlsKey ? resolve(tlsKey) : undefined,
     logLevel: flags.logLevel ?? env.LOCKBOX_LOG_LEVEL ?? "info",
     devClock: flags.devClock ?? env.LOCKBOX_DEV_CLOCK === "1",
+    storage: storageOf(flags, env),
   };
 }

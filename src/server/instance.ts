@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { Keyring, KEY_BYTES, parseRootKey } from "../crypto/envelope.ts";
 import { Identities } from "../identity/identities.ts";
 import { SqliteStore } from "../store/sqlite/engine.ts";
+import { PostgresStore } from "../store/postgres/engine.ts";
+import { storageOf, type Storage } from "./config.ts";
 import type { Store } from "../store/store.ts";
 import { DevClock, systemClock, type Clock } from "../vault/clock.ts";
 import { ScheduledLifecycle } from "../scheduler/lifecycle.ts";
@@ -13,11 +15,15 @@ import { SecretService } from "../vault/secrets.ts";
 import { KeyService } from "../vault/keys.ts";
 import { CryptoPool } from "../crypto/pool.ts";
 import { Vaults } from "../vault/vaults.ts";
+import type { SharedCa } from "./tls.ts";
+import { KvError } from "../vault/errors.ts";
 
 export const DEFAULT_VAULT = "default";
 export const DEVELOPER_IDENTITY = "developer";
 const DEVELOPER_HEADER_META = "developer_identity_header";
 const DEVELOPER_HEADER_AAD = "lockbox/v1/developer-identity-header";
+const LOCAL_CA_META = "local_ca";
+const LOCAL_CA_AAD = "lockbox/v1/local-ca-key";
 
 /** One Lockbox instance's state: its store, keys and services. Used by `serve` and the CLI. */
 export interface Instance {
@@ -36,40 +42,50 @@ export interface Instance {
   devClock?: DevClock;
   /** Moves the dev clock forward and remembers where it is. */
   advanceClock(seconds: number): Promise<void>;
+  /** The local CA, kept in the store for every process that shares it (its key sealed by the root key). */
+  sharedCa: SharedCa;
   /** The developer identity's IDENTITY_HEADER value. */
   developerHeader(): Promise<string>;
   close(): Promise<void>;
 }
 
+const ROOT_KEY_CHECK_META = "root_key_check";
+const ROOT_KEY_CHECK_AAD = "lockbox/v1/root-key-check";
+
 /**
  * The root key: LOCKBOX_ROOT_KEY from the environment (then never written anywhere), or
- * `<dataDir>/root.key`, made with mode 0600 when the data directory is new. An existing
- * data directory without its key is refused, never given a new one.
+ * `<dataDir>/root.key`, made with mode 0600 when the store is new. A store that has data
+ * but no key is refused, never given a new one.
  */
-function loadRootKey(dataDir: string, databaseFile: string, env: NodeJS.ProcessEnv): Buffer {
+async function loadRootKey(dataDir: string, store: Store, where: string, env: NodeJS.ProcessEnv): Promise<Buffer> {
   if (env.LOCKBOX_ROOT_KEY) return parseRootKey(env.LOCKBOX_ROOT_KEY);
   const file = join(dataDir, "root.key");
   if (!existsSync(file)) {
-    if (existsSync(databaseFile)) {
-      throw new Error(`${dataDir} has data but no root key: set LOCKBOX_ROOT_KEY, or put its root.key back.`);
+    if (await store.read((repo) => repo.getMeta(ROOT_KEY_CHECK_META))) {
+      throw new Error(`${where} has data but no root key: set LOCKBOX_ROOT_KEY, or put ${file} back.`);
     }
     writeFileSync(file, randomBytes(KEY_BYTES).toString("base64") + "\n", { mode: 0o600, flag: "wx" });
   }
   return parseRootKey(readFileSync(file, "utf8"));
 }
 
-const ROOT_KEY_CHECK_META = "root_key_check";
-const ROOT_KEY_CHECK_AAD = "lockbox/v1/root-key-check";
+async function openStore(dataDir: string, storage: Storage): Promise<{ store: Store; where: string }> {
+  if (storage.engine === "postgres") {
+    const url = new URL(storage.url);
+    return { store: await PostgresStore.open(storage.url), where: `the PostgreSQL database ${url.pathname.slice(1) || url.username} on ${url.host}` };
+  }
+  return { store: new SqliteStore(join(dataDir, "lockbox.db")), where: dataDir };
+}
 
 /** Proves the root key is this data directory's before anything is read or written with it. */
-async function checkRootKey(store: Store, keyring: Keyring, dataDir: string): Promise<void> {
+async function checkRootKey(store: Store, keyring: Keyring, where: string): Promise<void> {
   const check = await store.read((repo) => repo.getMeta(ROOT_KEY_CHECK_META));
   if (check) {
     try {
       keyring.openWithRoot(Buffer.from(check, "base64"), ROOT_KEY_CHECK_AAD);
       return;
     } catch {
-      throw new Error(`the root key given is not the one ${dataDir} was made with; nothing was changed.`);
+      throw new Error(`the root key given is not the one ${where} was made with; nothing was changed.`);
     }
   }
   const sealed = keyring.sealWithRoot(randomBytes(16), ROOT_KEY_CHECK_AAD).toString("base64");
@@ -85,18 +101,19 @@ async function checkRootKey(store: Store, keyring: Keyring, dataDir: string): Pr
 export interface InstanceOptions {
   /** true: time is the dev clock; false: real time (and any dev clock is forgotten); absent: as the data directory says. */
   devClock?: boolean;
+  /** Default: from LOCKBOX_STORAGE and LOCKBOX_POSTGRES_URL, else SQLite in the data directory. */
+  storage?: Storage;
 }
 
 const DEV_CLOCK_META = "dev_clock_offset_ms";
 
 export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = process.env, options: InstanceOptions = {}): Promise<Instance> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const databaseFile = join(dataDir, "lockbox.db");
-  const rootKey = loadRootKey(dataDir, databaseFile, env);
-  const store = new SqliteStore(databaseFile);
-  const keyring = new Keyring(rootKey);
+  const { store, where } = await openStore(dataDir, options.storage ?? storageOf({}, env));
+  let keyring: Keyring;
   try {
-    await checkRootKey(store, keyring, dataDir);
+    keyring = new Keyring(await loadRootKey(dataDir, store, where, env));
+    await checkRootKey(store, keyring, where);
   } catch (e) {
     await store.close();
     throw e;
@@ -121,12 +138,36 @@ export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = pro
       return candidate;
     });
   }
-  if (!(await vaults.find(DEFAULT_VAULT))) await vaults.create(DEFAULT_VAULT);
-  if (!(await store.read((repo) => repo.getMeta(DEVELOPER_HEADER_META)))) {
-    const { credential } = await identities.create(DEVELOPER_IDENTITY, "managed", { admin: true });
-    const sealed = keyring.sealWithRoot(Buffer.from(credential), DEVELOPER_HEADER_AAD).toString("base64");
-    await store.write((repo) => repo.setMeta(DEVELOPER_HEADER_META, sealed));
+  // Several processes may initialise one PostgreSQL database at once: each step is a no-op
+  // for all but the first.
+  if (!(await vaults.find(DEFAULT_VAULT))) {
+    await vaults.create(DEFAULT_VAULT).catch((e: unknown) => {
+      if (!(e instanceof KvError && e.status === 409)) throw e;
+    });
   }
+  if (!(await store.read((repo) => repo.getMeta(DEVELOPER_HEADER_META)))) {
+    const developer = identities.prepare(DEVELOPER_IDENTITY, "managed", { admin: true });
+    const sealed = keyring.sealWithRoot(Buffer.from(developer.credential), DEVELOPER_HEADER_AAD).toString("base64");
+    await store.write(async (repo) => {
+      if (await repo.getMeta(DEVELOPER_HEADER_META)) return;
+      await repo.insertIdentity(developer.identity);
+      await repo.setMeta(DEVELOPER_HEADER_META, sealed);
+    });
+  }
+
+  const access = new AccessControl(store, clock);
+  // Caches follow changes made by any process sharing the store.
+  store.onChange((topic) => {
+    if (topic === "vaults") vaults.forget();
+    else if (topic === "identities") identities.forget();
+    else if (topic === "access") access.forget();
+    else if (topic === "meta" && devClock) {
+      void store.read((repo) => repo.getMeta(DEV_CLOCK_META)).then(
+        (offset) => offset !== undefined && devClock.follow(Number(offset)),
+        () => undefined,
+      );
+    }
+  });
 
   const pool = new CryptoPool();
   return {
@@ -140,12 +181,30 @@ export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = pro
     secrets: new SecretService(store, keyring, clock, lifecycle),
     keys: new KeyService(store, keyring, clock, (request) => pool.run(request), lifecycle),
     subscriptions: new Subscriptions(store, clock, async (vault) => Boolean(await vaults.find(vault))),
-    access: new AccessControl(store, clock),
+    access,
     devClock,
     async advanceClock(seconds: number) {
       if (!devClock) throw new Error("time is not the dev clock");
       devClock.advance(seconds);
       await store.write((repo) => repo.setMeta(DEV_CLOCK_META, String(devClock.offset)));
+    },
+    sharedCa: {
+      async load() {
+        const stored = await store.read((repo) => repo.getMeta(LOCAL_CA_META));
+        if (!stored) return undefined;
+        const { cert, key } = JSON.parse(stored) as { cert: string; key: string };
+        return { cert, key: keyring.openWithRoot(Buffer.from(key, "base64"), LOCAL_CA_AAD).toString("utf8") };
+      },
+      async save(ca) {
+        const sealed = JSON.stringify({ cert: ca.cert, key: keyring.sealWithRoot(Buffer.from(ca.key), LOCAL_CA_AAD).toString("base64") });
+        const kept = await store.write(async (repo) => {
+          const existing = await repo.getMeta(LOCAL_CA_META);
+          if (existing) return existing;
+          await repo.setMeta(LOCAL_CA_META, sealed);
+          return sealed;
+        });
+        return kept === sealed ? ca : (await this.load())!;
+      },
     },
     async developerHeader() {
       const sealed = await store.read((repo) => repo.getMeta(DEVELOPER_HEADER_META));

@@ -20,9 +20,11 @@ const DEV_CLOCK_TOKEN_SECONDS = 240;
  * stops accepting, finishes the requests in flight, closes the store and exits 0.
  */
 export async function serve(config: Config): Promise<void> {
-  const instance = await openInstance(config.dataDir, process.env, { devClock: config.devClock });
+  const instance = await openInstance(config.dataDir, process.env, { devClock: config.devClock, storage: config.storage });
   const tls =
-    config.tlsCert && config.tlsKey ? operatorTls(config.tlsCert, config.tlsKey) : await ensureTls(join(config.dataDir, "tls"), config.dnsSuffix);
+    config.tlsCert && config.tlsKey
+      ? operatorTls(config.tlsCert, config.tlsKey)
+      : await ensureTls(join(config.dataDir, "tls"), config.dnsSuffix, instance.sharedCa);
   const clientLifetime = instance.devClock ? { clock: systemClock, seconds: DEV_CLOCK_TOKEN_SECONDS } : undefined;
   const tokens = await Tokens.load(instance.store, instance.keyring, instance.clock, instance.tenantId, `https://${config.dnsSuffix}`, clientLifetime);
 

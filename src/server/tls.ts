@@ -91,12 +91,28 @@ async function createServerCert(
 
 const writePrivate = (file: string, text: string): void => writeFileSync(file, text, { mode: 0o600 });
 
+/** A local CA as PEM texts. */
+export interface CaPem {
+  cert: string;
+  key: string;
+}
+
 /**
- * The server's TLS material. With no operator certificate, a local CA is made once in
- * `<dataDir>/tls`, and a server certificate for localhost, 127.0.0.1, ::1, the DNS suffix
- * and `*.<suffix>` is issued by it, and issued again when the suffix changes or it nears expiry.
+ * Where processes that share a store share their local CA, so that clients trust one CA
+ * whichever process answers. `save` keeps the first CA saved and returns the one kept.
  */
-export async function ensureTls(dir: string, dnsSuffix: string): Promise<TlsMaterial> {
+export interface SharedCa {
+  load(): Promise<CaPem | undefined>;
+  save(ca: CaPem): Promise<CaPem>;
+}
+
+/**
+ * The server's TLS material. With no operator certificate, a local CA is made once (or
+ * taken from `shared`, then also kept there) and written to `<dataDir>/tls`, and a server
+ * certificate for localhost, 127.0.0.1, ::1, the DNS suffix and `*.<suffix>` is issued by
+ * it, and issued again when the CA or the suffix changes or it nears expiry.
+ */
+export async function ensureTls(dir: string, dnsSuffix: string, shared?: SharedCa): Promise<TlsMaterial> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const caFile = join(dir, "ca.pem");
   const caKeyFile = join(dir, "ca.key");
@@ -104,18 +120,19 @@ export async function ensureTls(dir: string, dnsSuffix: string): Promise<TlsMate
   const keyFile = join(dir, "server.key");
   const infoFile = join(dir, "server.json");
 
-  let ca: x509.X509Certificate;
-  let caKey: CryptoKey;
-  if (existsSync(caFile) && existsSync(caKeyFile)) {
-    ca = new x509.X509Certificate(readFileSync(caFile, "utf8"));
-    caKey = await webcrypto.subtle.importKey("pkcs8", fromPem(readFileSync(caKeyFile, "utf8")), ALG, false, ["sign"]);
-  } else {
+  let pem = await shared?.load();
+  if (!pem && existsSync(caFile) && existsSync(caKeyFile)) pem = { cert: readFileSync(caFile, "utf8"), key: readFileSync(caKeyFile, "utf8") };
+  if (!pem) {
     const created = await createCa();
-    ca = created.cert;
-    caKey = created.keys.privateKey;
-    writePrivate(caKeyFile, toPem(await webcrypto.subtle.exportKey("pkcs8", caKey), "PRIVATE KEY"));
-    writeFileSync(caFile, ca.toString("pem"));
+    pem = { cert: created.cert.toString("pem"), key: toPem(await webcrypto.subtle.exportKey("pkcs8", created.keys.privateKey), "PRIVATE KEY") };
   }
+  if (shared) pem = await shared.save(pem);
+  if (!existsSync(caFile) || readFileSync(caFile, "utf8") !== pem.cert) {
+    writePrivate(caKeyFile, pem.key);
+    writeFileSync(caFile, pem.cert);
+  }
+  const ca = new x509.X509Certificate(pem.cert);
+  const caKey = await webcrypto.subtle.importKey("pkcs8", fromPem(pem.key), ALG, false, ["sign"]);
 
   const fresh = (): boolean => {
     if (!existsSync(certFile) || !existsSync(keyFile) || !existsSync(infoFile)) return false;

@@ -138,4 +138,9 @@ export const migrations: Migration[] = [
       )`,
     ],
   },
+  {
+    // Several processes on one database: a due action is leased to the one doing it.
+    version: 5,
+    statements: [`ALTER TABLE schedule ADD COLUMN lease_until BIGINT`],
+  },
 ];

@@ -1,4 +1,5 @@
 import type {
+  ChangeTopic,
   AccessPolicyRecord,
   RoleAssignmentRecord,
   DeliveryRecord,
@@ -26,6 +27,8 @@ export interface Executor {
   all(sql: string, params: readonly SqlValue[]): Promise<Row[]>;
   get(sql: string, params: readonly SqlValue[]): Promise<Row | undefined>;
   run(sql: string, params: readonly SqlValue[]): Promise<number>;
+  /** Announces, with the transaction under way, that it changed something caches hold. */
+  notify(topic: ChangeTopic): Promise<void>;
 }
 
 export type SqlValue = string | number | bigint | Buffer | null;
@@ -145,10 +148,12 @@ export class SqlRepo implements Repo {
   }
 
   async setMeta(key: string, value: string): Promise<void> {
+    await this.db.notify("meta");
     await this.db.run("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", [key, value]);
   }
 
   async deleteMeta(key: string): Promise<void> {
+    await this.db.notify("meta");
     await this.db.run("DELETE FROM meta WHERE k = ?", [key]);
   }
 
@@ -162,6 +167,7 @@ export class SqlRepo implements Repo {
   }
 
   async insertVault(v: VaultRecord): Promise<void> {
+    await this.db.notify("vaults");
     await this.db.run(
       "INSERT INTO vaults (name, wrapped_key, retention_days, purge_protection, rbac, created) VALUES (?, ?, ?, ?, ?, ?)",
       [v.name, v.wrappedKey, v.retentionDays, bool(v.purgeProtection), bool(v.rbac), v.created],
@@ -169,6 +175,7 @@ export class SqlRepo implements Repo {
   }
 
   async setVaultRbac(name: string, rbac: boolean): Promise<void> {
+    await this.db.notify("vaults");
     await this.db.run("UPDATE vaults SET rbac = ? WHERE name = ?", [bool(rbac), name]);
   }
 
@@ -178,17 +185,21 @@ export class SqlRepo implements Repo {
   }
 
   async updateIdentity(id: string, changes: { enabled?: boolean; secretHash?: string }): Promise<void> {
+    await this.db.notify("identities");
     if (changes.enabled !== undefined) await this.db.run("UPDATE identities SET enabled = ? WHERE id = ?", [bool(changes.enabled), id]);
     if (changes.secretHash !== undefined) await this.db.run("UPDATE identities SET secret_hash = ? WHERE id = ?", [changes.secretHash, id]);
   }
 
   async deleteIdentity(id: string): Promise<void> {
+    await this.db.notify("identities");
+    await this.db.notify("access");
     await this.db.run("DELETE FROM role_assignments WHERE principal = ?", [id]);
     await this.db.run("DELETE FROM access_policies WHERE principal = ?", [id]);
     await this.db.run("DELETE FROM identities WHERE id = ?", [id]);
   }
 
   async insertRoleAssignment(a: RoleAssignmentRecord): Promise<void> {
+    await this.db.notify("access");
     await this.db.run("INSERT INTO role_assignments (id, vault, principal, role, scope, created) VALUES (?, ?, ?, ?, ?, ?)", [
       a.id,
       a.vault,
@@ -215,10 +226,12 @@ export class SqlRepo implements Repo {
   }
 
   async deleteRoleAssignment(id: string): Promise<boolean> {
+    await this.db.notify("access");
     return (await this.db.run("DELETE FROM role_assignments WHERE id = ?", [id])) > 0;
   }
 
   async putAccessPolicy(p: AccessPolicyRecord): Promise<void> {
+    await this.db.notify("access");
     await this.db.run(
       "INSERT INTO access_policies (vault, principal, secrets, keys) VALUES (?, ?, ?, ?) ON CONFLICT (vault, principal) DO UPDATE SET secrets = excluded.secrets, keys = excluded.keys",
       [p.vault, p.principal, JSON.stringify(p.secrets), JSON.stringify(p.keys)],
@@ -235,10 +248,13 @@ export class SqlRepo implements Repo {
   }
 
   async deleteAccessPolicy(vault: string, principal: string): Promise<boolean> {
+    await this.db.notify("access");
     return (await this.db.run("DELETE FROM access_policies WHERE vault = ? AND principal = ?", [vault, principal])) > 0;
   }
 
   async deleteVault(name: string): Promise<boolean> {
+    await this.db.notify("vaults");
+    await this.db.notify("access");
     await this.db.run("DELETE FROM schedule WHERE vault = ?", [name]);
     await this.db.run("DELETE FROM role_assignments WHERE vault = ?", [name]);
     await this.db.run("DELETE FROM access_policies WHERE vault = ?", [name]);
@@ -421,7 +437,7 @@ export class SqlRepo implements Repo {
   async putSchedule(e: ScheduleRecord): Promise<void> {
     await this.db.run(
       `INSERT INTO schedule (vault, kind, name, action, version, due_at, done) VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (vault, kind, name, action) DO UPDATE SET version = excluded.version, due_at = excluded.due_at, done = excluded.done`,
+       ON CONFLICT (vault, kind, name, action) DO UPDATE SET version = excluded.version, due_at = excluded.due_at, done = excluded.done, lease_until = NULL`,
       [e.vault, e.kind, e.name, e.action, e.version, e.dueAt, bool(e.done)],
     );
   }
@@ -432,7 +448,22 @@ export class SqlRepo implements Repo {
   }
 
   async listDueSchedule(now: number, limit: number): Promise<ScheduleRecord[]> {
-    return (await this.db.all("SELECT * FROM schedule WHERE done = 0 AND due_at <= ? ORDER BY due_at LIMIT ?", [now, limit])).map(toSchedule);
+    return (
+      await this.db.all("SELECT * FROM schedule WHERE done = 0 AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?) ORDER BY due_at LIMIT ?", [
+        now,
+        now,
+        limit,
+      ])
+    ).map(toSchedule);
+  }
+
+  async leaseSchedule(e: ScheduleRecord, now: number, until: number): Promise<boolean> {
+    const changed = await this.db.run(
+      `UPDATE schedule SET lease_until = ?
+       WHERE vault = ? AND kind = ? AND name = ? AND action = ? AND version = ? AND due_at = ? AND done = 0 AND (lease_until IS NULL OR lease_until <= ?)`,
+      [until, e.vault, e.kind, e.name, e.action, e.version, e.dueAt, now],
+    );
+    return changed === 1;
   }
 
   async insertSubscription(x: SubscriptionRecord): Promise<void> {
@@ -539,6 +570,10 @@ export class SqlRepo implements Repo {
 
   private async deleteOrphanEvent(eventSeq: number): Promise<void> {
     await this.db.run("DELETE FROM events WHERE seq = ? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_seq = ?)", [eventSeq, eventSeq]);
+  }
+
+  async leaseDelivery(subscription: string, eventSeq: number, until: number): Promise<void> {
+    await this.db.run("UPDATE deliveries SET next_attempt_at = ? WHERE subscription = ? AND event_seq = ?", [until, subscription, eventSeq]);
   }
 
   async updateDelivery(subscription: string, eventSeq: number, attempts: number, firstAttemptAt: number, nextAttemptAt: number): Promise<void> {

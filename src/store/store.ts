@@ -146,8 +146,13 @@ export interface Repo {
   getSchedule(vault: string, kind: ObjectKind, name: string, action: string): Promise<ScheduleRecord | undefined>;
   putSchedule(entry: ScheduleRecord): Promise<void>;
   deleteSchedule(vault: string, kind: ObjectKind, name: string, action?: string): Promise<void>;
-  /** Pending actions due by `now`, soonest first. */
+  /** Pending actions due by `now` and not leased to a process, soonest first. */
   listDueSchedule(now: number, limit: number): Promise<ScheduleRecord[]>;
+  /**
+   * Leases the action to the caller until `until` if it is still pending, as planned in
+   * `entry`, and not leased to another process; false otherwise. putSchedule ends a lease.
+   */
+  leaseSchedule(entry: ScheduleRecord, now: number, until: number): Promise<boolean>;
 
   insertSubscription(subscription: SubscriptionRecord): Promise<void>;
   getSubscription(id: string): Promise<SubscriptionRecord | undefined>;
@@ -165,6 +170,8 @@ export interface Repo {
   /** Removes a delivered (or abandoned) delivery, and its event once nothing else waits for it. */
   deleteDelivery(subscription: string, eventSeq: number): Promise<void>;
   updateDelivery(subscription: string, eventSeq: number, attempts: number, firstAttemptAt: number, nextAttemptAt: number): Promise<void>;
+  /** Moves a delivery's next attempt to `until`: a process has claimed it until then. */
+  leaseDelivery(subscription: string, eventSeq: number, until: number): Promise<void>;
 }
 
 /** One lifetime action of an object, due at a time; `done` once carried out. */
@@ -221,6 +228,13 @@ export interface DueDelivery extends DeliveryRecord {
   target: SubscriptionRecord;
 }
 
+/**
+ * What other processes may hold in a cache, announced when a transaction changes it:
+ * vault settings, identities, grants (role assignments and access policies), and meta
+ * values such as the dev clock.
+ */
+export type ChangeTopic = "vaults" | "identities" | "access" | "meta";
+
 export interface Store {
   /** Reads committed data. */
   read<T>(fn: (repo: Repo) => Promise<T>): Promise<T>;
@@ -229,5 +243,11 @@ export interface Store {
    * nothing it wrote is kept. `fn` must await only repo calls (no network, no timers).
    */
   write<T>(fn: (repo: Repo) => Promise<T>): Promise<T>;
+  /**
+   * Calls `listener` after a committed transaction changed `topic`, whichever process of
+   * those sharing the database wrote it (this one included), so caches can drop stale
+   * entries. A listener may also be called when nothing changed (e.g. after reconnecting).
+   */
+  onChange(listener: (topic: ChangeTopic) => void): void;
   close(): Promise<void>;
 }

@@ -31,4 +31,9 @@ export class DevClock implements Clock {
   advance(seconds: number): void {
     this.offsetMs += seconds * 1000;
   }
+
+  /** Catches up with an offset another process sharing the store moved to; never goes back. */
+  follow(offsetMs: number): void {
+    if (offsetMs > this.offsetMs) this.offsetMs = offsetMs;
+  }
 }

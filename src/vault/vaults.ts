@@ -42,6 +42,11 @@ function toVault(r: VaultRecord): Vault {
 export class Vaults {
   private readonly cache = new Map<string, { vault: Vault; until: number }>();
 
+  /** Drops what is cached: a vault was changed (perhaps by another process). */
+  forget(): void {
+    this.cache.clear();
+  }
+
   constructor(
     private readonly store: Store,
     private readonly keyring: Keyring,

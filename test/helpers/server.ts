@@ -1,10 +1,11 @@
 import "./dns.ts";
 import { after, before } from "node:test";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createDatabase, dropDatabase, testEngine } from "./postgres.ts";
 
 export const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 const CLI = join(ROOT, "src/cli/main.ts");
@@ -34,7 +35,14 @@ export interface Lockbox {
   process: ChildProcess;
 }
 
-/** A fresh data directory whose TLS material is issued by the test run's CA. */
+/** Where newDataDir() notes the data directory's own PostgreSQL database, when the engine is postgres. */
+const POSTGRES_URL_FILE = "test-postgres-url";
+
+/**
+ * A fresh data directory whose TLS material is issued by the test run's CA. With
+ * LOCKBOX_TEST_ENGINE=postgres it also gets its own database on LOCKBOX_TEST_POSTGRES_URL's
+ * server (see engineEnv), so tests that share nothing on SQLite share nothing there either.
+ */
 export function newDataDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "lockbox-test-"));
   const ca = process.env.LOCKBOX_TEST_TLS_DIR;
@@ -43,14 +51,35 @@ export function newDataDir(): string {
     copyFileSync(join(ca, "ca.pem"), join(dir, "tls/ca.pem"));
     copyFileSync(join(ca, "ca.key"), join(dir, "tls/ca.key"));
   }
+  if (testEngine() === "postgres") {
+    const admin = process.env.LOCKBOX_TEST_POSTGRES_URL;
+    if (!admin) throw new Error("LOCKBOX_TEST_ENGINE=postgres needs LOCKBOX_TEST_POSTGRES_URL (test/run.mjs sets it)");
+    writeFileSync(join(dir, POSTGRES_URL_FILE), createDatabase(admin));
+  }
   return dir;
 }
 
-/** Runs the `lockbox` CLI to completion. */
+/** The environment that points Lockbox at DATADIR's own database: LOCKBOX_POSTGRES_URL, or nothing on SQLite. */
+export function engineEnv(dataDir: string): NodeJS.ProcessEnv {
+  const file = join(dataDir, POSTGRES_URL_FILE);
+  return existsSync(file) ? { LOCKBOX_POSTGRES_URL: readFileSync(file, "utf8").trim() } : {};
+}
+
+/** The data directory a CLI invocation uses: --data-dir in ARGS, else LOCKBOX_DATA_DIR. */
+function dataDirOf(args: string[], env: NodeJS.ProcessEnv): string | undefined {
+  for (const [i, arg] of args.entries()) {
+    if (arg === "--data-dir") return args[i + 1];
+    if (arg.startsWith("--data-dir=")) return arg.slice("--data-dir=".length);
+  }
+  return env.LOCKBOX_DATA_DIR ?? process.env.LOCKBOX_DATA_DIR;
+}
+
+/** Runs the `lockbox` CLI to completion, against its data directory's database when it has one. */
 export function cli(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
+  const dataDir = dataDirOf(args, env);
   const r = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...(dataDir ? engineEnv(dataDir) : {}), ...env },
     encoding: "utf8",
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -67,7 +96,7 @@ export async function startLockbox(options: StartOptions = {}): Promise<Lockbox>
   const dataDir = options.dataDir ?? newDataDir();
   const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--port", "0", "--data-dir", dataDir, ...(options.args ?? [])], {
     cwd: ROOT,
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, ...engineEnv(dataDir), ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -120,7 +149,17 @@ export function useEnvironment(lockbox: Lockbox): void {
   process.env.IDENTITY_HEADER = lockbox.env.IDENTITY_HEADER;
 }
 
+/** Removes a data directory, and drops its database when it has one. */
 export function removeDataDir(dir: string): void {
+  const url = engineEnv(dir).LOCKBOX_POSTGRES_URL;
+  const admin = process.env.LOCKBOX_TEST_POSTGRES_URL;
+  if (url && admin) {
+    try {
+      dropDatabase(admin, new URL(url).pathname.slice(1));
+    } catch {
+      // Best effort, like rmSync's force: the cluster goes at the end of the run anyway.
+    }
+  }
   rmSync(dir, { recursive: true, force: true });
 }
 

@@ -2,12 +2,11 @@ import { after, before, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { DefaultAzureCredential } from "@azure/identity";
 import { SecretClient, type SecretClientOptions } from "@azure/keyvault-secrets";
-import { newDataDir, removeDataDir, ROOT, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { engineEnv, newDataDir, removeDataDir, ROOT, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { openRawStore, storedBytes } from "../helpers/storage.ts";
 
 // What the README promises about data: an acknowledged write survives a crash, values are
 // never at rest or in logs in the clear, a ciphertext only opens on its own record, and
@@ -96,11 +95,6 @@ function encodingsOf(marker: string): Buffer[] {
 
 const containsAny = (haystack: Buffer, needles: Buffer[]): boolean => needles.some((n) => haystack.includes(n));
 
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true })
-    .map((f) => join(dir, String(f)))
-    .filter((f) => statSync(f).isFile());
-}
 
 test("no secret value in the clear at rest or in the logs (debug logging, versions, update, backup, delete, recover)", async (t) => {
   const ws = workspace(t);
@@ -136,11 +130,16 @@ test("no secret value in the clear at rest or in the logs (debug logging, versio
   assert.equal((await client.getSecret(name)).value, marker);
   assert.equal(await lockbox.stop(), 0);
 
-  // Every file: lockbox.db and its -wal/-shm if present, root.key, tls/, server.json.
-  const files = filesUnder(ws.dataDir);
-  assert.ok(files.includes(join(ws.dataDir, "lockbox.db")), `no lockbox.db among ${files.join(", ")}`);
-  for (const file of files) {
-    assert.ok(!containsAny(readFileSync(file), needles), `${file} holds the secret value in the clear`);
+  // Every file: root.key, tls/, server.json, and on SQLite lockbox.db and its -wal/-shm if
+  // present; on PostgreSQL every table, and the cluster's files.
+  const stored = await storedBytes(ws.dataDir);
+  const places = stored.map((s) => s.where);
+  assert.ok(
+    places.includes(join(ws.dataDir, "lockbox.db")) || places.includes("table versions"),
+    `the search does not reach the stored versions: ${places.join(", ")}`,
+  );
+  for (const { where, bytes } of stored) {
+    assert.ok(!containsAny(bytes, needles), `${where} holds the secret value in the clear`);
   }
 
   const output = lockbox.output();
@@ -159,20 +158,18 @@ test("a ciphertext moved onto another secret's version does not open: 5xx, never
   assert.equal(await first.stop(), 0);
 
   // Swap the sealed values of the latest versions of the two secrets.
-  const db = new Database(join(ws.dataDir, "lockbox.db"));
+  const db = await openRawStore(ws.dataDir);
   try {
-    const select = db.prepare("SELECT sealed FROM versions WHERE vault = ? AND kind = ? AND name = ? AND version = ?");
-    const update = db.prepare("UPDATE versions SET sealed = ? WHERE vault = ? AND kind = ? AND name = ? AND version = ?");
-    const a = select.get("default", "secret", "bound-a", a2.properties.version) as { sealed: Buffer } | undefined;
-    const b = select.get("default", "secret", "bound-b", b2.properties.version) as { sealed: Buffer } | undefined;
+    const select = "SELECT sealed FROM versions WHERE vault = ? AND kind = ? AND name = ? AND version = ?";
+    const update = "UPDATE versions SET sealed = ? WHERE vault = ? AND kind = ? AND name = ? AND version = ?";
+    const [a] = (await db.all(select, ["default", "secret", "bound-a", a2.properties.version])) as Array<{ sealed: Buffer }>;
+    const [b] = (await db.all(select, ["default", "secret", "bound-b", b2.properties.version])) as Array<{ sealed: Buffer }>;
     assert.ok(a && b, "both versions are in the versions table");
-    assert.ok(!a.sealed.equals(b.sealed));
-    db.transaction(() => {
-      assert.equal(update.run(b.sealed, "default", "secret", "bound-a", a2.properties.version).changes, 1);
-      assert.equal(update.run(a.sealed, "default", "secret", "bound-b", b2.properties.version).changes, 1);
-    })();
+    assert.ok(!a.sealed.equals(b.sealed), "two versions have the same ciphertext");
+    assert.equal(await db.run(update, [b.sealed, "default", "secret", "bound-a", a2.properties.version]), 1, "bound-a updated");
+    assert.equal(await db.run(update, [a.sealed, "default", "secret", "bound-b", b2.properties.version]), 1, "bound-b updated");
   } finally {
-    db.close();
+    await db.close();
   }
 
   const second = await ws.start();
@@ -251,7 +248,7 @@ test("SIGTERM as soon as the server says it is listening: it still shuts down cl
   for (let attempt = 0; attempt < 5; attempt++) {
     const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "serve", "--port", "0", "--data-dir", dataDir], {
       cwd: ROOT,
-      env: process.env,
+      env: { ...process.env, ...engineEnv(dataDir) },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";

@@ -2,12 +2,16 @@ import Database from "better-sqlite3";
 import type { Database as Db, Statement } from "better-sqlite3";
 import { migrations } from "../migrations.ts";
 import { SqlRepo, type Executor, type Row, type SqlValue } from "../sql.ts";
-import type { Repo, Store } from "../store.ts";
+import type { ChangeTopic, Repo, Store } from "../store.ts";
+import { GroupCommit } from "../group.ts";
 
 /** Prepared statements, one cache per connection. */
 class SqliteExecutor implements Executor {
   private readonly statements = new Map<string, Statement>();
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly changed: (topic: ChangeTopic) => void,
+  ) {}
 
   private prepare(sql: string): Statement {
     let s = this.statements.get(sql);
@@ -29,31 +33,25 @@ class SqliteExecutor implements Executor {
   async run(sql: string, params: readonly SqlValue[]): Promise<number> {
     return this.prepare(sql).run(...params).changes;
   }
-}
 
-interface Job {
-  fn: (repo: Repo) => Promise<unknown>;
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
+  async notify(topic: ChangeTopic): Promise<void> {
+    this.changed(topic);
+  }
 }
-
-const MAX_BATCH = 512;
 
 /**
  * SQLite in WAL mode with synchronous=FULL: a write is acknowledged only after its commit
- * reached the disk. Writes go through one connection and are grouped: every write that
- * arrives while a commit is under way joins the next transaction, each inside its own
- * savepoint, so one fsync acknowledges many writes and a failing write undoes only itself.
- * Reads use a second connection and so only ever see committed data.
+ * reached the disk. Writes go through one connection, grouped (store/group.ts). Reads use
+ * a second connection and so only ever see committed data. Change notices go to this
+ * process's listeners once their transaction has ended: the database is this process's own.
  */
 export class SqliteStore implements Store {
   private readonly writer: Db;
   private readonly reader: Db;
-  private readonly writeRepo: Repo;
   private readonly readRepo: Repo;
-  private queue: Job[] = [];
-  private draining = false;
-  private closed = false;
+  private readonly group: GroupCommit;
+  private readonly listeners: Array<(topic: ChangeTopic) => void> = [];
+  private readonly pending = new Set<ChangeTopic>();
 
   constructor(file: string) {
     this.writer = new Database(file);
@@ -64,8 +62,20 @@ export class SqliteStore implements Store {
     migrate(this.writer);
     this.reader = new Database(file);
     this.reader.pragma("busy_timeout = 5000");
-    this.writeRepo = new SqlRepo(new SqliteExecutor(this.writer));
-    this.readRepo = new SqlRepo(new SqliteExecutor(this.reader));
+    this.readRepo = new SqlRepo(new SqliteExecutor(this.reader, () => undefined));
+    const writeRepo = new SqlRepo(new SqliteExecutor(this.writer, (topic) => this.pending.add(topic)));
+    const writer = this.writer;
+    this.group = new GroupCommit(
+      {
+        repo: writeRepo,
+        begin: async () => void writer.exec("BEGIN IMMEDIATE"),
+        exec: async (sql) => {
+          if (sql === "ROLLBACK" && !writer.inTransaction) return;
+          writer.exec(sql);
+        },
+      },
+      () => this.flushChanges(),
+    );
   }
 
   read<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
@@ -73,57 +83,21 @@ export class SqliteStore implements Store {
   }
 
   write<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new Error("the store is closed"));
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.draining) {
-        this.draining = true;
-        setImmediate(() => void this.drain());
-      }
-    });
+    return this.group.write(fn);
   }
 
-  private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_BATCH);
-      const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
-      try {
-        this.writer.exec("BEGIN IMMEDIATE");
-      } catch (error) {
-        for (const job of batch) job.reject(error);
-        continue;
-      }
-      for (const job of batch) {
-        this.writer.exec("SAVEPOINT job");
-        try {
-          const value = await job.fn(this.writeRepo);
-          this.writer.exec("RELEASE job");
-          outcomes.push({ ok: true, value });
-        } catch (error) {
-          this.writer.exec("ROLLBACK TO job");
-          this.writer.exec("RELEASE job");
-          outcomes.push({ ok: false, error });
-        }
-      }
-      try {
-        this.writer.exec("COMMIT");
-      } catch (error) {
-        if (this.writer.inTransaction) this.writer.exec("ROLLBACK");
-        for (const job of batch) job.reject(error);
-        continue;
-      }
-      batch.forEach((job, i) => {
-        const o = outcomes[i]!;
-        if (o.ok) job.resolve(o.value);
-        else job.reject(o.error);
-      });
-    }
-    this.draining = false;
+  onChange(listener: (topic: ChangeTopic) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private flushChanges(): void {
+    const topics = [...this.pending];
+    this.pending.clear();
+    for (const topic of topics) for (const l of this.listeners) l(topic);
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    while (this.draining || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+    await this.group.close();
     this.reader.close();
     this.writer.close();
   }

@@ -1,0 +1,104 @@
+import type { Repo } from "./store.ts";
+
+/** One engine's write connection, as the group commit drives it. */
+export interface WriteConnection {
+  readonly repo: Repo;
+  /** BEGIN, plus whatever the engine needs to be the only writer (a lock). */
+  begin(): Promise<void>;
+  /** Runs one statement of transaction control: SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT, ROLLBACK. */
+  exec(sql: string): Promise<void>;
+}
+
+interface Job {
+  fn: (repo: Repo) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+const MAX_BATCH = 512;
+
+/**
+ * Group commit, shared by the engines. Writes are carried out one at a time on one
+ * connection, and every write that arrives while a commit is under way joins the next
+ * transaction, each inside its own savepoint: one durable commit acknowledges many writes,
+ * and a failing write undoes only itself. A write's promise settles after the commit.
+ */
+export class GroupCommit {
+  private queue: Job[] = [];
+  private draining: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly connection: WriteConnection,
+    /** Called after each transaction ends, committed or not. */
+    private readonly afterTransaction: () => void = () => undefined,
+  ) {}
+
+  write<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error("the store is closed"));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.draining ??= new Promise<void>((done) => setImmediate(() => void this.drain().finally(done)));
+    });
+  }
+
+  private async drain(): Promise<void> {
+    const c = this.connection;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+      try {
+        await c.begin();
+      } catch (error) {
+        await c.exec("ROLLBACK").catch(() => undefined);
+        for (const job of batch) job.reject(error);
+        continue;
+      }
+      let failed: unknown;
+      for (const job of batch) {
+        try {
+          await c.exec("SAVEPOINT job");
+        } catch (error) {
+          failed = error;
+          break;
+        }
+        try {
+          const value = await job.fn(c.repo);
+          await c.exec("RELEASE job");
+          outcomes.push({ ok: true, value });
+        } catch (error) {
+          try {
+            await c.exec("ROLLBACK TO job");
+            await c.exec("RELEASE job");
+          } catch (e) {
+            failed = e;
+            break;
+          }
+          outcomes.push({ ok: false, error });
+        }
+      }
+      try {
+        if (failed !== undefined) throw failed;
+        await c.exec("COMMIT");
+      } catch (error) {
+        await c.exec("ROLLBACK").catch(() => undefined);
+        this.afterTransaction();
+        for (const job of batch) job.reject(error);
+        continue;
+      }
+      this.afterTransaction();
+      batch.forEach((job, i) => {
+        const o = outcomes[i]!;
+        if (o.ok) job.resolve(o.value);
+        else job.reject(o.error);
+      });
+    }
+    this.draining = undefined;
+  }
+
+  /** Refuses new writes and waits for those queued to be committed. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.draining) await this.draining;
+  }
+}

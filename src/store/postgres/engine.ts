@@ -1,0 +1,199 @@
+import pg from "pg";
+import { migrations } from "../migrations.ts";
+import { GroupCommit } from "../group.ts";
+import { SqlRepo, type Executor, type Row, type SqlValue } from "../sql.ts";
+import type { ChangeTopic, Repo, Store } from "../store.ts";
+
+const TOPICS: readonly ChangeTopic[] = ["vaults", "identities", "access", "meta"];
+const CHANNEL = "lockbox_changes";
+/** pg_advisory_xact_lock key held by the transaction that writes: "Lockbox" in ASCII. */
+const WRITE_LOCK = "21479328318001528";
+/** pg_advisory_lock key held while migrating. */
+const MIGRATION_LOCK = "21479328318001529";
+const POOL_SIZE = 10;
+
+type Queryable = Pick<pg.Pool | pg.PoolClient, "query">;
+
+/** The repository's portable SQL (`?` placeholders) turned into PostgreSQL's `$n`, once per statement. */
+const statements = new Map<string, { name: string; text: string }>();
+function statement(sql: string): { name: string; text: string } {
+  let s = statements.get(sql);
+  if (!s) {
+    let n = 0;
+    s = { name: `lockbox_${statements.size}`, text: sql.replace(/\?/g, () => `$${++n}`) };
+    statements.set(sql, s);
+  }
+  return s;
+}
+
+class PgExecutor implements Executor {
+  constructor(private readonly db: () => Queryable) {}
+
+  private async query(sql: string, params: readonly SqlValue[]): Promise<pg.QueryResult<Row>> {
+    const { name, text } = statement(sql);
+    return this.db().query<Row>({ name, text, values: params as unknown[] });
+  }
+
+  async all(sql: string, params: readonly SqlValue[]): Promise<Row[]> {
+    return (await this.query(sql, params)).rows;
+  }
+
+  async get(sql: string, params: readonly SqlValue[]): Promise<Row | undefined> {
+    return (await this.query(sql, params)).rows[0];
+  }
+
+  async run(sql: string, params: readonly SqlValue[]): Promise<number> {
+    return (await this.query(sql, params)).rowCount ?? 0;
+  }
+
+  async notify(topic: ChangeTopic): Promise<void> {
+    // Delivered when the transaction commits, to every process listening (this one too).
+    await this.query("SELECT pg_notify(?, ?)", [CHANNEL, topic]);
+  }
+}
+
+/**
+ * PostgreSQL, for several Lockbox processes on one database. Reads go to a pool. Writes are
+ * grouped per process as on SQLite (store/group.ts), and each group's transaction first takes
+ * one advisory lock, so writes from all processes are serialized as on SQLite: the domain's
+ * check-then-write transactions (and the scheduler's claim on a due action) stay correct
+ * without retry loops. A commit is acknowledged only once PostgreSQL has made it durable.
+ * Cache-relevant changes are announced with NOTIFY in the writing transaction and heard
+ * through LISTEN by every process.
+ */
+export class PostgresStore implements Store {
+  private readonly pool: pg.Pool;
+  private readonly readRepo: Repo;
+  private readonly group: GroupCommit;
+  private writer: pg.PoolClient | undefined;
+  private writerBroken = false;
+  private listener: pg.Client | undefined;
+  private readonly listeners: Array<(topic: ChangeTopic) => void> = [];
+  private closed = false;
+
+  private constructor(private readonly url: string) {
+    this.pool = new pg.Pool({ connectionString: url, max: POOL_SIZE, application_name: "lockbox" });
+    // An idle pooled connection that dies (a database restart) must not crash the process.
+    this.pool.on("error", () => undefined);
+    this.readRepo = new SqlRepo(new PgExecutor(() => this.pool));
+    const writeRepo = new SqlRepo(new PgExecutor(() => this.writer!));
+    this.group = new GroupCommit({
+      repo: writeRepo,
+      begin: async () => {
+        if (this.writer && this.writerBroken) {
+          this.writer.release(true);
+          this.writer = undefined;
+        }
+        if (!this.writer) {
+          this.writer = await this.pool.connect();
+          this.writerBroken = false;
+          this.writer.on("error", () => (this.writerBroken = true));
+        }
+        await this.writer.query("BEGIN");
+        await this.writer.query(`SELECT pg_advisory_xact_lock(${WRITE_LOCK})`);
+      },
+      exec: async (sql) => {
+        if (!this.writer) return;
+        try {
+          await this.writer.query(sql);
+        } catch (e) {
+          if (sql === "ROLLBACK") this.writerBroken = true;
+          else throw e;
+        }
+      },
+    });
+  }
+
+  /** Connects, runs migrations under an advisory lock (so processes may start together), and listens for changes. */
+  static async open(url: string): Promise<PostgresStore> {
+    const store = new PostgresStore(url);
+    try {
+      await store.migrate();
+      await store.listen();
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+    return store;
+  }
+
+  private async migrate(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query(`SELECT pg_advisory_lock(${MIGRATION_LOCK})`);
+      try {
+        await client.query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied BIGINT NOT NULL)");
+        const done = new Set((await client.query<{ version: number }>("SELECT version FROM schema_migrations")).rows.map((r) => Number(r.version)));
+        for (const m of migrations) {
+          if (done.has(m.version)) continue;
+          await client.query("BEGIN");
+          try {
+            for (const s of m.statements) {
+              await client.query(s.replaceAll("{{BLOB}}", "BYTEA").replaceAll("{{SEQ_PK}}", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"));
+            }
+            await client.query("INSERT INTO schema_migrations (version, applied) VALUES ($1, $2)", [m.version, Date.now()]);
+            await client.query("COMMIT");
+          } catch (e) {
+            await client.query("ROLLBACK");
+            throw e;
+          }
+        }
+      } finally {
+        await client.query(`SELECT pg_advisory_unlock(${MIGRATION_LOCK})`);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  /** LISTEN on a connection of its own; if it drops, caches are flushed and it reconnects. */
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url, application_name: "lockbox-listen" });
+    client.on("notification", (n) => {
+      if (TOPICS.includes(n.payload as ChangeTopic)) this.emit(n.payload as ChangeTopic);
+    });
+    client.on("error", () => undefined);
+    client.on("end", () => {
+      if (this.closed || this.listener !== client) return;
+      this.listener = undefined;
+      const retry = (): void => {
+        if (this.closed) return;
+        this.listen().then(
+          () => TOPICS.forEach((t) => this.emit(t)), // what changed while deaf is unknown
+          () => setTimeout(retry, 500).unref(),
+        );
+      };
+      setTimeout(retry, 100).unref();
+    });
+    await client.connect();
+    await client.query(`LISTEN ${CHANNEL}`);
+    this.listener = client;
+  }
+
+  private emit(topic: ChangeTopic): void {
+    for (const l of this.listeners) l(topic);
+  }
+
+  read<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
+    return fn(this.readRepo);
+  }
+
+  write<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
+    return this.group.write(fn);
+  }
+
+  onChange(listener: (topic: ChangeTopic) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.group.close();
+    this.writer?.release();
+    this.writer = undefined;
+    const listener = this.listener;
+    this.listener = undefined;
+    await listener?.end().catch(() => undefined);
+    await this.pool.end();
+  }
+}
