@@ -18,11 +18,12 @@ import { p256, p384, p521 } from "@noble/curves/nist.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { ALGORITHMS, HASH_BYTES, type Algorithm, type Curve, type Hash, type KeyOperation } from "./algorithms.ts";
 import { KeyInputError, nodeJwk, type PrivateJwk } from "./keys.ts";
+import { ecdsaSignDigest } from "./ecdsa.ts";
 
 /**
  * Key Vault's cryptographic operations on a key's material. Pure functions of their input,
  * run in the crypto worker pool (crypto/pool.ts) so that RSA private operations never
- * block the event loop. Bad input throws KeyInputError with a message free of key material.
+ * block the event loop; the quick ones run inline. Bad input throws KeyInputError with a message free of key material.
  */
 export interface OperationRequest {
   op: KeyOperation;
@@ -244,7 +245,7 @@ function ecSign(req: OperationRequest, curve: Curve, hash: Hash): Uint8Array {
   const digest = buf(req.value)!;
   checkDigest(digest, hash, req.alg);
   const jwk = req.key as { d: string };
-  return NOBLE[curve].sign(digest, Buffer.from(jwk.d, "base64url"), { prehash: false });
+  return ecdsaSignDigest(curve, Buffer.from(jwk.d, "base64url"), digest);
 }
 
 function ecVerify(req: OperationRequest, curve: Curve, hash: Hash): boolean {
