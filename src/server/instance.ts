@@ -122,7 +122,11 @@ export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = pro
   const useDevClock = options.devClock ?? savedOffset !== undefined;
   if (options.devClock === false && savedOffset !== undefined) await store.write((repo) => repo.deleteMeta(DEV_CLOCK_META));
   const devClock = useDevClock ? new DevClock(Number(savedOffset ?? 0)) : undefined;
-  if (devClock && savedOffset === undefined) await store.write((repo) => repo.setMeta(DEV_CLOCK_META, "0"));
+  if (devClock && savedOffset === undefined) {
+    await store.write(async (repo) => {
+      if ((await repo.getMeta(DEV_CLOCK_META)) === undefined) await repo.setMeta(DEV_CLOCK_META, "0");
+    });
+  }
   const clock: Clock = devClock ?? systemClock;
   const lifecycle = new ScheduledLifecycle(clock);
   const vaults = new Vaults(store, keyring, clock);
@@ -185,8 +189,13 @@ export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = pro
     devClock,
     async advanceClock(seconds: number) {
       if (!devClock) throw new Error("time is not the dev clock");
-      devClock.advance(seconds);
-      await store.write((repo) => repo.setMeta(DEV_CLOCK_META, String(devClock.offset)));
+      // From the stored offset, in one transaction: another process may have moved it.
+      const offset = await store.write(async (repo) => {
+        const next = Math.max(Number((await repo.getMeta(DEV_CLOCK_META)) ?? 0), devClock.offset) + seconds * 1000;
+        await repo.setMeta(DEV_CLOCK_META, String(next));
+        return next;
+      });
+      devClock.follow(offset);
     },
     sharedCa: {
       async load() {

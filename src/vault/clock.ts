@@ -28,11 +28,7 @@ export class DevClock implements Clock {
     return this.offsetMs;
   }
 
-  advance(seconds: number): void {
-    this.offsetMs += seconds * 1000;
-  }
-
-  /** Catches up with an offset another process sharing the store moved to; never goes back. */
+  /** Moves to an offset stored in the store (by this process or another); never goes back. */
   follow(offsetMs: number): void {
     if (offsetMs > this.offsetMs) this.offsetMs = offsetMs;
   }

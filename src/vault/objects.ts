@@ -356,6 +356,8 @@ export class VersionedObjects {
   /** Permanently removes deleted objects whose retention has run out. Returns how many. */
   async purgeDue(limit = 100): Promise<number> {
     const now = nowSeconds(this.clock);
+    // A read first: most runs find nothing, and then take no write lock.
+    if ((await this.store.read((repo) => repo.listPurgeDue(this.rules.kind, now, 1))).length === 0) return 0;
     return this.store.write(async (repo) => {
       const due = await repo.listPurgeDue(this.rules.kind, now, limit);
       for (const o of due) await repo.purgeObject(o.vault, o.kind, o.name);
