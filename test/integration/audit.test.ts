@@ -12,6 +12,7 @@ import { decodeJwt } from "jose";
 import { OPERATIONS } from "../../src/authz/operations.ts";
 import { developerToken, raw } from "../helpers/http.ts";
 import { cli, type Lockbox, removeDataDir, saveEnvironment, startLockbox, useEnvironment } from "../helpers/server.ts";
+import { sleep } from "../helpers/wait.ts";
 
 // The AuditEvent log (issue 5): one JSON line per request and per scheduled action, in
 // Azure's shape, appended to --audit-log FILE (default DATA-DIR/audit.log), never holding a
@@ -75,7 +76,6 @@ function linesOf(file: string): AuditLine[] {
     });
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Lines are written as each request ends; waits (at most 5 s) until `ready` holds. */
 async function waitForLines(file: string, what: string, ready: (lines: AuditLine[]) => boolean): Promise<AuditLine[]> {

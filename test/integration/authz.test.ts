@@ -10,6 +10,7 @@ import { BUILT_IN_ROLES, roleGrants } from "../../src/authz/roles.ts";
 import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
 import { cli, type Lockbox, removeDataDir, serveForFile, startLockbox } from "../helpers/server.ts";
 import { runProgram } from "../helpers/program.ts";
+import { eventually } from "../helpers/wait.ts";
 
 // Access control (issue 5): Azure RBAC roles and access policies on every operation, seen
 // through the official SDKs with credentials obtained as users obtain them. In this process
@@ -57,22 +58,6 @@ function assignRole(assignee: string, role: string, options: { vault?: string; s
 const credentialOf = (sp: Sp, secret = sp.clientSecret): ClientSecretCredential =>
   new ClientSecretCredential(sp.tenantId, sp.clientId, secret, { authorityHost, disableInstanceDiscovery: true });
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Runs `check` until it passes, for at most `limitMs`; the last failure is reported. */
-async function eventually<T>(what: string, limitMs: number, check: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() >= deadline) {
-        throw new Error(`${what}: not so within ${limitMs} ms. Last: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-      }
-    }
-    await sleep(100);
-  }
-}
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 

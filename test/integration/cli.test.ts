@@ -7,6 +7,7 @@ import { DefaultAzureCredential } from "@azure/identity";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { developerToken, raw } from "../helpers/http.ts";
 import { cli, type Lockbox, newDataDir, removeDataDir, serveForFile, startLockbox } from "../helpers/server.ts";
+import { sleep } from "../helpers/wait.ts";
 
 // The `lockbox` command line: env, vault create/list/delete, serve's root key, and SIGTERM.
 let lockbox: Lockbox;
@@ -14,7 +15,6 @@ serveForFile({}, (started) => {
   lockbox = started;
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const parseExports = (text: string): Record<string, string> =>
   Object.fromEntries([...text.matchAll(/^export (\w+)='([^']*)'$/gm)].map((m) => [m[1]!, m[2]!]));
 

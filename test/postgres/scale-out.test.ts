@@ -14,6 +14,7 @@ import { developerToken, raw } from "../helpers/http.ts";
 import { createDatabase, dropDatabase, testEngine } from "../helpers/postgres.ts";
 import { collect } from "../helpers/sdk.ts";
 import { cli, newDataDir, removeDataDir, saveEnvironment, startLockbox, stopOrKill, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { errorText, eventually, sleep } from "../helpers/wait.ts";
 
 // Scale-out: three Lockbox processes, each with its own data directory (TLS files,
 // server.json, audit.log) but one PostgreSQL database and one root key, behave as one vault
@@ -39,26 +40,8 @@ const LIMIT = { timeout: 180_000 };
 const DAY = 86_400;
 const SCOPE = "https://vault.localhost/.default";
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const hex = (n = 4): string => randomBytes(n).toString("hex");
 const randomValue = (label: string): string => `${label}-${randomBytes(12).toString("hex")}`;
-const errorText = (e: unknown): string => {
-  const x = e as { statusCode?: number; code?: string; name?: string; message?: string };
-  return `${x?.name ?? "Error"} ${x?.statusCode ?? ""} ${x?.code ?? ""}: ${String(x?.message ?? e).split("\n")[0]}`;
-};
-
-/** Runs `check` every 100 ms until it passes, for at most `limitMs`; the last failure is reported. */
-async function eventually<T>(what: string, limitMs: number, check: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() >= deadline) throw new Error(`${what}: not so within ${limitMs} ms. Last: ${errorText(e)}`, { cause: e });
-    }
-    await sleep(100);
-  }
-}
 
 /** Runs `fn` over `items`, at most `width` at a time. */
 async function inBatches<T, R>(items: T[], width: number, fn: (item: T) => Promise<R>): Promise<R[]> {
