@@ -55,6 +55,21 @@ export class GroupCommit {
         continue;
       }
       let failed: unknown;
+      if (batch.length === 1) {
+        // Alone in its transaction, a write needs no savepoint: if it fails, all is undone.
+        const job = batch[0]!;
+        try {
+          const value = await job.fn(c.repo);
+          await c.exec("COMMIT");
+          this.afterTransaction();
+          job.resolve(value);
+        } catch (error) {
+          await c.exec("ROLLBACK").catch(() => undefined);
+          this.afterTransaction();
+          job.reject(error);
+        }
+        continue;
+      }
       for (const job of batch) {
         try {
           await c.exec("SAVEPOINT job");
