@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { KvError } from "../vault/errors.ts";
+import { StoreUnavailable } from "../store/store.ts";
 
 /**
  * Maps anything thrown while serving a request to Azure's error body. Messages are ours and
@@ -24,6 +25,9 @@ export function toKvError(error: FastifyError | Error): KvError {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return new KvError(413, "RequestEntityTooLarge", "The request body is too large.");
   }
+  if (error instanceof StoreUnavailable) {
+    return new KvError(503, "ServiceUnavailable", "The vault's storage is unavailable at the moment; try again.");
+  }
   if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
     return new KvError(e.statusCode, "BadParameter", "The request is invalid.");
   }
@@ -34,5 +38,6 @@ export function renderError(error: FastifyError | Error, req: FastifyRequest, re
   const kv = toKvError(error);
   if (kv.status >= 500) req.log.error({ err: error }, "request failed");
   reply.kvErrorMessage = kv.message;
+  if (kv.status === 503) void reply.header("retry-after", "1");
   void reply.code(kv.status).send(kv.toBody());
 }

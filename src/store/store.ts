@@ -235,6 +235,17 @@ export interface DueDelivery extends DeliveryRecord {
  */
 export type ChangeTopic = "vaults" | "identities" | "access" | "meta";
 
+/**
+ * The database cannot be reached (down, restarting, connection lost): nothing about the
+ * request is wrong, and it may succeed when retried. Engines throw it; HTTP answers 503.
+ */
+export class StoreUnavailable extends Error {
+  constructor(cause: unknown) {
+    super("the database is unavailable", { cause });
+    this.name = "StoreUnavailable";
+  }
+}
+
 export interface Store {
   /** Reads committed data. */
   read<T>(fn: (repo: Repo) => Promise<T>): Promise<T>;

@@ -111,6 +111,10 @@ export interface ThrowawayCluster {
   dir: string;
   /** Stops the server at once and removes its directory; safe to call twice. */
   stop(): Promise<void>;
+  /** Shuts the server down (an outage), keeping its data, port and directory. */
+  halt(): Promise<void>;
+  /** Starts the server again after halt(). */
+  resume(): Promise<void>;
 }
 
 /**
@@ -165,7 +169,13 @@ export async function startThrowawayCluster(options: { durable?: boolean } = {})
       try {
         await runTool(bin, "pg_ctl", ["start", "-D", data, "-l", log, "-w", "-t", "60"], dir);
         started = true;
-        return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, dir, stop };
+        return {
+          url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+          dir,
+          stop,
+          halt: async () => void (await runTool(bin, "pg_ctl", ["stop", "-D", data, "-m", "fast", "-w"], dir)),
+          resume: async () => void (await runTool(bin, "pg_ctl", ["start", "-D", data, "-l", log, "-w", "-t", "60"], dir)),
+        };
       } catch (error) {
         // The port was taken between freePort() and the bind: try another.
         const text = existsSync(log) ? readFileSync(log, "utf8") : "";

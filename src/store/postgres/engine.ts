@@ -2,7 +2,7 @@ import pg from "pg";
 import { migrations } from "../migrations.ts";
 import { GroupCommit } from "../group.ts";
 import { SqlRepo, type Executor, type Row, type SqlValue } from "../sql.ts";
-import type { ChangeTopic, Repo, Store } from "../store.ts";
+import { StoreUnavailable, type ChangeTopic, type Repo, type Store } from "../store.ts";
 
 const TOPICS: readonly ChangeTopic[] = ["vaults", "identities", "access", "meta"];
 const CHANNEL = "lockbox_changes";
@@ -13,6 +13,24 @@ const MIGRATION_LOCK = "21479328318001529";
 const POOL_SIZE = 10;
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, "query">;
+
+/**
+ * Errors that say the database could not be reached or went away (not that the request was
+ * wrong) become StoreUnavailable: socket errors, SQLSTATE class 08 (connection exception)
+ * and 57P01-57P03 (shutting down, cannot connect now), a connection ended mid-query.
+ */
+function unavailable(e: unknown): never {
+  const err = e as { code?: string; message?: string };
+  const code = String(err?.code ?? "");
+  if (
+    ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENOTFOUND", "57P01", "57P02", "57P03"].includes(code) ||
+    code.startsWith("08") ||
+    /Connection terminated|Client has encountered a connection error|not queryable/i.test(err?.message ?? "")
+  ) {
+    throw new StoreUnavailable(e);
+  }
+  throw e;
+}
 
 /** The repository's portable SQL (`?` placeholders) turned into PostgreSQL's `$n`, once per statement. */
 const statements = new Map<string, { name: string; text: string }>();
@@ -111,8 +129,10 @@ export class PostgresStore implements Store {
       await store.migrate();
       await store.listen();
     } catch (e) {
-      await store.close();
-      throw e;
+      await store.close().catch(() => undefined);
+      // The URL's host and database name only: it may carry a password.
+      const { host, pathname } = new URL(url);
+      throw new Error(`PostgreSQL database ${pathname.slice(1) || "(default)"} on ${host}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
     return store;
   }
@@ -175,11 +195,11 @@ export class PostgresStore implements Store {
   }
 
   read<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
-    return fn(this.readRepo);
+    return fn(this.readRepo).catch(unavailable);
   }
 
   write<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
-    return this.group.write(fn);
+    return this.group.write(fn).catch(unavailable);
   }
 
   onChange(listener: (topic: ChangeTopic) => void): void {

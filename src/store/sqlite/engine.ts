@@ -2,7 +2,7 @@ import Database from "better-sqlite3";
 import type { Database as Db, Statement } from "better-sqlite3";
 import { migrations } from "../migrations.ts";
 import { SqlRepo, type Executor, type Row, type SqlValue } from "../sql.ts";
-import type { ChangeTopic, Repo, Store } from "../store.ts";
+import { StoreUnavailable, type ChangeTopic, type Repo, type Store } from "../store.ts";
 import { GroupCommit } from "../group.ts";
 
 /** Prepared statements, one cache per connection. */
@@ -37,6 +37,13 @@ class SqliteExecutor implements Executor {
   async notify(topic: ChangeTopic): Promise<void> {
     this.changed(topic);
   }
+}
+
+/** The file stayed locked by another process (e.g. a long CLI command) past busy_timeout: retry later. */
+function busy(e: unknown): never {
+  const code = String((e as { code?: string })?.code ?? "");
+  if (code === "SQLITE_BUSY" || code.startsWith("SQLITE_BUSY_")) throw new StoreUnavailable(e);
+  throw e;
 }
 
 /**
@@ -79,11 +86,11 @@ export class SqliteStore implements Store {
   }
 
   read<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
-    return fn(this.readRepo);
+    return fn(this.readRepo).catch(busy);
   }
 
   write<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
-    return this.group.write(fn);
+    return this.group.write(fn).catch(busy);
   }
 
   onChange(listener: (topic: ChangeTopic) => void): void {
