@@ -1,15 +1,8 @@
 import { createECDH, randomBytes, type ECDH } from "node:crypto";
 import { CURVES, type Curve } from "./algorithms.ts";
 
-/** The group order of each curve. */
-const ORDER: Record<Curve, bigint> = {
-  "P-256": 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
-  "P-256K": 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n,
-  "P-384": 0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n,
-  "P-521": 0x01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409n,
-};
-
 interface CurveParams {
+  /** The group order. */
   n: bigint;
   /** Bytes of a coordinate, and of r and s in a raw signature. */
   size: number;
@@ -17,7 +10,16 @@ interface CurveParams {
   lowS: boolean;
 }
 
-const paramsOf = (curve: Curve): CurveParams => ({ n: ORDER[curve], size: CURVES[curve].size, lowS: curve === "P-256K" });
+const params = (n: bigint, curve: Curve): CurveParams => ({ n, size: CURVES[curve].size, lowS: curve === "P-256K" });
+const PARAMS: Record<Curve, CurveParams> = {
+  "P-256": params(0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n, "P-256"),
+  "P-256K": params(0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n, "P-256K"),
+  "P-384": params(0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n, "P-384"),
+  "P-521": params(
+    0x01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409n,
+    "P-521",
+  ),
+};
 
 const toBigInt = (b: Uint8Array): bigint => (b.length === 0 ? 0n : BigInt(`0x${Buffer.from(b).toString("hex")}`));
 const toBytes = (v: bigint, size: number): Buffer => Buffer.from(v.toString(16).padStart(size * 2, "0"), "hex");
@@ -68,7 +70,7 @@ function ecdhOf(curve: Curve): ECDH {
  * with its hash), so e is the digest itself.
  */
 export function ecdsaSignDigest(curve: Curve, privateScalar: Uint8Array, digest: Uint8Array): Buffer {
-  const c = paramsOf(curve);
+  const c = PARAMS[curve];
   const d = toBigInt(privateScalar);
   const e = mod(toBigInt(digest), c.n);
   const ecdh = ecdhOf(curve);

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { DueDelivery, Store, SubscriptionRecord } from "../store/store.ts";
+import type { DueDelivery, Repo, Store, SubscriptionRecord } from "../store/store.ts";
 import { nowSeconds, type Clock } from "../vault/clock.ts";
 import { envelope, topicOf, type EnvelopeContext } from "./envelopes.ts";
 
@@ -40,27 +40,37 @@ export class Deliverer {
 
   /** Validates waiting subscriptions and delivers what is due, until nothing more can go now. */
   async runOnce(): Promise<void> {
-    // A read first: most runs find nothing, and then take no write lock.
-    const anyWaiting = await this.store.read((repo) => repo.listSubscriptionsToValidate(nowSeconds(this.clock), 1));
-    const waiting = anyWaiting.length === 0 ? [] : await this.store.write(async (repo) => {
-      const now = nowSeconds(this.clock);
-      const found = await repo.listSubscriptionsToValidate(now, BATCH);
-      for (const s of found) await repo.updateSubscription(s.id, false, s.attempts, now + LEASE_SECONDS);
-      return found;
-    });
+    const waiting = await this.claim(
+      (repo, now, limit) => repo.listSubscriptionsToValidate(now, limit),
+      (repo, s, until) => repo.updateSubscription(s.id, false, s.attempts, until),
+    );
     await Promise.all(waiting.map((s) => this.validate(s)));
     for (;;) {
-      if ((await this.store.read((repo) => repo.listDueDeliveries(nowSeconds(this.clock), 1))).length === 0) return;
-      const due = await this.store.write(async (repo) => {
-        const now = nowSeconds(this.clock);
-        const found = await repo.listDueDeliveries(now, BATCH);
-        for (const d of found) await repo.leaseDelivery(d.subscription, d.eventSeq, now + LEASE_SECONDS);
-        return found;
-      });
+      const due = await this.claim(
+        (repo, now, limit) => repo.listDueDeliveries(now, limit),
+        (repo, d, until) => repo.leaseDelivery(d.subscription, d.eventSeq, until),
+      );
       if (due.length === 0) return;
       const delivered = await Promise.all(due.map((d) => this.deliver(d)));
       if (!delivered.some(Boolean)) return;
     }
+  }
+
+  /**
+   * What `list` finds due, leased to this process by `lease` in one write transaction. A
+   * read comes first: most runs find nothing, and then take no write lock.
+   */
+  private async claim<T>(
+    list: (repo: Repo, now: number, limit: number) => Promise<T[]>,
+    lease: (repo: Repo, item: T, until: number) => Promise<void>,
+  ): Promise<T[]> {
+    if ((await this.store.read((repo) => list(repo, nowSeconds(this.clock), 1))).length === 0) return [];
+    return this.store.write(async (repo) => {
+      const now = nowSeconds(this.clock);
+      const found = await list(repo, now, BATCH);
+      for (const item of found) await lease(repo, item, now + LEASE_SECONDS);
+      return found;
+    });
   }
 
   private async post(url: string, body: string, headers: Record<string, string>): Promise<Response | undefined> {

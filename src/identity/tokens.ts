@@ -77,12 +77,7 @@ export class Tokens {
       const { privateKey } = await generateKeyPair(ALG, { extractable: true });
       const jwk = await exportJWK(privateKey);
       const candidate = keyring.sealWithRoot(Buffer.from(JSON.stringify(jwk)), SIGNING_KEY_AAD).toString("base64");
-      sealed = await store.write(async (repo) => {
-        const existing = await repo.getMeta(SIGNING_KEY_META);
-        if (existing) return existing;
-        await repo.setMeta(SIGNING_KEY_META, candidate);
-        return candidate;
-      });
+      sealed = await store.write((repo) => repo.keepMeta(SIGNING_KEY_META, candidate));
     }
     const privateJwk = JSON.parse(keyring.openWithRoot(Buffer.from(sealed, "base64"), SIGNING_KEY_AAD).toString("utf8")) as JWK;
     const { d: _d, ...publicPart } = privateJwk;

@@ -39,8 +39,8 @@ const BATCH = 50;
  * outbox) also marks it done, after checking it is still pending and due. Processes sharing
  * a database first claim an action with a lease (one write transaction; writes are
  * serialized), so one process does the work; a claim whose process died runs out and the
- * action is taken over. Actions that fell due while the server was down are done at start. Then deleted objects past their
- * retention are purged, and the outbox goes out.
+ * action is taken over. Actions that fell due while the server was down are done at start.
+ * Then deleted objects past their retention are purged, and the outbox goes out.
  */
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;

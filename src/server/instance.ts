@@ -15,7 +15,7 @@ import { SecretService } from "../vault/secrets.ts";
 import { KeyService } from "../vault/keys.ts";
 import { CryptoPool } from "../crypto/pool.ts";
 import { Vaults } from "../vault/vaults.ts";
-import type { SharedCa } from "./tls.ts";
+import type { CaPem, SharedCa } from "./tls.ts";
 import { KvError } from "../vault/errors.ts";
 
 export const DEFAULT_VAULT = "default";
@@ -89,9 +89,7 @@ async function checkRootKey(store: Store, keyring: Keyring, where: string): Prom
     }
   }
   const sealed = keyring.sealWithRoot(randomBytes(16), ROOT_KEY_CHECK_AAD).toString("base64");
-  await store.write(async (repo) => {
-    if (!(await repo.getMeta(ROOT_KEY_CHECK_META))) await repo.setMeta(ROOT_KEY_CHECK_META, sealed);
-  });
+  await store.write((repo) => repo.keepMeta(ROOT_KEY_CHECK_META, sealed));
 }
 
 /**
@@ -122,26 +120,13 @@ export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = pro
   const useDevClock = options.devClock ?? savedOffset !== undefined;
   if (options.devClock === false && savedOffset !== undefined) await store.write((repo) => repo.deleteMeta(DEV_CLOCK_META));
   const devClock = useDevClock ? new DevClock(Number(savedOffset ?? 0)) : undefined;
-  if (devClock && savedOffset === undefined) {
-    await store.write(async (repo) => {
-      if ((await repo.getMeta(DEV_CLOCK_META)) === undefined) await repo.setMeta(DEV_CLOCK_META, "0");
-    });
-  }
+  if (devClock && savedOffset === undefined) await store.write((repo) => repo.keepMeta(DEV_CLOCK_META, "0"));
   const clock: Clock = devClock ?? systemClock;
   const lifecycle = new ScheduledLifecycle(clock);
   const vaults = new Vaults(store, keyring, clock);
   const identities = new Identities(store, clock);
 
-  let tenantId = await store.read((repo) => repo.getMeta("tenant_id"));
-  if (!tenantId) {
-    const candidate = randomUUID();
-    tenantId = await store.write(async (repo) => {
-      const existing = await repo.getMeta("tenant_id");
-      if (existing) return existing;
-      await repo.setMeta("tenant_id", candidate);
-      return candidate;
-    });
-  }
+  const tenantId = (await store.read((repo) => repo.getMeta("tenant_id"))) ?? (await store.write((repo) => repo.keepMeta("tenant_id", randomUUID())));
   // Several processes may initialise one PostgreSQL database at once: each step is a no-op
   // for all but the first.
   if (!(await vaults.find(DEFAULT_VAULT))) {
@@ -158,6 +143,11 @@ export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = pro
       await repo.setMeta(DEVELOPER_HEADER_META, sealed);
     });
   }
+
+  const openCa = (stored: string): CaPem => {
+    const { cert, key } = JSON.parse(stored) as CaPem;
+    return { cert, key: keyring.openWithRoot(Buffer.from(key, "base64"), LOCAL_CA_AAD).toString("utf8") };
+  };
 
   const access = new AccessControl(store, clock);
   // Caches follow changes made by any process sharing the store.
@@ -200,19 +190,11 @@ export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = pro
     sharedCa: {
       async load() {
         const stored = await store.read((repo) => repo.getMeta(LOCAL_CA_META));
-        if (!stored) return undefined;
-        const { cert, key } = JSON.parse(stored) as { cert: string; key: string };
-        return { cert, key: keyring.openWithRoot(Buffer.from(key, "base64"), LOCAL_CA_AAD).toString("utf8") };
+        return stored === undefined ? undefined : openCa(stored);
       },
       async save(ca) {
         const sealed = JSON.stringify({ cert: ca.cert, key: keyring.sealWithRoot(Buffer.from(ca.key), LOCAL_CA_AAD).toString("base64") });
-        const kept = await store.write(async (repo) => {
-          const existing = await repo.getMeta(LOCAL_CA_META);
-          if (existing) return existing;
-          await repo.setMeta(LOCAL_CA_META, sealed);
-          return sealed;
-        });
-        return kept === sealed ? ca : (await this.load())!;
+        return openCa(await store.write((repo) => repo.keepMeta(LOCAL_CA_META, sealed)));
       },
     },
     async developerHeader() {

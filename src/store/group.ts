@@ -15,6 +15,8 @@ interface Job {
   reject: (error: unknown) => void;
 }
 
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
 const MAX_BATCH = 512;
 
 /**
@@ -46,60 +48,26 @@ export class GroupCommit {
     const c = this.connection;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);
-      const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+      // Alone in its transaction, a write needs no savepoint: if it fails, all is rolled back.
+      const savepoints = batch.length > 1;
+      let outcomes: Outcome[] = [];
       try {
         await c.begin();
-      } catch (error) {
-        await c.exec("ROLLBACK").catch(() => undefined);
-        for (const job of batch) job.reject(error);
-        continue;
-      }
-      let failed: unknown;
-      if (batch.length === 1) {
-        // Alone in its transaction, a write needs no savepoint: if it fails, all is undone.
-        const job = batch[0]!;
-        try {
-          const value = await job.fn(c.repo);
-          await c.exec("COMMIT");
-          this.afterTransaction();
-          job.resolve(value);
-        } catch (error) {
-          await c.exec("ROLLBACK").catch(() => undefined);
-          this.afterTransaction();
-          job.reject(error);
-        }
-        continue;
-      }
-      for (const job of batch) {
-        try {
-          await c.exec("SAVEPOINT job");
-        } catch (error) {
-          failed = error;
-          break;
-        }
-        try {
-          const value = await job.fn(c.repo);
-          await c.exec("RELEASE job");
-          outcomes.push({ ok: true, value });
-        } catch (error) {
+        for (const job of batch) {
+          if (savepoints) await c.exec("SAVEPOINT job");
           try {
-            await c.exec("ROLLBACK TO job");
-            await c.exec("RELEASE job");
-          } catch (e) {
-            failed = e;
-            break;
+            outcomes.push({ ok: true, value: await job.fn(c.repo) });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+            if (savepoints) await c.exec("ROLLBACK TO job");
           }
-          outcomes.push({ ok: false, error });
+          if (savepoints) await c.exec("RELEASE job");
         }
-      }
-      try {
-        if (failed !== undefined) throw failed;
-        await c.exec("COMMIT");
+        await c.exec(savepoints || outcomes[0]!.ok ? "COMMIT" : "ROLLBACK");
       } catch (error) {
+        // The transaction itself failed (BEGIN, a savepoint, COMMIT): no write of the batch is kept.
         await c.exec("ROLLBACK").catch(() => undefined);
-        this.afterTransaction();
-        for (const job of batch) job.reject(error);
-        continue;
+        outcomes = batch.map(() => ({ ok: false, error }));
       }
       this.afterTransaction();
       batch.forEach((job, i) => {

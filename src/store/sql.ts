@@ -152,6 +152,13 @@ export class SqlRepo implements Repo {
     await this.db.run("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", [key, value]);
   }
 
+  async keepMeta(key: string, value: string): Promise<string> {
+    const existing = await this.getMeta(key);
+    if (existing !== undefined) return existing;
+    await this.setMeta(key, value);
+    return value;
+  }
+
   async deleteMeta(key: string): Promise<void> {
     await this.db.notify("meta");
     await this.db.run("DELETE FROM meta WHERE k = ?", [key]);

@@ -93,6 +93,8 @@ export interface VersionView extends VersionRecord {
 export interface Repo {
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
+  /** Sets `key` to `value` unless it has a value already; returns the value kept (the first one wins). */
+  keepMeta(key: string, value: string): Promise<string>;
   deleteMeta(key: string): Promise<void>;
 
   getVault(name: string): Promise<VaultRecord | undefined>;

@@ -135,6 +135,7 @@ export async function startThrowawayCluster(options: { durable?: boolean } = {})
   // mkdtemp made dir 0700; as root, hand it and the socket directory to `postgres`.
   if (owner) for (const p of [dir, socket]) chownSync(p, owner.uid, owner.gid);
 
+  const startServer = (): Promise<string> => runTool(bin, "pg_ctl", ["start", "-D", data, "-l", log, "-w", "-t", "60"], dir);
   let started = false;
   const stop = async (): Promise<void> => {
     if (started) {
@@ -167,14 +168,14 @@ export async function startThrowawayCluster(options: { durable?: boolean } = {})
         ].join("\n"),
       );
       try {
-        await runTool(bin, "pg_ctl", ["start", "-D", data, "-l", log, "-w", "-t", "60"], dir);
+        await startServer();
         started = true;
         return {
           url: `postgres://postgres@127.0.0.1:${port}/postgres`,
           dir,
           stop,
           halt: async () => void (await runTool(bin, "pg_ctl", ["stop", "-D", data, "-m", "fast", "-w"], dir)),
-          resume: async () => void (await runTool(bin, "pg_ctl", ["start", "-D", data, "-l", log, "-w", "-t", "60"], dir)),
+          resume: async () => void (await startServer()),
         };
       } catch (error) {
         // The port was taken between freePort() and the bind: try another.

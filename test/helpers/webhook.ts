@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -210,4 +211,17 @@ export async function startWebhook(options: WebhookOptions = {}): Promise<Webhoo
   });
   hook.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
   return hook;
+}
+
+/**
+ * The data of a Key Vault event, as Azure's Event Grid schema for Key Vault has it: the
+ * version's id under `vaultUrl`, the vault, object type, name and version, NBF and EXP.
+ */
+export function assertKeyVaultEventData(data: Record<string, unknown>, vaultUrl: string, collection: "keys" | "secrets", name: string, version: string): void {
+  assert.equal(data.Id, `${vaultUrl}/${collection}/${name}/${version}`);
+  assert.equal(data.VaultName, "default");
+  assert.equal(data.ObjectType, collection === "keys" ? "Key" : "Secret");
+  assert.equal(data.ObjectName, name);
+  assert.equal(data.Version, version);
+  assert.ok("NBF" in data && "EXP" in data, `NBF and EXP are missing: ${JSON.stringify(data)}`);
 }

@@ -13,6 +13,7 @@ import { OPERATIONS } from "../../src/authz/operations.ts";
 import { developerToken, raw } from "../helpers/http.ts";
 import { cli, type Lockbox, removeDataDir, saveEnvironment, startLockbox, useEnvironment } from "../helpers/server.ts";
 import { sleep } from "../helpers/wait.ts";
+import type { AuditEvent } from "../../src/audit/audit.ts";
 
 // The AuditEvent log (issue 5): one JSON line per request and per scheduled action, in
 // Azure's shape, appended to --audit-log FILE (default DATA-DIR/audit.log), never holding a
@@ -38,21 +39,8 @@ after(async () => {
   rmSync(auditDir, { recursive: true, force: true });
 });
 
-interface AuditLine {
-  time: string;
-  resourceId: string;
-  operationName: string;
-  operationVersion: string;
-  category: string;
-  resultType: string;
-  resultSignature: string;
-  resultDescription: string;
-  durationMs: number;
-  callerIpAddress: string;
-  correlationId: string;
-  identity: { claim: Record<string, string> } | null;
-  properties: { requestUri?: string; id?: string; [k: string]: unknown };
-}
+/** A line of the audit log as read back: Lockbox's AuditEvent, its properties as found. */
+type AuditLine = Omit<AuditEvent, "properties"> & { properties: { requestUri?: string; id?: string; [k: string]: unknown } };
 
 const OID = "http://schemas.microsoft.com/identity/claims/objectidentifier";
 

@@ -7,7 +7,7 @@ import { SecretClient } from "@azure/keyvault-secrets";
 import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
 import { cli, removeDataDir, startLockbox, useEnvironment, type Lockbox, stopOrKill } from "../helpers/server.ts";
 import { advanceClock, clockNow as clockNowOf } from "../helpers/clock.ts";
-import { startWebhook, type ReceivedEvent, type Webhook, type WebhookOptions } from "../helpers/webhook.ts";
+import { assertKeyVaultEventData, startWebhook, type ReceivedEvent, type Webhook, type WebhookOptions } from "../helpers/webhook.ts";
 
 // Key Vault events to webhooks (issue 4): subscriptions made with the CLI and the admin API,
 // the Event Grid and CloudEvents envelopes as @azure/eventgrid reads them, type filters,
@@ -192,11 +192,7 @@ describe("envelopes", () => {
       assert.ok(time >= before && time <= after, `eventTime ${got.eventTime.toISOString()} is not on the dev clock (${before}..${after})`);
 
       const data = got.data as unknown as Record<string, unknown>;
-      assert.equal(data.Id, `https://default.vault.localhost:${lockbox.port}/secrets/${name}/${version}`);
-      assert.equal(data.VaultName, "default");
-      assert.equal(data.ObjectType, "Secret");
-      assert.equal(data.ObjectName, name);
-      assert.equal(data.Version, version);
+      assertKeyVaultEventData(data, lockbox.vaultUrl(), "secrets", name, version);
       assert.equal(Number(data.NBF), nbf, `NBF is ${String(data.NBF)}`);
       assert.equal(Number(data.EXP), exp, `EXP is ${String(data.EXP)}`);
     });
@@ -228,13 +224,7 @@ describe("envelopes", () => {
       assert.ok(got.source.endsWith("/providers/Microsoft.KeyVault/vaults/default"), `the source is ${got.source}`);
       assert.equal(got.subject, name);
       assert.ok(got.time instanceof Date, "time is not a date");
-      const data = got.data as unknown as Record<string, unknown>;
-      assert.equal(data.Id, `https://default.vault.localhost:${lockbox.port}/secrets/${name}/${version}`);
-      assert.equal(data.VaultName, "default");
-      assert.equal(data.ObjectType, "Secret");
-      assert.equal(data.ObjectName, name);
-      assert.equal(data.Version, version);
-      assert.ok("NBF" in data && "EXP" in data, `NBF and EXP are missing: ${e.body}`);
+      assertKeyVaultEventData(got.data as unknown as Record<string, unknown>, lockbox.vaultUrl(), "secrets", name, version);
     });
   });
 

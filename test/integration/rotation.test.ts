@@ -8,7 +8,7 @@ import { SecretClient } from "@azure/keyvault-secrets";
 import { developerToken, raw } from "../helpers/http.ts";
 import { removeDataDir, startLockbox, useEnvironment, type Lockbox, stopOrKill } from "../helpers/server.ts";
 import { advanceClock, clockNow as clockNowOf } from "../helpers/clock.ts";
-import { startWebhook, type ReceivedEvent, type Webhook } from "../helpers/webhook.ts";
+import { assertKeyVaultEventData, startWebhook, type ReceivedEvent, type Webhook } from "../helpers/webhook.ts";
 
 // Rotation that runs (issue 4): key rotation policies and near-expiry / expiry events on
 // the server's clock, moved forward with the dev clock, seen through the official SDKs and
@@ -103,13 +103,7 @@ async function assertEventGrid(e: ReceivedEvent, type: string, collection: "keys
   assert.ok(got.eventTime instanceof Date, `eventTime is not a date: ${e.body}`);
   assert.equal(got.subject, name);
   assert.ok(got.topic?.endsWith("/providers/Microsoft.KeyVault/vaults/default"), `the topic is ${got.topic}`);
-  const data = got.data as unknown as Record<string, unknown>;
-  assert.equal(data.Id, `${lockbox.vaultUrl()}/${collection}/${name}/${version}`);
-  assert.equal(data.VaultName, "default");
-  assert.equal(data.ObjectType, collection === "keys" ? "Key" : "Secret");
-  assert.equal(data.ObjectName, name);
-  assert.equal(data.Version, version);
-  assert.ok("NBF" in data && "EXP" in data, `NBF and EXP are missing: ${e.body}`);
+  assertKeyVaultEventData(got.data as unknown as Record<string, unknown>, lockbox.vaultUrl(), collection, name, version);
 }
 
 /**
