@@ -59,12 +59,15 @@ async function startLockbox(dataDir: string, extraEnv: NodeJS.ProcessEnv = {}): 
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.on("data", () => {
       const m = /listening on https:\/\/[^\s:]+:(\d+)/.exec(out);
-      if (m && out.includes("KEYVAULT_URL")) resolve(Number(m[1]));
+      if (m && out.includes("lockbox env")) resolve(Number(m[1]));
     });
     child.once("exit", (code) => reject(new Error(`Lockbox exited ${code}: ${out}`)));
   });
   const readyMs = performance.now() - started;
-  const env = Object.fromEntries([...out.matchAll(/^export (\w+)='([^']*)'$/gm)].map((m) => [m[1]!, m[2]!]));
+  // The server prints no credential; a user gets the environment from `lockbox env`.
+  const printed = spawnSync(process.execPath, [join(ROOT, "bin/lockbox.js"), "env", "--json", "--data-dir", dataDir], { env: { ...process.env, ...extraEnv }, encoding: "utf8" });
+  if (printed.status !== 0) throw new Error(`lockbox env failed: ${printed.stderr}`);
+  const env = JSON.parse(printed.stdout) as Record<string, string>;
   return {
     port,
     pid: child.pid!,

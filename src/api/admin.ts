@@ -79,8 +79,7 @@ export function adminRoutes(app: FastifyInstance, { instance, publicOrigin, runD
   });
 
   app.delete("/lockbox/v1/vaults/:vault/subscriptions/:id", admin, async (req, reply) => {
-    await vaultOf(req);
-    await subscriptions.delete(p(req).id);
+    await subscriptions.delete(p(req).id, (await vaultOf(req)).name);
     return reply.code(204).send();
   });
 
@@ -153,8 +152,7 @@ export function adminRoutes(app: FastifyInstance, { instance, publicOrigin, runD
     return reply.code(201).send(await access.assignRole(await vaultOf(req), await identities.find(b.assignee), b.role, b.scope));
   });
   app.delete("/lockbox/v1/vaults/:vault/roleassignments/:id", admin, async (req, reply) => {
-    await vaultOf(req);
-    await access.removeRole(p(req).id);
+    await access.removeRole(await vaultOf(req), p(req).id);
     return reply.code(204).send();
   });
 

@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 
 /**
@@ -41,25 +41,136 @@ export const claimsOf = (c: AuditCaller): { claim: Record<string, string> } => (
 export const vaultResourceId = (subscription: string, vault: string): string =>
   `/SUBSCRIPTIONS/${subscription}/RESOURCEGROUPS/LOCKBOX/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/${vault}`.toUpperCase();
 
+/** Where the audit log tells of trouble writing itself: one line when it starts, one when it ends. */
+export interface AuditTrouble {
+  failed(message: string): void;
+  recovered(message: string): void;
+}
+
 /**
- * Appends AuditEvent lines to a file. Each line is written with one write(2) as the request
- * ends, so a crash loses at most the request in flight.
+ * Appends AuditEvent lines to a file, each handed to the OS (write(2)) before the caller goes
+ * on, so a crash of the process loses none. A line that cannot be written (a full disk, a
+ * file gone read-only) is kept in memory, oldest first, and `record` answers false: the
+ * caller must then withhold the result the line is about. Until every kept line is written,
+ * `ready()` is false; each call of it (or of `record`) tries again, reopening the file, so
+ * the log heals on its own when there is room again. A failure episode is told to `trouble`
+ * once when it starts and once when it ends, never per line.
  */
 export class AuditLog {
   private fd: number | undefined;
+  /** Lines not yet handed to the OS, oldest first. */
+  private pending: Buffer[] = [];
+  /** Why writing failed, while it fails. */
+  private failure: string | undefined;
 
-  constructor(readonly file: string) {
-    mkdirSync(dirname(file), { recursive: true });
+  constructor(
+    readonly file: string,
+    private readonly trouble: AuditTrouble,
+  ) {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    // A log that cannot even be opened is a configuration error: refuse to start.
     this.fd = openSync(file, "a", 0o600);
   }
 
-  record(event: AuditEvent): void {
-    if (this.fd === undefined) return;
-    writeSync(this.fd, JSON.stringify(event) + "\n");
+  /** True when every line so far has been handed to the OS; tries the kept ones again first. */
+  ready(): boolean {
+    return this.pending.length === 0 || this.flush();
+  }
+
+  /**
+   * Appends a line; false if it could not be handed to the OS now. Such a line is kept and
+   * written later as `ifLate` makes it (for a request: the answer that was withheld).
+   */
+  record(event: AuditEvent, ifLate: (event: AuditEvent) => AuditEvent = (e) => e): boolean {
+    const queued = this.pending.length;
+    this.pending.push(Buffer.from(JSON.stringify(event) + "\n"));
+    if (this.flush()) return true;
+    // Keep the line as it will be true when written.
+    this.pending[queued] = Buffer.from(JSON.stringify(ifLate(event)) + "\n");
+    return false;
+  }
+
+  private flush(): boolean {
+    try {
+      this.fd ??= openSync(this.file, "a", 0o600);
+      while (this.pending.length > 0) {
+        const head = this.pending[0]!;
+        const written = writeSync(this.fd, head);
+        if (written < head.length) {
+          // Part of a line: take it back (a line is in the log whole or not at all) and keep it all.
+          ftruncateSync(this.fd, fstatSync(this.fd).size - written);
+          throw Object.assign(new Error("short write"), { code: "ENOSPC" });
+        }
+        this.pending.shift();
+      }
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? "unknown error";
+      if (this.fd !== undefined) closeQuietly(this.fd);
+      this.fd = undefined; // reopened on the next try: the file may be moved or recreated meanwhile
+      if (this.failure === undefined) {
+        this.failure = code;
+        this.trouble.failed(
+          `the audit log ${this.file} cannot be written (${code}${code === "ENOSPC" ? ": its filesystem is full" : ""}): audited requests are refused with 503 and scheduled actions wait until it can be written again`,
+        );
+      }
+      return false;
+    }
+    if (this.failure !== undefined) {
+      this.trouble.recovered(`the audit log ${this.file} can be written again (it failed with ${this.failure}); serving audited requests again`);
+      this.failure = undefined;
+    }
+    return true;
+  }
+
+  /** Writes on in a new file at the same path (after a log rotation moved the old one away). */
+  reopen(): boolean {
+    if (this.fd !== undefined) closeQuietly(this.fd);
+    this.fd = undefined;
+    return this.flush();
   }
 
   close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
+    this.flush();
+    if (this.fd !== undefined) closeQuietly(this.fd);
     this.fd = undefined;
   }
+}
+
+const closeQuietly = (fd: number): void => {
+  try {
+    closeSync(fd);
+  } catch {
+    // The descriptor is gone either way.
+  }
+};
+
+/** What the scheduler did, for the audit log (operationName e.g. KeyRotateIfDue). */
+export interface ScheduledAudit {
+  operationName: string;
+  vault: string;
+  kind: string;
+  name: string;
+  version?: string;
+  durationMs: number;
+  error?: string;
+}
+
+/** The AuditEvent line of a scheduled action: the caller is the scheduler itself. */
+export function scheduledEvent(entry: ScheduledAudit, at: { timeMs: number; subscription: string; origin: string }): AuditEvent {
+  const collection = entry.kind === "key" ? "keys" : "secrets";
+  return {
+    time: new Date(at.timeMs).toISOString(),
+    resourceId: vaultResourceId(at.subscription, entry.vault),
+    operationName: entry.operationName,
+    operationVersion: "lockbox-v1",
+    category: "AuditEvent",
+    resultType: entry.error ? "Failure" : "Success",
+    resultSignature: entry.error ? "InternalServerError" : "OK",
+    resultDescription: entry.error ?? "",
+    durationMs: entry.durationMs,
+    callerIpAddress: "",
+    correlationId: "",
+    identity: { claim: { appid: "lockbox-scheduler" } },
+    properties: { id: `${at.origin}/${collection}/${entry.name}${entry.version ? `/${entry.version}` : ""}` },
+  };
 }

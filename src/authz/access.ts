@@ -100,8 +100,10 @@ export class AccessControl {
     return this.store.read((repo) => repo.listRoleAssignments(vault.name, principal ?? null));
   }
 
-  async removeRole(id: string): Promise<void> {
-    if (!(await this.store.write((repo) => repo.deleteRoleAssignment(id)))) throw new KvError(404, "NotFound", `There is no role assignment ${id}.`);
+  async removeRole(vault: Vault, id: string): Promise<void> {
+    if (!(await this.store.write((repo) => repo.deleteRoleAssignment(vault.name, id)))) {
+      throw new KvError(404, "NotFound", `There is no role assignment ${id} on the vault ${vault.name}.`);
+    }
   }
 
   async setPolicy(vault: Vault, identity: IdentityRecord, secrets: string[], keys: string[]): Promise<AccessPolicyRecord> {

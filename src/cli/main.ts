@@ -1,5 +1,14 @@
 import { Command, Option } from "commander";
-import { resolveConfig, dataDirOf, parsePort, DEFAULT_DNS_SUFFIX, DEFAULT_PORT } from "../server/config.ts";
+import {
+  resolveConfig,
+  dataDirOf,
+  parsePort,
+  DEFAULT_DNS_SUFFIX,
+  DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_PORT,
+  DEFAULT_REQUEST_TIMEOUT_SECONDS,
+} from "../server/config.ts";
 import { asShell, clientEnvironment, readRuntimeInfo } from "../server/environment.ts";
 import { openInstance, type Instance } from "../server/instance.ts";
 import { serve } from "../server/serve.ts";
@@ -10,6 +19,9 @@ import type { IdentityKind, IdentityRecord } from "../store/store.ts";
 import { secretPolicyWire } from "../vault/secrets.ts";
 import { join } from "node:path";
 import { existsSync, readFileSync } from "node:fs";
+
+// Every file Lockbox makes (database, WAL, keys, server state) is its user's alone.
+process.umask(0o077);
 
 const program = new Command();
 program.name("lockbox").description("A self-hosted Azure Key Vault for the official Azure SDKs.");
@@ -40,6 +52,10 @@ program
   .option("--dev-clock", "for tests: a clock that GET/POST /lockbox/v1/clock reads and moves forward (env LOCKBOX_DEV_CLOCK=1)")
   .addOption(new Option("--storage <engine>", "sqlite (in the data directory) or postgres (env LOCKBOX_STORAGE)").choices(["sqlite", "postgres"]))
   .option("--postgres-url <url>", "the PostgreSQL database, e.g. postgres://user@host/lockbox (env LOCKBOX_POSTGRES_URL; implies --storage postgres)")
+  .option("--request-timeout <seconds>", `a whole request must arrive within this long, its headers within 10 s (env LOCKBOX_REQUEST_TIMEOUT, default ${DEFAULT_REQUEST_TIMEOUT_SECONDS})`)
+  .option("--keep-alive-timeout <seconds>", `idle keep-alive connections are closed after this long (env LOCKBOX_KEEP_ALIVE_TIMEOUT, default ${DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS})`)
+  .option("--max-connections <n>", `at most this many connections at once; more are closed at once (env LOCKBOX_MAX_CONNECTIONS, default ${DEFAULT_MAX_CONNECTIONS})`)
+  .option("--init", "begin a new instance on an empty store, even though a root key was given or the data directory names an instance")
   .action(async (opts) => {
     await serve(resolveConfig(opts));
   });
@@ -239,7 +255,7 @@ role
         (a) => (!opts.id || a.id === opts.id) && (!opts.role || a.role.toLowerCase() === opts.role.toLowerCase()),
       );
       if (doomed.length === 0) throw new Error("no such role assignment");
-      for (const a of doomed) await i.access.removeRole(a.id);
+      for (const a of doomed) await i.access.removeRole(vault, a.id);
       console.log(`removed ${doomed.length} role assignment(s)`);
     });
   });

@@ -319,6 +319,9 @@ function aes(req: OperationRequest, alg: Algorithm & { family: "oct" }): Operati
         const c = createCipheriv(cipherName, key, iv);
         return { value: Buffer.concat([c.update(value), c.final()]) };
       }
+      // A wrapped key is the key plus an 8-byte integrity block: node:crypto unwraps an empty
+      // input to an empty key without complaint.
+      if (value.length < 24 || value.length % 8 !== 0) throw bad(`${req.alg} unwraps values of at least 24 bytes in multiples of 8.`);
       try {
         const d = createDecipheriv(cipherName, key, iv);
         return { value: Buffer.concat([d.update(value), d.final()]) };

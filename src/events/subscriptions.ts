@@ -58,8 +58,12 @@ export class Subscriptions {
     return this.store.read((repo) => repo.listSubscriptions(vault ? vault.toLowerCase() : null));
   }
 
-  async delete(id: string): Promise<void> {
-    const removed = await this.store.write((repo) => repo.deleteSubscription(id));
-    if (!removed) throw new KvError(404, "NotFound", `There is no event subscription with id ${id}.`);
+  /** Deletes a subscription; with `vault`, only one of that vault. */
+  async delete(id: string, vault?: string): Promise<void> {
+    const removed = await this.store.write(async (repo) => {
+      const s = await repo.getSubscription(id);
+      return s !== undefined && (vault === undefined || s.vault === vault.toLowerCase()) && (await repo.deleteSubscription(id));
+    });
+    if (!removed) throw new KvError(404, "NotFound", `There is no event subscription with id ${id}${vault ? ` on the vault ${vault.toLowerCase()}` : ""}.`);
   }
 }

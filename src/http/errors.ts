@@ -26,7 +26,11 @@ export function toKvError(error: FastifyError | Error): KvError {
       return new KvError(413, "RequestEntityTooLarge", "The request body is too large.");
   }
   if (error instanceof StoreUnavailable) {
-    return new KvError(503, "ServiceUnavailable", "The vault's storage is unavailable at the moment; try again.");
+    return new KvError(
+      503,
+      "ServiceUnavailable",
+      error.reason === "full" ? "The vault's storage is full at the moment; try again later." : "The vault's storage is unavailable at the moment; try again.",
+    );
   }
   if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
     return new KvError(e.statusCode, "BadParameter", "The request is invalid.");
@@ -34,9 +38,21 @@ export function toKvError(error: FastifyError | Error): KvError {
   return new KvError(500, "InternalServerError", "Lockbox could not complete the request because of an internal error.");
 }
 
+/** When each kind of store trouble was last logged: one line a minute per kind, not one per request. */
+const storeTroubleLogged = new Map<string, number>();
+const STORE_TROUBLE_EVERY_MS = 60_000;
+
 export function renderError(error: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): void {
   const kv = toKvError(error);
-  if (kv.status >= 500) req.log.error({ err: error }, "request failed");
+  if (error instanceof StoreUnavailable) {
+    const last = storeTroubleLogged.get(error.reason);
+    if (last === undefined || Date.now() - last >= STORE_TROUBLE_EVERY_MS) {
+      storeTroubleLogged.set(error.reason, Date.now());
+      req.log.error({ err: error }, `${error.message}: requests that need it are answered 503 until it is back`);
+    }
+  } else if (kv.status >= 500 && kv.status !== 503) {
+    req.log.error({ err: error }, "request failed");
+  }
   reply.kvErrorMessage = kv.message;
   if (kv.status === 503) void reply.header("retry-after", "1");
   void reply.code(kv.status).send(kv.toBody());

@@ -28,3 +28,21 @@ export function vaultNameOf(hostname: string, dnsSuffix: string, defaultVault: s
  * port, since the SDK pins its challenge to the origin it called.
  */
 export const originOf = (req: FastifyRequest): string => `https://${req.headers.host}`;
+
+/**
+ * Refuses what HTTP allows to be read two ways: a second Host header (RFC 9112 requires
+ * 400; node keeps the first, a proxy may route by the other) and a query parameter given
+ * twice (`resource=A&resource=B` would be read as a list).
+ */
+export function checkRequestShape(req: FastifyRequest): void {
+  const raw = req.raw.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === "host") hosts++;
+  if (hosts > 1) throw badParameter("The request has more than one Host header.");
+  const query = req.query as Record<string, unknown> | undefined;
+  if (query) {
+    for (const [name, value] of Object.entries(query)) {
+      if (Array.isArray(value)) throw badParameter(`The query parameter '${name}' is given more than once.`);
+    }
+  }
+}

@@ -1,3 +1,4 @@
+import type { ScheduledAudit } from "../audit/audit.ts";
 import type { Deliverer } from "../events/delivery.ts";
 import { recordEvent } from "../events/outbox.ts";
 import type { Repo, ScheduleRecord, Store } from "../store/store.ts";
@@ -11,15 +12,13 @@ export interface SchedulerLog {
   warn(fields: object, message: string): void;
 }
 
-/** What the scheduler did, for the audit log (operationName e.g. KeyRotateIfDue). */
-export interface ScheduledAudit {
-  operationName: string;
-  vault: string;
-  kind: string;
-  name: string;
-  version?: string;
-  durationMs: number;
-  error?: string;
+/**
+ * Where the scheduler's actions are audited. No action is taken while the log cannot be
+ * written (`ready()` false): due work waits for it, as requests do.
+ */
+export interface SchedulerAudit {
+  ready(): boolean;
+  record(entry: ScheduledAudit): void;
 }
 
 /** Thrown inside a transaction when its action was done or replanned meanwhile. */
@@ -55,7 +54,7 @@ export class Scheduler {
     private readonly secrets: SecretService,
     private readonly deliverer: Deliverer,
     private readonly log: SchedulerLog,
-    private readonly audit: (entry: ScheduledAudit) => void = () => undefined,
+    private readonly audit: SchedulerAudit,
   ) {}
 
   start(intervalMs: number): void {
@@ -97,6 +96,7 @@ export class Scheduler {
       const due = await this.store.read((repo) => repo.listDueSchedule(nowSeconds(this.clock), BATCH));
       if (due.length === 0) return;
       for (const row of due) {
+        if (!this.audit.ready()) return;
         const claimed = await this.claim(row);
         if (claimed) await this.execute(claimed);
       }
@@ -131,7 +131,7 @@ export class Scheduler {
     const Kind = row.kind === "key" ? "Key" : "Secret";
     const operationName = row.action === "Rotate" ? `${Kind}RotateIfDue` : `${Kind}${row.action}`;
     const audited = (version?: string, error?: string) =>
-      this.audit({ operationName, vault: row.vault, kind: row.kind, name: row.name, version, durationMs: Math.round(performance.now() - started), error });
+      this.audit.record({ operationName, vault: row.vault, kind: row.kind, name: row.name, version, durationMs: Math.round(performance.now() - started), error });
     try {
       const vault = await this.vaults.find(row.vault);
       if (!vault) throw new NotDue();

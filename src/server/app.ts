@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from "fastify";
-import { STATUS_CODES } from "node:http";
-import { claimsOf, vaultResourceId, type AuditLog } from "../audit/audit.ts";
+import type { Server as HttpsServer } from "node:https";
+import type { Logger } from "pino";
+import type { AuditLog } from "../audit/audit.ts";
 import type { Caller } from "../authz/access.ts";
 import { operation } from "../authz/operations.ts";
 import { randomUUID } from "node:crypto";
@@ -9,13 +10,16 @@ import { identityRoutes } from "../api/identity.ts";
 import { keyRoutes } from "../api/keys.ts";
 import { secretRoutes } from "../api/secrets.ts";
 import { checkApiVersion } from "../http/apiVersion.ts";
+import { auditRequests } from "../http/audit.ts";
 import { authenticate, challengeHeader } from "../http/auth.ts";
+import { parseJsonBody } from "../http/body.ts";
 import { renderError } from "../http/errors.ts";
-import { hostnameOf, originOf, vaultNameOf } from "../http/routing.ts";
+import { checkRequestShape, hostnameOf, originOf, vaultNameOf } from "../http/routing.ts";
 import type { Tokens } from "../identity/tokens.ts";
 import { KvError } from "../vault/errors.ts";
 import { nowSeconds } from "../vault/clock.ts";
 import type { Config } from "./config.ts";
+import { clientErrorHandler, guardConnections, httpsOptions } from "./connections.ts";
 import { DEFAULT_VAULT, type Instance } from "./instance.ts";
 import type { TlsMaterial } from "./tls.ts";
 
@@ -29,6 +33,8 @@ export interface AppDeps {
   /** Runs due lifetime actions and deliveries now. */
   runDueWork: () => Promise<void>;
   audit: AuditLog;
+  /** The server's logger (server/logging.ts): nothing secret at any level. */
+  log: Logger;
 }
 
 /**
@@ -36,16 +42,16 @@ export interface AppDeps {
  * onRequest, before its body is read: vault by Host, then bearer token (401 + challenge),
  * then api-version. Handlers only translate between HTTP and the domain services.
  */
-export async function buildApp({ config, instance, tokens, tls, publicOrigin, runDueWork, audit }: AppDeps): Promise<FastifyInstance> {
+export async function buildApp({ config, instance, tokens, tls, publicOrigin, runDueWork, audit, log }: AppDeps): Promise<FastifyInstance> {
   const resource = `https://${config.dnsSuffix}`;
   const verbose = config.logLevel === "debug" || config.logLevel === "trace";
-  const app = Fastify({
-    https: { cert: tls.cert, key: tls.key },
-    logger: {
-      level: config.logLevel,
-      redact: ["req.headers.authorization", 'req.headers["x-identity-header"]'],
-    },
+  const app: FastifyInstance = Fastify({
+    https: httpsOptions(config, tls),
+    loggerInstance: log,
     logController: new LogController({ disableRequestLogging: !verbose }),
+    clientErrorHandler: clientErrorHandler(() => app.log),
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
     genReqId: () => randomUUID(),
     bodyLimit: 1024 * 1024,
     // Object names may be 127 characters (Azure's limit); longer ones must reach the
@@ -55,7 +61,8 @@ export async function buildApp({ config, instance, tokens, tls, publicOrigin, ru
     return503OnClosing: true,
     forceCloseConnections: "idle",
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
-  });
+  }) as unknown as FastifyInstance;
+  guardConnections(app.server as HttpsServer, config);
 
   app.decorateRequest("vault", null as never);
   app.decorateRequest("principal", null as never);
@@ -74,15 +81,12 @@ export async function buildApp({ config, instance, tokens, tls, publicOrigin, ru
     return { ...principal, name: identity.name, admin: identity.admin };
   };
 
-  // An empty body is no body (the SDK posts recover and backup with none); a body that is
-  // not JSON gets a fixed message, never one quoting the body.
   app.removeContentTypeParser("application/json");
-  app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
-    if (body === "") return done(null, undefined);
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_req, body, done) => {
     try {
-      done(null, JSON.parse(body as string));
-    } catch {
-      done(new KvError(400, "BadParameter", "The request body is not valid JSON."), undefined);
+      done(null, parseJsonBody(body as Buffer));
+    } catch (e) {
+      done(e as Error, undefined);
     }
   });
   app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
@@ -108,6 +112,12 @@ export async function buildApp({ config, instance, tokens, tls, publicOrigin, ru
     void reply.header("x-ms-request-id", req.id);
     const correlation = req.headers["x-ms-client-request-id"];
     if (typeof correlation === "string") void reply.header("x-ms-client-request-id", correlation);
+  });
+  // Before anything is done, so that a request whose result cannot be audited is not served.
+  auditRequests(app, { audit, clock: instance.clock, tenantId: instance.tenantId });
+
+  app.addHook("onRequest", async (req, reply) => {
+    checkRequestShape(req);
     const access = req.routeOptions.config?.access;
     if (access === "admin") {
       req.origin = originOf(req);
@@ -137,38 +147,6 @@ export async function buildApp({ config, instance, tokens, tls, publicOrigin, ru
     req.apiVersion = checkApiVersion((req.query as Record<string, unknown>)["api-version"]);
     const op = operation(req.routeOptions.config.operation!);
     await instance.access.authorize(req.principal, vault, op, (req.params as { name?: string }).name);
-  });
-
-  // One AuditEvent line per data-plane and admin request, written as it ends.
-  app.addHook("onResponse", async (req, reply) => {
-    const config = req.routeOptions.config;
-    if (config?.access !== "vault" && config?.access !== "admin") return;
-    const vault = req.vault?.name ?? (req.params as { vault?: string }).vault ?? "";
-    const status = reply.statusCode;
-    const params = req.params as { name?: string; version?: string };
-    const rawVersion = (req.query as Record<string, unknown>)["api-version"];
-    const kind = config.operation ? operation(config.operation).permission.kind : undefined;
-    const origin = req.origin || originOf(req);
-    audit.record({
-      time: new Date(instance.clock.nowMs()).toISOString(),
-      resourceId: vaultResourceId(instance.tenantId, vault),
-      operationName: config.operation ?? `Lockbox${req.method}${req.routeOptions.url ?? ""}`,
-      operationVersion: req.apiVersion || (typeof rawVersion === "string" ? rawVersion : "lockbox-v1"),
-      category: "AuditEvent",
-      resultType: status < 400 ? "Success" : "Failure",
-      resultSignature: STATUS_CODES[status] ?? String(status),
-      resultDescription: reply.kvErrorMessage ?? "",
-      durationMs: Math.round(reply.elapsedTime),
-      callerIpAddress: req.ip,
-      correlationId: typeof req.headers["x-ms-client-request-id"] === "string" ? req.headers["x-ms-client-request-id"] : "",
-      identity: req.principal ? claimsOf(req.principal) : null,
-      properties: {
-        requestUri: `${origin}${req.url}`,
-        ...(params.name && kind ? { id: `${origin}/${kind}/${params.name}${params.version ? `/${params.version}` : ""}` } : {}),
-        httpStatusCode: status,
-        clientInfo: req.headers["user-agent"] ?? "",
-      },
-    });
   });
 
   secretRoutes(app, instance.secrets);

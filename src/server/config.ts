@@ -15,6 +15,14 @@ export interface Config {
   /** Where AuditEvent lines are appended. */
   auditLog: string;
   storage: Storage;
+  /** A whole request (headers and body) must arrive within this long; headers within at most 10 s. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutMs: number;
+  /** At most this many connections at once; more are closed as they come. */
+  maxConnections: number;
+  /** `serve --init`: an empty store may begin a new instance even though a root key was given. */
+  init: boolean;
 }
 
 /** Where an instance keeps its data: SQLite in the data directory (the default), or PostgreSQL. */
@@ -35,6 +43,21 @@ export interface ConfigFlags {
   auditLog?: string;
   storage?: string;
   postgresUrl?: string;
+  requestTimeout?: string | number;
+  keepAliveTimeout?: string | number;
+  maxConnections?: string | number;
+  init?: boolean;
+}
+
+export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 30;
+/** Longer than the 60 s idle timeout of common load balancers, so they close first. */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS = 72;
+export const DEFAULT_MAX_CONNECTIONS = 1000;
+
+function positive(value: string | number, what: string, integer = false): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new Error(`invalid ${what}: ${value}`);
+  return n;
 }
 
 export function parsePort(value: string | number): number {
@@ -77,5 +100,9 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     logLevel: flags.logLevel ?? env.LOCKBOX_LOG_LEVEL ?? "info",
     devClock: flags.devClock ?? env.LOCKBOX_DEV_CLOCK === "1",
     storage: storageOf(flags, env),
+    requestTimeoutMs: Math.round(1000 * positive(flags.requestTimeout ?? env.LOCKBOX_REQUEST_TIMEOUT ?? DEFAULT_REQUEST_TIMEOUT_SECONDS, "request timeout")),
+    keepAliveTimeoutMs: Math.round(1000 * positive(flags.keepAliveTimeout ?? env.LOCKBOX_KEEP_ALIVE_TIMEOUT ?? DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS, "keep-alive timeout")),
+    maxConnections: positive(flags.maxConnections ?? env.LOCKBOX_MAX_CONNECTIONS ?? DEFAULT_MAX_CONNECTIONS, "connection limit", true),
+    init: flags.init ?? false,
   };
 }

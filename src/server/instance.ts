@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Keyring, KEY_BYTES, parseRootKey } from "../crypto/envelope.ts";
 import { Identities } from "../identity/identities.ts";
@@ -17,6 +17,7 @@ import { CryptoPool } from "../crypto/pool.ts";
 import { Vaults } from "../vault/vaults.ts";
 import type { CaPem, SharedCa } from "./tls.ts";
 import { KvError } from "../vault/errors.ts";
+import { prepareDataDir, readMarker, writeMarker } from "./datadir.ts";
 
 export const DEFAULT_VAULT = "default";
 export const DEVELOPER_IDENTITY = "developer";
@@ -69,12 +70,39 @@ async function loadRootKey(dataDir: string, store: Store, where: string, env: No
   return parseRootKey(readFileSync(file, "utf8"));
 }
 
-async function openStore(dataDir: string, storage: Storage): Promise<{ store: Store; where: string }> {
-  if (storage.engine === "postgres") {
-    const url = new URL(storage.url);
-    return { store: await PostgresStore.open(storage.url), where: `the PostgreSQL database ${url.pathname.slice(1) || url.username} on ${url.host}` };
+/** The store, described without credentials, and (for SQLite) without the data directory's path, which may move. */
+function describeStore(storage: Storage): string {
+  if (storage.engine === "sqlite") return "the SQLite database lockbox.db in the data directory";
+  const url = new URL(storage.url);
+  return `the PostgreSQL database ${url.pathname.slice(1) || url.username} on ${url.host}`;
+}
+
+function openStore(dataDir: string, storage: Storage): Promise<Store> | Store {
+  return storage.engine === "postgres" ? PostgresStore.open(storage.url) : new SqliteStore(join(dataDir, "lockbox.db"));
+}
+
+const INSTANCE_META = "instance_id";
+
+/**
+ * A store is never silently replaced: a first start is only a first start. An empty (or
+ * missing) store is refused when the data directory says it belongs to an instance, or when
+ * a root key was given (LOCKBOX_ROOT_KEY, or root.key in the data directory), since either
+ * means there was a store; unless `init` says to begin a new instance.
+ */
+function refuseEmptyStore(dataDir: string, where: string, env: NodeJS.ProcessEnv, init: boolean): void {
+  if (init) return;
+  const marker = readMarker(dataDir);
+  const startAgain = "If a new, empty instance is what you want, start it with `lockbox serve --init`.";
+  if (marker) {
+    throw new Error(
+      `${dataDir} belongs to the Lockbox instance ${marker.instance}, kept in ${marker.store}, but ${where} is empty or missing: nothing was started or changed. Restore that store, or point Lockbox at it. ${startAgain}`,
+    );
   }
-  return { store: new SqliteStore(join(dataDir, "lockbox.db")), where: dataDir };
+  const keyFile = join(dataDir, "root.key");
+  const key = env.LOCKBOX_ROOT_KEY ? "LOCKBOX_ROOT_KEY is set" : existsSync(keyFile) ? `${keyFile} exists` : undefined;
+  if (key) {
+    throw new Error(`${key}, so there was a store, but ${where} is empty or missing: nothing was started or changed. Restore the store, or point Lockbox at it. ${startAgain}`);
+  }
 }
 
 /** Proves the root key is this data directory's before anything is read or written with it. */
@@ -101,17 +129,34 @@ export interface InstanceOptions {
   devClock?: boolean;
   /** Default: from LOCKBOX_STORAGE and LOCKBOX_POSTGRES_URL, else SQLite in the data directory. */
   storage?: Storage;
+  /** An empty store begins a new instance even where there was one (a root key, a data directory that names its instance). */
+  init?: boolean;
 }
 
 const DEV_CLOCK_META = "dev_clock_offset_ms";
 
 export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = process.env, options: InstanceOptions = {}): Promise<Instance> {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const { store, where } = await openStore(dataDir, options.storage ?? storageOf({}, env));
+  prepareDataDir(dataDir);
+  const storage = options.storage ?? storageOf({}, env);
+  const where = storage.engine === "sqlite" ? `the SQLite database ${join(dataDir, "lockbox.db")}` : describeStore(storage);
+  // A missing SQLite file is refused before it is made (and before a stale WAL is replayed into it).
+  if (storage.engine === "sqlite" && !existsSync(join(dataDir, "lockbox.db"))) refuseEmptyStore(dataDir, where, env, options.init ?? false);
+  const store = await openStore(dataDir, storage);
   let keyring: Keyring;
+  let instanceId: string;
   try {
+    if (!(await store.read((repo) => repo.getMeta(ROOT_KEY_CHECK_META)))) refuseEmptyStore(dataDir, where, env, options.init ?? false);
     keyring = new Keyring(await loadRootKey(dataDir, store, where, env));
     await checkRootKey(store, keyring, where);
+    instanceId = (await store.read((repo) => repo.getMeta(INSTANCE_META))) ?? (await store.write((repo) => repo.keepMeta(INSTANCE_META, randomUUID())));
+    const marker = readMarker(dataDir);
+    if (marker && marker.instance !== instanceId && !options.init) {
+      throw new Error(
+        `${dataDir} belongs to the Lockbox instance ${marker.instance}, kept in ${marker.store}, but ${where} holds the instance ${instanceId}: nothing was started or changed. Point Lockbox at the store of this data directory, or use a data directory of its own for the other store.`,
+      );
+    }
+    if (marker?.instance !== instanceId || marker.store !== describeStore(storage)) writeMarker(dataDir, { instance: instanceId, store: describeStore(storage) });
+    prepareDataDir(dataDir); // the files the store made just now
   } catch (e) {
     await store.close();
     throw e;

@@ -2,11 +2,12 @@ import { join } from "node:path";
 import { Tokens } from "../identity/tokens.ts";
 import { Scheduler } from "../scheduler/runner.ts";
 import { Deliverer } from "../events/delivery.ts";
-import { AuditLog, vaultResourceId } from "../audit/audit.ts";
+import { AuditLog, scheduledEvent } from "../audit/audit.ts";
 import { systemClock } from "../vault/clock.ts";
 import { buildApp } from "./app.ts";
 import type { Config } from "./config.ts";
-import { asShell, clientEnvironment, writeRuntimeInfo } from "./environment.ts";
+import { writeRuntimeInfo } from "./environment.ts";
+import { createLogger } from "./logging.ts";
 import { DEFAULT_VAULT, openInstance } from "./instance.ts";
 import { ensureTls, operatorTls } from "./tls.ts";
 
@@ -15,12 +16,14 @@ const SCHEDULER_INTERVAL_MS = 1000;
 const DEV_CLOCK_TOKEN_SECONDS = 240;
 
 /**
- * `lockbox serve`: opens the data directory, listens on HTTPS, prints the line
- * "listening on https://HOST:PORT" and the client environment, and on SIGINT/SIGTERM
- * stops accepting, finishes the requests in flight, closes the store and exits 0.
+ * `lockbox serve`: opens the data directory, listens on HTTPS, prints where it listens and
+ * how to get a client environment (never a credential: stdout is often a log), and on
+ * SIGINT/SIGTERM stops accepting, finishes the requests in flight, closes the store and
+ * exits 0.
  */
 export async function serve(config: Config): Promise<void> {
-  const instance = await openInstance(config.dataDir, process.env, { devClock: config.devClock, storage: config.storage });
+  const log = createLogger(config.logLevel);
+  const instance = await openInstance(config.dataDir, process.env, { devClock: config.devClock, storage: config.storage, init: config.init });
   const tls =
     config.tlsCert && config.tlsKey
       ? operatorTls(config.tlsCert, config.tlsKey)
@@ -34,8 +37,8 @@ export async function serve(config: Config): Promise<void> {
   const publicOrigin = (vault: string): string => `https://${vault}.${config.dnsSuffix}${port === 443 ? "" : `:${port}`}`;
   let scheduler: Scheduler | undefined;
   const runDueWork = async (): Promise<void> => scheduler?.kick();
-  const audit = new AuditLog(config.auditLog);
-  const app = await buildApp({ config, instance, tokens, tls, publicOrigin, runDueWork, audit });
+  const audit = new AuditLog(config.auditLog, { failed: (m) => log.error(m), recovered: (m) => log.warn(m) });
+  const app = await buildApp({ config, instance, tokens, tls, publicOrigin, runDueWork, audit, log });
 
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
@@ -43,25 +46,12 @@ export async function serve(config: Config): Promise<void> {
   writeRuntimeInfo(config.dataDir, { pid: process.pid, port, dnsSuffix: config.dnsSuffix, caFile: tls.caFile });
 
   const deliverer = new Deliverer(instance.store, instance.clock, { publicOrigin, subscriptionId: instance.tenantId }, {
-    warn: (message) => app.log.warn(message),
+    warn: (message) => log.warn(message),
   });
-  scheduler = new Scheduler(instance.store, instance.clock, instance.vaults, instance.keys, instance.secrets, deliverer, app.log, (entry) =>
-    audit.record({
-      time: new Date(instance.clock.nowMs()).toISOString(),
-      resourceId: vaultResourceId(instance.tenantId, entry.vault),
-      operationName: entry.operationName,
-      operationVersion: "lockbox-v1",
-      category: "AuditEvent",
-      resultType: entry.error ? "Failure" : "Success",
-      resultSignature: entry.error ? "InternalServerError" : "OK",
-      resultDescription: entry.error ?? "",
-      durationMs: entry.durationMs,
-      callerIpAddress: "",
-      correlationId: "",
-      identity: { claim: { appid: "lockbox-scheduler" } },
-      properties: { id: `${publicOrigin(entry.vault)}/${entry.kind === "key" ? "keys" : "secrets"}/${entry.name}${entry.version ? `/${entry.version}` : ""}` },
-    }),
-  );
+  scheduler = new Scheduler(instance.store, instance.clock, instance.vaults, instance.keys, instance.secrets, deliverer, log, {
+    ready: () => audit.ready(),
+    record: (entry) => audit.record(scheduledEvent(entry, { timeMs: instance.clock.nowMs(), subscription: instance.tenantId, origin: publicOrigin(entry.vault) })),
+  });
   scheduler.start(SCHEDULER_INTERVAL_MS);
 
   // Ready for a signal before anyone is told the server is up.
@@ -69,7 +59,7 @@ export async function serve(config: Config): Promise<void> {
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    app.log.info(`${signal} received: finishing requests in flight`);
+    log.info(`${signal} received: finishing requests in flight`);
     await app.close();
     await scheduler?.stop();
     audit.close();
@@ -78,21 +68,22 @@ export async function serve(config: Config): Promise<void> {
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+  // Log rotation: the audit log was moved away; write on at its path.
+  process.on("SIGHUP", () => void audit.reopen());
 
   const shownHost = config.host.includes(":") ? `[${config.host}]` : config.host;
-  const env = await clientEnvironment(instance, port, config.dnsSuffix, tls.caFile);
+  const dataDirFlag = `--data-dir ${config.dataDir}`;
   process.stdout.write(
     [
       `Lockbox listening on https://${shownHost}:${port} (data in ${config.dataDir})`,
+      `Vault URLs: https://{vault}.${config.dnsSuffix}:${port}, e.g. KEYVAULT_URL=https://${DEFAULT_VAULT}.${config.dnsSuffix}:${port}`,
+      tls.caFile ? `TLS: certificate from the local CA ${tls.caFile} (NODE_EXTRA_CA_CERTS)` : `TLS: the certificate ${config.tlsCert}`,
+      `Audit log: ${config.auditLog}`,
       "",
-      "Point a Key Vault program at it with this environment (also printed by `lockbox env`):",
-      asShell(env),
-      "",
-      `Vault URLs: https://{vault}.${config.dnsSuffix}:${port}, or https://localhost:${port} for the vault '${DEFAULT_VAULT}'`,
-      `(with disableChallengeResourceVerification: true). Names under .localhost need a hosts line:`,
-      `  echo "127.0.0.1 ${DEFAULT_VAULT}.${config.dnsSuffix}" | sudo tee -a /etc/hosts`,
+      "For a program's environment (IDENTITY_ENDPOINT, IDENTITY_HEADER, ...), run in another terminal:",
+      `  eval "$(npx lockbox env ${dataDirFlag})"`,
+      `Names under .localhost need a hosts line: echo "127.0.0.1 ${DEFAULT_VAULT}.${config.dnsSuffix}" | sudo tee -a /etc/hosts`,
       "",
     ].join("\n"),
   );
-
 }

@@ -232,9 +232,9 @@ export class SqlRepo implements Repo {
     }));
   }
 
-  async deleteRoleAssignment(id: string): Promise<boolean> {
+  async deleteRoleAssignment(vault: string, id: string): Promise<boolean> {
     await this.db.notify("access");
-    return (await this.db.run("DELETE FROM role_assignments WHERE id = ?", [id])) > 0;
+    return (await this.db.run("DELETE FROM role_assignments WHERE id = ? AND vault = ?", [id, vault])) > 0;
   }
 
   async putAccessPolicy(p: AccessPolicyRecord): Promise<void> {

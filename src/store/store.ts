@@ -113,7 +113,8 @@ export interface Repo {
 
   insertRoleAssignment(assignment: RoleAssignmentRecord): Promise<void>;
   listRoleAssignments(vault: string, principal: string | null): Promise<RoleAssignmentRecord[]>;
-  deleteRoleAssignment(id: string): Promise<boolean>;
+  /** Only an assignment of this vault. */
+  deleteRoleAssignment(vault: string, id: string): Promise<boolean>;
   putAccessPolicy(policy: AccessPolicyRecord): Promise<void>;
   getAccessPolicy(vault: string, principal: string): Promise<AccessPolicyRecord | undefined>;
   listAccessPolicies(vault: string): Promise<AccessPolicyRecord[]>;
@@ -237,13 +238,26 @@ export interface DueDelivery extends DeliveryRecord {
  */
 export type ChangeTopic = "vaults" | "identities" | "access" | "meta";
 
+/** Why the store cannot serve: unreachable (down, restarting, connection lost), busy (locked), or out of disk space. */
+export type UnavailableReason = "unreachable" | "busy" | "full";
+
+const REASONS: Record<UnavailableReason, string> = {
+  unreachable: "it cannot be reached",
+  busy: "it stayed locked by another process",
+  full: "the filesystem it writes to is full",
+};
+
 /**
- * The database cannot be reached (down, restarting, connection lost): nothing about the
- * request is wrong, and it may succeed when retried. Engines throw it; HTTP answers 503.
+ * The database cannot serve now: nothing about the request is wrong, and it may succeed
+ * when retried. Engines throw it; HTTP answers 503 with Retry-After.
  */
 export class StoreUnavailable extends Error {
-  constructor(cause: unknown) {
-    super("the database is unavailable", { cause });
+  constructor(
+    cause: unknown,
+    readonly reason: UnavailableReason = "unreachable",
+  ) {
+    const code = (cause as { code?: unknown })?.code;
+    super(`the database is unavailable: ${REASONS[reason]}${typeof code === "string" ? ` (${code})` : ""}`, { cause });
     this.name = "StoreUnavailable";
   }
 }

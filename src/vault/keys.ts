@@ -261,6 +261,7 @@ export class KeyService {
     if (!alg) throw badParameter(`The algorithm '${input.alg}' is not supported.`);
     if (alg.family !== familyOf(props.kty)) throw badParameter(`The algorithm ${input.alg} cannot be used with a key of type ${props.kty}.`);
     if (!operationsOf(alg).includes(op)) throw badParameter(`The algorithm ${input.alg} does not support the ${op} operation.`);
+    if (op === "verify" && !input.digest) throw badParameter("The digest is required: verify checks the signature in value against it.");
     if (alg.kind === "ecdsa" && props.pub.crv !== alg.curve) {
       throw badParameter(`The algorithm ${input.alg} needs a key on curve ${alg.curve}; this key is on ${props.pub.crv}.`);
     }

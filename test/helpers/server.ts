@@ -74,27 +74,64 @@ function dataDirOf(args: string[], env: NodeJS.ProcessEnv): string | undefined {
   return env.LOCKBOX_DATA_DIR ?? process.env.LOCKBOX_DATA_DIR;
 }
 
-/** Runs the `lockbox` CLI to completion, against its data directory's database when it has one. */
-export function cli(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The process environment of a CLI invocation: its data directory's database when it has one, then ENV. */
+const cliEnv = (args: string[], env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => {
   const dataDir = dataDirOf(args, env);
-  const r = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...(dataDir ? engineEnv(dataDir) : {}), ...env },
-    encoding: "utf8",
-  });
+  return { ...process.env, ...(dataDir ? engineEnv(dataDir) : {}), ...env };
+};
+
+/** Runs the `lockbox` CLI to completion, against its data directory's database when it has one. */
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
+  const r = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: ROOT, env: cliEnv(args, env), encoding: "utf8" });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs a command line through another (e.g. `unshare`, `nsenter`): gets it, returns what to run. */
+export type Via = (argv: string[]) => string[];
+
+/** cli() without holding up this process while it runs (servers and webhooks in the test keep answering). */
+export function cliAsync(args: string[], env: NodeJS.ProcessEnv = {}, via: Via = (argv) => argv): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const [command, ...commandArgs] = via([process.execPath, "--import", "tsx", CLI, ...args]);
+    const child = spawn(command!, commandArgs, { cwd: ROOT, env: cliEnv(args, env) });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** What `lockbox env --json` prints for a data directory, as a user gets a program's environment. */
+export async function clientEnvOf(dataDir: string, env: NodeJS.ProcessEnv = {}, via?: Via): Promise<ClientEnv> {
+  const r = await cliAsync(["env", "--json", "--data-dir", dataDir], env, via);
+  if (r.status !== 0) throw new Error(`lockbox env failed (${r.status}):\n${r.stderr}`);
+  return JSON.parse(r.stdout) as ClientEnv;
 }
 
 export interface StartOptions {
   dataDir?: string;
   args?: string[];
   env?: NodeJS.ProcessEnv;
+  /** Runs the server's command line through another (e.g. `unshare`). */
+  spawnVia?: Via;
+  /** Runs `lockbox env` for the started server (its pid) through another command line (e.g. `nsenter` into its namespaces). */
+  cliVia?: (pid: number) => Via;
 }
 
 /** Starts a real Lockbox server (`lockbox serve --port 0`) and waits until it is listening. */
 export async function startLockbox(options: StartOptions = {}): Promise<Lockbox> {
   const dataDir = options.dataDir ?? newDataDir();
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--port", "0", "--data-dir", dataDir, ...(options.args ?? [])], {
+  const argv = [process.execPath, "--import", "tsx", CLI, "serve", "--port", "0", "--data-dir", dataDir, ...(options.args ?? [])];
+  const [command, ...commandArgs] = options.spawnVia ? options.spawnVia(argv) : argv;
+  const child = spawn(command!, commandArgs, {
     cwd: ROOT,
     env: { ...process.env, ...engineEnv(dataDir), ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -108,7 +145,7 @@ export async function startLockbox(options: StartOptions = {}): Promise<Lockbox>
     const timer = setTimeout(() => reject(new Error(`Lockbox did not start:\n${out}`)), 30_000);
     const check = (): void => {
       const m = /listening on https:\/\/[^\s:]+:(\d+)/.exec(out);
-      if (m && out.includes("KEYVAULT_URL")) {
+      if (m && out.includes("lockbox env")) {
         clearTimeout(timer);
         resolve(Number(m[1]));
       }
@@ -120,7 +157,13 @@ export async function startLockbox(options: StartOptions = {}): Promise<Lockbox>
     });
   });
 
-  const env = Object.fromEntries([...out.matchAll(/^export (\w+)='([^']*)'$/gm)].map((m) => [m[1], m[2]])) as unknown as ClientEnv;
+  let env: ClientEnv;
+  try {
+    env = await clientEnvOf(dataDir, options.env, options.cliVia?.(child.pid!));
+  } catch (e) {
+    child.kill("SIGKILL");
+    throw e;
+  }
   return {
     port,
     dataDir,

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { STATUS_CODES } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +12,7 @@ import { decodeJwt } from "jose";
 import { OPERATIONS } from "../../src/authz/operations.ts";
 import { developerToken, raw } from "../helpers/http.ts";
 import { cli, type Lockbox, removeDataDir, saveEnvironment, startLockbox, useEnvironment } from "../helpers/server.ts";
-import { sleep } from "../helpers/wait.ts";
+import { eventually, sleep } from "../helpers/wait.ts";
 import type { AuditEvent } from "../../src/audit/audit.ts";
 
 // The AuditEvent log (issue 5): one JSON line per request and per scheduled action, in
@@ -248,6 +248,23 @@ describe("the audit log of SDK requests", () => {
         assert.ok(!text.includes(form), `the audit file holds a secret value (${form})`);
       }
     }
+  });
+});
+
+describe("log rotation", () => {
+  test("after the log is moved away and the server gets SIGHUP, lines go to a new file at its path", async () => {
+    const token = await developerToken(lockbox);
+    const rotated = `${auditPath}.1`;
+    renameSync(auditPath, rotated);
+    const before = readFileSync(rotated, "utf8");
+    lockbox.process.kill("SIGHUP");
+    const id = randomUUID();
+    await eventually("a line in the new file", 5000, async () => {
+      const r = await raw(lockbox, { path: "/secrets?api-version=7.6", token, headers: { "x-ms-client-request-id": id } });
+      assert.equal(r.status, 200, r.text);
+      assert.ok(linesOf(auditPath).some((l) => l.correlationId === id), "the request's line is not in the new file");
+    });
+    assert.equal(readFileSync(rotated, "utf8"), before, "the moved file was written after SIGHUP");
   });
 });
 

@@ -504,6 +504,28 @@ describe("two applications share one vault", () => {
   });
 });
 
+describe("the admin API acts only within the vault in its path", () => {
+  test("a role assignment or event subscription of the vault default cannot be deleted through the vault other: 404, and it stays", async () => {
+    const made = cli(["vault", "create", "otheradmin", "--data-dir", lockbox.dataDir]);
+    assert.equal(made.status, 0, made.stderr);
+    const admin = await developerToken(lockbox);
+    createSp("kept-assignee");
+    const assigned = await raw(lockbox, { method: "POST", path: "/lockbox/v1/vaults/default/roleassignments", token: admin, body: { assignee: "kept-assignee", role: "Key Vault Reader" } });
+    assert.equal(assigned.status, 201, assigned.text);
+    const subscribed = await raw(lockbox, { method: "POST", path: "/lockbox/v1/vaults/default/subscriptions", token: admin, body: { endpoint: "https://127.0.0.1:9/hook" } });
+    assert.equal(subscribed.status, 201, subscribed.text);
+
+    for (const [collection, id] of [["roleassignments", assigned.json.id], ["subscriptions", subscribed.json.id]] as const) {
+      const across = await raw(lockbox, { method: "DELETE", path: `/lockbox/v1/vaults/otheradmin/${collection}/${id}`, token: admin });
+      assert.equal(across.status, 404, `${collection}: ${across.text}`);
+      const listed = await raw(lockbox, { path: `/lockbox/v1/vaults/default/${collection}`, token: admin });
+      assert.ok((listed.json.value as Array<{ id: string }>).some((x) => x.id === id), `${collection}: deleted through another vault's path`);
+      const own = await raw(lockbox, { method: "DELETE", path: `/lockbox/v1/vaults/default/${collection}/${id}`, token: admin });
+      assert.equal(own.status, 204, `${collection}: ${own.text}`);
+    }
+  });
+});
+
 describe("the admin API needs a Lockbox administrator", () => {
   test("a service principal's token gets 403; the developer lists, creates an identity and assigns it a role, and its token then works", async () => {
     await developer.secrets.setSecret("for-api-made", "api-made-value");

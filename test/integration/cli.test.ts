@@ -177,7 +177,7 @@ describe("lockbox serve and the root key", () => {
   /** A data directory initialised by a server run with LOCKBOX_ROOT_KEY, holding one secret. */
   const keyedDataDir = async (rootKey: string): Promise<string> => {
     const dataDir = newDataDir();
-    const keyed = await startLockbox({ dataDir, env: { LOCKBOX_ROOT_KEY: rootKey } });
+    const keyed = await startLockbox({ dataDir, env: { LOCKBOX_ROOT_KEY: rootKey }, args: ["--init"] });
     let code: number | null = null;
     try {
       assert.equal(existsSync(join(dataDir, "root.key")), false);

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { DefaultAzureCredential } from "@azure/identity";
 import { SecretClient, type SecretClientOptions } from "@azure/keyvault-secrets";
 import { engineEnv, newDataDir, removeDataDir, ROOT, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { containsAny, encodingsOf } from "../helpers/leaks.ts";
 import { openRawStore, storedBytes } from "../helpers/storage.ts";
 
 // What the README promises about data: an acknowledged write survives a crash, values are
@@ -79,22 +80,6 @@ test("kill -9 right after a burst of 50 concurrent setSecret calls resolved: eve
   });
   assert.equal(await second.stop(), 0);
 });
-
-/** Every byte string the marker could be stored or logged as. */
-function encodingsOf(marker: string): Buffer[] {
-  const utf8 = Buffer.from(marker, "utf8");
-  const needles = [utf8, Buffer.from(marker, "utf16le")];
-  // base64 of the marker inside a longer text depends on where it starts modulo 3; for each
-  // start, the characters that encode whole 3-byte groups of the marker alone are fixed.
-  for (let skip = 0; skip < 3; skip++) {
-    const whole = utf8.subarray(skip, skip + Math.floor((utf8.length - skip) / 3) * 3);
-    needles.push(Buffer.from(whole.toString("base64")), Buffer.from(whole.toString("base64url")));
-  }
-  return needles;
-}
-
-const containsAny = (haystack: Buffer, needles: Buffer[]): boolean => needles.some((n) => haystack.includes(n));
-
 
 test("no secret value in the clear at rest or in the logs (debug logging, versions, update, backup, delete, recover)", async (t) => {
   const ws = workspace(t);

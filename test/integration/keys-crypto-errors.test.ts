@@ -253,6 +253,29 @@ describe("400 BadParameter: algorithms, lengths and encodings", () => {
     });
   });
 
+  test("verify without a digest is 400 BadParameter, on RSA and EC keys", async () => {
+    await unchanged(async () => {
+      for (const [key, alg, size] of [[rsa, "RS256", 256], [ec, "ES256", 64]] as const) {
+        const r = await operation(key, "verify", { alg, value: b64u(Buffer.alloc(size, 1)) });
+        refused(r, 400, "BadParameter", undefined);
+        assert.match(r.json.error.message, /digest/);
+      }
+    });
+  });
+
+  test("A256KW unwrap of an empty or truncated value is 400 BadParameter, never an empty key", async () => {
+    await unchanged(async () => {
+      const client = keys.getCryptographyClient(oct.name);
+      for (const value of [Buffer.alloc(0), Buffer.alloc(8, 1), Buffer.alloc(16, 1), Buffer.alloc(25, 1)]) {
+        refused(await operation(oct, "unwrapkey", { alg: "A256KW", value: b64u(value) }), 400, "BadParameter", undefined);
+      }
+      // A real wrap still unwraps.
+      const cek = crypto.randomBytes(32);
+      const wrapped = await client.wrapKey("A256KW", cek);
+      assert.ok(Buffer.from((await client.unwrapKey("A256KW", wrapped.result)).result).equals(cek), "A256KW no longer round-trips");
+    });
+  });
+
   test("A256GCM decrypt with a wrong tag is 400 BadParameter", async () => {
     await unchanged(async () => {
       const client = keys.getCryptographyClient(oct.name);

@@ -116,6 +116,24 @@ describe("BadParameter", () => {
     });
   }
 
+  test("a value that cannot be stored exactly as sent is 400 BadParameter: a lone surrogate, bytes that are not UTF-8", async () => {
+    const unchanged = await guard("exact-value", "exact");
+    for (const body of ['{"value":"a\\ud800b"}', '{"value":"\\udc00"}', '{"value":"ok","tags":{"t\\ud800":"v"}}', '{"value":"ok","contentType":"\\ud83d"}']) {
+      const r = await call("PUT", `/secrets/exact-value?${API}`, body);
+      assertError(r, 400, "BadParameter");
+      assert.match(r.json.error.message, /surrogate/, body);
+    }
+    const notUtf8 = Buffer.concat([Buffer.from('{"value":"a'), Buffer.from([0xff, 0xfe]), Buffer.from('b"}')]);
+    const r = await call("PUT", `/secrets/exact-value?${API}`, notUtf8);
+    assertError(r, 400, "BadParameter");
+    assert.match(r.json.error.message, /UTF-8/);
+    await unchanged();
+    // A surrogate pair (an emoji, escaped or not) is a character like any other.
+    const ok = await call("PUT", `/secrets/exact-value?${API}`, '{"value":"\\ud83d\\ude00 \u{1F600}"}');
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal((await client.getSecret("exact-value")).value, "\u{1F600} \u{1F600}");
+  });
+
   test("an empty name is 400 BadParameter", async () => {
     const before = await allNames();
     const r = await call("PUT", `/secrets/?${API}`, { value: "no-name-value" });

@@ -77,8 +77,12 @@ class Group {
     return dir;
   }
 
+  /** Whether a process has initialised the database: until then, processes start with --init (the root key is given). */
+  private initialised = false;
+
   async start(dataDir: string): Promise<Lockbox> {
-    const server = await startLockbox({ dataDir, env: this.env, args: this.args });
+    const server = await startLockbox({ dataDir, env: this.env, args: [...this.args, ...(this.initialised ? [] : ["--init"])] });
+    this.initialised = true;
     this.servers.push(server);
     return server;
   }

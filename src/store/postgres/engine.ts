@@ -17,11 +17,15 @@ type Queryable = Pick<pg.Pool | pg.PoolClient, "query">;
 /**
  * Errors that say the database could not be reached or went away (not that the request was
  * wrong) become StoreUnavailable: socket errors, SQLSTATE class 08 (connection exception)
- * and 57P01-57P03 (shutting down, cannot connect now), a connection ended mid-query.
+ * and 57P01-57P03 (shutting down, cannot connect now), a connection ended mid-query; and
+ * class 53 (insufficient resources: a full disk above all).
  */
 function unavailable(e: unknown): never {
   const err = e as { code?: string; message?: string };
   const code = String(err?.code ?? "");
+  // 53100 disk_full; 53200 out_of_memory and 53300 too_many_connections pass too.
+  if (code === "53100") throw new StoreUnavailable(e, "full");
+  if (code === "53200" || code === "53300") throw new StoreUnavailable(e, "busy");
   if (
     ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENOTFOUND", "57P01", "57P02", "57P03"].includes(code) ||
     code.startsWith("08") ||

@@ -39,10 +39,14 @@ class SqliteExecutor implements Executor {
   }
 }
 
-/** The file stayed locked by another process (e.g. a long CLI command) past busy_timeout: retry later. */
-function busy(e: unknown): never {
+/**
+ * Conditions that pass, so the request may be retried: the file stayed locked by another
+ * process (e.g. a long CLI command) past busy_timeout, or its filesystem is full.
+ */
+function unavailable(e: unknown): never {
   const code = String((e as { code?: string })?.code ?? "");
-  if (code === "SQLITE_BUSY" || code.startsWith("SQLITE_BUSY_")) throw new StoreUnavailable(e);
+  if (code === "SQLITE_BUSY" || code.startsWith("SQLITE_BUSY_")) throw new StoreUnavailable(e, "busy");
+  if (code === "SQLITE_FULL" || (e as NodeJS.ErrnoException)?.code === "ENOSPC") throw new StoreUnavailable(e, "full");
   throw e;
 }
 
@@ -86,11 +90,11 @@ export class SqliteStore implements Store {
   }
 
   read<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
-    return fn(this.readRepo).catch(busy);
+    return fn(this.readRepo).catch(unavailable);
   }
 
   write<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
-    return this.group.write(fn).catch(busy);
+    return this.group.write(fn).catch(unavailable);
   }
 
   onChange(listener: (topic: ChangeTopic) => void): void {
