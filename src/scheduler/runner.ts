@@ -92,6 +92,8 @@ export class Scheduler {
   }
 
   async runDue(): Promise<void> {
+    // Each tick also retries a log that could not be written, so it heals without traffic.
+    if (!this.audit.ready()) return;
     for (;;) {
       const due = await this.store.read((repo) => repo.listDueSchedule(nowSeconds(this.clock), BATCH));
       if (due.length === 0) return;

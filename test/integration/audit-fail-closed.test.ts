@@ -78,13 +78,16 @@ describe("the audit log on a full filesystem", () => {
 
     const freedAt = Date.now();
     fs.free();
+    // The server finds out by itself (it retries every second), before any request comes.
+    await eventually("the server telling that the log can be written again", 5000, async () =>
+      assert.equal(count(fs.lockbox.output(), /audit log .* can be written again \(it failed with ENOSPC/), 1),
+    );
     const back = await eventually("a read once there is room", 5000, async () => {
       const r = await call("GET", "/secrets/guarded");
       assert.equal(r.status, 200, r.text);
       return r;
     });
     assert.equal(back.json.value, VALUE, "the write refused while the disk was full was carried out");
-    assert.equal(count(fs.lockbox.output(), /audit log .* can be written again \(it failed with ENOSPC/), 1, fs.lockbox.output());
 
     const lines = await eventually("the SecretExpired line, written after the log could be written again", 5000, async () => {
       const all = linesOf(audit);
