@@ -45,7 +45,7 @@ export async function clientEnvironment(
   };
 }
 
-const shellQuote = (v: string): string => `'${v.replaceAll("'", `'\\''`)}'`;
+export const shellQuote = (v: string): string => `'${v.replaceAll("'", `'\\''`)}'`;
 
 export const asShell = (env: ClientEnvironment): string =>
   Object.entries(env)

@@ -6,7 +6,7 @@ import { AuditLog, scheduledEvent } from "../audit/audit.ts";
 import { systemClock } from "../vault/clock.ts";
 import { buildApp } from "./app.ts";
 import type { Config } from "./config.ts";
-import { writeRuntimeInfo } from "./environment.ts";
+import { shellQuote, writeRuntimeInfo } from "./environment.ts";
 import { createLogger } from "./logging.ts";
 import { DEFAULT_VAULT, openInstance } from "./instance.ts";
 import { ensureTls, operatorTls } from "./tls.ts";
@@ -72,7 +72,6 @@ export async function serve(config: Config): Promise<void> {
   process.on("SIGHUP", () => void audit.reopen());
 
   const shownHost = config.host.includes(":") ? `[${config.host}]` : config.host;
-  const dataDirFlag = `--data-dir ${config.dataDir}`;
   process.stdout.write(
     [
       `Lockbox listening on https://${shownHost}:${port} (data in ${config.dataDir})`,
@@ -81,7 +80,7 @@ export async function serve(config: Config): Promise<void> {
       `Audit log: ${config.auditLog}`,
       "",
       "For a program's environment (IDENTITY_ENDPOINT, IDENTITY_HEADER, ...), run in another terminal:",
-      `  eval "$(npx lockbox env ${dataDirFlag})"`,
+      `  eval "$(npx lockbox env --data-dir ${shellQuote(config.dataDir)})"`,
       `Names under .localhost need a hosts line: echo "127.0.0.1 ${DEFAULT_VAULT}.${config.dnsSuffix}" | sudo tee -a /etc/hosts`,
       "",
     ].join("\n"),
