@@ -16,10 +16,14 @@ function cryptoLoop(kind, seconds) {
   const aes = crypto.randomBytes(32);
   const digest = crypto.createHash("sha256").update("bench").digest();
   const info = Buffer.concat([Buffer.from("3031300d060960864801650304020105000420", "hex"), digest]);
-  const ct = crypto.publicEncrypt({ key: rsa.publicKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, Buffer.from("data"));
+  const ct = crypto.publicEncrypt(
+    { key: rsa.publicKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" },
+    Buffer.from("data"),
+  );
   const ops = {
     "rsa-sign": () => crypto.privateEncrypt({ key: rsa.privateKey, padding: crypto.constants.RSA_PKCS1_PADDING }, info),
-    "rsa-decrypt": () => crypto.privateDecrypt({ key: rsa.privateKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, ct),
+    "rsa-decrypt": () =>
+      crypto.privateDecrypt({ key: rsa.privateKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, ct),
     "ec-sign": () => crypto.sign("sha256", digest, { key: ec.privateKey, dsaEncoding: "ieee-p1363" }),
     "aes-gcm": () => {
       const c = crypto.createCipheriv("aes-256-gcm", aes, crypto.randomBytes(12));
@@ -83,11 +87,15 @@ if (!isMainThread) {
   } else {
     const threads = availableParallelism();
     const results = await Promise.all(
-      Array.from({ length: threads }, () => new Promise((resolve, reject) => {
-        const w = new Worker(new URL(import.meta.url), { workerData: { kind, seconds } });
-        w.once("message", resolve);
-        w.once("error", reject);
-      })),
+      Array.from(
+        { length: threads },
+        () =>
+          new Promise((resolve, reject) => {
+            const w = new Worker(new URL(import.meta.url), { workerData: { kind, seconds } });
+            w.once("message", resolve);
+            w.once("error", reject);
+          }),
+      ),
     );
     perSecond = results.reduce((a, b) => a + b, 0);
   }

@@ -49,10 +49,14 @@ interface Server {
 
 async function startLockbox(dataDir: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Server> {
   const started = performance.now();
-  const child = spawn(process.execPath, [join(ROOT, "bin/lockbox.js"), "serve", "--port", "0", "--data-dir", dataDir, "--log-level", "warn"], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ...extraEnv },
-  });
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, "bin/lockbox.js"), "serve", "--port", "0", "--data-dir", dataDir, "--log-level", "warn"],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...extraEnv },
+    },
+  );
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d));
   child.stderr!.on("data", (d: Buffer) => (out += d));
@@ -65,7 +69,10 @@ async function startLockbox(dataDir: string, extraEnv: NodeJS.ProcessEnv = {}): 
   });
   const readyMs = performance.now() - started;
   // The server prints no credential; a user gets the environment from `lockbox env`.
-  const printed = spawnSync(process.execPath, [join(ROOT, "bin/lockbox.js"), "env", "--json", "--data-dir", dataDir], { env: { ...process.env, ...extraEnv }, encoding: "utf8" });
+  const printed = spawnSync(process.execPath, [join(ROOT, "bin/lockbox.js"), "env", "--json", "--data-dir", dataDir], {
+    env: { ...process.env, ...extraEnv },
+    encoding: "utf8",
+  });
   if (printed.status !== 0) throw new Error(`lockbox env failed: ${printed.stderr}`);
   const env = JSON.parse(printed.stdout) as Record<string, string>;
   return {
@@ -73,11 +80,19 @@ async function startLockbox(dataDir: string, extraEnv: NodeJS.ProcessEnv = {}): 
     pid: child.pid!,
     env,
     readyMs,
-    stop: () => new Promise((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM")))),
+    stop: () =>
+      new Promise((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM")))),
   };
 }
 
-function call(port: number, method: string, path: string, token?: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+function call(
+  port: number,
+  method: string,
+  path: string,
+  token?: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: any }> {
   const data = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -183,7 +198,8 @@ const msiPath = `/msi/token?api-version=2019-08-01&resource=${encodeURIComponent
 
 /** A token for the server's developer identity, from its managed identity endpoint. */
 async function tokenOf(s: Server): Promise<string> {
-  return (await call(s.port, "GET", msiPath, undefined, undefined, { "x-identity-header": s.env.IDENTITY_HEADER! })).json.access_token as string;
+  return (await call(s.port, "GET", msiPath, undefined, undefined, { "x-identity-header": s.env.IDENTITY_HEADER! })).json
+    .access_token as string;
 }
 
 /**
@@ -206,10 +222,29 @@ async function postgresCases(bareRps: number, value: string): Promise<void> {
       const auth = { authorization: `Bearer ${token}` };
       await call(port, "PUT", "/secrets/bench?api-version=7.6", token, { value });
       for (let i = 0; i < 30; i++) await call(port, "PUT", `/secrets/list-${i}?api-version=7.6`, token, { value });
-      row("getSecret (latest), PostgreSQL", await load(port, { path: "/secrets/bench/?api-version=7.6", headers: auth }), bareRps, "bare node:https, same body and TLS", 400);
-      row("listPropertiesOfSecrets, one page of 25, PostgreSQL", await load(port, { path: "/secrets?api-version=7.6&maxresults=25", headers: auth }), bareRps, "bare node:https", 400);
+      row(
+        "getSecret (latest), PostgreSQL",
+        await load(port, { path: "/secrets/bench/?api-version=7.6", headers: auth }),
+        bareRps,
+        "bare node:https, same body and TLS",
+        400,
+      );
+      row(
+        "listPropertiesOfSecrets, one page of 25, PostgreSQL",
+        await load(port, { path: "/secrets?api-version=7.6&maxresults=25", headers: auth }),
+        bareRps,
+        "bare node:https",
+        400,
+      );
       const setLoad = await load(port, { method: "PUT", path: "/secrets/bench-set?api-version=7.6", headers: auth, body: { value } });
-      row("setSecret (durable), PostgreSQL", setLoad, ceiling("postgres", undefined, createDatabase(cluster.url)), "PostgreSQL on this machine, 1 row/commit, 32 connections", 30, "writes share transactions (group commit)");
+      row(
+        "setSecret (durable), PostgreSQL",
+        setLoad,
+        ceiling("postgres", undefined, createDatabase(cluster.url)),
+        "PostgreSQL on this machine, 1 row/commit, 32 connections",
+        30,
+        "writes share transactions (group commit)",
+      );
     } finally {
       await server.stop();
     }
@@ -220,7 +255,9 @@ async function postgresCases(bareRps: number, value: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  log(`Lockbox bench (${quick ? "quick" : "full"}): ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${CONNECTIONS} connections, ${DURATION} s per case`);
+  log(
+    `Lockbox bench (${quick ? "quick" : "full"}): ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${CONNECTIONS} connections, ${DURATION} s per case`,
+  );
   const dataDir = mkdtempSync(join(tmpdir(), "lockbox-bench-"));
   try {
     const first = await startLockbox(dataDir);
@@ -245,16 +282,26 @@ async function main(): Promise<void> {
     const version = (kid: string): string => kid.split("/").pop()!;
     const digest = createHash("sha256").update("bench").digest().toString("base64url");
     const pub = createPublicKey({ key: { kty: "RSA", n: rsa.key.n, e: rsa.key.e }, format: "jwk" });
-    const ct = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, Buffer.from("data")).toString("base64url");
+    const ct = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, Buffer.from("data")).toString(
+      "base64url",
+    );
 
     // Reads against the bare HTTPS ceiling.
     const tls = join(dataDir, "tls");
-    const bare = spawn(process.execPath, [join(ROOT, "bench/bare.mjs"), join(tls, "server.pem"), join(tls, "server.key"), String(bodyBytes)], { stdio: ["ignore", "pipe", "inherit"] });
-    const barePort = await new Promise<number>((resolve) => bare.stdout!.on("data", (d: Buffer) => resolve(Number(/listening (\d+)/.exec(String(d))![1]))));
+    const bare = spawn(
+      process.execPath,
+      [join(ROOT, "bench/bare.mjs"), join(tls, "server.pem"), join(tls, "server.key"), String(bodyBytes)],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const barePort = await new Promise<number>((resolve) =>
+      bare.stdout!.on("data", (d: Buffer) => resolve(Number(/listening (\d+)/.exec(String(d))![1]))),
+    );
     const bareGet = await load(barePort, { path: "/" });
     bare.kill();
 
-    const { value: getLoad, peak } = await withRss(server.pid, () => load(port, { path: "/secrets/bench/?api-version=7.6", headers: auth }));
+    const { value: getLoad, peak } = await withRss(server.pid, () =>
+      load(port, { path: "/secrets/bench/?api-version=7.6", headers: auth }),
+    );
     extra.loadRssMb = Math.round(peak);
     row("getSecret (latest)", getLoad, bareGet.rps, "bare node:https, same body and TLS", 400);
     const listLoad = await load(port, { path: "/secrets?api-version=7.6&maxresults=25", headers: auth });
@@ -262,15 +309,46 @@ async function main(): Promise<void> {
 
     const sqlite = ceiling("sqlite");
     const setLoad = await load(port, { method: "PUT", path: "/secrets/bench-set?api-version=7.6", headers: auth, body: { value } });
-    row("setSecret (durable)", setLoad, sqlite, "better-sqlite3, 1 row/commit, synchronous=FULL", 30, "writes share commits (group commit)");
+    row(
+      "setSecret (durable)",
+      setLoad,
+      sqlite,
+      "better-sqlite3, 1 row/commit, synchronous=FULL",
+      30,
+      "writes share commits (group commit)",
+    );
 
     const op = (path: string, body: unknown) => load(port, { method: "POST", path, headers: auth, body });
     const rsaSign = await op(`/keys/rsa/${version(rsa.key.kid)}/sign?api-version=7.6`, { alg: "RS256", value: digest });
     row("RSA-2048 sign (RS256)", rsaSign, ceiling("rsa-sign"), `node:crypto on ${availableParallelism()} cores`, 400);
-    row("RSA-2048 decrypt (RSA-OAEP-256)", await op(`/keys/rsa/${version(rsa.key.kid)}/decrypt?api-version=7.6`, { alg: "RSA-OAEP-256", value: ct }), ceiling("rsa-decrypt"), `node:crypto on ${availableParallelism()} cores`, 400);
-    row("EC P-256 sign (ES256)", await op(`/keys/ec/${version(ec.key.kid)}/sign?api-version=7.6`, { alg: "ES256", value: digest }), ceiling("ec-sign"), `node:crypto on ${availableParallelism()} cores`, 400);
-    row("AES-256-GCM encrypt (oct key)", await op(`/keys/oct/${version(oct.key.kid)}/encrypt?api-version=7.6`, { alg: "A256GCM", value: digest }), ceiling("aes-gcm"), `node:crypto on ${availableParallelism()} cores`, 400);
-    row("token issuance (managed identity)", await load(port, { path: msiPath, headers: { "x-identity-header": server.env.IDENTITY_HEADER! } }), ceiling("token"), `ES256 signatures, node:crypto on ${availableParallelism()} cores`, null);
+    row(
+      "RSA-2048 decrypt (RSA-OAEP-256)",
+      await op(`/keys/rsa/${version(rsa.key.kid)}/decrypt?api-version=7.6`, { alg: "RSA-OAEP-256", value: ct }),
+      ceiling("rsa-decrypt"),
+      `node:crypto on ${availableParallelism()} cores`,
+      400,
+    );
+    row(
+      "EC P-256 sign (ES256)",
+      await op(`/keys/ec/${version(ec.key.kid)}/sign?api-version=7.6`, { alg: "ES256", value: digest }),
+      ceiling("ec-sign"),
+      `node:crypto on ${availableParallelism()} cores`,
+      400,
+    );
+    row(
+      "AES-256-GCM encrypt (oct key)",
+      await op(`/keys/oct/${version(oct.key.kid)}/encrypt?api-version=7.6`, { alg: "A256GCM", value: digest }),
+      ceiling("aes-gcm"),
+      `node:crypto on ${availableParallelism()} cores`,
+      400,
+    );
+    row(
+      "token issuance (managed identity)",
+      await load(port, { path: msiPath, headers: { "x-identity-header": server.env.IDENTITY_HEADER! } }),
+      ceiling("token"),
+      `ES256 signatures, node:crypto on ${availableParallelism()} cores`,
+      null,
+    );
     await server.stop();
 
     await postgresCases(bareGet.rps, value);
@@ -284,7 +362,9 @@ async function main(): Promise<void> {
         const vault = (await instance.vaults.find("default"))!;
         for (let i = 0; i < count; i += 2000) {
           await Promise.all(
-            Array.from({ length: Math.min(2000, count - i) }, (_, j) => instance.secrets.set(vault, `s-${String(i + j).padStart(7, "0")}`, { value })),
+            Array.from({ length: Math.min(2000, count - i) }, (_, j) =>
+              instance.secrets.set(vault, `s-${String(i + j).padStart(7, "0")}`, { value }),
+            ),
           );
         }
         await instance.close();
@@ -292,8 +372,21 @@ async function main(): Promise<void> {
         const s = await startLockbox(dir);
         const tok = await tokenOf(s);
         const h = { authorization: `Bearer ${tok}` };
-        const get = await load(s.port, { path: `/secrets/s-${String(Math.floor(count / 2)).padStart(7, "0")}/?api-version=7.6`, headers: h }, 1, quick ? 2 : 5);
-        const list = await load(s.port, { path: `/secrets?api-version=7.6&maxresults=25&$skiptoken=${Buffer.from(`lb1:s-${String(Math.floor(count / 2)).padStart(7, "0")}`).toString("base64url")}`, headers: h }, 1, quick ? 2 : 5);
+        const get = await load(
+          s.port,
+          { path: `/secrets/s-${String(Math.floor(count / 2)).padStart(7, "0")}/?api-version=7.6`, headers: h },
+          1,
+          quick ? 2 : 5,
+        );
+        const list = await load(
+          s.port,
+          {
+            path: `/secrets?api-version=7.6&maxresults=25&$skiptoken=${Buffer.from(`lb1:s-${String(Math.floor(count / 2)).padStart(7, "0")}`).toString("base64url")}`,
+            headers: h,
+          },
+          1,
+          quick ? 2 : 5,
+        );
         extra[`getP50At${count}`] = get.p50;
         extra[`getP99At${count}`] = get.p99;
         extra[`listP50At${count}`] = list.p50;

@@ -40,7 +40,10 @@ const passes = only.length
     }));
 
 const tlsDir = mkdtempSync(join(tmpdir(), "lockbox-test-ca-"));
-const made = spawnSync(process.execPath, ["--import", "tsx", join(root, "test/helpers/make-ca.ts"), tlsDir], { stdio: "inherit", cwd: root });
+const made = spawnSync(process.execPath, ["--import", "tsx", join(root, "test/helpers/make-ca.ts"), tlsDir], {
+  stdio: "inherit",
+  cwd: root,
+});
 if (made.status !== 0) {
   rmSync(tlsDir, { recursive: true, force: true });
   process.exit(made.status ?? 1);

@@ -37,8 +37,16 @@ const pruneSchema = {
   type: "object",
   properties: { keep: { type: "integer" }, versions: { type: "array", items: { type: "string" } } },
 } as const;
-const maxVersionsSchema = { type: "object", required: ["maxVersions"], properties: { maxVersions: { type: ["integer", "null"] } } } as const;
-const clockSchema = { type: "object", required: ["advanceSeconds"], properties: { advanceSeconds: { type: "integer", minimum: 0 } } } as const;
+const maxVersionsSchema = {
+  type: "object",
+  required: ["maxVersions"],
+  properties: { maxVersions: { type: ["integer", "null"] } },
+} as const;
+const clockSchema = {
+  type: "object",
+  required: ["advanceSeconds"],
+  properties: { advanceSeconds: { type: "integer", minimum: 0 } },
+} as const;
 
 const subscriptionBody = (s: SubscriptionRecord) => ({
   id: s.id,
@@ -180,4 +188,3 @@ export function adminRoutes(app: FastifyInstance, { instance, publicOrigin, runD
     });
   }
 }
-

@@ -53,6 +53,12 @@ export function vaultRoute(
     ? [path.replace("{version}", ":version"), path.replace("{version}", ""), path.replace("/{version}", "")]
     : [path];
   for (const url of paths) {
-    app.route({ method, url, schema, config: { access: "vault", operation }, handler: (req, reply) => handler(req as VaultRequest, reply) });
+    app.route({
+      method,
+      url,
+      schema,
+      config: { access: "vault", operation },
+      handler: (req, reply) => handler(req as VaultRequest, reply),
+    });
   }
 }

@@ -28,14 +28,20 @@ export function identityRoutes(app: FastifyInstance, identities: Identities, tok
   };
   const tenantOf = (req: FastifyRequest) => (req.params as { tenant: string }).tenant;
   const unknownTenant = (reply: FastifyReply, tenant: string) =>
-    oauthError(reply, 400, "invalid_tenant", `AADSTS90002: Tenant '${tenant}' not found. This Lockbox instance's tenant is ${tokens.tenantId}.`);
+    oauthError(
+      reply,
+      400,
+      "invalid_tenant",
+      `AADSTS90002: Tenant '${tenant}' not found. This Lockbox instance's tenant is ${tokens.tenantId}.`,
+    );
 
   app.get("/msi/token", pub, async (req, reply) => {
     const q = req.query as { resource?: string; client_id?: string };
     const header = req.headers["x-identity-header"];
     if (!q.resource) return oauthError(reply, 400, "invalid_request", "The resource query parameter is required.");
     const identity = typeof header === "string" ? await identities.authenticateManaged(header) : undefined;
-    if (!identity) return oauthError(reply, 401, "invalid_client", "The X-IDENTITY-HEADER value does not name an enabled managed identity.");
+    if (!identity)
+      return oauthError(reply, 401, "invalid_client", "The X-IDENTITY-HEADER value does not name an enabled managed identity.");
     if (q.client_id && q.client_id !== identity.clientId) {
       return oauthError(reply, 400, "invalid_request", "The client_id does not belong to the managed identity of this header.");
     }

@@ -108,7 +108,10 @@ const policySchema = {
       items: {
         type: "object",
         properties: {
-          trigger: { type: "object", properties: { timeAfterCreate: { type: ["string", "null"] }, timeBeforeExpiry: { type: ["string", "null"] } } },
+          trigger: {
+            type: "object",
+            properties: { timeAfterCreate: { type: ["string", "null"] }, timeBeforeExpiry: { type: ["string", "null"] } },
+          },
           action: { type: "object", properties: { type: { type: "string" } } },
         },
       },
@@ -185,7 +188,9 @@ export function keyRoutes(app: FastifyInstance, keys: KeyService): void {
     return bundle(req, v);
   });
 
-  vaultRoute(app, "GET", "/keys/:name/{version}", "KeyGet", {}, async (req) => bundle(req, await keys.get(req.vault, params(req).name, params(req).version)));
+  vaultRoute(app, "GET", "/keys/:name/{version}", "KeyGet", {}, async (req) =>
+    bundle(req, await keys.get(req.vault, params(req).name, params(req).version)),
+  );
 
   vaultRoute(app, "PATCH", "/keys/:name/{version}", "KeyUpdate", { body: updateSchema }, async (req) => {
     const b = (req.body ?? {}) as UpdateBody;
@@ -201,7 +206,9 @@ export function keyRoutes(app: FastifyInstance, keys: KeyService): void {
 
   objectRoutes(app, objects, { collection: "keys", bundle: keyBundle, item: keyItem });
 
-  vaultRoute(app, "POST", "/keys/:name/rotate", "KeyRotate", {}, async (req) => bundle(req, await keys.rotate(req.vault, params(req).name)));
+  vaultRoute(app, "POST", "/keys/:name/rotate", "KeyRotate", {}, async (req) =>
+    bundle(req, await keys.rotate(req.vault, params(req).name)),
+  );
 
   vaultRoute(app, "GET", "/keys/:name/rotationpolicy", "KeyGetRotationPolicy", {}, async (req) => {
     const policy = await keys.getRotationPolicy(req.vault, params(req).name);

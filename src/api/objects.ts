@@ -32,7 +32,9 @@ export function objectRoutes(app: FastifyInstance, objects: VersionedObjects, wi
     ...wire.bundle(origin, vault, v),
   });
 
-  vaultRoute(app, "DELETE", `/${c}/:name`, op("Delete"), {}, async (req) => deletedBundle(req.origin, req.vault, await objects.delete(req.vault, nameOf(req))));
+  vaultRoute(app, "DELETE", `/${c}/:name`, op("Delete"), {}, async (req) =>
+    deletedBundle(req.origin, req.vault, await objects.delete(req.vault, nameOf(req))),
+  );
 
   vaultRoute(app, "GET", `/${c}`, op("List"), {}, async (req) => {
     const { limit, cursor } = pageRequest(req.query as Record<string, unknown>);
@@ -57,15 +59,22 @@ export function objectRoutes(app: FastifyInstance, objects: VersionedObjects, wi
   vaultRoute(app, "GET", `/${deleted}`, op("ListDeleted"), {}, async (req) => {
     const { limit, cursor } = pageRequest(req.query as Record<string, unknown>);
     const page = await objects.listDeleted(req.vault, limit, cursor);
-    return listBody(req, page, limit, (v) => ({ ...deletedFieldsOf(req.origin, deleted, v), ...wire.item(req.origin, req.vault, v, false) }));
+    return listBody(req, page, limit, (v) => ({
+      ...deletedFieldsOf(req.origin, deleted, v),
+      ...wire.item(req.origin, req.vault, v, false),
+    }));
   });
 
-  vaultRoute(app, "GET", `/${deleted}/:name`, op("GetDeleted"), {}, async (req) => deletedBundle(req.origin, req.vault, await objects.getDeleted(req.vault, nameOf(req))));
+  vaultRoute(app, "GET", `/${deleted}/:name`, op("GetDeleted"), {}, async (req) =>
+    deletedBundle(req.origin, req.vault, await objects.getDeleted(req.vault, nameOf(req))),
+  );
 
   vaultRoute(app, "DELETE", `/${deleted}/:name`, op("Purge"), {}, async (req, reply) => {
     await objects.purge(req.vault, nameOf(req));
     return reply.code(204).send();
   });
 
-  vaultRoute(app, "POST", `/${deleted}/:name/recover`, op("Recover"), {}, async (req) => wire.bundle(req.origin, req.vault, await objects.recover(req.vault, nameOf(req))));
+  vaultRoute(app, "POST", `/${deleted}/:name/recover`, op("Recover"), {}, async (req) =>
+    wire.bundle(req.origin, req.vault, await objects.recover(req.vault, nameOf(req))),
+  );
 }

@@ -116,7 +116,9 @@ export class AuditLog {
       return false;
     }
     if (this.failure !== undefined) {
-      this.trouble.recovered(`the audit log ${this.file} can be written again (it failed with ${this.failure}); serving audited requests again`);
+      this.trouble.recovered(
+        `the audit log ${this.file} can be written again (it failed with ${this.failure}); serving audited requests again`,
+      );
       this.failure = undefined;
     }
     return true;

@@ -50,11 +50,25 @@ program
   .option("--log-level <level>", "fatal, error, warn, info, debug or trace (env LOCKBOX_LOG_LEVEL)")
   .option("--audit-log <file>", "append AuditEvent lines here (env LOCKBOX_AUDIT_LOG, default DATA-DIR/audit.log)")
   .option("--dev-clock", "for tests: a clock that GET/POST /lockbox/v1/clock reads and moves forward (env LOCKBOX_DEV_CLOCK=1)")
-  .addOption(new Option("--storage <engine>", "sqlite (in the data directory) or postgres (env LOCKBOX_STORAGE)").choices(["sqlite", "postgres"]))
-  .option("--postgres-url <url>", "the PostgreSQL database, e.g. postgres://user@host/lockbox (env LOCKBOX_POSTGRES_URL; implies --storage postgres)")
-  .option("--request-timeout <seconds>", `a whole request must arrive within this long, its headers within 10 s (env LOCKBOX_REQUEST_TIMEOUT, default ${DEFAULT_REQUEST_TIMEOUT_SECONDS})`)
-  .option("--keep-alive-timeout <seconds>", `idle keep-alive connections are closed after this long (env LOCKBOX_KEEP_ALIVE_TIMEOUT, default ${DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS})`)
-  .option("--max-connections <n>", `at most this many connections at once; more are closed at once (env LOCKBOX_MAX_CONNECTIONS, default ${DEFAULT_MAX_CONNECTIONS})`)
+  .addOption(
+    new Option("--storage <engine>", "sqlite (in the data directory) or postgres (env LOCKBOX_STORAGE)").choices(["sqlite", "postgres"]),
+  )
+  .option(
+    "--postgres-url <url>",
+    "the PostgreSQL database, e.g. postgres://user@host/lockbox (env LOCKBOX_POSTGRES_URL; implies --storage postgres)",
+  )
+  .option(
+    "--request-timeout <seconds>",
+    `a whole request must arrive within this long, its headers within 10 s (env LOCKBOX_REQUEST_TIMEOUT, default ${DEFAULT_REQUEST_TIMEOUT_SECONDS})`,
+  )
+  .option(
+    "--keep-alive-timeout <seconds>",
+    `idle keep-alive connections are closed after this long (env LOCKBOX_KEEP_ALIVE_TIMEOUT, default ${DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS})`,
+  )
+  .option(
+    "--max-connections <n>",
+    `at most this many connections at once; more are closed at once (env LOCKBOX_MAX_CONNECTIONS, default ${DEFAULT_MAX_CONNECTIONS})`,
+  )
   .option("--init", "begin a new instance on an empty store, even though a root key was given or the data directory names an instance")
   .action(async (opts) => {
     await serve(resolveConfig(opts));
@@ -62,7 +76,9 @@ program
 
 program
   .command("env")
-  .description("print the environment a client program needs (NODE_EXTRA_CA_CERTS, IDENTITY_ENDPOINT, IDENTITY_HEADER, TENANT_ID, KEYVAULT_URL)")
+  .description(
+    "print the environment a client program needs (NODE_EXTRA_CA_CERTS, IDENTITY_ENDPOINT, IDENTITY_HEADER, TENANT_ID, KEYVAULT_URL)",
+  )
   .addOption(dataDirOption())
   .option("--port <port>", "the server's port (default: the running server's, else 8443)")
   .option("--dns-suffix <suffix>", "the server's DNS suffix (default: the running server's)")
@@ -90,7 +106,11 @@ vault
   .option("--access-policies", "authorize with access policies instead of Azure RBAC (enableRbacAuthorization false)")
   .action(async (name: string, opts: { dataDir?: string; retentionDays: string; purgeProtection?: boolean; accessPolicies?: boolean }) => {
     await withInstance(opts.dataDir, async (i) => {
-      const v = await i.vaults.create(name, { retentionDays: Number(opts.retentionDays), purgeProtection: opts.purgeProtection, rbac: !opts.accessPolicies });
+      const v = await i.vaults.create(name, {
+        retentionDays: Number(opts.retentionDays),
+        purgeProtection: opts.purgeProtection,
+        rbac: !opts.accessPolicies,
+      });
       console.log(`created vault ${v.name} (${v.recoveryLevel}, ${v.retentionDays} days)`);
     });
   });
@@ -100,7 +120,8 @@ vault
   .addOption(dataDirOption())
   .action(async (opts: { dataDir?: string }) => {
     await withInstance(opts.dataDir, async (i) => {
-      for (const v of await i.vaults.list()) console.log(`${v.name}\t${v.recoveryLevel}\t${v.retentionDays} days\t${v.rbac ? "rbac" : "access policies"}`);
+      for (const v of await i.vaults.list())
+        console.log(`${v.name}\t${v.recoveryLevel}\t${v.retentionDays} days\t${v.rbac ? "rbac" : "access policies"}`);
     });
   });
 vault
@@ -128,12 +149,21 @@ vault
 /** What a new identity's credential looks like to its user. */
 function printCredential(i: Instance, identity: IdentityRecord, credential: string, json: boolean | undefined): void {
   if (identity.kind === "managed") {
-    if (json) console.log(JSON.stringify({ name: identity.name, objectId: identity.id, clientId: identity.clientId, identityHeader: credential }));
+    if (json)
+      console.log(JSON.stringify({ name: identity.name, objectId: identity.id, clientId: identity.clientId, identityHeader: credential }));
     else console.log(`managed identity ${identity.name} (object id ${identity.id})\nexport IDENTITY_HEADER='${credential}'`);
     return;
   }
   if (json) {
-    console.log(JSON.stringify({ name: identity.name, objectId: identity.id, tenantId: i.tenantId, clientId: identity.clientId, clientSecret: credential }));
+    console.log(
+      JSON.stringify({
+        name: identity.name,
+        objectId: identity.id,
+        tenantId: i.tenantId,
+        clientId: identity.clientId,
+        clientSecret: credential,
+      }),
+    );
     return;
   }
   console.log(
@@ -168,11 +198,11 @@ function identityCommands(kind: IdentityKind, noun: string, credentialWord: stri
     .addOption(dataDirOption())
     .action(async (opts: { json?: boolean; dataDir?: string }) => {
       await withInstance(opts.dataDir, async (i) => {
-        const all = (await i.identities.list())
-          .filter((x) => x.kind === kind)
-          .map(({ secretHash: _hidden, ...x }) => x);
+        const all = (await i.identities.list()).filter((x) => x.kind === kind).map(({ secretHash: _hidden, ...x }) => x);
         if (opts.json) console.log(JSON.stringify(all, null, 2));
-        else for (const x of all) console.log(`${x.name}\t${x.id}\tclient ${x.clientId}\t${x.enabled ? "enabled" : "disabled"}${x.admin ? "\tadmin" : ""}`);
+        else
+          for (const x of all)
+            console.log(`${x.name}\t${x.id}\tclient ${x.clientId}\t${x.enabled ? "enabled" : "disabled"}${x.admin ? "\tadmin" : ""}`);
       });
     });
   for (const [command, description, run] of [
@@ -234,7 +264,14 @@ role
       const principal = opts.assignee ? (await i.identities.find(opts.assignee)).id : undefined;
       const names = new Map((await i.identities.list()).map((x) => [x.id, x.name]));
       const list = await i.access.listRoles(await inVault(i, opts.vault), principal);
-      if (opts.json) console.log(JSON.stringify(list.map((a) => ({ ...a, assignee: names.get(a.principal) })), null, 2));
+      if (opts.json)
+        console.log(
+          JSON.stringify(
+            list.map((a) => ({ ...a, assignee: names.get(a.principal) })),
+            null,
+            2,
+          ),
+        );
       else for (const a of list) console.log(`${a.id}\t${names.get(a.principal) ?? a.principal}\t${a.role}\t${a.scope}`);
     });
   });
@@ -271,7 +308,12 @@ policy
   .addOption(dataDirOption())
   .action(async (opts: { vault: string; assignee: string; secretPermissions: string[]; keyPermissions: string[]; dataDir?: string }) => {
     await withInstance(opts.dataDir, async (i) => {
-      const p = await i.access.setPolicy(await inVault(i, opts.vault), await i.identities.find(opts.assignee), opts.secretPermissions, opts.keyPermissions);
+      const p = await i.access.setPolicy(
+        await inVault(i, opts.vault),
+        await i.identities.find(opts.assignee),
+        opts.secretPermissions,
+        opts.keyPermissions,
+      );
       console.log(`access policy of ${opts.assignee} on ${p.vault}: secrets [${p.secrets.join(", ")}], keys [${p.keys.join(", ")}]`);
     });
   });
@@ -285,8 +327,17 @@ policy
     await withInstance(opts.dataDir, async (i) => {
       const names = new Map((await i.identities.list()).map((x) => [x.id, x.name]));
       const list = await i.access.listPolicies(await inVault(i, opts.vault));
-      if (opts.json) console.log(JSON.stringify(list.map((p) => ({ ...p, assignee: names.get(p.principal) })), null, 2));
-      else for (const p of list) console.log(`${names.get(p.principal) ?? p.principal}\tsecrets: ${p.secrets.join(",")}\tkeys: ${p.keys.join(",")}`);
+      if (opts.json)
+        console.log(
+          JSON.stringify(
+            list.map((p) => ({ ...p, assignee: names.get(p.principal) })),
+            null,
+            2,
+          ),
+        );
+      else
+        for (const p of list)
+          console.log(`${names.get(p.principal) ?? p.principal}\tsecrets: ${p.secrets.join(",")}\tkeys: ${p.keys.join(",")}`);
     });
   });
 policy
@@ -335,7 +386,11 @@ events
     await withInstance(opts.dataDir, async (i) => {
       const subs = await i.subscriptions.list(opts.vault);
       if (opts.json) console.log(JSON.stringify(subs, null, 2));
-      else for (const s of subs) console.log(`${s.id}\t${s.vault}\t${s.endpoint}\t${s.schema}\t${s.validated ? "validated" : "awaiting validation"}\t${s.types?.join(",") ?? "all"}`);
+      else
+        for (const s of subs)
+          console.log(
+            `${s.id}\t${s.vault}\t${s.endpoint}\t${s.schema}\t${s.validated ? "validated" : "awaiting validation"}\t${s.types?.join(",") ?? "all"}`,
+          );
     });
   });
 events
@@ -374,16 +429,20 @@ const pruneCommand = (kind: "secret" | "key") =>
     .option("--max-versions <n>", "from now on keep at most N versions ('none' for no limit)")
     .addOption(dataDirOption())
     .action(async (name: string, opts: { vault: string; keep?: number; versions?: string[]; maxVersions?: string; dataDir?: string }) => {
-      if (opts.keep === undefined && !opts.versions && opts.maxVersions === undefined) throw new Error("give --keep, --versions or --max-versions");
+      if (opts.keep === undefined && !opts.versions && opts.maxVersions === undefined)
+        throw new Error("give --keep, --versions or --max-versions");
       await withInstance(opts.dataDir, async (i) => {
         const objects = kind === "secret" ? i.secrets.objects : i.keys.objects;
         const vault = await inVault(i, opts.vault);
         let pruned: string[] = [];
-        if (opts.keep !== undefined || opts.versions) pruned = await objects.prune(vault, name, { keep: opts.keep, versions: opts.versions });
+        if (opts.keep !== undefined || opts.versions)
+          pruned = await objects.prune(vault, name, { keep: opts.keep, versions: opts.versions });
         if (opts.maxVersions !== undefined) {
           pruned = pruned.concat(await objects.setMaxVersions(vault, name, opts.maxVersions === "none" ? null : Number(opts.maxVersions)));
         }
-        console.log(pruned.length ? `destroyed ${pruned.length} version(s) of ${name}: ${pruned.join(" ")}` : `no version of ${name} destroyed`);
+        console.log(
+          pruned.length ? `destroyed ${pruned.length} version(s) of ${name}: ${pruned.join(" ")}` : `no version of ${name} destroyed`,
+        );
       });
     });
 secret.addCommand(pruneCommand("secret"));

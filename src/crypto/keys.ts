@@ -125,11 +125,25 @@ export function importJwk(family: KeyFamily, key: Record<string, unknown>): Priv
 function checkConsistent(jwk: PrivateJwk): void {
   const invalid = new KeyInputError("The key's parts do not form a valid private key.");
   if (jwk.kty === "RSA") {
-    const [n, e, d, p, q, dp, dq, qi] = [jwk.n, jwk.e, jwk.d, jwk.p, jwk.q, jwk.dp, jwk.dq, jwk.qi].map(bigEndian) as [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
+    const [n, e, d, p, q, dp, dq, qi] = [jwk.n, jwk.e, jwk.d, jwk.p, jwk.q, jwk.dp, jwk.dq, jwk.qi].map(bigEndian) as [
+      bigint,
+      bigint,
+      bigint,
+      bigint,
+      bigint,
+      bigint,
+      bigint,
+      bigint,
+    ];
     const ok =
-      p > 1n && q > 1n && p * q === n &&
-      (d * e) % (p - 1n) === 1n % (p - 1n) && (d * e) % (q - 1n) === 1n % (q - 1n) &&
-      dp === d % (p - 1n) && dq === d % (q - 1n) && (qi * q) % p === 1n;
+      p > 1n &&
+      q > 1n &&
+      p * q === n &&
+      (d * e) % (p - 1n) === 1n % (p - 1n) &&
+      (d * e) % (q - 1n) === 1n % (q - 1n) &&
+      dp === d % (p - 1n) &&
+      dq === d % (q - 1n) &&
+      (qi * q) % p === 1n;
     if (!ok) throw invalid;
   } else if (jwk.kty === "EC") {
     try {

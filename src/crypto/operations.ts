@@ -132,12 +132,17 @@ function pkcs1Decrypt(req: OperationRequest, privateKey: KeyObject, ciphertext: 
   }
   good &= found & (separator >= 10 ? 1 : 0);
 
-  const kdk = createHash("sha256").update(Buffer.from((req.key as { d: string }).d, "base64url")).digest();
+  const kdk = createHash("sha256")
+    .update(Buffer.from((req.key as { d: string }).d, "base64url"))
+    .digest();
   const stream = createHmac("sha256", kdk).update("lockbox rsa1_5 implicit rejection").update(ciphertext).digest();
   const synthLength = stream.readUInt16BE(0) % (k - 10);
   const synthetic = Buffer.alloc(synthLength);
   for (let off = 0, block = 0; off < synthLength; block++) {
-    const chunk = createHmac("sha256", kdk).update(ciphertext).update(Buffer.from([block >> 8, block & 0xff])).digest();
+    const chunk = createHmac("sha256", kdk)
+      .update(ciphertext)
+      .update(Buffer.from([block >> 8, block & 0xff]))
+      .digest();
     off += chunk.copy(synthetic, off);
   }
   return good ? Buffer.from(em.subarray(separator + 1)) : synthetic;

@@ -101,7 +101,9 @@ export class Deliverer {
       }
       const first = d.firstAttemptAt ?? now;
       if (now - first >= GIVE_UP_AFTER) {
-        this.log.warn(`gave up delivering event ${d.event.id} (${d.event.eventType}) to ${d.target.endpoint} after ${d.attempts + 1} attempts`);
+        this.log.warn(
+          `gave up delivering event ${d.event.id} (${d.event.eventType}) to ${d.target.endpoint} after ${d.attempts + 1} attempts`,
+        );
         return repo.deleteDelivery(d.subscription, d.eventSeq);
       }
       return repo.updateDelivery(d.subscription, d.eventSeq, d.attempts + 1, first, now + retryDelay(d.attempts + 1));
@@ -143,7 +145,10 @@ export class Deliverer {
           dataVersion: "2",
         },
       ]);
-      const res = await this.post(s.endpoint, body, { "content-type": "application/json; charset=utf-8", "aeg-event-type": "SubscriptionValidation" });
+      const res = await this.post(s.endpoint, body, {
+        "content-type": "application/json; charset=utf-8",
+        "aeg-event-type": "SubscriptionValidation",
+      });
       if (res?.ok) {
         const answer = (await res.json().catch(() => undefined)) as { validationResponse?: unknown } | undefined;
         ok = answer?.validationResponse === code;

@@ -64,6 +64,11 @@ export class Subscriptions {
       const s = await repo.getSubscription(id);
       return s !== undefined && (vault === undefined || s.vault === vault.toLowerCase()) && (await repo.deleteSubscription(id));
     });
-    if (!removed) throw new KvError(404, "NotFound", `There is no event subscription with id ${id}${vault ? ` on the vault ${vault.toLowerCase()}` : ""}.`);
+    if (!removed)
+      throw new KvError(
+        404,
+        "NotFound",
+        `There is no event subscription with id ${id}${vault ? ` on the vault ${vault.toLowerCase()}` : ""}.`,
+      );
   }
 }

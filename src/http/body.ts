@@ -29,6 +29,9 @@ export function parseJsonBody(body: Buffer): unknown {
   } catch {
     throw badParameter("The request body is not valid JSON.");
   }
-  if (malformed) throw badParameter("The request body holds a string that is not valid Unicode (a lone surrogate such as \\ud800); it cannot be stored exactly as sent.");
+  if (malformed)
+    throw badParameter(
+      "The request body holds a string that is not valid Unicode (a lone surrogate such as \\ud800); it cannot be stored exactly as sent.",
+    );
   return parsed;
 }

@@ -12,7 +12,8 @@ export function toKvError(error: FastifyError | Error): KvError {
   if (e.validation) {
     const first = e.validation[0];
     const where = first?.instancePath ? first.instancePath.slice(1).replaceAll("/", ".") : "body";
-    const what = first?.keyword === "required" ? `is missing the required property '${String(first.params.missingProperty)}'` : first?.message;
+    const what =
+      first?.keyword === "required" ? `is missing the required property '${String(first.params.missingProperty)}'` : first?.message;
     return new KvError(400, "BadParameter", `The request ${e.validationContext ?? "body"} is invalid: ${where} ${what ?? "is invalid"}.`);
   }
   switch (e.code) {
@@ -29,7 +30,9 @@ export function toKvError(error: FastifyError | Error): KvError {
     return new KvError(
       503,
       "ServiceUnavailable",
-      error.reason === "full" ? "The vault's storage is full at the moment; try again later." : "The vault's storage is unavailable at the moment; try again.",
+      error.reason === "full"
+        ? "The vault's storage is full at the moment; try again later."
+        : "The vault's storage is unavailable at the moment; try again.",
     );
   }
   if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {

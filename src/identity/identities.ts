@@ -67,7 +67,8 @@ export class Identities {
   /** An identity by name, object id or client id. */
   async find(nameOrId: string): Promise<IdentityRecord> {
     const found = await this.store.read(
-      async (repo) => (await repo.findIdentityByName(nameOrId)) ?? (await repo.getIdentity(nameOrId)) ?? (await repo.findIdentityByClientId(nameOrId)),
+      async (repo) =>
+        (await repo.findIdentityByName(nameOrId)) ?? (await repo.getIdentity(nameOrId)) ?? (await repo.findIdentityByClientId(nameOrId)),
     );
     if (!found) throw new KvError(404, "NotFound", `There is no identity '${nameOrId}'.`);
     return found;

@@ -150,7 +150,8 @@ export class Tokens {
       }));
     } catch (e) {
       const code = (e as { code?: string; claim?: string }).code;
-      const timing = code === "ERR_JWT_EXPIRED" || (code === "ERR_JWT_CLAIM_VALIDATION_FAILED" && (e as { claim?: string }).claim === "nbf");
+      const timing =
+        code === "ERR_JWT_EXPIRED" || (code === "ERR_JWT_CLAIM_VALIDATION_FAILED" && (e as { claim?: string }).claim === "nbf");
       throw new TokenError(describeJoseError(e), timing);
     }
     const iss = String(payload.iss ?? "");

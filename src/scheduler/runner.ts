@@ -133,7 +133,15 @@ export class Scheduler {
     const Kind = row.kind === "key" ? "Key" : "Secret";
     const operationName = row.action === "Rotate" ? `${Kind}RotateIfDue` : `${Kind}${row.action}`;
     const audited = (version?: string, error?: string) =>
-      this.audit.record({ operationName, vault: row.vault, kind: row.kind, name: row.name, version, durationMs: Math.round(performance.now() - started), error });
+      this.audit.record({
+        operationName,
+        vault: row.vault,
+        kind: row.kind,
+        name: row.name,
+        version,
+        durationMs: Math.round(performance.now() - started),
+        error,
+      });
     try {
       const vault = await this.vaults.find(row.vault);
       if (!vault) throw new NotDue();
@@ -152,7 +160,8 @@ export class Scheduler {
           await this.store.write(async (repo) => {
             await this.guard(row)(repo);
             const latest = await repo.getLatestVersion(row.vault, row.kind, row.name);
-            if (latest?.version === row.version) await recordEvent(repo, latest, row.action as "NearExpiry" | "Expired", nowSeconds(this.clock));
+            if (latest?.version === row.version)
+              await recordEvent(repo, latest, row.action as "NearExpiry" | "Expired", nowSeconds(this.clock));
           });
           audited(row.version);
           return;
@@ -174,7 +183,8 @@ export class Scheduler {
       if (e instanceof NotDue) {
         await this.store.write(async (repo) => {
           const current = await repo.getSchedule(row.vault, row.kind, row.name, row.action);
-          if (current && !current.done && current.version === row.version && current.dueAt === row.dueAt) await repo.putSchedule({ ...current, done: true });
+          if (current && !current.done && current.version === row.version && current.dueAt === row.dueAt)
+            await repo.putSchedule({ ...current, done: true });
         });
         return;
       }

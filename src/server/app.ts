@@ -57,7 +57,8 @@ export async function buildApp({ config, instance, tokens, tls, publicOrigin, ru
     // Object names may be 127 characters (Azure's limit); longer ones must reach the
     // domain's name check to get Azure's BadParameter, not the router's 414.
     routerOptions: { maxParamLength: 4096 },
-    frameworkErrors: (error, req, reply) => renderError(new KvError(400, "BadParameter", `The request URL is malformed: ${error.message}`), req, reply),
+    frameworkErrors: (error, req, reply) =>
+      renderError(new KvError(400, "BadParameter", `The request URL is malformed: ${error.message}`), req, reply),
     return503OnClosing: true,
     forceCloseConnections: "idle",
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
@@ -123,7 +124,12 @@ export async function buildApp({ config, instance, tokens, tls, publicOrigin, ru
       req.origin = originOf(req);
       req.principal = await caller(req.headers.authorization, reply, challengeHeader(req.origin, tokens.tenantId, resource));
       if (!req.principal.admin) {
-        throw new KvError(403, "Forbidden", `Caller ${req.principal.name} (oid=${req.principal.objectId}) is not a Lockbox administrator.`, "NotLockboxAdministrator");
+        throw new KvError(
+          403,
+          "Forbidden",
+          `Caller ${req.principal.name} (oid=${req.principal.objectId}) is not a Lockbox administrator.`,
+          "NotLockboxAdministrator",
+        );
       }
       return;
     }

@@ -100,8 +100,12 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     logLevel: flags.logLevel ?? env.LOCKBOX_LOG_LEVEL ?? "info",
     devClock: flags.devClock ?? env.LOCKBOX_DEV_CLOCK === "1",
     storage: storageOf(flags, env),
-    requestTimeoutMs: Math.round(1000 * positive(flags.requestTimeout ?? env.LOCKBOX_REQUEST_TIMEOUT ?? DEFAULT_REQUEST_TIMEOUT_SECONDS, "request timeout")),
-    keepAliveTimeoutMs: Math.round(1000 * positive(flags.keepAliveTimeout ?? env.LOCKBOX_KEEP_ALIVE_TIMEOUT ?? DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS, "keep-alive timeout")),
+    requestTimeoutMs: Math.round(
+      1000 * positive(flags.requestTimeout ?? env.LOCKBOX_REQUEST_TIMEOUT ?? DEFAULT_REQUEST_TIMEOUT_SECONDS, "request timeout"),
+    ),
+    keepAliveTimeoutMs: Math.round(
+      1000 * positive(flags.keepAliveTimeout ?? env.LOCKBOX_KEEP_ALIVE_TIMEOUT ?? DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS, "keep-alive timeout"),
+    ),
     maxConnections: positive(flags.maxConnections ?? env.LOCKBOX_MAX_CONNECTIONS ?? DEFAULT_MAX_CONNECTIONS, "connection limit", true),
     init: flags.init ?? false,
   };

@@ -51,7 +51,9 @@ export function readMarker(dir: string): InstanceMarker | undefined {
   try {
     marker = JSON.parse(readFileSync(file, "utf8")) as Partial<InstanceMarker>;
   } catch {
-    throw new Error(`${file} is not valid JSON: it names the instance this data directory belongs to. Put it back, or remove it if you know the store is the right one.`);
+    throw new Error(
+      `${file} is not valid JSON: it names the instance this data directory belongs to. Put it back, or remove it if you know the store is the right one.`,
+    );
   }
   if (typeof marker.instance !== "string") throw new Error(`${file} does not name an instance.`);
   return { instance: marker.instance, store: String(marker.store ?? "an unknown store") };

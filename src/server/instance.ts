@@ -101,7 +101,9 @@ function refuseEmptyStore(dataDir: string, where: string, env: NodeJS.ProcessEnv
   const keyFile = join(dataDir, "root.key");
   const key = env.LOCKBOX_ROOT_KEY ? "LOCKBOX_ROOT_KEY is set" : existsSync(keyFile) ? `${keyFile} exists` : undefined;
   if (key) {
-    throw new Error(`${key}, so there was a store, but ${where} is empty or missing: nothing was started or changed. Restore the store, or point Lockbox at it. ${startAgain}`);
+    throw new Error(
+      `${key}, so there was a store, but ${where} is empty or missing: nothing was started or changed. Restore the store, or point Lockbox at it. ${startAgain}`,
+    );
   }
 }
 
@@ -135,7 +137,11 @@ export interface InstanceOptions {
 
 const DEV_CLOCK_META = "dev_clock_offset_ms";
 
-export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = process.env, options: InstanceOptions = {}): Promise<Instance> {
+export async function openInstance(
+  dataDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: InstanceOptions = {},
+): Promise<Instance> {
   prepareDataDir(dataDir);
   const storage = options.storage ?? storageOf({}, env);
   const where = storage.engine === "sqlite" ? `the SQLite database ${join(dataDir, "lockbox.db")}` : describeStore(storage);
@@ -148,14 +154,17 @@ export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = pro
     if (!(await store.read((repo) => repo.getMeta(ROOT_KEY_CHECK_META)))) refuseEmptyStore(dataDir, where, env, options.init ?? false);
     keyring = new Keyring(await loadRootKey(dataDir, store, where, env));
     await checkRootKey(store, keyring, where);
-    instanceId = (await store.read((repo) => repo.getMeta(INSTANCE_META))) ?? (await store.write((repo) => repo.keepMeta(INSTANCE_META, randomUUID())));
+    instanceId =
+      (await store.read((repo) => repo.getMeta(INSTANCE_META))) ??
+      (await store.write((repo) => repo.keepMeta(INSTANCE_META, randomUUID())));
     const marker = readMarker(dataDir);
     if (marker && marker.instance !== instanceId && !options.init) {
       throw new Error(
         `${dataDir} belongs to the Lockbox instance ${marker.instance}, kept in ${marker.store}, but ${where} holds the instance ${instanceId}: nothing was started or changed. Point Lockbox at the store of this data directory, or use a data directory of its own for the other store.`,
       );
     }
-    if (marker?.instance !== instanceId || marker.store !== describeStore(storage)) writeMarker(dataDir, { instance: instanceId, store: describeStore(storage) });
+    if (marker?.instance !== instanceId || marker.store !== describeStore(storage))
+      writeMarker(dataDir, { instance: instanceId, store: describeStore(storage) });
     prepareDataDir(dataDir); // the files the store made just now
   } catch (e) {
     await store.close();
@@ -171,7 +180,8 @@ export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = pro
   const vaults = new Vaults(store, keyring, clock);
   const identities = new Identities(store, clock);
 
-  const tenantId = (await store.read((repo) => repo.getMeta("tenant_id"))) ?? (await store.write((repo) => repo.keepMeta("tenant_id", randomUUID())));
+  const tenantId =
+    (await store.read((repo) => repo.getMeta("tenant_id"))) ?? (await store.write((repo) => repo.keepMeta("tenant_id", randomUUID())));
   // Several processes may initialise one PostgreSQL database at once: each step is a no-op
   // for all but the first.
   if (!(await vaults.find(DEFAULT_VAULT))) {
@@ -201,10 +211,12 @@ export async function openInstance(dataDir: string, env: NodeJS.ProcessEnv = pro
     else if (topic === "identities") identities.forget();
     else if (topic === "access") access.forget();
     else if (topic === "meta" && devClock) {
-      void store.read((repo) => repo.getMeta(DEV_CLOCK_META)).then(
-        (offset) => offset !== undefined && devClock.follow(Number(offset)),
-        () => undefined,
-      );
+      void store
+        .read((repo) => repo.getMeta(DEV_CLOCK_META))
+        .then(
+          (offset) => offset !== undefined && devClock.follow(Number(offset)),
+          () => undefined,
+        );
     }
   });
 

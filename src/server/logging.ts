@@ -42,6 +42,9 @@ export function createLogger(level: string): Logger {
     level,
     serializers: { err: (e: unknown) => safeError(e), error: (e: unknown) => safeError(e), req: safeRequest },
     // Belt and braces: should any code log a request's headers, these are not shown.
-    redact: { paths: ["req.headers.authorization", 'req.headers["x-identity-header"]', "headers.authorization", 'headers["x-identity-header"]'], censor: "[redacted]" },
+    redact: {
+      paths: ["req.headers.authorization", 'req.headers["x-identity-header"]', "headers.authorization", 'headers["x-identity-header"]'],
+      censor: "[redacted]",
+    },
   });
 }

@@ -23,13 +23,24 @@ const DEV_CLOCK_TOKEN_SECONDS = 240;
  */
 export async function serve(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
-  const instance = await openInstance(config.dataDir, process.env, { devClock: config.devClock, storage: config.storage, init: config.init });
+  const instance = await openInstance(config.dataDir, process.env, {
+    devClock: config.devClock,
+    storage: config.storage,
+    init: config.init,
+  });
   const tls =
     config.tlsCert && config.tlsKey
       ? operatorTls(config.tlsCert, config.tlsKey)
       : await ensureTls(join(config.dataDir, "tls"), config.dnsSuffix, instance.sharedCa);
   const clientLifetime = instance.devClock ? { clock: systemClock, seconds: DEV_CLOCK_TOKEN_SECONDS } : undefined;
-  const tokens = await Tokens.load(instance.store, instance.keyring, instance.clock, instance.tenantId, `https://${config.dnsSuffix}`, clientLifetime);
+  const tokens = await Tokens.load(
+    instance.store,
+    instance.keyring,
+    instance.clock,
+    instance.tenantId,
+    `https://${config.dnsSuffix}`,
+    clientLifetime,
+  );
 
   // The port is known once listening (--port 0); the scheduler, which needs it for the ids
   // in events, starts then.
@@ -45,12 +56,20 @@ export async function serve(config: Config): Promise<void> {
   port = typeof address === "object" && address ? address.port : config.port;
   writeRuntimeInfo(config.dataDir, { pid: process.pid, port, dnsSuffix: config.dnsSuffix, caFile: tls.caFile });
 
-  const deliverer = new Deliverer(instance.store, instance.clock, { publicOrigin, subscriptionId: instance.tenantId }, {
-    warn: (message) => log.warn(message),
-  });
+  const deliverer = new Deliverer(
+    instance.store,
+    instance.clock,
+    { publicOrigin, subscriptionId: instance.tenantId },
+    {
+      warn: (message) => log.warn(message),
+    },
+  );
   scheduler = new Scheduler(instance.store, instance.clock, instance.vaults, instance.keys, instance.secrets, deliverer, log, {
     ready: () => audit.ready(),
-    record: (entry) => audit.record(scheduledEvent(entry, { timeMs: instance.clock.nowMs(), subscription: instance.tenantId, origin: publicOrigin(entry.vault) })),
+    record: (entry) =>
+      audit.record(
+        scheduledEvent(entry, { timeMs: instance.clock.nowMs(), subscription: instance.tenantId, origin: publicOrigin(entry.vault) }),
+      ),
   });
   scheduler.start(SCHEDULER_INTERVAL_MS);
 

@@ -31,7 +31,9 @@ const serial = (): string => {
 };
 
 const toPem = (der: ArrayBuffer, label: string): string => {
-  const b64 = Buffer.from(der).toString("base64").replace(/(.{64})/g, "$1\n");
+  const b64 = Buffer.from(der)
+    .toString("base64")
+    .replace(/(.{64})/g, "$1\n");
   return `-----BEGIN ${label}-----\n${b64.trimEnd()}\n-----END ${label}-----\n`;
 };
 
@@ -56,11 +58,7 @@ async function createCa(): Promise<{ cert: x509.X509Certificate; keys: CryptoKey
   return { cert, keys };
 }
 
-async function createServerCert(
-  ca: x509.X509Certificate,
-  caKey: CryptoKey,
-  dnsSuffix: string,
-): Promise<{ cert: string; key: string }> {
+async function createServerCert(ca: x509.X509Certificate, caKey: CryptoKey, dnsSuffix: string): Promise<{ cert: string; key: string }> {
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as CryptoKeyPair;
   const now = Date.now();
   const names = [
@@ -121,10 +119,14 @@ export async function ensureTls(dir: string, dnsSuffix: string, shared?: SharedC
   const infoFile = join(dir, "server.json");
 
   let pem = await shared?.load();
-  if (!pem && existsSync(caFile) && existsSync(caKeyFile)) pem = { cert: readFileSync(caFile, "utf8"), key: readFileSync(caKeyFile, "utf8") };
+  if (!pem && existsSync(caFile) && existsSync(caKeyFile))
+    pem = { cert: readFileSync(caFile, "utf8"), key: readFileSync(caKeyFile, "utf8") };
   if (!pem) {
     const created = await createCa();
-    pem = { cert: created.cert.toString("pem"), key: toPem(await webcrypto.subtle.exportKey("pkcs8", created.keys.privateKey), "PRIVATE KEY") };
+    pem = {
+      cert: created.cert.toString("pem"),
+      key: toPem(await webcrypto.subtle.exportKey("pkcs8", created.keys.privateKey), "PRIVATE KEY"),
+    };
   }
   if (shared) pem = await shared.save(pem);
   if (!existsSync(caFile) || readFileSync(caFile, "utf8") !== pem.cert) {

@@ -175,10 +175,14 @@ export class SqlRepo implements Repo {
 
   async insertVault(v: VaultRecord): Promise<void> {
     await this.db.notify("vaults");
-    await this.db.run(
-      "INSERT INTO vaults (name, wrapped_key, retention_days, purge_protection, rbac, created) VALUES (?, ?, ?, ?, ?, ?)",
-      [v.name, v.wrappedKey, v.retentionDays, bool(v.purgeProtection), bool(v.rbac), v.created],
-    );
+    await this.db.run("INSERT INTO vaults (name, wrapped_key, retention_days, purge_protection, rbac, created) VALUES (?, ?, ?, ?, ?, ?)", [
+      v.name,
+      v.wrappedKey,
+      v.retentionDays,
+      bool(v.purgeProtection),
+      bool(v.rbac),
+      v.created,
+    ]);
   }
 
   async setVaultRbac(name: string, rbac: boolean): Promise<void> {
@@ -437,7 +441,12 @@ export class SqlRepo implements Repo {
   }
 
   async getSchedule(vault: string, kind: ObjectKind, name: string, action: string): Promise<ScheduleRecord | undefined> {
-    const r = await this.db.get("SELECT * FROM schedule WHERE vault = ? AND kind = ? AND name = ? AND action = ?", [vault, kind, name, action]);
+    const r = await this.db.get("SELECT * FROM schedule WHERE vault = ? AND kind = ? AND name = ? AND action = ?", [
+      vault,
+      kind,
+      name,
+      action,
+    ]);
     return r ? toSchedule(r) : undefined;
   }
 
@@ -456,11 +465,10 @@ export class SqlRepo implements Repo {
 
   async listDueSchedule(now: number, limit: number): Promise<ScheduleRecord[]> {
     return (
-      await this.db.all("SELECT * FROM schedule WHERE done = 0 AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?) ORDER BY due_at LIMIT ?", [
-        now,
-        now,
-        limit,
-      ])
+      await this.db.all(
+        "SELECT * FROM schedule WHERE done = 0 AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?) ORDER BY due_at LIMIT ?",
+        [now, now, limit],
+      )
     ).map(toSchedule);
   }
 
@@ -476,7 +484,17 @@ export class SqlRepo implements Repo {
   async insertSubscription(x: SubscriptionRecord): Promise<void> {
     await this.db.run(
       "INSERT INTO subscriptions (id, vault, endpoint, schema, types, validated, attempts, next_attempt_at, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      [x.id, x.vault, x.endpoint, x.schema, x.types ? JSON.stringify(x.types) : null, bool(x.validated), x.attempts, x.nextAttemptAt, x.created],
+      [
+        x.id,
+        x.vault,
+        x.endpoint,
+        x.schema,
+        x.types ? JSON.stringify(x.types) : null,
+        bool(x.validated),
+        x.attempts,
+        x.nextAttemptAt,
+        x.created,
+      ],
     );
   }
 
@@ -510,10 +528,10 @@ export class SqlRepo implements Repo {
   }
 
   async listSubscriptionsToValidate(now: number, limit: number): Promise<SubscriptionRecord[]> {
-    const rows = await this.db.all("SELECT * FROM subscriptions WHERE validated = 0 AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?", [
-      now,
-      limit,
-    ]);
+    const rows = await this.db.all(
+      "SELECT * FROM subscriptions WHERE validated = 0 AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+      [now, limit],
+    );
     return rows.map((r) => toSubscription(r));
   }
 
@@ -576,20 +594,30 @@ export class SqlRepo implements Repo {
   }
 
   private async deleteOrphanEvent(eventSeq: number): Promise<void> {
-    await this.db.run("DELETE FROM events WHERE seq = ? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_seq = ?)", [eventSeq, eventSeq]);
+    await this.db.run("DELETE FROM events WHERE seq = ? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_seq = ?)", [
+      eventSeq,
+      eventSeq,
+    ]);
   }
 
   async leaseDelivery(subscription: string, eventSeq: number, until: number): Promise<void> {
-    await this.db.run("UPDATE deliveries SET next_attempt_at = ? WHERE subscription = ? AND event_seq = ?", [until, subscription, eventSeq]);
-  }
-
-  async updateDelivery(subscription: string, eventSeq: number, attempts: number, firstAttemptAt: number, nextAttemptAt: number): Promise<void> {
-    await this.db.run("UPDATE deliveries SET attempts = ?, first_attempt_at = ?, next_attempt_at = ? WHERE subscription = ? AND event_seq = ?", [
-      attempts,
-      firstAttemptAt,
-      nextAttemptAt,
+    await this.db.run("UPDATE deliveries SET next_attempt_at = ? WHERE subscription = ? AND event_seq = ?", [
+      until,
       subscription,
       eventSeq,
     ]);
+  }
+
+  async updateDelivery(
+    subscription: string,
+    eventSeq: number,
+    attempts: number,
+    firstAttemptAt: number,
+    nextAttemptAt: number,
+  ): Promise<void> {
+    await this.db.run(
+      "UPDATE deliveries SET attempts = ?, first_attempt_at = ?, next_attempt_at = ? WHERE subscription = ? AND event_seq = ?",
+      [attempts, firstAttemptAt, nextAttemptAt, subscription, eventSeq],
+    );
   }
 }

@@ -27,8 +27,6 @@ export class KvError extends Error {
 
 export const badParameter = (message: string): KvError => new KvError(400, "BadParameter", message);
 
-export const forbidden = (message: string, innerCode?: string): KvError =>
-  new KvError(403, "Forbidden", message, innerCode);
+export const forbidden = (message: string, innerCode?: string): KvError => new KvError(403, "Forbidden", message, innerCode);
 
-export const conflict = (message: string, innerCode?: string): KvError =>
-  new KvError(409, "Conflict", message, innerCode);
+export const conflict = (message: string, innerCode?: string): KvError => new KvError(409, "Conflict", message, innerCode);

@@ -2,9 +2,7 @@ import { randomInt } from "node:crypto";
 import { badParameter } from "./errors.ts";
 
 /** How a secret rotation policy makes the next value: random characters, or a rotator webhook. */
-export type Generator =
-  | { type: "random"; length: number; classes: CharacterClass[] }
-  | { type: "webhook"; url: string };
+export type Generator = { type: "random"; length: number; classes: CharacterClass[] } | { type: "webhook"; url: string };
 
 export type CharacterClass = "lower" | "upper" | "digits" | "symbols";
 
@@ -32,7 +30,8 @@ export function validateGenerator(input: unknown): Generator {
   }
   if (g.type !== undefined && g.type !== "random") throw badParameter("generator.type must be random or webhook.");
   const length = g.length === undefined ? 32 : Number(g.length);
-  if (!Number.isInteger(length) || length < 8 || length > 4096) throw badParameter("generator.length must be a whole number from 8 to 4096.");
+  if (!Number.isInteger(length) || length < 8 || length > 4096)
+    throw badParameter("generator.length must be a whole number from 8 to 4096.");
   const classes = g.classes === undefined ? [...CLASSES] : (g.classes as unknown[]);
   if (!Array.isArray(classes) || classes.length === 0 || classes.some((c) => !CLASSES.includes(c as CharacterClass))) {
     throw badParameter(`generator.classes must name some of: ${CLASSES.join(", ")}.`);

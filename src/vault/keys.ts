@@ -1,7 +1,19 @@
 import { randomBytes } from "node:crypto";
 import { ALGORITHMS, DEFAULT_KEY_OPS, isCurve, KEY_OPS, operationsOf, type KeyFamily, type KeyOperation } from "../crypto/algorithms.ts";
 import type { Keyring } from "../crypto/envelope.ts";
-import { fromB64url, generateKey, importJwk, KeyInputError, OCT_SIZES, publicJwk, RSA_SIZES, shapeOf, type KeyShape, type PrivateJwk, type PublicJwk } from "../crypto/keys.ts";
+import {
+  fromB64url,
+  generateKey,
+  importJwk,
+  KeyInputError,
+  OCT_SIZES,
+  publicJwk,
+  RSA_SIZES,
+  shapeOf,
+  type KeyShape,
+  type PrivateJwk,
+  type PublicJwk,
+} from "../crypto/keys.ts";
 import type { OperationResult } from "../crypto/operations.ts";
 import type { Store, VersionView } from "../store/store.ts";
 import { nowSeconds, type Clock } from "./clock.ts";
@@ -230,13 +242,20 @@ export class KeyService {
     const current = JSON.parse(this.objects.open(vault, latest).toString("utf8")) as PrivateJwk;
     const material = await generateKey(family, shapeOf(current));
     const policy = (await this.objects.getPolicy(vault, name)) as RotationPolicy | undefined;
-    return this.addVersion(vault, name, props.kty, material, {
-      keyOps: props.keyOps,
-      tags: latest.tags ?? undefined,
-      exportable: props.exportable,
-      releasePolicy: props.releasePolicy,
-      exp: expiryFromPolicy(policy, nowSeconds(this.clock)),
-    }, options);
+    return this.addVersion(
+      vault,
+      name,
+      props.kty,
+      material,
+      {
+        keyOps: props.keyOps,
+        tags: latest.tags ?? undefined,
+        exportable: props.exportable,
+        releasePolicy: props.releasePolicy,
+        exp: expiryFromPolicy(policy, nowSeconds(this.clock)),
+      },
+      options,
+    );
   }
 
   async getRotationPolicy(vault: Vault, name: string): Promise<RotationPolicy | undefined> {
@@ -246,7 +265,9 @@ export class KeyService {
 
   setRotationPolicy(vault: Vault, name: string, input: RotationPolicyInput): Promise<RotationPolicy> {
     const now = nowSeconds(this.clock);
-    return this.objects.setPolicy<RotationPolicy & Record<string, unknown>>(vault, name, (previous) => ({ ...validatePolicy(input, now, previous) }));
+    return this.objects.setPolicy<RotationPolicy & Record<string, unknown>>(vault, name, (previous) => ({
+      ...validatePolicy(input, now, previous),
+    }));
   }
 
   /**
@@ -254,12 +275,19 @@ export class KeyService {
    * be enabled, allow the operation in key_ops, be of the algorithm's type, and (for
    * operations that make new ciphertext or signatures) be inside its nbf/exp window.
    */
-  async operate(vault: Vault, name: string, version: string | undefined, op: KeyOperation, input: CryptoInput): Promise<{ key: VersionView; result: OperationResult }> {
+  async operate(
+    vault: Vault,
+    name: string,
+    version: string | undefined,
+    op: KeyOperation,
+    input: CryptoInput,
+  ): Promise<{ key: VersionView; result: OperationResult }> {
     const key = await this.objects.get(vault, name, version);
     const props = keyPropsOf(key);
     const alg = ALGORITHMS.get(input.alg);
     if (!alg) throw badParameter(`The algorithm '${input.alg}' is not supported.`);
-    if (alg.family !== familyOf(props.kty)) throw badParameter(`The algorithm ${input.alg} cannot be used with a key of type ${props.kty}.`);
+    if (alg.family !== familyOf(props.kty))
+      throw badParameter(`The algorithm ${input.alg} cannot be used with a key of type ${props.kty}.`);
     if (!operationsOf(alg).includes(op)) throw badParameter(`The algorithm ${input.alg} does not support the ${op} operation.`);
     if (op === "verify" && !input.digest) throw badParameter("The digest is required: verify checks the signature in value against it.");
     if (alg.kind === "ecdsa" && props.pub.crv !== alg.curve) {
@@ -269,7 +297,8 @@ export class KeyService {
     if (!props.keyOps.includes(op)) throw forbidden(`Operation ${op} is not permitted on this key.`, "KeyOperationForbidden");
     if (op === "encrypt" || op === "wrapKey" || op === "sign") {
       const now = nowSeconds(this.clock);
-      if (key.nbf !== null && now < key.nbf) throw forbidden(`Operation ${op} is not allowed before the key's not-before time.`, "KeyNotYetValid");
+      if (key.nbf !== null && now < key.nbf)
+        throw forbidden(`Operation ${op} is not allowed before the key's not-before time.`, "KeyNotYetValid");
       if (key.exp !== null && now >= key.exp) throw forbidden(`Operation ${op} is not allowed on an expired key.`, "KeyExpired");
     }
     const material = JSON.parse(this.objects.open(vault, key).toString("utf8")) as PrivateJwk;
@@ -297,4 +326,3 @@ export class KeyService {
     return randomBytes(count);
   }
 }
-

@@ -56,6 +56,7 @@ export function planActions(latest: VersionView): PlannedAction[] {
   }
   const overlap = latest.object.policy?.overlap;
   const rotatedFrom = latest.props?.rotatedFrom;
-  if (typeof overlap === "string" && typeof rotatedFrom === "string") at("DisablePrevious", latest.created + durationSeconds(overlap, "overlap"));
+  if (typeof overlap === "string" && typeof rotatedFrom === "string")
+    at("DisablePrevious", latest.created + durationSeconds(overlap, "overlap"));
   return planned;
 }

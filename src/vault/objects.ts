@@ -377,17 +377,17 @@ export class VersionedObjects {
       policy: latest.object.policy,
       maxVersions: latest.object.maxVersions,
       versions: versions.map((v) => ({
-          version: v.version,
-          created: v.created,
-          updated: v.updated,
-          enabled: v.enabled,
-          nbf: v.nbf,
-          exp: v.exp,
-          contentType: v.contentType,
-          tags: v.tags,
-          props: v.props,
-          payload: this.open(vault, v).toString("base64"),
-        })),
+        version: v.version,
+        created: v.created,
+        updated: v.updated,
+        enabled: v.enabled,
+        nbf: v.nbf,
+        exp: v.exp,
+        contentType: v.contentType,
+        tags: v.tags,
+        props: v.props,
+        payload: this.open(vault, v).toString("base64"),
+      })),
     };
     const sealed = this.keyring.sealBackup(Buffer.from(JSON.stringify(doc)), this.backupAad());
     return Buffer.concat([Buffer.from(this.rules.backupPrefix, "ascii"), sealed]);
@@ -409,26 +409,28 @@ export class VersionedObjects {
     }
     const key = objectKey(doc.name);
     const records: Array<Omit<VersionRecord, "seq">> = doc.versions.map((v) => ({
-        vault: vault.name,
-        kind: this.rules.kind,
-        name: key,
-        version: v.version,
-        created: v.created,
-        updated: v.updated,
-        enabled: v.enabled,
-        nbf: v.nbf,
-        exp: v.exp,
-        contentType: v.contentType,
-        tags: v.tags,
-        props: v.props,
-        sealed: this.keyring.seal(vault, this.aad(vault.name, key, v.version), Buffer.from(v.payload, "base64")),
-      }));
+      vault: vault.name,
+      kind: this.rules.kind,
+      name: key,
+      version: v.version,
+      created: v.created,
+      updated: v.updated,
+      enabled: v.enabled,
+      nbf: v.nbf,
+      exp: v.exp,
+      contentType: v.contentType,
+      tags: v.tags,
+      props: v.props,
+      sealed: this.keyring.seal(vault, this.aad(vault.name, key, v.version), Buffer.from(v.payload, "base64")),
+    }));
     return this.store.write(async (repo) => {
       await this.checkVaultKey(repo, vault);
       const existing = await repo.getObject(vault.name, this.rules.kind, key);
       if (existing?.deletedAt != null) throw this.isDeletedButRecoverable(doc.name);
       if (existing) {
-        throw conflict(`${this.rules.Noun} ${doc.name} already exists in this vault; a backup can only be restored under a name that is not in use.`);
+        throw conflict(
+          `${this.rules.Noun} ${doc.name} already exists in this vault; a backup can only be restored under a name that is not in use.`,
+        );
       }
       const object = {
         vault: vault.name,

@@ -68,8 +68,10 @@ export function validatePolicy(input: RotationPolicyInput, now: number, previous
       const s = durationSeconds(before, "timeBeforeExpiry");
       if (s < MIN_TRIGGER) throw badParameter("timeBeforeExpiry must be at least 7 days (P7D).");
       if (normalized === "Rotate") {
-        if (expirySeconds === undefined) throw badParameter("A Rotate action with timeBeforeExpiry needs expiryTime in the policy's attributes.");
-        if (s > expirySeconds - MIN_TRIGGER) throw badParameter("timeBeforeExpiry must leave at least 7 days after creation before rotating.");
+        if (expirySeconds === undefined)
+          throw badParameter("A Rotate action with timeBeforeExpiry needs expiryTime in the policy's attributes.");
+        if (s > expirySeconds - MIN_TRIGGER)
+          throw badParameter("timeBeforeExpiry must leave at least 7 days after creation before rotating.");
       }
       trigger.timeBeforeExpiry = before as string;
     }

@@ -129,7 +129,11 @@ export class SecretService {
   async rotate(vault: Vault, name: string, value?: string): Promise<Secret> {
     const latest = await this.objects.get(vault, name);
     const policy = latest.object.policy as SecretRotationPolicy | null;
-    const next = value ?? randomValue(policy?.generator?.type === "random" ? policy.generator : { length: 32, classes: ["lower", "upper", "digits", "symbols"] });
+    const next =
+      value ??
+      randomValue(
+        policy?.generator?.type === "random" ? policy.generator : { length: 32, classes: ["lower", "upper", "digits", "symbols"] },
+      );
     return this.addRotatedVersion(vault, latest, next, false, {});
   }
 
@@ -145,7 +149,13 @@ export class SecretService {
     return this.addRotatedVersion(vault, latest, next, Boolean(policy?.overlap), { guard });
   }
 
-  private async addRotatedVersion(vault: Vault, latest: VersionView, value: string, overlap: boolean, options: CreateOptions): Promise<Secret> {
+  private async addRotatedVersion(
+    vault: Vault,
+    latest: VersionView,
+    value: string,
+    overlap: boolean,
+    options: CreateOptions,
+  ): Promise<Secret> {
     const policy = (latest.object.policy ?? undefined) as SecretRotationPolicy | undefined;
     const fields: VersionInput = {
       contentType: latest.contentType,
@@ -157,11 +167,14 @@ export class SecretService {
       guard: options.guard,
       after: async (repo: Repo, _created, previous) => {
         if (!previous) return;
-        if (previous.version !== latest.version) throw badParameter(`${latest.object.displayName} changed while it was being rotated; try again.`);
-        const disable = (version: string) => repo.updateVersion(vault.name, "secret", previous.name, version, { enabled: false, updated: nowSeconds(this.clock) });
+        if (previous.version !== latest.version)
+          throw badParameter(`${latest.object.displayName} changed while it was being rotated; try again.`);
+        const disable = (version: string) =>
+          repo.updateVersion(vault.name, "secret", previous.name, version, { enabled: false, updated: nowSeconds(this.clock) });
         // A new rotation ends the overlap of the one before it.
         const overlapped = previous.props?.rotatedFrom;
-        if (typeof overlapped === "string" && (await repo.getVersion(vault.name, "secret", previous.name, overlapped))?.enabled) await disable(overlapped);
+        if (typeof overlapped === "string" && (await repo.getVersion(vault.name, "secret", previous.name, overlapped))?.enabled)
+          await disable(overlapped);
         if (!overlap) await disable(previous.version);
       },
     });

@@ -12,7 +12,12 @@ export async function clockNow(lockbox: Lockbox): Promise<number> {
 
 /** Moves the dev clock forward; the answer comes once the due work (and its deliveries) ran. */
 export async function advanceClock(lockbox: Lockbox, seconds: number): Promise<number> {
-  const r = await raw(lockbox, { method: "POST", path: "/lockbox/v1/clock", body: { advanceSeconds: seconds }, token: await developerToken(lockbox) });
+  const r = await raw(lockbox, {
+    method: "POST",
+    path: "/lockbox/v1/clock",
+    body: { advanceSeconds: seconds },
+    token: await developerToken(lockbox),
+  });
   assert.equal(r.status, 200, `POST /lockbox/v1/clock ${seconds}: ${r.status} ${r.text}`);
   return r.json.now as number;
 }

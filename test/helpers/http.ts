@@ -13,10 +13,21 @@ export interface RawResponse {
 /** A plain HTTPS request to Lockbox, for what the SDK never sends (bad bodies, bad tokens). */
 export function raw(
   lockbox: Lockbox,
-  options: { method?: string; path: string; host?: string; body?: string | Buffer | object; token?: string; headers?: Record<string, string> },
+  options: {
+    method?: string;
+    path: string;
+    host?: string;
+    body?: string | Buffer | object;
+    token?: string;
+    headers?: Record<string, string>;
+  },
 ): Promise<RawResponse> {
   const body =
-    options.body === undefined ? undefined : typeof options.body === "string" || Buffer.isBuffer(options.body) ? options.body : JSON.stringify(options.body);
+    options.body === undefined
+      ? undefined
+      : typeof options.body === "string" || Buffer.isBuffer(options.body)
+        ? options.body
+        : JSON.stringify(options.body);
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       {

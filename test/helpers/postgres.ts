@@ -3,7 +3,19 @@
 // this file too (through tsx), so there is one implementation of the cluster.
 import { execFile, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { accessSync, appendFileSync, chownSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import {
+  accessSync,
+  appendFileSync,
+  chownSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
@@ -192,8 +204,13 @@ export async function startThrowawayCluster(options: { durable?: boolean } = {})
 
 /** Runs one SQL statement with psql, synchronously; throws with psql's output on failure. */
 function psql(url: string, sql: string): void {
-  const r = spawnSync(psqlPath(), ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql], { env: cleanEnv(), encoding: "utf8", timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`psql ${JSON.stringify(sql)} failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout}${r.stderr}`);
+  const r = spawnSync(psqlPath(), ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql], {
+    env: cleanEnv(),
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  if (r.status !== 0)
+    throw new Error(`psql ${JSON.stringify(sql)} failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout}${r.stderr}`);
 }
 
 const checkName = (name: string): string => {

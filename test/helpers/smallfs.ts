@@ -20,7 +20,10 @@ export interface SmallFsLockbox {
 /** Fails with a clear message where the server could not be given a filesystem of its own. */
 function checkUnshare(): void {
   const r = spawnSync("unshare", ["-rm", "true"], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`these tests mount a small tmpfs in a mount namespace of their own (unshare -rm), which this machine refuses: ${r.stderr || r.error}`);
+  if (r.status !== 0)
+    throw new Error(
+      `these tests mount a small tmpfs in a mount namespace of their own (unshare -rm), which this machine refuses: ${r.stderr || r.error}`,
+    );
 }
 
 /**
@@ -30,7 +33,9 @@ function checkUnshare(): void {
  * directory, and so does the engine (on PostgreSQL, only the data directory's own files are
  * on the small filesystem), unless `engine: "sqlite"` puts the database there in any pass.
  */
-export async function startOnSmallFilesystem(options: { sizeMb?: number; args?: string[]; engine?: "sqlite" } = {}): Promise<SmallFsLockbox> {
+export async function startOnSmallFilesystem(
+  options: { sizeMb?: number; args?: string[]; engine?: "sqlite" } = {},
+): Promise<SmallFsLockbox> {
   checkUnshare();
   const source = newDataDir();
   const mount = mkdtempSync(join(tmpdir(), "lockbox-smallfs-"));

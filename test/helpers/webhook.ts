@@ -217,7 +217,13 @@ export async function startWebhook(options: WebhookOptions = {}): Promise<Webhoo
  * The data of a Key Vault event, as Azure's Event Grid schema for Key Vault has it: the
  * version's id under `vaultUrl`, the vault, object type, name and version, NBF and EXP.
  */
-export function assertKeyVaultEventData(data: Record<string, unknown>, vaultUrl: string, collection: "keys" | "secrets", name: string, version: string): void {
+export function assertKeyVaultEventData(
+  data: Record<string, unknown>,
+  vaultUrl: string,
+  collection: "keys" | "secrets",
+  name: string,
+  version: string,
+): void {
   assert.equal(data.Id, `${vaultUrl}/${collection}/${name}/${version}`);
   assert.equal(data.VaultName, "default");
   assert.equal(data.ObjectType, collection === "keys" ? "Key" : "Secret");

@@ -51,7 +51,10 @@ describe("the audit log on a full filesystem", () => {
     assert.equal((await call("PUT", "/secrets/expiring", { value: "soon", attributes: { exp } })).status, 200);
     const audit = fs.seen("audit.log");
     await eventually("the scheduler's SecretNearExpiry line", 5000, async () =>
-      assert.ok(linesOf(audit).some((l) => l.operationName === "SecretNearExpiry"), "no SecretNearExpiry line"),
+      assert.ok(
+        linesOf(audit).some((l) => l.operationName === "SecretNearExpiry"),
+        "no SecretNearExpiry line",
+      ),
     );
 
     const filled = fs.fill();
@@ -60,7 +63,8 @@ describe("the audit log on a full filesystem", () => {
     // those reads is audited and answered; the first line that does not fit stops them.
     let fitted = 0;
     let first: RawResponse;
-    while ((first = await call("GET", "/secrets/guarded")).status === 200) assert.ok(++fitted < 20, "reads go on long after the disk is full");
+    while ((first = await call("GET", "/secrets/guarded")).status === 200)
+      assert.ok(++fitted < 20, "reads go on long after the disk is full");
     // The first read whose line does not fit was carried out before that was known: its answer is withheld.
     const refused: RawResponse[] = [first];
     for (let i = 0; i < 10; i++) refused.push(await call("GET", "/secrets/guarded"));
@@ -93,7 +97,10 @@ describe("the audit log on a full filesystem", () => {
       const all = linesOf(audit);
       const expired = all.find((l) => l.operationName === "SecretExpired");
       assert.ok(expired, "no SecretExpired line");
-      assert.ok(Date.parse(expired.time) >= freedAt - 1000, `SecretExpired was done at ${expired.time}, while the audit log was full (freed at ${new Date(freedAt).toISOString()})`);
+      assert.ok(
+        Date.parse(expired.time) >= freedAt - 1000,
+        `SecretExpired was done at ${expired.time}, while the audit log was full (freed at ${new Date(freedAt).toISOString()})`,
+      );
       return all;
     });
 
@@ -111,7 +118,11 @@ describe("the audit log on a full filesystem", () => {
         assert.match(line.resultDescription, /withheld/);
       }
     }
-    assert.equal(withheld, 1, `${withheld} requests were carried out while the log could not be written (the first one only, whose line did not fit)`);
+    assert.equal(
+      withheld,
+      1,
+      `${withheld} requests were carried out while the log could not be written (the first one only, whose line did not fit)`,
+    );
   });
 });
 
@@ -144,7 +155,11 @@ describe("the database on a full filesystem", () => {
       assert.match(r.json.error.message, /full/);
     }
     const output = fs.lockbox.output();
-    assert.equal(count(output, /filesystem it writes to is full \(SQLITE_FULL\)/), 1, `not one line saying the database's disk is full:\n${output}`);
+    assert.equal(
+      count(output, /filesystem it writes to is full \(SQLITE_FULL\)/),
+      1,
+      `not one line saying the database's disk is full:\n${output}`,
+    );
     const read = await raw(fs.lockbox, { path: "/secrets/before-full?api-version=7.6", token });
     assert.equal(read.json?.value, "kept", read.text);
 

@@ -64,7 +64,6 @@ function linesOf(file: string): AuditLine[] {
     });
 }
 
-
 /** Lines are written as each request ends; waits (at most 5 s) until `ready` holds. */
 async function waitForLines(file: string, what: string, ready: (lines: AuditLine[]) => boolean): Promise<AuditLine[]> {
   const deadline = Date.now() + 5000;
@@ -122,7 +121,18 @@ describe("the audit log of SDK requests", () => {
     const made = cli(["sp", "create", "auditor", "--json", "--data-dir", lockbox.dataDir]);
     assert.equal(made.status, 0, made.stderr);
     sp = JSON.parse(made.stdout);
-    const assigned = cli(["role", "assign", "--vault", "default", "--assignee", "auditor", "--role", "Key Vault Secrets User", "--data-dir", lockbox.dataDir]);
+    const assigned = cli([
+      "role",
+      "assign",
+      "--vault",
+      "default",
+      "--assignee",
+      "auditor",
+      "--role",
+      "Key Vault Secrets User",
+      "--data-dir",
+      lockbox.dataDir,
+    ]);
     assert.equal(assigned.status, 0, assigned.stderr);
     const claims = decodeJwt(await developerToken(lockbox));
     dev = { oid: String(claims.oid), appid: String(claims.appid) };
@@ -130,7 +140,10 @@ describe("the audit log of SDK requests", () => {
     const developer = clientFor("developer", new DefaultAzureCredential());
     const app = clientFor(
       "sp",
-      new ClientSecretCredential(sp.tenantId, sp.clientId, sp.clientSecret, { authorityHost: `https://127.0.0.1:${lockbox.port}`, disableInstanceDiscovery: true }),
+      new ClientSecretCredential(sp.tenantId, sp.clientId, sp.clientSecret, {
+        authorityHost: `https://127.0.0.1:${lockbox.port}`,
+        disableInstanceDiscovery: true,
+      }),
     );
 
     const baseline = linesOf(auditPath).length;
@@ -156,18 +169,10 @@ describe("the audit log of SDK requests", () => {
   test("the SDK sent what the test expects: each client's first request is the unauthenticated 401", () => {
     assert.deepEqual(
       sent.map((s) => `${s.who} ${s.method} ${s.status}`),
-      [
-        "developer PUT 401",
-        "developer PUT 200",
-        "developer GET 200",
-        "sp GET 401",
-        "sp GET 200",
-        "sp GET 200",
-        "sp PUT 403",
-        "sp GET 404",
-      ],
+      ["developer PUT 401", "developer PUT 200", "developer GET 200", "sp GET 401", "sp GET 200", "sp GET 200", "sp PUT 403", "sp GET 404"],
     );
-    for (const s of sent) assert.match(s.clientRequestId, /^[0-9a-f-]{36}$/, `the SDK sent no x-ms-client-request-id with ${s.method} ${s.url}`);
+    for (const s of sent)
+      assert.match(s.clientRequestId, /^[0-9a-f-]{36}$/, `the SDK sent no x-ms-client-request-id with ${s.method} ${s.url}`);
   });
 
   test("exactly one line per request, matched by correlationId (x-ms-client-request-id) and result", () => {
@@ -194,13 +199,21 @@ describe("the audit log of SDK requests", () => {
         if (!ok) problems.push(`${label}: ${field} is ${JSON.stringify(shown)}`);
       };
       const t = Date.parse(line.time);
-      check(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(line.time) && t >= batchStart - 1 && t <= batchEnd, "time (not the request's)", line.time);
+      check(
+        /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(line.time) && t >= batchStart - 1 && t <= batchEnd,
+        "time (not the request's)",
+        line.time,
+      );
       check(
         /^\/SUBSCRIPTIONS\/[^/]+\/RESOURCEGROUPS\/[^/]+\/PROVIDERS\/MICROSOFT\.KEYVAULT\/VAULTS\/DEFAULT$/.test(line.resourceId),
         "resourceId (not the vault DEFAULT's)",
         line.resourceId,
       );
-      check(line.operationName === s.operationName && OPERATIONS.has(line.operationName), `operationName (not ${s.operationName})`, line.operationName);
+      check(
+        line.operationName === s.operationName && OPERATIONS.has(line.operationName),
+        `operationName (not ${s.operationName})`,
+        line.operationName,
+      );
       const apiVersion = new URL(s.url).searchParams.get("api-version");
       check(line.operationVersion === apiVersion, `operationVersion (not the api-version ${apiVersion})`, line.operationVersion);
       check(line.category === "AuditEvent", "category", line.category);
@@ -211,7 +224,11 @@ describe("the audit log of SDK requests", () => {
       check(line.properties?.requestUri === s.url, "properties.requestUri", line.properties?.requestUri);
       if (s.operationName !== "SecretList") {
         const name = /\/secrets\/([^/?]+)/.exec(new URL(s.url).pathname)?.[1];
-        check(new RegExp(`^${vaultUrl}/secrets/${name}(/[0-9a-f]{32})?$`).test(line.properties?.id ?? ""), `properties.id (not the id of the secret ${name})`, line.properties?.id);
+        check(
+          new RegExp(`^${vaultUrl}/secrets/${name}(/[0-9a-f]{32})?$`).test(line.properties?.id ?? ""),
+          `properties.id (not the id of the secret ${name})`,
+          line.properties?.id,
+        );
       }
       if (s.status === 401) {
         check(!line.identity?.claim?.[OID], "identity (a request without a token has none)", line.identity);
@@ -226,14 +243,20 @@ describe("the audit log of SDK requests", () => {
 
   test("an operator can tell who read which secret", () => {
     const id = new RegExp(`^${lockbox.vaultUrl().replace(/\./g, "\\.")}/secrets/audit-a(/[0-9a-f]{32})?$`);
-    const readers = lines.filter((l) => l.operationName === "SecretGet" && l.resultType === "Success" && id.test(l.properties?.id ?? "")).map((l) => l.identity?.claim?.[OID]);
-    const gets = lines.filter((l) => l.operationName === "SecretGet").map((l) => `${l.resultType} ${l.properties?.id} by ${l.identity?.claim?.[OID]}`);
+    const readers = lines
+      .filter((l) => l.operationName === "SecretGet" && l.resultType === "Success" && id.test(l.properties?.id ?? ""))
+      .map((l) => l.identity?.claim?.[OID]);
+    const gets = lines
+      .filter((l) => l.operationName === "SecretGet")
+      .map((l) => `${l.resultType} ${l.properties?.id} by ${l.identity?.claim?.[OID]}`);
     assert.deepEqual(
       new Set(readers),
       new Set([dev.oid, sp.objectId]),
       `filtering SecretGet lines by the id ${lockbox.vaultUrl()}/secrets/audit-a[/VERSION] finds the readers ${JSON.stringify(readers)}; the SecretGet lines:\n${gets.join("\n")}`,
     );
-    const denied = lines.filter((l) => l.operationName === "SecretSet" && l.resultType === "Failure" && l.resultSignature === STATUS_CODES[403]);
+    const denied = lines.filter(
+      (l) => l.operationName === "SecretSet" && l.resultType === "Failure" && l.resultSignature === STATUS_CODES[403],
+    );
     assert.deepEqual(
       denied.map((l) => l.identity?.claim?.[OID]),
       [sp.objectId],
@@ -262,7 +285,10 @@ describe("log rotation", () => {
     await eventually("a line in the new file", 5000, async () => {
       const r = await raw(lockbox, { path: "/secrets?api-version=7.6", token, headers: { "x-ms-client-request-id": id } });
       assert.equal(r.status, 200, r.text);
-      assert.ok(linesOf(auditPath).some((l) => l.correlationId === id), "the request's line is not in the new file");
+      assert.ok(
+        linesOf(auditPath).some((l) => l.correlationId === id),
+        "the request's line is not in the new file",
+      );
     });
     assert.equal(readFileSync(rotated, "utf8"), before, "the moved file was written after SIGHUP");
   });
@@ -282,8 +308,16 @@ describe("after a restart", () => {
 
     const keys = new KeyClient(lockbox.vaultUrl(), developerCredential);
     const key = await keys.createEcKey("audit-rotated");
-    await keys.updateKeyRotationPolicy("audit-rotated", { expiresIn: "P90D", lifetimeActions: [{ action: "Rotate", timeAfterCreate: "P30D" }] });
-    const moved = await raw(lockbox, { method: "POST", path: "/lockbox/v1/clock", body: { advanceSeconds: 2_678_400 }, token: await developerToken(lockbox) });
+    await keys.updateKeyRotationPolicy("audit-rotated", {
+      expiresIn: "P90D",
+      lifetimeActions: [{ action: "Rotate", timeAfterCreate: "P30D" }],
+    });
+    const moved = await raw(lockbox, {
+      method: "POST",
+      path: "/lockbox/v1/clock",
+      body: { advanceSeconds: 2_678_400 },
+      token: await developerToken(lockbox),
+    });
     assert.equal(moved.status, 200, `POST /lockbox/v1/clock: ${moved.text}`);
 
     const versions: string[] = [];
@@ -299,7 +333,10 @@ describe("after a restart", () => {
     assert.equal(line.category, "AuditEvent");
     assert.equal(line.resultType, "Success", JSON.stringify(line));
     assert.match(line.resourceId, /\/VAULTS\/DEFAULT$/, JSON.stringify(line));
-    assert.ok(line.properties?.id === keyId || line.properties?.id === `${keyId}/${rotatedTo}`, `properties.id of the rotation: ${JSON.stringify(line)}`);
+    assert.ok(
+      line.properties?.id === keyId || line.properties?.id === `${keyId}/${rotatedTo}`,
+      `properties.id of the rotation: ${JSON.stringify(line)}`,
+    );
     assert.ok(!Number.isNaN(Date.parse(line.time)), `time: ${line.time}`);
     assert.ok(Number.isInteger(line.durationMs) && line.durationMs >= 0, `durationMs: ${line.durationMs}`);
   });
@@ -319,7 +356,9 @@ describe("after a restart", () => {
       headers: { "x-ms-client-request-id": correlationId },
     });
     assert.equal(r.status, 200, r.text);
-    const lines = await waitForLines(defaultPath, `the line of request ${correlationId}`, (ls) => ls.some((l) => l.correlationId === correlationId));
+    const lines = await waitForLines(defaultPath, `the line of request ${correlationId}`, (ls) =>
+      ls.some((l) => l.correlationId === correlationId),
+    );
     assert.equal(lines.length, before + 1, `expected one new line in ${defaultPath}`);
     const line = lines.at(-1)!;
     assert.equal(line.correlationId, correlationId);

@@ -15,8 +15,7 @@ serveForFile({}, (started) => {
 });
 
 const RESOURCE = "https://vault.localhost";
-const challengeFor = (host: string): string =>
-  `Bearer authorization="https://${host}/${lockbox.env.TENANT_ID}", resource="${RESOURCE}"`;
+const challengeFor = (host: string): string => `Bearer authorization="https://${host}/${lockbox.env.TENANT_ID}", resource="${RESOURCE}"`;
 
 /** A 401 as Key Vault answers it: code Unauthorized and a challenge the SDK can parse. */
 function assertChallenged(r: RawResponse, host = `localhost:${lockbox.port}`): void {
@@ -66,7 +65,10 @@ describe("rejected tokens", () => {
     await rejected("not-a-jwt");
     await rejected("a.b.c");
     // and a valid token under another scheme is no bearer token
-    const basic = await raw(lockbox, { path: "/secrets?api-version=7.6", headers: { authorization: `Basic ${await developerToken(lockbox)}` } });
+    const basic = await raw(lockbox, {
+      path: "/secrets?api-version=7.6",
+      headers: { authorization: `Basic ${await developerToken(lockbox)}` },
+    });
     assertChallenged(basic);
   });
 
@@ -175,7 +177,18 @@ describe("@azure/identity", () => {
     assert.equal(typeof app1.identityHeader, "string");
     assert.notEqual(app1.identityHeader, lockbox.env.IDENTITY_HEADER);
     // A new identity may do nothing until it is given a role (the vault uses Azure RBAC).
-    const assigned = cli(["role", "assign", "--vault", "default", "--assignee", "app1", "--role", "Key Vault Secrets Officer", "--data-dir", lockbox.dataDir]);
+    const assigned = cli([
+      "role",
+      "assign",
+      "--vault",
+      "default",
+      "--assignee",
+      "app1",
+      "--role",
+      "Key Vault Secrets Officer",
+      "--data-dir",
+      lockbox.dataDir,
+    ]);
     assert.equal(assigned.status, 0, assigned.stderr);
 
     const r = await msi({ "x-identity-header": app1.identityHeader }, `&resource=${encodeURIComponent(RESOURCE)}`);
@@ -204,16 +217,20 @@ describe("@azure/identity", () => {
       }
       console.log(JSON.stringify(out));
     `;
-    const child = spawnSync(process.execPath, ["--import", "tsx", "--import", "./test/helpers/dns.ts", "--input-type=module", "-e", program], {
-      cwd: ROOT,
-      encoding: "utf8",
-      env: {
-        ...process.env,
-        IDENTITY_ENDPOINT: lockbox.env.IDENTITY_ENDPOINT,
-        IDENTITY_HEADER: app1.identityHeader,
-        KEYVAULT_URL: lockbox.vaultUrl(),
+    const child = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "--import", "./test/helpers/dns.ts", "--input-type=module", "-e", program],
+      {
+        cwd: ROOT,
+        encoding: "utf8",
+        env: {
+          ...process.env,
+          IDENTITY_ENDPOINT: lockbox.env.IDENTITY_ENDPOINT,
+          IDENTITY_HEADER: app1.identityHeader,
+          KEYVAULT_URL: lockbox.vaultUrl(),
+        },
       },
-    });
+    );
     assert.equal(child.status, 0, child.stderr);
     const out = JSON.parse(child.stdout) as Record<string, { set: string; got: string; oid: string }>;
     for (const kind of ["mi", "dac"]) {

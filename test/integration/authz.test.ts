@@ -52,12 +52,21 @@ function createSp(name: string): Sp {
 }
 
 function assignRole(assignee: string, role: string, options: { vault?: string; scope?: string } = {}): void {
-  lockboxCli("role", "assign", "--vault", options.vault ?? "default", "--assignee", assignee, "--role", role, ...(options.scope ? ["--scope", options.scope] : []));
+  lockboxCli(
+    "role",
+    "assign",
+    "--vault",
+    options.vault ?? "default",
+    "--assignee",
+    assignee,
+    "--role",
+    role,
+    ...(options.scope ? ["--scope", options.scope] : []),
+  );
 }
 
 const credentialOf = (sp: Sp, secret = sp.clientSecret): ClientSecretCredential =>
   new ClientSecretCredential(sp.tenantId, sp.clientId, secret, { authorityHost, disableInstanceDiscovery: true });
-
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
@@ -73,7 +82,10 @@ interface Denial {
 
 /** Azure's denial message: it names the caller, the action (RBAC) or permission (policy), and the vault. */
 function checkDenialMessage(message: string, d: Denial, label: string): void {
-  assert.ok(message.includes(d.caller.objectId) || message.includes(d.caller.name), `${label}: the message does not name the caller ${d.caller.name} (${d.caller.objectId}): ${message}`);
+  assert.ok(
+    message.includes(d.caller.objectId) || message.includes(d.caller.name),
+    `${label}: the message does not name the caller ${d.caller.name} (${d.caller.objectId}): ${message}`,
+  );
   if (d.action) assert.ok(message.includes(d.action), `${label}: the message does not name the action ${d.action}: ${message}`);
   if (d.phrase) assert.ok(message.includes(d.phrase), `${label}: the message does not say "${d.phrase}": ${message}`);
   assert.ok(new RegExp(`\\b${escape(d.vault)}\\b`).test(message), `${label}: the message does not name the vault ${d.vault}: ${message}`);
@@ -125,14 +137,23 @@ function assertUnauthorized(r: RawResponse, label: string): void {
   assert.equal(r.json?.error?.code, "Unauthorized", `${label}: ${r.text}`);
   const challenge = r.headers["www-authenticate"];
   assert.equal(typeof challenge, "string", `${label}: no WWW-Authenticate header`);
-  assert.equal(challenge, `Bearer authorization="https://localhost:${lockbox.port}/${lockbox.env.TENANT_ID}", resource="https://vault.localhost"`, label);
+  assert.equal(
+    challenge,
+    `Bearer authorization="https://localhost:${lockbox.port}/${lockbox.env.TENANT_ID}", resource="https://vault.localhost"`,
+    label,
+  );
 }
 
-const getSecretRaw = (token: string, name: string): Promise<RawResponse> => raw(lockbox, { path: `/secrets/${name}?api-version=7.6`, token });
+const getSecretRaw = (token: string, name: string): Promise<RawResponse> =>
+  raw(lockbox, { path: `/secrets/${name}?api-version=7.6`, token });
 
 describe("the role matrix: every built-in role by SDK operations, allowed exactly when the role's data actions grant the operation's", () => {
   const ROLES = Object.keys(BUILT_IN_ROLES);
-  const slugOf = (role: string): string => role.replace(/^Key Vault /, "").toLowerCase().replaceAll(" ", "-");
+  const slugOf = (role: string): string =>
+    role
+      .replace(/^Key Vault /, "")
+      .toLowerCase()
+      .replaceAll(" ", "-");
 
   interface Actor {
     sp: Sp;
@@ -143,14 +164,25 @@ describe("the role matrix: every built-in role by SDK operations, allowed exactl
     crypto: CryptographyClient;
   }
   const actors = new Map<string, Actor>();
-  const fixture: { secretVersion: string; keyId: string; ciphertext: Uint8Array; plaintext: Buffer } = { secretVersion: "", keyId: "", ciphertext: new Uint8Array(), plaintext: Buffer.from("the matrix plaintext") };
+  const fixture: { secretVersion: string; keyId: string; ciphertext: Uint8Array; plaintext: Buffer } = {
+    secretVersion: "",
+    keyId: "",
+    ciphertext: new Uint8Array(),
+    plaintext: Buffer.from("the matrix plaintext"),
+  };
 
-  const OPS: Array<{ call: string; operation: string; run: (a: Actor) => Promise<unknown>; wire?: (a: Actor) => () => Promise<RawResponse> }> = [
+  const OPS: Array<{
+    call: string;
+    operation: string;
+    run: (a: Actor) => Promise<unknown>;
+    wire?: (a: Actor) => () => Promise<RawResponse>;
+  }> = [
     { call: "setSecret", operation: "SecretSet", run: (a) => a.secrets.setSecret(`m-set-${a.slug}`, "set-by-matrix") },
     {
       call: "getSecret",
       operation: "SecretGet",
-      run: async (a) => assert.equal((await a.secrets.getSecret("m-shared")).value, "matrix-shared-value", "getSecret returned another value"),
+      run: async (a) =>
+        assert.equal((await a.secrets.getSecret("m-shared")).value, "matrix-shared-value", "getSecret returned another value"),
     },
     {
       call: "listPropertiesOfSecrets",
@@ -158,14 +190,27 @@ describe("the role matrix: every built-in role by SDK operations, allowed exactl
       run: (a) => a.secrets.listPropertiesOfSecrets().byPage().next(),
       wire: (a) => listRaw(a.credential, "secrets"),
     },
-    { call: "updateSecretProperties", operation: "SecretUpdate", run: (a) => a.secrets.updateSecretProperties("m-shared", fixture.secretVersion, { tags: { by: a.slug } }) },
+    {
+      call: "updateSecretProperties",
+      operation: "SecretUpdate",
+      run: (a) => a.secrets.updateSecretProperties("m-shared", fixture.secretVersion, { tags: { by: a.slug } }),
+    },
     { call: "beginDeleteSecret", operation: "SecretDelete", run: (a) => a.secrets.beginDeleteSecret(`m-del-${a.slug}`) },
     { call: "purgeDeletedSecret", operation: "SecretPurge", run: (a) => a.secrets.purgeDeletedSecret(`m-purge-${a.slug}`) },
     { call: "backupSecret", operation: "SecretBackup", run: (a) => a.secrets.backupSecret("m-shared") },
     { call: "createKey", operation: "KeyCreate", run: (a) => a.keys.createKey(`m-create-${a.slug}`, "EC") },
     { call: "getKey", operation: "KeyGet", run: (a) => a.keys.getKey("m-rsa") },
-    { call: "listPropertiesOfKeys", operation: "KeyList", run: (a) => a.keys.listPropertiesOfKeys().byPage().next(), wire: (a) => listRaw(a.credential, "keys") },
-    { call: "CryptographyClient.encrypt", operation: "KeyEncrypt", run: (a) => a.crypto.encrypt({ algorithm: "RSA-OAEP-256", plaintext: fixture.plaintext }) },
+    {
+      call: "listPropertiesOfKeys",
+      operation: "KeyList",
+      run: (a) => a.keys.listPropertiesOfKeys().byPage().next(),
+      wire: (a) => listRaw(a.credential, "keys"),
+    },
+    {
+      call: "CryptographyClient.encrypt",
+      operation: "KeyEncrypt",
+      run: (a) => a.crypto.encrypt({ algorithm: "RSA-OAEP-256", plaintext: fixture.plaintext }),
+    },
     {
       call: "CryptographyClient.decrypt",
       operation: "KeyDecrypt",
@@ -174,14 +219,22 @@ describe("the role matrix: every built-in role by SDK operations, allowed exactl
         assert.equal(Buffer.from(r.result).toString(), fixture.plaintext.toString(), "decrypt returned another plaintext");
       },
     },
-    { call: "CryptographyClient.sign", operation: "KeySign", run: (a) => a.crypto.sign("RS256", createHash("sha256").update("matrix").digest()) },
+    {
+      call: "CryptographyClient.sign",
+      operation: "KeySign",
+      run: (a) => a.crypto.sign("RS256", createHash("sha256").update("matrix").digest()),
+    },
     { call: "CryptographyClient.wrapKey", operation: "KeyWrap", run: (a) => a.crypto.wrapKey("RSA-OAEP-256", randomBytes(32)) },
     { call: "rotateKey", operation: "KeyRotate", run: (a) => a.keys.rotateKey(`m-rot-${a.slug}`) },
     { call: "getKeyRotationPolicy", operation: "KeyGetRotationPolicy", run: (a) => a.keys.getKeyRotationPolicy(`m-rot-${a.slug}`) },
     {
       call: "updateKeyRotationPolicy",
       operation: "KeyUpdateRotationPolicy",
-      run: (a) => a.keys.updateKeyRotationPolicy(`m-rot-${a.slug}`, { expiresIn: "P90D", lifetimeActions: [{ action: "Rotate", timeAfterCreate: "P30D" }] }),
+      run: (a) =>
+        a.keys.updateKeyRotationPolicy(`m-rot-${a.slug}`, {
+          expiresIn: "P90D",
+          lifetimeActions: [{ action: "Rotate", timeAfterCreate: "P30D" }],
+        }),
     },
   ];
 
@@ -190,7 +243,10 @@ describe("the role matrix: every built-in role by SDK operations, allowed exactl
     fixture.secretVersion = secret.properties.version!;
     const key = await developer.keys.createRsaKey("m-rsa", { keySize: 2048 });
     fixture.keyId = key.id!;
-    const encrypted = await new CryptographyClient(fixture.keyId, new DefaultAzureCredential()).encrypt({ algorithm: "RSA-OAEP-256", plaintext: fixture.plaintext });
+    const encrypted = await new CryptographyClient(fixture.keyId, new DefaultAzureCredential()).encrypt({
+      algorithm: "RSA-OAEP-256",
+      plaintext: fixture.plaintext,
+    });
     fixture.ciphertext = encrypted.result;
 
     for (const role of ROLES) {
@@ -236,7 +292,13 @@ describe("the role matrix: every built-in role by SDK operations, allowed exactl
         assert.ok(actor, `no service principal for ${role}`);
         const label = `${role} ${op.call}`;
         if (allowed) await op.run(actor);
-        else await assertDenied(op.run(actor), { inner: "ForbiddenByRbac", caller: actor.sp, action, vault: "default" }, label, op.wire?.(actor));
+        else
+          await assertDenied(
+            op.run(actor),
+            { inner: "ForbiddenByRbac", caller: actor.sp, action, vault: "default" },
+            label,
+            op.wire?.(actor),
+          );
       });
     }
   }
@@ -281,14 +343,22 @@ describe("a role assigned at single-secret scope", () => {
     const client = new SecretClient(lockbox.vaultUrl(), credential);
 
     assert.equal((await client.getSecret("one")).value, "value-one");
-    await assertDenied(client.getSecret("two"), { inner: "ForbiddenByRbac", caller: sp, action: operation("SecretGet").dataAction, vault: "default" }, "getSecret two");
+    await assertDenied(
+      client.getSecret("two"),
+      { inner: "ForbiddenByRbac", caller: sp, action: operation("SecretGet").dataAction, vault: "default" },
+      "getSecret two",
+    );
     await assertDenied(
       client.listPropertiesOfSecrets().byPage().next(),
       { inner: "ForbiddenByRbac", caller: sp, action: operation("SecretList").dataAction, vault: "default" },
       "listPropertiesOfSecrets",
       listRaw(credential, "secrets"),
     );
-    await assertDenied(client.setSecret("one", "changed"), { inner: "ForbiddenByRbac", caller: sp, action: operation("SecretSet").dataAction, vault: "default" }, "setSecret one");
+    await assertDenied(
+      client.setSecret("one", "changed"),
+      { inner: "ForbiddenByRbac", caller: sp, action: operation("SecretSet").dataAction, vault: "default" },
+      "setSecret one",
+    );
   });
 });
 
@@ -301,7 +371,19 @@ describe("a vault using access policies", () => {
     await new KeyClient(url, admin).createEcKey("ap-key");
 
     const sp = createSp("ap-app");
-    lockboxCli("policy", "set", "--vault", "ap-vault", "--assignee", "ap-app", "--secret-permissions", "get", "list", "--key-permissions", "get");
+    lockboxCli(
+      "policy",
+      "set",
+      "--vault",
+      "ap-vault",
+      "--assignee",
+      "ap-app",
+      "--secret-permissions",
+      "get",
+      "list",
+      "--key-permissions",
+      "get",
+    );
     // A role on a vault that uses access policies counts for nothing.
     assignRole("ap-app", "Key Vault Secrets Officer", { vault: "ap-vault" });
     const credential = credentialOf(sp);
@@ -313,11 +395,23 @@ describe("a vault using access policies", () => {
     const names: string[] = [];
     for await (const p of secrets.listPropertiesOfSecrets()) names.push(p.name);
     assert.deepEqual(names, ["ap-secret"]);
-    await assertDenied(secrets.setSecret("ap-secret", "changed"), byPolicy("does not have secrets set permission"), "setSecret under a policy of get, list");
-    await assertDenied(secrets.beginDeleteSecret("ap-secret"), byPolicy("does not have secrets delete permission"), "beginDeleteSecret under a policy of get, list");
+    await assertDenied(
+      secrets.setSecret("ap-secret", "changed"),
+      byPolicy("does not have secrets set permission"),
+      "setSecret under a policy of get, list",
+    );
+    await assertDenied(
+      secrets.beginDeleteSecret("ap-secret"),
+      byPolicy("does not have secrets delete permission"),
+      "beginDeleteSecret under a policy of get, list",
+    );
 
     assert.equal((await keys.getKey("ap-key")).name, "ap-key");
-    await assertDenied(keys.createEcKey("ap-key-2"), byPolicy("does not have keys create permission"), "createKey under a key policy of get");
+    await assertDenied(
+      keys.createEcKey("ap-key-2"),
+      byPolicy("does not have keys create permission"),
+      "createKey under a key policy of get",
+    );
     await assertDenied(
       keys.listPropertiesOfKeys().byPage().next(),
       byPolicy("does not have keys list permission"),
@@ -327,8 +421,14 @@ describe("a vault using access policies", () => {
 
     lockboxCli("vault", "authorization", "ap-vault", "rbac");
     // Secrets Officer now counts (setSecret works); the policy's keys get no longer does.
-    await eventually("setSecret by the Secrets Officer role after the switch to RBAC", 3000, () => secrets.setSecret("ap-secret", "set-under-rbac"));
-    await assertDenied(keys.getKey("ap-key"), { inner: "ForbiddenByRbac", caller: sp, action: operation("KeyGet").dataAction, vault: "ap-vault" }, "getKey after the switch to RBAC");
+    await eventually("setSecret by the Secrets Officer role after the switch to RBAC", 3000, () =>
+      secrets.setSecret("ap-secret", "set-under-rbac"),
+    );
+    await assertDenied(
+      keys.getKey("ap-key"),
+      { inner: "ForbiddenByRbac", caller: sp, action: operation("KeyGet").dataAction, vault: "ap-vault" },
+      "getKey after the switch to RBAC",
+    );
     assert.equal((await new SecretClient(url, admin).getSecret("ap-secret")).value, "set-under-rbac");
   });
 });
@@ -343,7 +443,11 @@ describe("changes to access are enforced", () => {
 
     lockboxCli("role", "remove", "--vault", "default", "--assignee", "revoked");
     await eventually("getSecret is refused after role remove", 3000, () =>
-      assertDenied(client.getSecret("revocable"), { inner: "ForbiddenByRbac", caller: sp, action: operation("SecretGet").dataAction, vault: "default" }, "after role remove"),
+      assertDenied(
+        client.getSecret("revocable"),
+        { inner: "ForbiddenByRbac", caller: sp, action: operation("SecretGet").dataAction, vault: "default" },
+        "after role remove",
+      ),
     );
   });
 
@@ -356,9 +460,14 @@ describe("changes to access are enforced", () => {
     assert.equal(ok.status, 200, ok.text);
 
     lockboxCli("sp", "disable", "disabled-app");
-    await eventually("the disabled identity's token is refused", 10_000, async () => assertUnauthorized(await getSecretRaw(token, "for-disabled"), "disabled"));
+    await eventually("the disabled identity's token is refused", 10_000, async () =>
+      assertUnauthorized(await getSecretRaw(token, "for-disabled"), "disabled"),
+    );
     await assert.rejects(credentialOf(sp).getToken(SCOPE), /invalid_client/, "a disabled service principal got a new token");
-    await assert.rejects(new SecretClient(lockbox.vaultUrl(), credentialOf(sp)).getSecret("for-disabled"), "a disabled service principal read a secret");
+    await assert.rejects(
+      new SecretClient(lockbox.vaultUrl(), credentialOf(sp)).getSecret("for-disabled"),
+      "a disabled service principal read a secret",
+    );
 
     lockboxCli("sp", "enable", "disabled-app");
     await eventually("the enabled identity reads again", 10_000, async () => {
@@ -373,7 +482,9 @@ describe("changes to access are enforced", () => {
     const sp = createSp("deleted-app");
     assignRole(sp.name, "Key Vault Secrets User");
     const assignmentsOf = (): Array<{ principal: string }> =>
-      (JSON.parse(lockboxCli("role", "list", "--vault", "default", "--json")) as Array<{ principal: string }>).filter((a) => a.principal === sp.objectId);
+      (JSON.parse(lockboxCli("role", "list", "--vault", "default", "--json")) as Array<{ principal: string }>).filter(
+        (a) => a.principal === sp.objectId,
+      );
     assert.equal(assignmentsOf().length, 1, "the assignment is not listed");
     const token = (await credentialOf(sp).getToken(SCOPE)).token;
     assert.equal((await getSecretRaw(token, "for-deleted")).status, 200);
@@ -382,7 +493,9 @@ describe("changes to access are enforced", () => {
     assert.deepEqual(assignmentsOf(), [], "the deleted identity's role assignments remain");
     const listed = JSON.parse(lockboxCli("sp", "list", "--json")) as Array<{ id: string }>;
     assert.ok(!listed.some((x) => x.id === sp.objectId), "the deleted service principal is still listed");
-    await eventually("the deleted identity's token is refused", 10_000, async () => assertUnauthorized(await getSecretRaw(token, "for-deleted"), "deleted"));
+    await eventually("the deleted identity's token is refused", 10_000, async () =>
+      assertUnauthorized(await getSecretRaw(token, "for-deleted"), "deleted"),
+    );
     await assert.rejects(credentialOf(sp).getToken(SCOPE), /invalid_client/, "a deleted service principal got a new token");
   });
 
@@ -463,7 +576,6 @@ describe("tokens Lockbox does not accept get 401 with a challenge", () => {
   });
 });
 
-
 describe("two applications share one vault", () => {
   test("A (service principal, Secrets User) reads what B (managed identity in its own program, Secrets Officer) sets; each does exactly what its role allows", async () => {
     const appA = createSp("app-a");
@@ -472,8 +584,14 @@ describe("two applications share one vault", () => {
     assignRole("app-b", "Key Vault Secrets Officer");
 
     const env = JSON.parse(lockboxCli("env", "--json")) as Record<string, string>;
-    assert.ok(env.NODE_EXTRA_CA_CERTS && env.IDENTITY_ENDPOINT && env.KEYVAULT_URL, `lockbox env --json lacks a variable: ${JSON.stringify(env)}`);
-    const run = await runProgram("authz-app.mjs", ["shared-setting", "set-by-app-b", "app-b-key"], { ...env, IDENTITY_HEADER: appB.identityHeader });
+    assert.ok(
+      env.NODE_EXTRA_CA_CERTS && env.IDENTITY_ENDPOINT && env.KEYVAULT_URL,
+      `lockbox env --json lacks a variable: ${JSON.stringify(env)}`,
+    );
+    const run = await runProgram("authz-app.mjs", ["shared-setting", "set-by-app-b", "app-b-key"], {
+      ...env,
+      IDENTITY_HEADER: appB.identityHeader,
+    });
     assert.equal(run.code, 0, `authz-app.mjs failed:\n${run.stdout}\n${run.stderr}`);
     const event = (name: string): Record<string, any> => {
       const found = run.events.filter((e) => e.event === name);
@@ -510,16 +628,32 @@ describe("the admin API acts only within the vault in its path", () => {
     assert.equal(made.status, 0, made.stderr);
     const admin = await developerToken(lockbox);
     createSp("kept-assignee");
-    const assigned = await raw(lockbox, { method: "POST", path: "/lockbox/v1/vaults/default/roleassignments", token: admin, body: { assignee: "kept-assignee", role: "Key Vault Reader" } });
+    const assigned = await raw(lockbox, {
+      method: "POST",
+      path: "/lockbox/v1/vaults/default/roleassignments",
+      token: admin,
+      body: { assignee: "kept-assignee", role: "Key Vault Reader" },
+    });
     assert.equal(assigned.status, 201, assigned.text);
-    const subscribed = await raw(lockbox, { method: "POST", path: "/lockbox/v1/vaults/default/subscriptions", token: admin, body: { endpoint: "https://127.0.0.1:9/hook" } });
+    const subscribed = await raw(lockbox, {
+      method: "POST",
+      path: "/lockbox/v1/vaults/default/subscriptions",
+      token: admin,
+      body: { endpoint: "https://127.0.0.1:9/hook" },
+    });
     assert.equal(subscribed.status, 201, subscribed.text);
 
-    for (const [collection, id] of [["roleassignments", assigned.json.id], ["subscriptions", subscribed.json.id]] as const) {
+    for (const [collection, id] of [
+      ["roleassignments", assigned.json.id],
+      ["subscriptions", subscribed.json.id],
+    ] as const) {
       const across = await raw(lockbox, { method: "DELETE", path: `/lockbox/v1/vaults/otheradmin/${collection}/${id}`, token: admin });
       assert.equal(across.status, 404, `${collection}: ${across.text}`);
       const listed = await raw(lockbox, { path: `/lockbox/v1/vaults/default/${collection}`, token: admin });
-      assert.ok((listed.json.value as Array<{ id: string }>).some((x) => x.id === id), `${collection}: deleted through another vault's path`);
+      assert.ok(
+        (listed.json.value as Array<{ id: string }>).some((x) => x.id === id),
+        `${collection}: deleted through another vault's path`,
+      );
       const own = await raw(lockbox, { method: "DELETE", path: `/lockbox/v1/vaults/default/${collection}/${id}`, token: admin });
       assert.equal(own.status, 204, `${collection}: ${own.text}`);
     }
@@ -543,7 +677,12 @@ describe("the admin API needs a Lockbox administrator", () => {
     assert.ok(ids.includes(developerOid) && ids.includes(sp.objectId), `the identities list lacks the developer or the SP: ${listed.text}`);
     assert.ok(!listed.text.includes(sp.clientSecret), "the identities list shows a client secret");
 
-    const made = await raw(lockbox, { method: "POST", path: "/lockbox/v1/identities", token: admin, body: { name: "api-made", kind: "managed" } });
+    const made = await raw(lockbox, {
+      method: "POST",
+      path: "/lockbox/v1/identities",
+      token: admin,
+      body: { name: "api-made", kind: "managed" },
+    });
     assert.equal(made.status, 201, made.text);
     assert.equal(typeof made.json.credential, "string", `no credential in ${made.text}`);
     assert.ok(made.json.credential.length > 0, "an empty credential");

@@ -28,7 +28,10 @@ describe("lockbox env", () => {
   test("--json prints one object with the running server's environment", async () => {
     const env = envJson();
     assert.deepEqual(Object.keys(env).sort(), ["IDENTITY_ENDPOINT", "IDENTITY_HEADER", "KEYVAULT_URL", "NODE_EXTRA_CA_CERTS", "TENANT_ID"]);
-    assert.ok(existsSync(env.NODE_EXTRA_CA_CERTS!) && statSync(env.NODE_EXTRA_CA_CERTS!).isFile(), `${env.NODE_EXTRA_CA_CERTS} is not a file`);
+    assert.ok(
+      existsSync(env.NODE_EXTRA_CA_CERTS!) && statSync(env.NODE_EXTRA_CA_CERTS!).isFile(),
+      `${env.NODE_EXTRA_CA_CERTS} is not a file`,
+    );
     assert.equal(env.IDENTITY_ENDPOINT, `https://127.0.0.1:${lockbox.port}/msi/token`);
     assert.equal(env.IDENTITY_HEADER, lockbox.env.IDENTITY_HEADER);
     assert.equal(env.TENANT_ID, lockbox.env.TENANT_ID);
@@ -130,7 +133,13 @@ describe("lockbox vault", () => {
         const vault = (...args: string[]) => cli(["vault", ...args, "--data-dir", dataDir]);
         assert.equal(vault("create", "again").status, 0);
         const token = await developerToken(first);
-        const old = await raw(first, { method: "PUT", host: host(first), path: "/secrets/old?api-version=7.6", body: { value: "old-value" }, token });
+        const old = await raw(first, {
+          method: "PUT",
+          host: host(first),
+          path: "/secrets/old?api-version=7.6",
+          body: { value: "old-value" },
+          token,
+        });
         assert.equal(old.status, 200, old.text);
 
         const deleted = vault("delete", "again");
@@ -138,7 +147,13 @@ describe("lockbox vault", () => {
         const made = vault("create", "again");
         assert.equal(made.status, 0, made.stderr);
 
-        const put = await raw(first, { method: "PUT", host: host(first), path: "/secrets/new?api-version=7.6", body: { value: "new-value" }, token });
+        const put = await raw(first, {
+          method: "PUT",
+          host: host(first),
+          path: "/secrets/new?api-version=7.6",
+          body: { value: "new-value" },
+          token,
+        });
         assert.equal(put.status, 200, put.text);
       } finally {
         await first.stop();
@@ -222,7 +237,11 @@ describe("lockbox serve and the root key", () => {
     try {
       for (const env of [{}, { LOCKBOX_ROOT_KEY: randomBytes(32).toString("base64") }]) {
         const made = cli(["vault", "create", "orphan", "--data-dir", dataDir], env);
-        assert.notEqual(made.status, 0, `vault create succeeded ${env.LOCKBOX_ROOT_KEY ? "with another key" : "without a key"}: ${made.stdout}`);
+        assert.notEqual(
+          made.status,
+          0,
+          `vault create succeeded ${env.LOCKBOX_ROOT_KEY ? "with another key" : "without a key"}: ${made.stdout}`,
+        );
         assert.equal(existsSync(join(dataDir, "root.key")), false, "a root.key was written");
       }
       const vaults = cli(["vault", "list", "--data-dir", dataDir], { LOCKBOX_ROOT_KEY: rootKey });

@@ -66,7 +66,9 @@ describe("keep-alive connections under ordinary use", () => {
         const agent = new Agent({ keepAlive: true, maxSockets: 1 });
         try {
           for (let i = 0; i < 200; i++) {
-            const value = randomBytes(8).toString("hex").padEnd(16_000 + Math.floor(Math.random() * 9_000), "v");
+            const value = randomBytes(8)
+              .toString("hex")
+              .padEnd(16_000 + Math.floor(Math.random() * 9_000), "v");
             const body = JSON.stringify({ value });
             const echoed = await new Promise<string>((resolve, reject) => {
               const req = request(
@@ -77,12 +79,21 @@ describe("keep-alive connections under ordinary use", () => {
                   method: "PUT",
                   path: `/secrets/keepalive-${c}?api-version=7.6`,
                   agent,
-                  headers: { host: `localhost:${lockbox.port}`, authorization: `Bearer ${token}`, "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+                  headers: {
+                    host: `localhost:${lockbox.port}`,
+                    authorization: `Bearer ${token}`,
+                    "content-type": "application/json",
+                    "content-length": Buffer.byteLength(body),
+                  },
                 },
                 (res) => {
                   let text = "";
                   res.on("data", (d: Buffer) => (text += d.toString()));
-                  res.on("end", () => (res.statusCode === 200 ? resolve(JSON.parse(text).value as string) : reject(new Error(`${res.statusCode}: ${text.slice(0, 200)}`))));
+                  res.on("end", () =>
+                    res.statusCode === 200
+                      ? resolve(JSON.parse(text).value as string)
+                      : reject(new Error(`${res.statusCode}: ${text.slice(0, 200)}`)),
+                  );
                 },
               );
               req.on("error", reject);
@@ -141,14 +152,18 @@ describe("slow and idle clients", () => {
       sockets.push(s);
       ends.push(closed(s));
       const auth = i < 10 ? `Authorization: Bearer ${timedToken}\r\n` : "";
-      s.write(`PUT /secrets/slow-${i}?api-version=7.6 HTTP/1.1\r\nHost: localhost:${timed.port}\r\n${auth}Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"value":"`);
+      s.write(
+        `PUT /secrets/slow-${i}?api-version=7.6 HTTP/1.1\r\nHost: localhost:${timed.port}\r\n${auth}Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"value":"`,
+      );
       timers.push(trickle(s, "x"));
     }
     for (let i = 0; i < 5; i++) {
       const s = await tlsTo(timed);
       sockets.push(s);
       ends.push(closed(s));
-      timers.push(trickle(s, `GET /secrets/x?api-version=7.6 HTTP/1.1\r\nHost: localhost:${timed.port}\r\nX-Padding: ${"p".repeat(100)}\r\n`));
+      timers.push(
+        trickle(s, `GET /secrets/x?api-version=7.6 HTTP/1.1\r\nHost: localhost:${timed.port}\r\nX-Padding: ${"p".repeat(100)}\r\n`),
+      );
     }
     for (let i = 0; i < 5; i++) {
       const s = tcpConnect({ host: "127.0.0.1", port: timed.port });
@@ -180,8 +195,10 @@ describe("slow and idle clients", () => {
     assert.ok(answered >= 5, `the well-behaved client got only ${answered} answers meanwhile`);
     // Those that got as far as HTTP are told why.
     const told = (text: string) => JSON.stringify(text.slice(0, 100));
-    for (const text of [...texts.slice(0, 10), ...texts.slice(20, 25)]) assert.match(text, /^HTTP\/1\.1 408 /, `a cut client was told: ${told(text)}`);
-    for (const text of texts.slice(10, 20)) assert.match(text, /^HTTP\/1\.1 401 /, `an unauthenticated slow client was told: ${told(text)}`);
+    for (const text of [...texts.slice(0, 10), ...texts.slice(20, 25)])
+      assert.match(text, /^HTTP\/1\.1 408 /, `a cut client was told: ${told(text)}`);
+    for (const text of texts.slice(10, 20))
+      assert.match(text, /^HTTP\/1\.1 401 /, `an unauthenticated slow client was told: ${told(text)}`);
     // Nothing of the slow writes was kept.
     const list = await raw(timed, { path: "/secrets?api-version=7.6", token: timedToken });
     assert.deepEqual(list.json.value, []);
@@ -191,7 +208,10 @@ describe("slow and idle clients", () => {
     const timedToken = await developerToken(timed);
     const s = await tlsTo(timed);
     const end = closed(s);
-    const answer = await requestOn(s, `GET /secrets?api-version=7.6 HTTP/1.1\r\nHost: localhost:${timed.port}\r\nAuthorization: Bearer ${timedToken}\r\n\r\n`);
+    const answer = await requestOn(
+      s,
+      `GET /secrets?api-version=7.6 HTTP/1.1\r\nHost: localhost:${timed.port}\r\nAuthorization: Bearer ${timedToken}\r\n\r\n`,
+    );
     assert.match(answer, /^HTTP\/1\.1 200 /);
     const idleFrom = Date.now();
     const limit = setTimeout(() => s.destroy(), 6000);
@@ -247,13 +267,25 @@ describe("TLS", () => {
         child.on("close", () => resolve(out));
         child.stdin.end(input);
       });
-    const suites = (await run(["ciphers", "-tls1_2", "ALL:COMPLEMENTOFALL"])).trim().split(":").filter((c) => !c.startsWith("TLS_"));
+    const suites = (await run(["ciphers", "-tls1_2", "ALL:COMPLEMENTOFALL"]))
+      .trim()
+      .split(":")
+      .filter((c) => !c.startsWith("TLS_"));
     assert.ok(suites.length > 50, `openssl knows only ${suites.length} TLS 1.2 suites`);
     const accepted: string[] = [];
     for (let i = 0; i < suites.length; i += 16) {
       await Promise.all(
         suites.slice(i, i + 16).map(async (suite) => {
-          const out = await run(["s_client", "-connect", `127.0.0.1:${lockbox.port}`, "-servername", "localhost", "-tls1_2", "-cipher", suite]);
+          const out = await run([
+            "s_client",
+            "-connect",
+            `127.0.0.1:${lockbox.port}`,
+            "-servername",
+            "localhost",
+            "-tls1_2",
+            "-cipher",
+            suite,
+          ]);
           if (new RegExp(`Cipher is ${suite}\\b`).test(out)) accepted.push(suite);
         }),
       );
@@ -263,13 +295,27 @@ describe("TLS", () => {
 
   test("TLS 1.2 offers ECDHE with AES-GCM or ChaCha20-Poly1305 only (no CBC, SHA-1, ARIA or CCM suites); TLS 1.3 works; TLS 1.1 is refused", async () => {
     // The local CA's certificates are ECDSA, so the ECDSA half of the profile is what can be offered.
-    assert.deepEqual(await acceptedTls12Suites(), ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"]);
+    assert.deepEqual(await acceptedTls12Suites(), [
+      "ECDHE-ECDSA-AES128-GCM-SHA256",
+      "ECDHE-ECDSA-AES256-GCM-SHA384",
+      "ECDHE-ECDSA-CHACHA20-POLY1305",
+    ]);
     const t13 = await tlsTo(lockbox, {});
     assert.equal(t13.getProtocol(), "TLSv1.3");
     t13.destroy();
     await assert.rejects(
       new Promise((resolve, reject) => {
-        const s = tlsConnect({ host: "127.0.0.1", port: lockbox.port, servername: "localhost", minVersion: "TLSv1", maxVersion: "TLSv1.1", ciphers: "DEFAULT@SECLEVEL=0" }, () => resolve(s));
+        const s = tlsConnect(
+          {
+            host: "127.0.0.1",
+            port: lockbox.port,
+            servername: "localhost",
+            minVersion: "TLSv1",
+            maxVersion: "TLSv1.1",
+            ciphers: "DEFAULT@SECLEVEL=0",
+          },
+          () => resolve(s),
+        );
         s.once("error", reject);
       }),
     );

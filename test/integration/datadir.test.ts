@@ -1,7 +1,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { developerToken, raw } from "../helpers/http.ts";
@@ -20,7 +31,12 @@ const postgres = testEngine() === "postgres";
 async function withSecret(dataDir: string, value: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<string> {
   const server = await startLockbox({ dataDir, env, args });
   try {
-    const put = await raw(server, { method: "PUT", path: "/secrets/kept?api-version=7.6", body: { value }, token: await developerToken(server) });
+    const put = await raw(server, {
+      method: "PUT",
+      path: "/secrets/kept?api-version=7.6",
+      body: { value },
+      token: await developerToken(server),
+    });
     assert.equal(put.status, 200, put.text);
   } finally {
     assert.equal(await server.stop(), 0);

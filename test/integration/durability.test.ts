@@ -211,7 +211,11 @@ test("SIGTERM with 20 setSecret calls in flight: exit code 0, and every call tha
   assert.ok(received.size > 0);
   for (const i of received) {
     const o = outcomes[i]!;
-    assert.equal(o.status, "fulfilled", `inflight-${i} reached the server before SIGTERM but failed: ${o.status === "rejected" ? String(o.reason) : ""}`);
+    assert.equal(
+      o.status,
+      "fulfilled",
+      `inflight-${i} reached the server before SIGTERM but failed: ${o.status === "rejected" ? String(o.reason) : ""}`,
+    );
   }
   const resolved = outcomes.flatMap((o, i) => (o.status === "fulfilled" ? [{ i, version: o.value.properties.version }] : []));
   t.diagnostic(`${received.size} calls had reached the server at SIGTERM; ${resolved.length} of 20 resolved`);
@@ -231,11 +235,15 @@ test("SIGTERM as soon as the server says it is listening: it still shuts down cl
   // supervisor or a script that the server is up; from then on SIGTERM means a clean stop.
   const exits: string[] = [];
   for (let attempt = 0; attempt < 5; attempt++) {
-    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "serve", "--port", "0", "--data-dir", dataDir], {
-      cwd: ROOT,
-      env: { ...process.env, ...engineEnv(dataDir) },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "serve", "--port", "0", "--data-dir", dataDir],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...engineEnv(dataDir) },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let out = "";
     let sent = false;
     child.stderr.on("data", (d: Buffer) => (out += d.toString()));

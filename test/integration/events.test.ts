@@ -30,7 +30,6 @@ after(async () => {
 /** A test that waits on a stuck server fails at this limit instead of hanging the run. */
 const LIMIT = { timeout: 120_000 };
 
-
 const DAY = 86_400;
 const NEW_SECRET_VERSION = "Microsoft.KeyVault.SecretNewVersionCreated";
 const SUBSCRIPTIONS = "/lockbox/v1/vaults/default/subscriptions";
@@ -49,7 +48,12 @@ const clockNow = (): Promise<number> => clockNowOf(lockbox);
 const advance = (by: number): Promise<number> => advanceClock(lockbox, by);
 
 async function postSubscription(body: unknown, vault = "default"): Promise<RawResponse> {
-  return raw(lockbox, { method: "POST", path: `/lockbox/v1/vaults/${vault}/subscriptions`, body: body as object, token: await developerToken(lockbox) });
+  return raw(lockbox, {
+    method: "POST",
+    path: `/lockbox/v1/vaults/${vault}/subscriptions`,
+    body: body as object,
+    token: await developerToken(lockbox),
+  });
 }
 
 async function listSubscriptions(): Promise<Subscription[]> {
@@ -102,56 +106,69 @@ const newVersionOf = (name: string, version?: string) => (e: ReceivedEvent) =>
 const ofSecret = (name: string) => (e: ReceivedEvent) => e.data.ObjectName === name;
 
 describe("subscriptions from the CLI", () => {
-  test("lockbox events subscribe: the running server validates it; events list --json shows it validated; events delete stops the events", LIMIT, async () => {
-    await withWebhooks(2, async (hook, control) => {
-      const made = cli(["events", "subscribe", "--vault", "default", "--endpoint", hook.url, "--data-dir", lockbox.dataDir]);
-      assert.equal(made.status, 0, `lockbox events subscribe failed: ${made.stderr}`);
-      const id = /subscribed ([0-9a-f-]{36})/.exec(made.stdout)?.[1];
-      assert.ok(id, `no subscription id in: ${made.stdout}`);
+  test(
+    "lockbox events subscribe: the running server validates it; events list --json shows it validated; events delete stops the events",
+    LIMIT,
+    async () => {
+      await withWebhooks(2, async (hook, control) => {
+        const made = cli(["events", "subscribe", "--vault", "default", "--endpoint", hook.url, "--data-dir", lockbox.dataDir]);
+        assert.equal(made.status, 0, `lockbox events subscribe failed: ${made.stderr}`);
+        const id = /subscribed ([0-9a-f-]{36})/.exec(made.stdout)?.[1];
+        assert.ok(id, `no subscription id in: ${made.stdout}`);
 
-      await hook.waitUntil(() => hook.validations > 0, "the validation handshake of a subscription made with the CLI");
-      let listed: Subscription | undefined;
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        const r = cli(["events", "list", "--json", "--data-dir", lockbox.dataDir]);
-        assert.equal(r.status, 0, `lockbox events list failed: ${r.stderr}`);
-        listed = (JSON.parse(r.stdout) as Subscription[]).find((s) => s.id === id);
-        assert.ok(listed, `events list --json does not show ${id}: ${r.stdout}`);
-        if (listed.validated || Date.now() > deadline) break;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      assert.equal(listed.validated, true, `events list --json shows ${id} not validated`);
-      assert.equal(listed.vault, "default");
-      assert.equal(listed.endpoint, hook.url);
-      assert.equal(listed.schema, "eventgrid");
+        await hook.waitUntil(() => hook.validations > 0, "the validation handshake of a subscription made with the CLI");
+        let listed: Subscription | undefined;
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          const r = cli(["events", "list", "--json", "--data-dir", lockbox.dataDir]);
+          assert.equal(r.status, 0, `lockbox events list failed: ${r.stderr}`);
+          listed = (JSON.parse(r.stdout) as Subscription[]).find((s) => s.id === id);
+          assert.ok(listed, `events list --json does not show ${id}: ${r.stdout}`);
+          if (listed.validated || Date.now() > deadline) break;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        assert.equal(listed.validated, true, `events list --json shows ${id} not validated`);
+        assert.equal(listed.vault, "default");
+        assert.equal(listed.endpoint, hook.url);
+        assert.equal(listed.schema, "eventgrid");
 
-      const name = "cli-subscribed";
-      const first = await client.setSecret(name, "one");
-      await hook.waitFor(newVersionOf(name, first.properties.version), "SecretNewVersionCreated through the CLI's subscription");
+        const name = "cli-subscribed";
+        const first = await client.setSecret(name, "one");
+        await hook.waitFor(newVersionOf(name, first.properties.version), "SecretNewVersionCreated through the CLI's subscription");
 
-      const deleted = cli(["events", "delete", id, "--data-dir", lockbox.dataDir]);
-      assert.equal(deleted.status, 0, `lockbox events delete failed: ${deleted.stderr}`);
-      const after = cli(["events", "list", "--json", "--data-dir", lockbox.dataDir]);
-      assert.ok(!(JSON.parse(after.stdout) as Subscription[]).some((s) => s.id === id), `events list still shows ${id}: ${after.stdout}`);
-      assert.ok(!(await listSubscriptions()).some((s) => s.id === id), `the admin API still lists ${id}`);
+        const deleted = cli(["events", "delete", id, "--data-dir", lockbox.dataDir]);
+        assert.equal(deleted.status, 0, `lockbox events delete failed: ${deleted.stderr}`);
+        const after = cli(["events", "list", "--json", "--data-dir", lockbox.dataDir]);
+        assert.ok(!(JSON.parse(after.stdout) as Subscription[]).some((s) => s.id === id), `events list still shows ${id}: ${after.stdout}`);
+        assert.ok(!(await listSubscriptions()).some((s) => s.id === id), `the admin API still lists ${id}`);
 
-      await subscribe(control);
-      const second = await client.setSecret(name, "two");
-      await control.waitFor(newVersionOf(name, second.properties.version), "SecretNewVersionCreated at the control webhook");
-      await advance(60);
-      assert.deepEqual(
-        hook.matching(ofSecret(name)).map((e) => e.data.Version),
-        [first.properties.version],
-        `the deleted subscription still got events:\n${hook.describe()}`,
-      );
+        await subscribe(control);
+        const second = await client.setSecret(name, "two");
+        await control.waitFor(newVersionOf(name, second.properties.version), "SecretNewVersionCreated at the control webhook");
+        await advance(60);
+        assert.deepEqual(
+          hook.matching(ofSecret(name)).map((e) => e.data.Version),
+          [first.properties.version],
+          `the deleted subscription still got events:\n${hook.describe()}`,
+        );
 
-      const again = cli(["events", "delete", id, "--data-dir", lockbox.dataDir]);
-      assert.notEqual(again.status, 0, "deleting a deleted subscription succeeded");
-    });
-  });
+        const again = cli(["events", "delete", id, "--data-dir", lockbox.dataDir]);
+        assert.notEqual(again.status, 0, "deleting a deleted subscription succeeded");
+      });
+    },
+  );
 
   test("lockbox events subscribe --vault for a vault that does not exist fails, and nothing is subscribed", LIMIT, async () => {
-    const r = cli(["events", "subscribe", "--vault", "no-such-vault", "--endpoint", "http://127.0.0.1:9/hook", "--data-dir", lockbox.dataDir]);
+    const r = cli([
+      "events",
+      "subscribe",
+      "--vault",
+      "no-such-vault",
+      "--endpoint",
+      "http://127.0.0.1:9/hook",
+      "--data-dir",
+      lockbox.dataDir,
+    ]);
     assert.notEqual(r.status, 0, `subscribing to a missing vault succeeded: ${r.stdout}`);
     assert.match(r.stderr, /no-such-vault/);
     const all = cli(["events", "list", "--json", "--data-dir", lockbox.dataDir]);
@@ -160,43 +177,50 @@ describe("subscriptions from the CLI", () => {
 });
 
 describe("envelopes", () => {
-  test("Event Grid schema: setSecret sends an array EventGridDeserializer accepts, a system event SecretNewVersionCreated with Azure's data", LIMIT, async () => {
-    await withWebhooks(1, async (hook) => {
-      await subscribe(hook);
-      const name = "eventgrid-envelope";
-      const before = await clockNow();
-      const nbf = before - 60;
-      const exp = before + 365 * DAY;
-      const set = await client.setSecret(name, "value", { notBefore: new Date(nbf * 1000), expiresOn: new Date(exp * 1000) });
-      const version = set.properties.version!;
-      const e = await hook.waitFor(newVersionOf(name, version), "SecretNewVersionCreated");
-      const after = await clockNow();
+  test(
+    "Event Grid schema: setSecret sends an array EventGridDeserializer accepts, a system event SecretNewVersionCreated with Azure's data",
+    LIMIT,
+    async () => {
+      await withWebhooks(1, async (hook) => {
+        await subscribe(hook);
+        const name = "eventgrid-envelope";
+        const before = await clockNow();
+        const nbf = before - 60;
+        const exp = before + 365 * DAY;
+        const set = await client.setSecret(name, "value", { notBefore: new Date(nbf * 1000), expiresOn: new Date(exp * 1000) });
+        const version = set.properties.version!;
+        const e = await hook.waitFor(newVersionOf(name, version), "SecretNewVersionCreated");
+        const after = await clockNow();
 
-      assert.equal(e.headers["aeg-event-type"], "Notification");
-      assert.match(String(e.headers["content-type"]), /^application\/json/);
-      const body = JSON.parse(e.body) as unknown;
-      assert.ok(Array.isArray(body), `an Event Grid delivery is not an array: ${e.body}`);
+        assert.equal(e.headers["aeg-event-type"], "Notification");
+        assert.match(String(e.headers["content-type"]), /^application\/json/);
+        const body = JSON.parse(e.body) as unknown;
+        assert.ok(Array.isArray(body), `an Event Grid delivery is not an array: ${e.body}`);
 
-      const events = await new EventGridDeserializer().deserializeEventGridEvents(e.body);
-      const got = events.find((x) => x.id === e.id);
-      assert.ok(got, `EventGridDeserializer lost event ${e.id}: ${e.body}`);
-      assert.ok(isSystemEvent("Microsoft.KeyVault.SecretNewVersionCreated", got), `isSystemEvent is false for ${e.body}`);
-      assert.equal(got.eventType, NEW_SECRET_VERSION);
-      assert.equal(got.subject, name);
-      assert.equal(got.dataVersion, "1");
-      assert.equal(e.event.metadataVersion, "1");
-      assert.ok(got.topic?.endsWith("/vaults/default"), `the topic ${got.topic} does not end with /vaults/default`);
-      assert.match(got.topic ?? "", /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.KeyVault\/vaults\/default$/);
-      assert.ok(got.eventTime instanceof Date, "eventTime is not a date");
-      const time = Math.floor(got.eventTime.getTime() / 1000);
-      assert.ok(time >= before && time <= after, `eventTime ${got.eventTime.toISOString()} is not on the dev clock (${before}..${after})`);
+        const events = await new EventGridDeserializer().deserializeEventGridEvents(e.body);
+        const got = events.find((x) => x.id === e.id);
+        assert.ok(got, `EventGridDeserializer lost event ${e.id}: ${e.body}`);
+        assert.ok(isSystemEvent("Microsoft.KeyVault.SecretNewVersionCreated", got), `isSystemEvent is false for ${e.body}`);
+        assert.equal(got.eventType, NEW_SECRET_VERSION);
+        assert.equal(got.subject, name);
+        assert.equal(got.dataVersion, "1");
+        assert.equal(e.event.metadataVersion, "1");
+        assert.ok(got.topic?.endsWith("/vaults/default"), `the topic ${got.topic} does not end with /vaults/default`);
+        assert.match(got.topic ?? "", /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.KeyVault\/vaults\/default$/);
+        assert.ok(got.eventTime instanceof Date, "eventTime is not a date");
+        const time = Math.floor(got.eventTime.getTime() / 1000);
+        assert.ok(
+          time >= before && time <= after,
+          `eventTime ${got.eventTime.toISOString()} is not on the dev clock (${before}..${after})`,
+        );
 
-      const data = got.data as unknown as Record<string, unknown>;
-      assertKeyVaultEventData(data, lockbox.vaultUrl(), "secrets", name, version);
-      assert.equal(Number(data.NBF), nbf, `NBF is ${String(data.NBF)}`);
-      assert.equal(Number(data.EXP), exp, `EXP is ${String(data.EXP)}`);
-    });
-  });
+        const data = got.data as unknown as Record<string, unknown>;
+        assertKeyVaultEventData(data, lockbox.vaultUrl(), "secrets", name, version);
+        assert.equal(Number(data.NBF), nbf, `NBF is ${String(data.NBF)}`);
+        assert.equal(Number(data.EXP), exp, `EXP is ${String(data.EXP)}`);
+      });
+    },
+  );
 
   test("CloudEvents 1.0: the OPTIONS handshake first, then events deserializeCloudEvents accepts", LIMIT, async () => {
     await withWebhooks(1, async (hook) => {
@@ -205,7 +229,10 @@ describe("envelopes", () => {
       assert.equal(r.json.schema, "cloudevents");
       await untilValidated(r.json.id as string);
       assert.ok(hook.optionsOrigins.length >= 1, `no OPTIONS handshake:\n${hook.describe()}`);
-      assert.ok(hook.optionsOrigins.every((o) => o.length > 0), `an OPTIONS handshake had no WebHook-Request-Origin: ${JSON.stringify(hook.optionsOrigins)}`);
+      assert.ok(
+        hook.optionsOrigins.every((o) => o.length > 0),
+        `an OPTIONS handshake had no WebHook-Request-Origin: ${JSON.stringify(hook.optionsOrigins)}`,
+      );
       assert.equal(hook.validations, 0, "a CloudEvents webhook got the Event Grid validation event");
 
       const name = "cloudevents-envelope";
@@ -250,25 +277,36 @@ describe("envelopes", () => {
 });
 
 describe("what is delivered, and when", () => {
-  test("type filter: a SecretNearExpiry-only subscription gets no SecretNewVersionCreated, an all-types one does; the filtered one gets SecretNearExpiry", LIMIT, async () => {
-    await withWebhooks(2, async (filtered, all) => {
-      const sub = await subscribe(filtered, { types: ["SecretNearExpiry"] });
-      assert.deepEqual(sub.types, ["Microsoft.KeyVault.SecretNearExpiry"]);
-      await subscribe(all);
+  test(
+    "type filter: a SecretNearExpiry-only subscription gets no SecretNewVersionCreated, an all-types one does; the filtered one gets SecretNearExpiry",
+    LIMIT,
+    async () => {
+      await withWebhooks(2, async (filtered, all) => {
+        const sub = await subscribe(filtered, { types: ["SecretNearExpiry"] });
+        assert.deepEqual(sub.types, ["Microsoft.KeyVault.SecretNearExpiry"]);
+        await subscribe(all);
 
-      const name = "filtered-secret";
-      const now = await clockNow();
-      const set = await client.setSecret(name, "value", { expiresOn: new Date((now + 40 * DAY) * 1000) });
-      await all.waitFor(newVersionOf(name, set.properties.version), "SecretNewVersionCreated at the all-types webhook");
-      await advance(60);
-      assert.equal(filtered.matching(ofSecret(name)).length, 0, `the filtered webhook got:\n${filtered.describe()}`);
+        const name = "filtered-secret";
+        const now = await clockNow();
+        const set = await client.setSecret(name, "value", { expiresOn: new Date((now + 40 * DAY) * 1000) });
+        await all.waitFor(newVersionOf(name, set.properties.version), "SecretNewVersionCreated at the all-types webhook");
+        await advance(60);
+        assert.equal(filtered.matching(ofSecret(name)).length, 0, `the filtered webhook got:\n${filtered.describe()}`);
 
-      await advance(11 * DAY);
-      await filtered.waitFor((e) => e.type === "Microsoft.KeyVault.SecretNearExpiry" && e.data.ObjectName === name, "SecretNearExpiry at the filtered webhook");
-      const types = new Set(filtered.events.map((e) => e.type));
-      assert.deepEqual([...types], ["Microsoft.KeyVault.SecretNearExpiry"], `the filtered webhook got other types:\n${filtered.describe()}`);
-    });
-  });
+        await advance(11 * DAY);
+        await filtered.waitFor(
+          (e) => e.type === "Microsoft.KeyVault.SecretNearExpiry" && e.data.ObjectName === name,
+          "SecretNearExpiry at the filtered webhook",
+        );
+        const types = new Set(filtered.events.map((e) => e.type));
+        assert.deepEqual(
+          [...types],
+          ["Microsoft.KeyVault.SecretNearExpiry"],
+          `the filtered webhook got other types:\n${filtered.describe()}`,
+        );
+      });
+    },
+  );
 
   test("order per object: 5 setSecret on one name arrive in version order, also when the first delivery fails", LIMIT, async () => {
     await withWebhooks(1, async (hook) => {
@@ -354,39 +392,61 @@ describe("what is delivered, and when", () => {
 });
 
 describe("NewVersionCreated, whoever made the version", () => {
-  test("createKey, rotateKey, importKey, setSecret and `lockbox secret rotate` each raise one NewVersionCreated for the new version", LIMIT, async () => {
-    await withWebhooks(1, async (hook) => {
-      await subscribe(hook);
-      const keys = new KeyClient(lockbox.vaultUrl(), new DefaultAzureCredential());
-      const key = "made-by-anyone-key";
-      const created = await keys.createEcKey(key);
-      const rotated = await keys.rotateKey(key);
-      const imported = await keys.importKey(key, { kty: "oct", k: new Uint8Array(32).fill(7), keyOps: ["wrapKey", "unwrapKey"] });
-      const secret = "made-by-anyone-secret";
-      const set = await client.setSecret(secret, "first");
-      const r = cli(["secret", "rotate", secret, "--value", "second", "--data-dir", lockbox.dataDir]);
-      assert.equal(r.status, 0, `lockbox secret rotate failed: ${r.stderr}`);
-      const cliVersion = /new version ([0-9a-f]{32})/.exec(r.stdout)?.[1];
-      assert.ok(cliVersion, `no version in: ${r.stdout}`);
+  test(
+    "createKey, rotateKey, importKey, setSecret and `lockbox secret rotate` each raise one NewVersionCreated for the new version",
+    LIMIT,
+    async () => {
+      await withWebhooks(1, async (hook) => {
+        await subscribe(hook);
+        const keys = new KeyClient(lockbox.vaultUrl(), new DefaultAzureCredential());
+        const key = "made-by-anyone-key";
+        const created = await keys.createEcKey(key);
+        const rotated = await keys.rotateKey(key);
+        const imported = await keys.importKey(key, { kty: "oct", k: new Uint8Array(32).fill(7), keyOps: ["wrapKey", "unwrapKey"] });
+        const secret = "made-by-anyone-secret";
+        const set = await client.setSecret(secret, "first");
+        const r = cli(["secret", "rotate", secret, "--value", "second", "--data-dir", lockbox.dataDir]);
+        assert.equal(r.status, 0, `lockbox secret rotate failed: ${r.stderr}`);
+        const cliVersion = /new version ([0-9a-f]{32})/.exec(r.stdout)?.[1];
+        assert.ok(cliVersion, `no version in: ${r.stdout}`);
 
-      const keyVersions = [created, rotated, imported].map((k) => k.properties.version!);
-      const keyEvents = await hook.waitForCount((e) => e.type === "Microsoft.KeyVault.KeyNewVersionCreated" && e.data.ObjectName === key, 3, "KeyNewVersionCreated");
-      assert.deepEqual(keyEvents.map((e) => e.data.Version), keyVersions, `KeyNewVersionCreated events:\n${hook.describe()}`);
-      assert.ok(keyEvents.every((e) => e.data.ObjectType === "Key"), "a key event's ObjectType is not Key");
-      const secretEvents = await hook.waitForCount(newVersionOf(secret), 2, "SecretNewVersionCreated");
-      assert.deepEqual(secretEvents.map((e) => e.data.Version), [set.properties.version, cliVersion], `SecretNewVersionCreated events:\n${hook.describe()}`);
-      assert.equal((await client.getSecret(secret)).properties.version, cliVersion);
-      await advance(60);
-      assert.equal(hook.matching(ofSecret(secret)).length, 2, `repeated events:\n${hook.describe()}`);
-    });
-  });
+        const keyVersions = [created, rotated, imported].map((k) => k.properties.version!);
+        const keyEvents = await hook.waitForCount(
+          (e) => e.type === "Microsoft.KeyVault.KeyNewVersionCreated" && e.data.ObjectName === key,
+          3,
+          "KeyNewVersionCreated",
+        );
+        assert.deepEqual(
+          keyEvents.map((e) => e.data.Version),
+          keyVersions,
+          `KeyNewVersionCreated events:\n${hook.describe()}`,
+        );
+        assert.ok(
+          keyEvents.every((e) => e.data.ObjectType === "Key"),
+          "a key event's ObjectType is not Key",
+        );
+        const secretEvents = await hook.waitForCount(newVersionOf(secret), 2, "SecretNewVersionCreated");
+        assert.deepEqual(
+          secretEvents.map((e) => e.data.Version),
+          [set.properties.version, cliVersion],
+          `SecretNewVersionCreated events:\n${hook.describe()}`,
+        );
+        assert.equal((await client.getSecret(secret)).properties.version, cliVersion);
+        await advance(60);
+        assert.equal(hook.matching(ofSecret(secret)).length, 2, `repeated events:\n${hook.describe()}`);
+      });
+    },
+  );
 });
 
 describe("subscriptions refused", () => {
   test("a vault that does not exist is 404; a malformed endpoint, an unknown schema or event type is 400", LIMIT, async () => {
     const missing = await postSubscription({ endpoint: "http://127.0.0.1:9/hook" }, "no-such-vault");
     assert.equal(missing.status, 404, `missing vault: ${missing.status} ${missing.text}`);
-    const listMissing = await raw(lockbox, { path: "/lockbox/v1/vaults/no-such-vault/subscriptions", token: await developerToken(lockbox) });
+    const listMissing = await raw(lockbox, {
+      path: "/lockbox/v1/vaults/no-such-vault/subscriptions",
+      token: await developerToken(lockbox),
+    });
     assert.equal(listMissing.status, 404, `listing a missing vault's subscriptions: ${listMissing.status} ${listMissing.text}`);
 
     const bad: Array<[string, unknown]> = [
@@ -395,7 +455,10 @@ describe("subscriptions refused", () => {
       ["no endpoint", {}],
       ["an unknown schema", { endpoint: "http://127.0.0.1:9/hook", schema: "xml" }],
       ["an unknown event type", { endpoint: "http://127.0.0.1:9/hook", types: ["KeyRotated"] }],
-      ["an unknown event type among known ones", { endpoint: "http://127.0.0.1:9/hook", types: ["SecretNearExpiry", "Microsoft.KeyVault.Nothing"] }],
+      [
+        "an unknown event type among known ones",
+        { endpoint: "http://127.0.0.1:9/hook", types: ["SecretNearExpiry", "Microsoft.KeyVault.Nothing"] },
+      ],
       ["types that are not strings", { endpoint: "http://127.0.0.1:9/hook", types: [1] }],
     ];
     for (const [what, body] of bad) {
@@ -406,7 +469,11 @@ describe("subscriptions refused", () => {
     const left = await listSubscriptions();
     assert.ok(!left.some((s) => s.endpoint.startsWith("http://127.0.0.1:9/")), `a refused subscription was kept: ${JSON.stringify(left)}`);
 
-    const unknown = await raw(lockbox, { method: "DELETE", path: `${SUBSCRIPTIONS}/00000000-0000-0000-0000-000000000000`, token: await developerToken(lockbox) });
+    const unknown = await raw(lockbox, {
+      method: "DELETE",
+      path: `${SUBSCRIPTIONS}/00000000-0000-0000-0000-000000000000`,
+      token: await developerToken(lockbox),
+    });
     assert.equal(unknown.status, 404, `deleting an unknown subscription: ${unknown.status} ${unknown.text}`);
   });
 });

@@ -32,7 +32,10 @@ for (const { form, tag, client } of forms) {
       const got = await c.getSecret(name("MySecretName"));
       assert.equal(got.value, "s3cr3t-value");
       assert.equal(got.properties.version, set.properties.version);
-      assert.match(got.properties.id!, new RegExp(`^${form.replace(/\./g, "\\.")}:${lockbox.port}/secrets/MySecretName-${tag}/[0-9a-f]{32}$`));
+      assert.match(
+        got.properties.id!,
+        new RegExp(`^${form.replace(/\./g, "\\.")}:${lockbox.port}/secrets/MySecretName-${tag}/[0-9a-f]{32}$`),
+      );
       assert.equal(got.properties.vaultUrl, `${form}:${lockbox.port}`);
       assert.equal(got.properties.enabled, true);
       assert.ok(got.properties.createdOn instanceof Date);

@@ -52,7 +52,6 @@ const versionsOf = (c: KeyClient, name: string): Promise<KeyProperties[]> => col
 const namesIn = async (c: KeyClient): Promise<string[]> => (await collect(c.listPropertiesOfKeys())).map((p) => p.name).sort();
 const deletedNamesIn = async (c: KeyClient): Promise<string[]> => (await collect(c.listDeletedKeys())).map((d) => d.name).sort();
 
-
 /** Lifetime actions without the members the SDK fills with undefined, for deepEqual. */
 function actionsOf(policy: KeyRotationPolicyProperties): KeyRotationLifetimeAction[] | undefined {
   return policy.lifetimeActions?.map((a) => {
@@ -76,7 +75,8 @@ async function assertNoPrivatePartsOnTheWire(name: string, version = ""): Promis
 
 /** A node:crypto JWK (base64url strings) as the SDK's JsonWebKey (Uint8Array members). */
 function toSdkJwk(jwk: NodeJsonWebKey): JsonWebKey {
-  const bytes = (s: string | undefined): Uint8Array | undefined => (s === undefined ? undefined : new Uint8Array(Buffer.from(s, "base64url")));
+  const bytes = (s: string | undefined): Uint8Array | undefined =>
+    s === undefined ? undefined : new Uint8Array(Buffer.from(s, "base64url"));
   const out: JsonWebKey = { kty: jwk.kty as JsonWebKey["kty"] };
   for (const m of ["n", "e", "d", "p", "q", "dp", "dq", "qi", "x", "y"] as const) {
     const v = bytes(jwk[m] as string | undefined);
@@ -227,7 +227,9 @@ describe("the seed flow: create with a rotation policy, rotate, update propertie
     assert.equal(policy.id, `${lockbox.vaultUrl()}/keys/${name}/rotationpolicy`);
     assert.equal(policy.expiresIn, "P90D");
     assert.deepEqual(
-      (policy.lifetimeActions as Array<Record<string, unknown>>).map((a) => Object.fromEntries(Object.entries(a).filter(([, v]) => v !== undefined))),
+      (policy.lifetimeActions as Array<Record<string, unknown>>).map((a) =>
+        Object.fromEntries(Object.entries(a).filter(([, v]) => v !== undefined)),
+      ),
       [
         { action: "Rotate", timeAfterCreate: "P30D" },
         { action: "Notify", timeBeforeExpiry: "P7D" },

@@ -86,15 +86,26 @@ describe("403 Forbidden: key_ops, disabled, nbf and exp", () => {
     const before = await stateOf(key.name);
 
     // The SDK checks key_ops itself and never asks Lockbox.
-    await sdkRefusedLocally(new CryptographyClient(key, credential).encrypt({ algorithm: "RSA-OAEP-256", plaintext: Buffer.from("x") }), /not supported/);
+    await sdkRefusedLocally(
+      new CryptographyClient(key, credential).encrypt({ algorithm: "RSA-OAEP-256", plaintext: Buffer.from("x") }),
+      /not supported/,
+    );
 
     const plaintext = b64u(Buffer.from("must not be encrypted"));
     refused(await operation(key, "encrypt", { alg: "RSA-OAEP-256", value: plaintext }), 403, "Forbidden", "KeyOperationForbidden");
     refused(await operation(key, "encrypt", { alg: "RSA-OAEP-256", value: plaintext }, ""), 403, "Forbidden", "KeyOperationForbidden");
     refused(await operation(key, "encrypt", { alg: "RSA1_5", value: plaintext }), 403, "Forbidden", "KeyOperationForbidden");
-    refused(await operation(key, "wrapkey", { alg: "RSA-OAEP", value: b64u(crypto.randomBytes(32)) }), 403, "Forbidden", "KeyOperationForbidden");
+    refused(
+      await operation(key, "wrapkey", { alg: "RSA-OAEP", value: b64u(crypto.randomBytes(32)) }),
+      403,
+      "Forbidden",
+      "KeyOperationForbidden",
+    );
     const ciphertext = crypto.publicEncrypt(
-      { key: crypto.createPublicKey({ key: { kty: "RSA", n: b64u(key.key!.n!), e: b64u(key.key!.e!) }, format: "jwk" }), oaepHash: "sha256" },
+      {
+        key: crypto.createPublicKey({ key: { kty: "RSA", n: b64u(key.key!.n!), e: b64u(key.key!.e!) }, format: "jwk" }),
+        oaepHash: "sha256",
+      },
       Buffer.from("secret"),
     );
     refused(await operation(key, "decrypt", { alg: "RSA-OAEP-256", value: b64u(ciphertext) }), 403, "Forbidden", "KeyOperationForbidden");
@@ -206,7 +217,12 @@ describe("400 BadParameter: algorithms, lengths and encodings", () => {
     await unchanged(async () => {
       refused(await operation(rsa, "sign", { alg: "RS999", value: b64u(sha256("x")) }), 400, "BadParameter", undefined);
       refused(await operation(rsa, "encrypt", { alg: "RS999", value: b64u(Buffer.from("x")) }), 400, "BadParameter", undefined);
-      refused(await operation(rsa, "verify", { alg: "RS999", digest: b64u(sha256("x")), value: b64u(Buffer.alloc(256, 1)) }), 400, "BadParameter", undefined);
+      refused(
+        await operation(rsa, "verify", { alg: "RS999", digest: b64u(sha256("x")), value: b64u(Buffer.alloc(256, 1)) }),
+        400,
+        "BadParameter",
+        undefined,
+      );
     });
   });
 
@@ -248,14 +264,27 @@ describe("400 BadParameter: algorithms, lengths and encodings", () => {
     await unchanged(async () => {
       refused(await operation(rsa, "sign", { alg: "RS256", value: "!!!" }), 400, "BadParameter", undefined);
       refused(await operation(rsa, "decrypt", { alg: "RSA-OAEP", value: "!!!" }), 400, "BadParameter", undefined);
-      refused(await operation(rsa, "verify", { alg: "RS256", digest: "!!!", value: b64u(Buffer.alloc(256, 1)) }), 400, "BadParameter", undefined);
-      refused(await operation(oct, "decrypt", { alg: "A256GCM", value: b64u(Buffer.from("x")), iv: "!!!", tag: b64u(Buffer.alloc(16)) }), 400, "BadParameter", undefined);
+      refused(
+        await operation(rsa, "verify", { alg: "RS256", digest: "!!!", value: b64u(Buffer.alloc(256, 1)) }),
+        400,
+        "BadParameter",
+        undefined,
+      );
+      refused(
+        await operation(oct, "decrypt", { alg: "A256GCM", value: b64u(Buffer.from("x")), iv: "!!!", tag: b64u(Buffer.alloc(16)) }),
+        400,
+        "BadParameter",
+        undefined,
+      );
     });
   });
 
   test("verify without a digest is 400 BadParameter, on RSA and EC keys", async () => {
     await unchanged(async () => {
-      for (const [key, alg, size] of [[rsa, "RS256", 256], [ec, "ES256", 64]] as const) {
+      for (const [key, alg, size] of [
+        [rsa, "RS256", 256],
+        [ec, "ES256", 64],
+      ] as const) {
         const r = await operation(key, "verify", { alg, value: b64u(Buffer.alloc(size, 1)) });
         refused(r, 400, "BadParameter", undefined);
         assert.match(r.json.error.message, /digest/);
@@ -286,7 +315,12 @@ describe("400 BadParameter: algorithms, lengths and encodings", () => {
       tag[0] = tag[0]! ^ 0x80;
       const common = { algorithm: "A256GCM" as const, ciphertext: encrypted.result, iv: encrypted.iv!, additionalAuthenticatedData: aad };
       await sdkRefused(client.decrypt({ ...common, authenticationTag: tag }), 400, "BadParameter", undefined);
-      await sdkRefused(client.decrypt({ ...common, authenticationTag: encrypted.authenticationTag!, additionalAuthenticatedData: Buffer.from("other") }), 400, "BadParameter", undefined);
+      await sdkRefused(
+        client.decrypt({ ...common, authenticationTag: encrypted.authenticationTag!, additionalAuthenticatedData: Buffer.from("other") }),
+        400,
+        "BadParameter",
+        undefined,
+      );
       const good = await client.decrypt({ ...common, authenticationTag: encrypted.authenticationTag! });
       assert.ok(Buffer.from(good.result).equals(plaintext), "the right tag no longer decrypts");
     });
@@ -299,7 +333,10 @@ describe("400 BadParameter: algorithms, lengths and encodings", () => {
       await sdkRefused(client.encrypt({ algorithm: "RSA-OAEP-256", plaintext: crypto.randomBytes(191) }), 400, "BadParameter", undefined);
       const max = crypto.randomBytes(190);
       const encrypted = await client.encrypt({ algorithm: "RSA-OAEP-256", plaintext: max });
-      assert.ok(Buffer.from((await client.decrypt({ algorithm: "RSA-OAEP-256", ciphertext: encrypted.result })).result).equals(max), "190 bytes did not round-trip");
+      assert.ok(
+        Buffer.from((await client.decrypt({ algorithm: "RSA-OAEP-256", ciphertext: encrypted.result })).result).equals(max),
+        "190 bytes did not round-trip",
+      );
     });
   });
 

@@ -2,13 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto, { constants, type KeyObject } from "node:crypto";
 import { DefaultAzureCredential } from "@azure/identity";
-import {
-  CryptographyClient,
-  KeyClient,
-  type KeyClientOptions,
-  type KeyVaultKey,
-  type KeyWrapAlgorithm,
-} from "@azure/keyvault-keys";
+import { CryptographyClient, KeyClient, type KeyClientOptions, type KeyVaultKey, type KeyWrapAlgorithm } from "@azure/keyvault-keys";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
 import { type Lockbox, serveForFile } from "../helpers/server.ts";
@@ -67,7 +61,13 @@ function flavors(key: KeyVaultKey): Array<{ label: string; client: CryptographyC
 
 /** A raw key operation, for what the SDK does locally instead of asking Lockbox. */
 function operation(key: KeyVaultKey, segment: string, body: object): Promise<RawResponse> {
-  return raw(lockbox, { method: "POST", path: `/keys/${key.name}/${key.properties.version}/${segment}?${API}`, host: vaultHost(), token, body });
+  return raw(lockbox, {
+    method: "POST",
+    path: `/keys/${key.name}/${key.properties.version}/${segment}?${API}`,
+    host: vaultHost(),
+    token,
+    body,
+  });
 }
 
 /** The JWK exactly as Lockbox returns it on GET /keys/{name}/{version}. */
@@ -159,8 +159,16 @@ describe("sign and verify", () => {
           `${label} ${alg}: node:crypto rejects Lockbox's signature`,
         );
         assert.equal((await client.verify(alg, digest, signed.result)).result, true, `${label} ${alg}: Lockbox rejects its own signature`);
-        assert.equal((await client.verify(alg, altered(digest), signed.result)).result, false, `${label} ${alg}: accepted for another digest`);
-        assert.equal((await client.verify(alg, digest, altered(signed.result))).result, false, `${label} ${alg}: accepted an altered signature`);
+        assert.equal(
+          (await client.verify(alg, altered(digest), signed.result)).result,
+          false,
+          `${label} ${alg}: accepted for another digest`,
+        );
+        assert.equal(
+          (await client.verify(alg, digest, altered(signed.result))).result,
+          false,
+          `${label} ${alg}: accepted an altered signature`,
+        );
       }
     }
   });
@@ -184,14 +192,30 @@ describe("sign and verify", () => {
           `${label} ${alg}: node:crypto rejects Lockbox's signature`,
         );
         assert.equal((await client.verify(alg, digest, signed.result)).result, true, `${label} ${alg}: Lockbox rejects its own signature`);
-        assert.equal((await client.verify(alg, altered(digest), signed.result)).result, false, `${label} ${alg}: accepted for another digest`);
-        assert.equal((await client.verify(alg, digest, altered(signed.result))).result, false, `${label} ${alg}: accepted an altered signature`);
+        assert.equal(
+          (await client.verify(alg, altered(digest), signed.result)).result,
+          false,
+          `${label} ${alg}: accepted for another digest`,
+        );
+        assert.equal(
+          (await client.verify(alg, digest, altered(signed.result))).result,
+          false,
+          `${label} ${alg}: accepted an altered signature`,
+        );
 
         // signData / verifyData hash locally and sign / verify remotely for EC keys.
         const byData = await client.signData(alg, data);
-        assert.equal(crypto.verify(hash, data, { key: pub, dsaEncoding: "ieee-p1363" }, byData.result), true, `${label} ${alg}: signData result`);
+        assert.equal(
+          crypto.verify(hash, data, { key: pub, dsaEncoding: "ieee-p1363" }, byData.result),
+          true,
+          `${label} ${alg}: signData result`,
+        );
         assert.equal((await client.verifyData(alg, data, byData.result)).result, true, `${label} ${alg}: verifyData`);
-        assert.equal((await client.verifyData(alg, altered(data), byData.result)).result, false, `${label} ${alg}: verifyData of other data`);
+        assert.equal(
+          (await client.verifyData(alg, altered(data), byData.result)).result,
+          false,
+          `${label} ${alg}: verifyData of other data`,
+        );
       }
     }
   });
@@ -208,12 +232,28 @@ describe("sign and verify", () => {
         ? crypto.sign(hash, data, { key: privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: hashBytes })
         : crypto.sign(hash, data, privateKey);
       for (const { label, client } of flavors(key)) {
-        assert.equal((await client.verify(alg, digest, nodeSignature)).result, true, `${label} ${alg}: Lockbox rejects node:crypto's signature`);
-        assert.equal((await client.verify(alg, altered(digest), nodeSignature)).result, false, `${label} ${alg}: accepted for another digest`);
-        assert.equal((await client.verify(alg, digest, altered(nodeSignature))).result, false, `${label} ${alg}: accepted an altered signature`);
+        assert.equal(
+          (await client.verify(alg, digest, nodeSignature)).result,
+          true,
+          `${label} ${alg}: Lockbox rejects node:crypto's signature`,
+        );
+        assert.equal(
+          (await client.verify(alg, altered(digest), nodeSignature)).result,
+          false,
+          `${label} ${alg}: accepted for another digest`,
+        );
+        assert.equal(
+          (await client.verify(alg, digest, altered(nodeSignature))).result,
+          false,
+          `${label} ${alg}: accepted an altered signature`,
+        );
       }
       const signed = await new CryptographyClient(key, credential).sign(alg, digest);
-      assert.equal(crypto.verify(hash, data, rsaVerifyKey(alg, publicKey, hashBytes), signed.result), true, `${alg}: imported key's signature`);
+      assert.equal(
+        crypto.verify(hash, data, rsaVerifyKey(alg, publicKey, hashBytes), signed.result),
+        true,
+        `${alg}: imported key's signature`,
+      );
     }
     // A PSS signature is not a PKCS#1 v1.5 one and the other way round.
     const digest = crypto.createHash("sha256").update("cross").digest();
@@ -234,12 +274,28 @@ describe("sign and verify", () => {
       const nodeSignature = crypto.sign(hash, data, { key: privateKey, dsaEncoding: "ieee-p1363" });
       assert.equal(nodeSignature.length, signatureBytes);
       for (const { label, client } of flavors(key)) {
-        assert.equal((await client.verify(alg, digest, nodeSignature)).result, true, `${label} ${alg}: Lockbox rejects node:crypto's signature`);
-        assert.equal((await client.verify(alg, altered(digest), nodeSignature)).result, false, `${label} ${alg}: accepted for another digest`);
-        assert.equal((await client.verify(alg, digest, altered(nodeSignature))).result, false, `${label} ${alg}: accepted an altered signature`);
+        assert.equal(
+          (await client.verify(alg, digest, nodeSignature)).result,
+          true,
+          `${label} ${alg}: Lockbox rejects node:crypto's signature`,
+        );
+        assert.equal(
+          (await client.verify(alg, altered(digest), nodeSignature)).result,
+          false,
+          `${label} ${alg}: accepted for another digest`,
+        );
+        assert.equal(
+          (await client.verify(alg, digest, altered(nodeSignature))).result,
+          false,
+          `${label} ${alg}: accepted an altered signature`,
+        );
       }
       const signed = await keys.getCryptographyClient(key.name).sign(alg, digest);
-      assert.equal(crypto.verify(hash, data, { key: publicKey, dsaEncoding: "ieee-p1363" }, signed.result), true, `${alg}: imported key's signature`);
+      assert.equal(
+        crypto.verify(hash, data, { key: publicKey, dsaEncoding: "ieee-p1363" }, signed.result),
+        true,
+        `${alg}: imported key's signature`,
+      );
     }
   });
 });
@@ -315,7 +371,10 @@ describe("encrypt and decrypt with RSA", () => {
     for (const alg of RSA_ENCRYPTION) {
       const r =
         alg.alg === "RSA-OAEP-256"
-          ? { status: 200, json: { value: b64u((await keys.getCryptographyClient(key.name).encrypt({ algorithm: "RSA-OAEP-256", plaintext })).result) } }
+          ? {
+              status: 200,
+              json: { value: b64u((await keys.getCryptographyClient(key.name).encrypt({ algorithm: "RSA-OAEP-256", plaintext })).result) },
+            }
           : await operation(key, "encrypt", { alg: alg.alg, value: b64u(plaintext) });
       assert.equal(r.status, 200, `${alg.alg} encrypt failed`);
       const ciphertext = bytes(r.json.value);
@@ -468,7 +527,10 @@ describe("AES with imported oct keys", () => {
       // The SDK sends no iv (sdk-probe-notes: client bug); Lockbox makes one and returns it.
       const encrypted = await client.encrypt({ algorithm: "A128CBCPAD", plaintext });
       assert.equal(encrypted.iv?.length, 16, `${label}: A128CBCPAD returned no 16-byte iv`);
-      assert.ok(same(encrypted.result, nodeCbc(128, k128, encrypted.iv!, plaintext, true)), `${label}: A128CBCPAD differs from node:crypto`);
+      assert.ok(
+        same(encrypted.result, nodeCbc(128, k128, encrypted.iv!, plaintext, true)),
+        `${label}: A128CBCPAD differs from node:crypto`,
+      );
       const back = await client.decrypt({ algorithm: "A128CBCPAD", ciphertext: encrypted.result, iv: encrypted.iv! });
       assert.ok(same(back.result, plaintext), `${label}: A128CBCPAD round trip`);
 
@@ -480,7 +542,11 @@ describe("AES with imported oct keys", () => {
 
       // node:crypto's ciphertext decrypts on Lockbox.
       const nodeIv = crypto.randomBytes(16);
-      const decrypted = await client.decrypt({ algorithm: "A128CBCPAD", ciphertext: nodeCbc(128, k128, nodeIv, plaintext, true), iv: nodeIv });
+      const decrypted = await client.decrypt({
+        algorithm: "A128CBCPAD",
+        ciphertext: nodeCbc(128, k128, nodeIv, plaintext, true),
+        iv: nodeIv,
+      });
       assert.ok(same(decrypted.result, plaintext), `${label}: node:crypto's CBCPAD ciphertext did not decrypt on Lockbox`);
     }
 
@@ -491,7 +557,11 @@ describe("AES with imported oct keys", () => {
       assert.equal(encrypted.result.length, 48, `${label}: A256CBC adds no padding`);
       assert.ok(same(encrypted.result, nodeCbc(256, k256, encrypted.iv!, plaintext, false)), `${label}: A256CBC differs from node:crypto`);
       const nodeIv = crypto.randomBytes(16);
-      const decrypted = await client.decrypt({ algorithm: "A256CBC", ciphertext: nodeCbc(256, k256, nodeIv, plaintext, false), iv: nodeIv });
+      const decrypted = await client.decrypt({
+        algorithm: "A256CBC",
+        ciphertext: nodeCbc(256, k256, nodeIv, plaintext, false),
+        iv: nodeIv,
+      });
       assert.ok(same(decrypted.result, plaintext), `${label}: node:crypto's A256CBC ciphertext did not decrypt on Lockbox`);
     }
   });
@@ -563,7 +633,9 @@ describe("server behaviour", () => {
     await keys.getCryptographyClient("material-oct").encrypt({ algorithm: "A256GCM", plaintext: Buffer.from("x") });
     // Imports Lockbox refuses (parts that do not form a key; a 34-byte k): the refusal must not quote them.
     const rsaJwk = rsa.export({ format: "jwk" }) as Record<string, string>;
-    const otherD = (crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" }) as Record<string, string>).d!;
+    const otherD = (
+      crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" }) as Record<string, string>
+    ).d!;
     importedSecrets.push({ what: "material-mismatched.d", b64url: otherD });
     const badK = Buffer.concat([k, Buffer.from([0x5a, 0xa5])]);
     importedSecrets.push({ what: "material-bad-oct.k", b64url: b64u(badK) });
@@ -599,7 +671,8 @@ describe("server behaviour", () => {
       assert.equal(r.status, 200, r.text);
       for (const m of PRIVATE_MEMBERS) assert.equal(m in r.json.key, false, `GET /keys/${key.name} returned ${m}`);
       const versions = await raw(lockbox, { path: `/keys/${key.name}/versions?${API}`, host: vaultHost(), token });
-      for (const m of PRIVATE_MEMBERS) assert.ok(!new RegExp(`"${m}"\\s*:`).test(versions.text), `the version list of ${key.name} has ${m}`);
+      for (const m of PRIVATE_MEMBERS)
+        assert.ok(!new RegExp(`"${m}"\\s*:`).test(versions.text), `the version list of ${key.name} has ${m}`);
     }
     for (const body of errorBodies) {
       for (const { what, b64url } of importedSecrets) assert.ok(!body.includes(b64url), `an error body quotes ${what}`);

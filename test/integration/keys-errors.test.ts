@@ -2,7 +2,13 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync, type JsonWebKey as NodeJsonWebKey } from "node:crypto";
 import { DefaultAzureCredential } from "@azure/identity";
-import { KeyClient, type JsonWebKey, type KeyRotationPolicy, type KeyRotationPolicyAction, type KeyRotationPolicyProperties } from "@azure/keyvault-keys";
+import {
+  KeyClient,
+  type JsonWebKey,
+  type KeyRotationPolicy,
+  type KeyRotationPolicyAction,
+  type KeyRotationPolicyProperties,
+} from "@azure/keyvault-keys";
 import { assertError, developerToken, raw, type RawResponse } from "../helpers/http.ts";
 import { type Lockbox, serveForFile } from "../helpers/server.ts";
 import { collect, rejectsWith as rejects } from "../helpers/sdk.ts";
@@ -28,12 +34,12 @@ function call(method: string, path: string, body?: string | object): Promise<Raw
   return raw(lockbox, { method, path, body, token });
 }
 
-
 /** Asserts that an SDK call fails with this status, RestError.code and inner error code (none if not given). */
 const rejectsWith = (p: Promise<unknown>, status: number, code: string, innerCode?: string, message?: RegExp): Promise<void> =>
   rejects(p, status, code, { inner: innerCode ?? null, message });
 
-const versionIds = async (name: string): Promise<string[]> => (await collect(client.listPropertiesOfKeyVersions(name))).map((p) => p.version!);
+const versionIds = async (name: string): Promise<string[]> =>
+  (await collect(client.listPropertiesOfKeyVersions(name))).map((p) => p.version!);
 const allNames = async (): Promise<string[]> => (await collect(client.listPropertiesOfKeys())).map((p) => p.name);
 
 const b64 = (u: Uint8Array | undefined): string | undefined => (u ? Buffer.from(u).toString("base64url") : undefined);
@@ -127,7 +133,11 @@ describe("not found and deleted", () => {
 describe("bad create input: 400 BadParameter, no version added", () => {
   const cases: Array<{ what: string; body: object; message?: RegExp; sdk?: (name: string) => Promise<unknown> }> = [
     { what: "an unknown kty", body: { kty: "DSA", attributes: {} }, sdk: (n) => client.createKey(n, "DSA") },
-    { what: "RSA key_size 1024", body: { kty: "RSA", key_size: 1024, attributes: {} }, sdk: (n) => client.createRsaKey(n, { keySize: 1024 }) },
+    {
+      what: "RSA key_size 1024",
+      body: { kty: "RSA", key_size: 1024, attributes: {} },
+      sdk: (n) => client.createRsaKey(n, { keySize: 1024 }),
+    },
     { what: "oct key_size 100", body: { kty: "oct", key_size: 100, attributes: {} }, sdk: (n) => client.createOctKey(n, { keySize: 100 }) },
     { what: "an unknown crv", body: { kty: "EC", crv: "P-224", attributes: {} }, sdk: (n) => client.createEcKey(n, { curve: "P-224" }) },
     {
@@ -147,7 +157,10 @@ describe("bad create input: 400 BadParameter, no version added", () => {
       body: {
         kty: "RSA",
         attributes: {},
-        release_policy: { contentType: "application/json; charset=utf-8", data: Buffer.from('{"anyOf":[],"version":"1.0.0"}').toString("base64url") },
+        release_policy: {
+          contentType: "application/json; charset=utf-8",
+          data: Buffer.from('{"anyOf":[],"version":"1.0.0"}').toString("base64url"),
+        },
       },
       sdk: (n) => client.createRsaKey(n, { releasePolicy: { encodedPolicy: new TextEncoder().encode('{"anyOf":[],"version":"1.0.0"}') } }),
     },

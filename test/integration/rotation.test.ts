@@ -29,7 +29,6 @@ after(async () => {
 /** A test that waits on a stuck server fails at this limit instead of hanging the run. */
 const LIMIT = { timeout: 120_000 };
 
-
 const DAY = 86_400;
 const KV = "Microsoft.KeyVault.";
 const seconds = (d: Date | undefined): number | undefined => (d ? Math.floor(d.getTime() / 1000) : undefined);
@@ -65,7 +64,11 @@ async function subscribe(hook: Webhook, extra: object = {}): Promise<string> {
 }
 
 async function unsubscribe(id: string): Promise<void> {
-  const r = await raw(lockbox, { method: "DELETE", path: `/lockbox/v1/vaults/default/subscriptions/${id}`, token: await developerToken(lockbox) });
+  const r = await raw(lockbox, {
+    method: "DELETE",
+    path: `/lockbox/v1/vaults/default/subscriptions/${id}`,
+    token: await developerToken(lockbox),
+  });
   assert.equal(r.status, 204, `unsubscribe ${id}: ${r.status} ${r.text}`);
 }
 
@@ -92,14 +95,23 @@ async function versionsOf(c: KeyClient, name: string): Promise<KeyProperties[]> 
 }
 
 /** What an Event Grid webhook gets: the header, an array @azure/eventgrid accepts, Azure's data. */
-async function assertEventGrid(e: ReceivedEvent, type: string, collection: "keys" | "secrets", name: string, version: string): Promise<void> {
+async function assertEventGrid(
+  e: ReceivedEvent,
+  type: string,
+  collection: "keys" | "secrets",
+  name: string,
+  version: string,
+): Promise<void> {
   assert.equal(e.schema, "eventgrid", `the ${type} event is not in the Event Grid schema: ${e.body}`);
   assert.equal(e.headers["aeg-event-type"], "Notification");
   assert.ok(Array.isArray(JSON.parse(e.body)), `an Event Grid delivery is an array: ${e.body}`);
   const events = await new EventGridDeserializer().deserializeEventGridEvents(e.body);
   const got = events.find((x) => x.id === e.id);
   assert.ok(got, `EventGridDeserializer lost event ${e.id}`);
-  assert.ok(isSystemEvent(`${KV}${type}` as "Microsoft.KeyVault.KeyNewVersionCreated", got), `isSystemEvent(${KV}${type}) is false for ${e.body}`);
+  assert.ok(
+    isSystemEvent(`${KV}${type}` as "Microsoft.KeyVault.KeyNewVersionCreated", got),
+    `isSystemEvent(${KV}${type}) is false for ${e.body}`,
+  );
   assert.ok(got.eventTime instanceof Date, `eventTime is not a date: ${e.body}`);
   assert.equal(got.subject, name);
   assert.ok(got.topic?.endsWith("/providers/Microsoft.KeyVault/vaults/default"), `the topic is ${got.topic}`);
@@ -127,54 +139,70 @@ async function restart(): Promise<void> {
 }
 
 describe("key rotation policies run on the clock", () => {
-  test("done when: the key-rotation guide's policy rotates 30 days after creation, with its expiry and an Event Grid KeyNewVersionCreated, without a restart", LIMIT, async () => {
-    await withWebhook(async (hook) => {
-      const client = keyClient();
-      const name = "guide-rotated-key";
-      const v1 = await client.createRsaKey(name);
-      await client.updateKeyRotationPolicy(name, {
-        expiresIn: "P90D",
-        lifetimeActions: [
-          { action: "Rotate", timeAfterCreate: "P30D" },
-          { action: "Notify", timeBeforeExpiry: "P7D" },
-        ],
+  test(
+    "done when: the key-rotation guide's policy rotates 30 days after creation, with its expiry and an Event Grid KeyNewVersionCreated, without a restart",
+    LIMIT,
+    async () => {
+      await withWebhook(async (hook) => {
+        const client = keyClient();
+        const name = "guide-rotated-key";
+        const v1 = await client.createRsaKey(name);
+        await client.updateKeyRotationPolicy(name, {
+          expiresIn: "P90D",
+          lifetimeActions: [
+            { action: "Rotate", timeAfterCreate: "P30D" },
+            { action: "Notify", timeBeforeExpiry: "P7D" },
+          ],
+        });
+        const created = await hook.waitFor(
+          is("KeyNewVersionCreated", name, v1.properties.version),
+          "KeyNewVersionCreated for the created key",
+        );
+        await assertEventGrid(created, "KeyNewVersionCreated", "keys", name, v1.properties.version!);
+
+        const now1 = await advance(31 * DAY);
+        const v2 = await client.getKey(name);
+        assert.notEqual(v2.properties.version, v1.properties.version, "31 days after creation the key was not rotated");
+        const exp2 = seconds(v2.properties.expiresOn);
+        assert.ok(exp2 !== undefined, "the rotated version has no expiresOn, though the policy has expiresIn P90D");
+        assert.ok(
+          Math.abs(exp2 - (now1 + 90 * DAY)) <= 60,
+          `the rotated version expires at ${exp2}, not 90 days after the moved clock's now ${now1}`,
+        );
+        assert.equal(v2.keyType, "RSA");
+        assert.equal(v2.key?.n?.length, v1.key?.n?.length, "the rotated version is not an RSA key of the same size");
+
+        const rotated = await hook.waitFor(
+          is("KeyNewVersionCreated", name, v2.properties.version),
+          "KeyNewVersionCreated for the rotated version",
+        );
+        await assertEventGrid(rotated, "KeyNewVersionCreated", "keys", name, v2.properties.version!);
+        assert.equal(Number(rotated.data.EXP), exp2, `the event's EXP is ${rotated.data.EXP}, the version's expiry ${exp2}`);
+        assert.ok(lockbox.output().includes("KeyRotateIfDue"), "the scheduled rotation was not logged as operation KeyRotateIfDue");
+
+        const now2 = await advance(31 * DAY);
+        const versions = await versionsOf(client, name);
+        assert.equal(versions.length, 3, `after another 31 days there are ${versions.length} versions, not 3`);
+        const v3 = await client.getKey(name);
+        assert.ok(
+          ![v1.properties.version, v2.properties.version].includes(v3.properties.version),
+          "the second rotation did not make a new latest version",
+        );
+        const exp3 = seconds(v3.properties.expiresOn)!;
+        assert.ok(Math.abs(exp3 - (now2 + 90 * DAY)) <= 60, `the third version expires at ${exp3}, not 90 days after ${now2}`);
+        await hook.waitFor(is("KeyNewVersionCreated", name, v3.properties.version), "KeyNewVersionCreated for the second rotation");
+
+        await advance(10 * DAY);
+        assert.equal((await versionsOf(client, name)).length, 3, "10 days after a rotation the key was rotated again");
+        assert.equal((await client.getKey(name)).properties.version, v3.properties.version);
+
+        for (const v of [v1, v2, v3]) {
+          const n = hook.matching(is("KeyNewVersionCreated", name, v.properties.version)).length;
+          assert.equal(n, 1, `KeyNewVersionCreated for ${v.properties.version} arrived ${n} times:\n${hook.describe()}`);
+        }
       });
-      const created = await hook.waitFor(is("KeyNewVersionCreated", name, v1.properties.version), "KeyNewVersionCreated for the created key");
-      await assertEventGrid(created, "KeyNewVersionCreated", "keys", name, v1.properties.version!);
-
-      const now1 = await advance(31 * DAY);
-      const v2 = await client.getKey(name);
-      assert.notEqual(v2.properties.version, v1.properties.version, "31 days after creation the key was not rotated");
-      const exp2 = seconds(v2.properties.expiresOn);
-      assert.ok(exp2 !== undefined, "the rotated version has no expiresOn, though the policy has expiresIn P90D");
-      assert.ok(Math.abs(exp2 - (now1 + 90 * DAY)) <= 60, `the rotated version expires at ${exp2}, not 90 days after the moved clock's now ${now1}`);
-      assert.equal(v2.keyType, "RSA");
-      assert.equal(v2.key?.n?.length, v1.key?.n?.length, "the rotated version is not an RSA key of the same size");
-
-      const rotated = await hook.waitFor(is("KeyNewVersionCreated", name, v2.properties.version), "KeyNewVersionCreated for the rotated version");
-      await assertEventGrid(rotated, "KeyNewVersionCreated", "keys", name, v2.properties.version!);
-      assert.equal(Number(rotated.data.EXP), exp2, `the event's EXP is ${rotated.data.EXP}, the version's expiry ${exp2}`);
-      assert.ok(lockbox.output().includes("KeyRotateIfDue"), "the scheduled rotation was not logged as operation KeyRotateIfDue");
-
-      const now2 = await advance(31 * DAY);
-      const versions = await versionsOf(client, name);
-      assert.equal(versions.length, 3, `after another 31 days there are ${versions.length} versions, not 3`);
-      const v3 = await client.getKey(name);
-      assert.ok(![v1.properties.version, v2.properties.version].includes(v3.properties.version), "the second rotation did not make a new latest version");
-      const exp3 = seconds(v3.properties.expiresOn)!;
-      assert.ok(Math.abs(exp3 - (now2 + 90 * DAY)) <= 60, `the third version expires at ${exp3}, not 90 days after ${now2}`);
-      await hook.waitFor(is("KeyNewVersionCreated", name, v3.properties.version), "KeyNewVersionCreated for the second rotation");
-
-      await advance(10 * DAY);
-      assert.equal((await versionsOf(client, name)).length, 3, "10 days after a rotation the key was rotated again");
-      assert.equal((await client.getKey(name)).properties.version, v3.properties.version);
-
-      for (const v of [v1, v2, v3]) {
-        const n = hook.matching(is("KeyNewVersionCreated", name, v.properties.version)).length;
-        assert.equal(n, 1, `KeyNewVersionCreated for ${v.properties.version} arrived ${n} times:\n${hook.describe()}`);
-      }
-    });
-  });
+    },
+  );
 
   test("an existing KeyClient keeps working after the clock moves 2 days (claims challenge, new token)", LIMIT, async () => {
     const client = keyClient();
@@ -204,7 +232,11 @@ describe("key rotation policies run on the clock", () => {
 
       const now = await advance(2 * DAY);
       const v2 = await client.getKey(name);
-      assert.notEqual(v2.properties.version, v1.properties.version, "61 days into a 90-day key with Rotate P30D before expiry, no rotation");
+      assert.notEqual(
+        v2.properties.version,
+        v1.properties.version,
+        "61 days into a 90-day key with Rotate P30D before expiry, no rotation",
+      );
       const exp2 = seconds(v2.properties.expiresOn)!;
       assert.ok(Math.abs(exp2 - (now + 90 * DAY)) <= 60, `the rotated version expires at ${exp2}, not 90 days after ${now}`);
       await hook.waitFor(is("KeyNewVersionCreated", name, v2.properties.version), "KeyNewVersionCreated for the rotation before expiry");
@@ -214,81 +246,89 @@ describe("key rotation policies run on the clock", () => {
 });
 
 describe("near-expiry and expiry events", () => {
-  test("a key with Notify P7D: KeyNearExpiry 7 days before exp, KeyExpired at exp, each once despite further advances and an update", LIMIT, async () => {
-    await withWebhook(async (hook) => {
-      const client = keyClient();
-      const name = "key-near-expiry";
-      const now0 = await clockNow();
-      const exp = now0 + 30 * DAY;
-      const key = await client.createRsaKey(name, { expiresOn: new Date(exp * 1000) });
-      await client.updateKeyRotationPolicy(name, { lifetimeActions: [{ action: "Notify", timeBeforeExpiry: "P7D" }] });
-      const version = key.properties.version!;
+  test(
+    "a key with Notify P7D: KeyNearExpiry 7 days before exp, KeyExpired at exp, each once despite further advances and an update",
+    LIMIT,
+    async () => {
+      await withWebhook(async (hook) => {
+        const client = keyClient();
+        const name = "key-near-expiry";
+        const now0 = await clockNow();
+        const exp = now0 + 30 * DAY;
+        const key = await client.createRsaKey(name, { expiresOn: new Date(exp * 1000) });
+        await client.updateKeyRotationPolicy(name, { lifetimeActions: [{ action: "Notify", timeBeforeExpiry: "P7D" }] });
+        const version = key.properties.version!;
 
-      await advance(22 * DAY);
-      assert.equal(hook.matching(is("KeyNearExpiry", name)).length, 0, `KeyNearExpiry 8 days before expiry:\n${hook.describe()}`);
+        await advance(22 * DAY);
+        assert.equal(hook.matching(is("KeyNearExpiry", name)).length, 0, `KeyNearExpiry 8 days before expiry:\n${hook.describe()}`);
 
-      await advance(1 * DAY);
-      const near = await hook.waitFor(is("KeyNearExpiry", name, version), "KeyNearExpiry 7 days before expiry");
-      await assertEventGrid(near, "KeyNearExpiry", "keys", name, version);
-      assert.equal(Number(near.data.EXP), exp);
-      assert.equal(hook.matching(is("KeyExpired", name)).length, 0, `KeyExpired 7 days before expiry:\n${hook.describe()}`);
+        await advance(1 * DAY);
+        const near = await hook.waitFor(is("KeyNearExpiry", name, version), "KeyNearExpiry 7 days before expiry");
+        await assertEventGrid(near, "KeyNearExpiry", "keys", name, version);
+        assert.equal(Number(near.data.EXP), exp);
+        assert.equal(hook.matching(is("KeyExpired", name)).length, 0, `KeyExpired 7 days before expiry:\n${hook.describe()}`);
 
-      await client.updateKeyProperties(name, version, { tags: { touched: "before-expiry" } });
-      await advance(7 * DAY);
-      const expired = await hook.waitFor(is("KeyExpired", name, version), "KeyExpired at expiry");
-      await assertEventGrid(expired, "KeyExpired", "keys", name, version);
-      // Expiry checks follow the moved clock too: the key is expired for Lockbox, not yet in real time.
-      const digest = createHash("sha256").update("after expiry").digest();
-      await assert.rejects(new CryptographyClient(key, new DefaultAzureCredential()).sign("RS256", digest), (e: any) => {
-        assert.equal(e.statusCode, 403, `signing with an expired key: ${e.statusCode} ${e.message}`);
-        return true;
+        await client.updateKeyProperties(name, version, { tags: { touched: "before-expiry" } });
+        await advance(7 * DAY);
+        const expired = await hook.waitFor(is("KeyExpired", name, version), "KeyExpired at expiry");
+        await assertEventGrid(expired, "KeyExpired", "keys", name, version);
+        // Expiry checks follow the moved clock too: the key is expired for Lockbox, not yet in real time.
+        const digest = createHash("sha256").update("after expiry").digest();
+        await assert.rejects(new CryptographyClient(key, new DefaultAzureCredential()).sign("RS256", digest), (e: any) => {
+          assert.equal(e.statusCode, 403, `signing with an expired key: ${e.statusCode} ${e.message}`);
+          return true;
+        });
+
+        await client.updateKeyProperties(name, version, { tags: { touched: "after-expiry" } });
+        await advance(10 * DAY);
+        await advance(1);
+        for (const type of ["KeyNearExpiry", "KeyExpired"]) {
+          const n = hook.matching(is(type, name)).length;
+          assert.equal(n, 1, `${type} arrived ${n} times:\n${hook.describe()}`);
+        }
       });
+    },
+  );
 
-      await client.updateKeyProperties(name, version, { tags: { touched: "after-expiry" } });
-      await advance(10 * DAY);
-      await advance(1);
-      for (const type of ["KeyNearExpiry", "KeyExpired"]) {
-        const n = hook.matching(is(type, name)).length;
-        assert.equal(n, 1, `${type} arrived ${n} times:\n${hook.describe()}`);
-      }
-    });
-  });
+  test(
+    "a secret: SecretNearExpiry 30 days before its expiresOn, SecretExpired at it, each once despite further advances and updateSecretProperties",
+    LIMIT,
+    async () => {
+      await withWebhook(async (hook) => {
+        const client = secretClient();
+        const name = "secret-near-expiry";
+        const now0 = await clockNow();
+        const exp = now0 + 45 * DAY;
+        const set = await client.setSecret(name, "expiring", { expiresOn: new Date(exp * 1000) });
+        const version = set.properties.version!;
 
-  test("a secret: SecretNearExpiry 30 days before its expiresOn, SecretExpired at it, each once despite further advances and updateSecretProperties", LIMIT, async () => {
-    await withWebhook(async (hook) => {
-      const client = secretClient();
-      const name = "secret-near-expiry";
-      const now0 = await clockNow();
-      const exp = now0 + 45 * DAY;
-      const set = await client.setSecret(name, "expiring", { expiresOn: new Date(exp * 1000) });
-      const version = set.properties.version!;
+        await advance(14 * DAY);
+        assert.equal(hook.matching(is("SecretNearExpiry", name)).length, 0, `SecretNearExpiry 31 days before expiry:\n${hook.describe()}`);
 
-      await advance(14 * DAY);
-      assert.equal(hook.matching(is("SecretNearExpiry", name)).length, 0, `SecretNearExpiry 31 days before expiry:\n${hook.describe()}`);
+        await advance(1 * DAY);
+        const near = await hook.waitFor(is("SecretNearExpiry", name, version), "SecretNearExpiry 30 days before expiry");
+        await assertEventGrid(near, "SecretNearExpiry", "secrets", name, version);
+        assert.equal(Number(near.data.EXP), exp);
 
-      await advance(1 * DAY);
-      const near = await hook.waitFor(is("SecretNearExpiry", name, version), "SecretNearExpiry 30 days before expiry");
-      await assertEventGrid(near, "SecretNearExpiry", "secrets", name, version);
-      assert.equal(Number(near.data.EXP), exp);
+        await client.updateSecretProperties(name, version, { tags: { touched: "near" } });
+        await advance(1 * DAY);
+        assert.equal(hook.matching(is("SecretNearExpiry", name)).length, 1, `an update repeated SecretNearExpiry:\n${hook.describe()}`);
+        assert.equal(hook.matching(is("SecretExpired", name)).length, 0, `SecretExpired 29 days early:\n${hook.describe()}`);
 
-      await client.updateSecretProperties(name, version, { tags: { touched: "near" } });
-      await advance(1 * DAY);
-      assert.equal(hook.matching(is("SecretNearExpiry", name)).length, 1, `an update repeated SecretNearExpiry:\n${hook.describe()}`);
-      assert.equal(hook.matching(is("SecretExpired", name)).length, 0, `SecretExpired 29 days early:\n${hook.describe()}`);
+        await advance(29 * DAY);
+        const expired = await hook.waitFor(is("SecretExpired", name, version), "SecretExpired at expiry");
+        await assertEventGrid(expired, "SecretExpired", "secrets", name, version);
 
-      await advance(29 * DAY);
-      const expired = await hook.waitFor(is("SecretExpired", name, version), "SecretExpired at expiry");
-      await assertEventGrid(expired, "SecretExpired", "secrets", name, version);
-
-      await client.updateSecretProperties(name, version, { tags: { touched: "expired" } });
-      await advance(10 * DAY);
-      await advance(1);
-      for (const type of ["SecretNearExpiry", "SecretExpired"]) {
-        const n = hook.matching(is(type, name)).length;
-        assert.equal(n, 1, `${type} arrived ${n} times:\n${hook.describe()}`);
-      }
-    });
-  });
+        await client.updateSecretProperties(name, version, { tags: { touched: "expired" } });
+        await advance(10 * DAY);
+        await advance(1);
+        for (const type of ["SecretNearExpiry", "SecretExpired"]) {
+          const n = hook.matching(is(type, name)).length;
+          assert.equal(n, 1, `${type} arrived ${n} times:\n${hook.describe()}`);
+        }
+      });
+    },
+  );
 });
 
 describe("near-expiry and expiry concern the current version", () => {
@@ -315,7 +355,9 @@ describe("near-expiry and expiry concern the current version", () => {
       await hook.waitFor(is("SecretNewVersionCreated", name, v2.properties.version), "SecretNewVersionCreated for the replacement");
       await advance(6 * DAY);
       await advance(30 * DAY);
-      const about = hook.matching((e) => e.data.ObjectName === name && e.data.Version === v1.properties.version && !e.type.endsWith("NewVersionCreated"));
+      const about = hook.matching(
+        (e) => e.data.ObjectName === name && e.data.Version === v1.properties.version && !e.type.endsWith("NewVersionCreated"),
+      );
       assert.equal(about.length, 0, `events about a version that is no longer current:\n${hook.describe()}`);
     });
   });
@@ -330,7 +372,10 @@ describe("the dev clock", () => {
     assert.ok(moved >= before + 3600, `POST answered ${moved}, less than ${before} + 3600`);
     const after = await clockNow();
     const elapsed = Math.ceil((Date.now() - startedMs) / 1000);
-    assert.ok(after >= moved && after <= before + 3600 + elapsed + 1, `GET after POST answered ${after}; before ${before}, ${elapsed} s passed`);
+    assert.ok(
+      after >= moved && after <= before + 3600 + elapsed + 1,
+      `GET after POST answered ${after}; before ${before}, ${elapsed} s passed`,
+    );
     const zero = await advance(0);
     assert.ok(zero >= after, `advancing by 0 moved the clock back: ${zero} < ${after}`);
   });
@@ -376,7 +421,11 @@ describe("the dev clock", () => {
       ["GET", "/lockbox/v1/vaults/default/subscriptions"],
       ["POST", "/lockbox/v1/vaults/default/subscriptions"],
     ] as const) {
-      const r = await raw(lockbox, { method, path, ...(method === "POST" ? { body: path.endsWith("clock") ? { advanceSeconds: 60 } : { endpoint: "http://127.0.0.1:9/x" } } : {}) });
+      const r = await raw(lockbox, {
+        method,
+        path,
+        ...(method === "POST" ? { body: path.endsWith("clock") ? { advanceSeconds: 60 } : { endpoint: "http://127.0.0.1:9/x" } } : {}),
+      });
       assert.equal(r.status, 401, `${method} ${path} without a token: ${r.status} ${r.text}`);
       assert.match(String(r.headers["www-authenticate"]), /^Bearer /, `${method} ${path}: no challenge`);
     }
@@ -410,7 +459,10 @@ describe("restarts in the middle of due work", () => {
     await withWebhook(async (hook) => {
       const name = "rotation-across-restart";
       const v1 = await keyClient().createRsaKey(name);
-      await keyClient().updateKeyRotationPolicy(name, { expiresIn: "P90D", lifetimeActions: [{ action: "Rotate", timeAfterCreate: "P30D" }] });
+      await keyClient().updateKeyRotationPolicy(name, {
+        expiresIn: "P90D",
+        lifetimeActions: [{ action: "Rotate", timeAfterCreate: "P30D" }],
+      });
       await hook.waitFor(is("KeyNewVersionCreated", name, v1.properties.version), "KeyNewVersionCreated before the restart");
 
       await restart();
@@ -420,7 +472,10 @@ describe("restarts in the middle of due work", () => {
       assert.equal(versions.length, 2, `after the restart and 31 days there are ${versions.length} versions, not 2`);
       const v2 = await client.getKey(name);
       assert.notEqual(v2.properties.version, v1.properties.version);
-      assert.ok(Math.abs(seconds(v2.properties.expiresOn)! - (now + 90 * DAY)) <= 60, `the rotated version expires at ${v2.properties.expiresOn?.toISOString()}`);
+      assert.ok(
+        Math.abs(seconds(v2.properties.expiresOn)! - (now + 90 * DAY)) <= 60,
+        `the rotated version expires at ${v2.properties.expiresOn?.toISOString()}`,
+      );
       const e = await hook.waitFor(is("KeyNewVersionCreated", name, v2.properties.version), "KeyNewVersionCreated after the restart");
       await assertEventGrid(e, "KeyNewVersionCreated", "keys", name, v2.properties.version!);
 
@@ -453,7 +508,16 @@ describe("restarts in the middle of due work", () => {
       assert.equal((await versionsOf(client, name)).length, 1, "rotated before the trigger");
 
       await stopServer();
-      assert.ok(!/rotated by policy/.test(lockbox.output().split("\n").filter((l) => l.includes(name)).join("\n")), "rotated before the server stopped");
+      assert.ok(
+        !/rotated by policy/.test(
+          lockbox
+            .output()
+            .split("\n")
+            .filter((l) => l.includes(name))
+            .join("\n"),
+        ),
+        "rotated before the server stopped",
+      );
       // Real time passes the trigger while the server is down.
       await new Promise((r) => setTimeout(r, (due - now + 1) * 1000));
       await startAgain();
@@ -468,7 +532,11 @@ describe("restarts in the middle of due work", () => {
       await hook.waitFor(is("KeyNewVersionCreated", name, v2.properties.version), "KeyNewVersionCreated for the catch-up rotation");
       await advance(60);
       assert.equal((await versionsOf(fresh, name)).length, 2, "the catch-up rotation was repeated");
-      assert.equal(hook.matching(is("KeyNewVersionCreated", name, v2.properties.version)).length, 1, `the event was repeated:\n${hook.describe()}`);
+      assert.equal(
+        hook.matching(is("KeyNewVersionCreated", name, v2.properties.version)).length,
+        1,
+        `the event was repeated:\n${hook.describe()}`,
+      );
     });
   });
 
@@ -478,7 +546,10 @@ describe("restarts in the middle of due work", () => {
       hook.failNext(1_000);
       const set = await secretClient().setSecret(name, "must-arrive");
       const version = set.properties.version!;
-      await hook.waitUntil(() => hook.failed.some(is("SecretNewVersionCreated", name, version)), "a failed delivery of SecretNewVersionCreated");
+      await hook.waitUntil(
+        () => hook.failed.some(is("SecretNewVersionCreated", name, version)),
+        "a failed delivery of SecretNewVersionCreated",
+      );
 
       await restart();
       hook.failNext(0);

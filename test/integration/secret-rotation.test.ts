@@ -75,7 +75,10 @@ const policyPath = (name: string): string => `/vaults/default/secrets/${name}/ro
 describe("lockbox secret rotate", () => {
   test("--value: the new value is current, the previous version is disabled, content type and tags carry over", async () => {
     const name = "cli-rotate-value";
-    const first = await client.setSecret(name, "before-rotation-1b7e", { contentType: "text/plain", tags: { team: "payments", env: "test" } });
+    const first = await client.setSecret(name, "before-rotation-1b7e", {
+      contentType: "text/plain",
+      tags: { team: "payments", env: "test" },
+    });
     const beforeList = await versionsOf(name);
 
     const r = secretCli("rotate", name, "--value", "after-rotation-cli-5d21");
@@ -227,7 +230,11 @@ describe("secret rotation policies on the dev clock", () => {
       { trigger: { timeBeforeExpiry: "P30D" }, action: { type: "Notify" } },
     ]);
     assert.deepEqual(got.json.generator, { type: "random", length: 48, classes: ["digits"] });
-    assert.equal(got.json.attributes?.expiryTime, "P60D", `the policy's expiry comes back where it was given (attributes.expiryTime): ${got.text}`);
+    assert.equal(
+      got.json.attributes?.expiryTime,
+      "P60D",
+      `the policy's expiry comes back where it was given (attributes.expiryTime): ${got.text}`,
+    );
 
     // What GET answers can be PUT back unchanged (read, modify, write).
     const again = await admin("PUT", policyPath(name), got.json);
@@ -295,7 +302,11 @@ describe("secret rotation policies on the dev clock", () => {
     await advance(3 * DAY_S);
     const afterOverlap = await versionsOf(name);
     assert.equal(afterOverlap.length, 2, "the overlap ending makes no new version");
-    assert.equal(afterOverlap.find((p) => p.version === first.properties.version)?.enabled, false, "the previous version is disabled after the overlap");
+    assert.equal(
+      afterOverlap.find((p) => p.version === first.properties.version)?.enabled,
+      false,
+      "the previous version is disabled after the overlap",
+    );
     await assertDisabled(name, first.properties.version!);
     const newest = await client.getSecret(name);
     assert.equal(newest.properties.version, fresh.version, "the newest version is still current");

@@ -31,7 +31,6 @@ const versionsOf = (c: SecretClient, name: string): Promise<SecretProperties[]> 
 const namesIn = async (c: SecretClient): Promise<string[]> => (await collect(c.listPropertiesOfSecrets())).map((p) => p.name).sort();
 const deletedNamesIn = async (c: SecretClient): Promise<string[]> => (await collect(c.listDeletedSecrets())).map((d) => d.name).sort();
 
-
 const byTime = (d: Date | undefined): number | undefined => d?.getTime();
 
 describe("set and get", () => {
@@ -499,10 +498,7 @@ describe("vaults and concurrency", () => {
 
     const listed = await versionsOf(c, name);
     assert.equal(listed.length, 201);
-    assert.deepEqual(
-      new Set(listed.map((p) => p.version)),
-      new Set([first.properties.version, ...versions]),
-    );
+    assert.deepEqual(new Set(listed.map((p) => p.version)), new Set([first.properties.version, ...versions]));
     const latest = await c.getSecret(name);
     assert.ok(values.includes(latest.value!), `the latest value ${latest.value} is none of the values set`);
     assert.equal(latest.properties.version, listed[listed.length - 1]!.version);

@@ -26,12 +26,12 @@ function call(method: string, path: string, body?: string | object, headers?: Re
   return raw(lockbox, { method, path, body, token, headers });
 }
 
-
 /** Asserts that an SDK call fails with this status, RestError.code and inner error code (none if not given). */
 const rejectsWith = (p: Promise<unknown>, status: number, code: string, innerCode?: string): Promise<void> =>
   rejects(p, status, code, { inner: innerCode ?? null });
 
-const versionIds = async (name: string): Promise<string[]> => (await collect(client.listPropertiesOfSecretVersions(name))).map((p) => p.version!);
+const versionIds = async (name: string): Promise<string[]> =>
+  (await collect(client.listPropertiesOfSecretVersions(name))).map((p) => p.version!);
 const allNames = async (): Promise<string[]> => (await collect(client.listPropertiesOfSecrets())).map((p) => p.name);
 
 /** A secret with one version, to aim bad requests at; returns a check that it is unchanged. */
@@ -118,7 +118,12 @@ describe("BadParameter", () => {
 
   test("a value that cannot be stored exactly as sent is 400 BadParameter: a lone surrogate, bytes that are not UTF-8", async () => {
     const unchanged = await guard("exact-value", "exact");
-    for (const body of ['{"value":"a\\ud800b"}', '{"value":"\\udc00"}', '{"value":"ok","tags":{"t\\ud800":"v"}}', '{"value":"ok","contentType":"\\ud83d"}']) {
+    for (const body of [
+      '{"value":"a\\ud800b"}',
+      '{"value":"\\udc00"}',
+      '{"value":"ok","tags":{"t\\ud800":"v"}}',
+      '{"value":"ok","contentType":"\\ud83d"}',
+    ]) {
       const r = await call("PUT", `/secrets/exact-value?${API}`, body);
       assertError(r, 400, "BadParameter");
       assert.match(r.json.error.message, /surrogate/, body);

@@ -21,7 +21,18 @@ before(async () => {
   assert.equal(made.status, 0, made.stderr);
   sp = JSON.parse(made.stdout);
   // It may use secrets in the vault default (which uses Azure RBAC).
-  const assigned = cli(["role", "assign", "--vault", "default", "--assignee", "ci", "--role", "Key Vault Secrets Officer", "--data-dir", lockbox.dataDir]);
+  const assigned = cli([
+    "role",
+    "assign",
+    "--vault",
+    "default",
+    "--assignee",
+    "ci",
+    "--role",
+    "Key Vault Secrets Officer",
+    "--data-dir",
+    lockbox.dataDir,
+  ]);
   assert.equal(assigned.status, 0, assigned.stderr);
 });
 after(async () => {
@@ -82,7 +93,12 @@ describe("ClientSecretCredential", () => {
     await assert.rejects(credential(tenant).getToken(SCOPE));
 
     // The token endpoint itself refuses that tenant, even with the right client secret.
-    const form = new URLSearchParams({ grant_type: "client_credentials", client_id: sp.clientId, client_secret: sp.clientSecret, scope: SCOPE });
+    const form = new URLSearchParams({
+      grant_type: "client_credentials",
+      client_id: sp.clientId,
+      client_secret: sp.clientSecret,
+      scope: SCOPE,
+    });
     const post = (t: string) =>
       raw(lockbox, {
         method: "POST",
@@ -100,7 +116,14 @@ describe("ClientSecretCredential", () => {
 });
 
 describe("DefaultAzureCredential with AZURE_TENANT_ID=adfs", () => {
-  const names = ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST", "IDENTITY_ENDPOINT", "IDENTITY_HEADER"];
+  const names = [
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_AUTHORITY_HOST",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+  ];
   const saved: Record<string, string | undefined> = {};
   before(() => {
     for (const n of names) saved[n] = process.env[n];
@@ -129,12 +152,19 @@ describe("DefaultAzureCredential with AZURE_TENANT_ID=adfs", () => {
 });
 
 describe("OpenID configuration", () => {
-  const configPaths = (tenant: string): string[] => [`/${tenant}/v2.0/.well-known/openid-configuration`, `/${tenant}/.well-known/openid-configuration`];
+  const configPaths = (tenant: string): string[] => [
+    `/${tenant}/v2.0/.well-known/openid-configuration`,
+    `/${tenant}/.well-known/openid-configuration`,
+  ];
 
   for (const host of ["localhost", "127.0.0.1"]) {
     test(`is on the request's origin (${host})`, async () => {
       const origin = `https://${host}:${lockbox.port}`;
-      for (const path of [...configPaths(lockbox.env.TENANT_ID), "/adfs/.well-known/openid-configuration", "/adfs/v2.0/.well-known/openid-configuration"]) {
+      for (const path of [
+        ...configPaths(lockbox.env.TENANT_ID),
+        "/adfs/.well-known/openid-configuration",
+        "/adfs/v2.0/.well-known/openid-configuration",
+      ]) {
         const r = await raw(lockbox, { path, host: `${host}:${lockbox.port}` });
         assert.equal(r.status, 200, `${path}: ${r.text}`);
         for (const key of ["issuer", "authorization_endpoint", "token_endpoint", "jwks_uri"]) {

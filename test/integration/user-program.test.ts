@@ -14,7 +14,6 @@ import { runProgram, type ProgramRun } from "../helpers/program.ts";
 
 const SWITCH = "--disable-challenge-resource-verification";
 
-
 /** What `lockbox env --json --data-dir DIR` prints for a running server. */
 function lockboxEnv(lockbox: Lockbox): Record<string, string> {
   const r = cli(["env", "--json", "--data-dir", lockbox.dataDir]);

@@ -31,28 +31,32 @@ after(async () => {
   await cluster?.stop();
 });
 
-test("PostgreSQL down: 503 ServiceUnavailable with Retry-After, nothing written; back up: the same server serves again", { timeout: 120_000 }, async () => {
-  // No retries, so that each call is one request and its outcome is seen as it is.
-  const client = new SecretClient(lockbox.vaultUrl(), new DefaultAzureCredential(), { retryOptions: { maxRetries: 0 } });
-  const before = await client.setSecret("outage", "before");
+test(
+  "PostgreSQL down: 503 ServiceUnavailable with Retry-After, nothing written; back up: the same server serves again",
+  { timeout: 120_000 },
+  async () => {
+    // No retries, so that each call is one request and its outcome is seen as it is.
+    const client = new SecretClient(lockbox.vaultUrl(), new DefaultAzureCredential(), { retryOptions: { maxRetries: 0 } });
+    const before = await client.setSecret("outage", "before");
 
-  await cluster.halt();
-  await rejectsWith(client.setSecret("outage", "during"), 503, "ServiceUnavailable", { message: /storage is unavailable/ });
-  await assert.rejects(client.getSecret("outage"), (e: any) => {
-    assert.equal(e.statusCode, 503, `getSecret during the outage: ${e.statusCode} ${e.message}`);
-    assert.equal(e.response?.headers.get("retry-after"), "1", "a 503 tells the client when to retry");
-    return true;
-  });
-  assert.equal(lockbox.process.exitCode, null, "the server survives the outage");
+    await cluster.halt();
+    await rejectsWith(client.setSecret("outage", "during"), 503, "ServiceUnavailable", { message: /storage is unavailable/ });
+    await assert.rejects(client.getSecret("outage"), (e: any) => {
+      assert.equal(e.statusCode, 503, `getSecret during the outage: ${e.statusCode} ${e.message}`);
+      assert.equal(e.response?.headers.get("retry-after"), "1", "a 503 tells the client when to retry");
+      return true;
+    });
+    assert.equal(lockbox.process.exitCode, null, "the server survives the outage");
 
-  await cluster.resume();
-  const read = await eventually("getSecret works again", 30_000, () => client.getSecret("outage"));
-  assert.equal(read.value, "before");
-  assert.equal(read.properties.version, before.properties.version);
-  const after = await eventually("setSecret works again", 30_000, () => client.setSecret("outage", "after"));
-  assert.equal((await client.getSecret("outage")).value, "after");
+    await cluster.resume();
+    const read = await eventually("getSecret works again", 30_000, () => client.getSecret("outage"));
+    assert.equal(read.value, "before");
+    assert.equal(read.properties.version, before.properties.version);
+    const after = await eventually("setSecret works again", 30_000, () => client.setSecret("outage", "after"));
+    assert.equal((await client.getSecret("outage")).value, "after");
 
-  // The write refused during the outage left nothing behind.
-  const versions = (await collect(client.listPropertiesOfSecretVersions("outage"))).map((p) => p.version).sort();
-  assert.deepEqual(versions, [before.properties.version, after.properties.version].sort(), "exactly the two acknowledged versions");
-});
+    // The write refused during the outage left nothing behind.
+    const versions = (await collect(client.listPropertiesOfSecretVersions("outage"))).map((p) => p.version).sort();
+    assert.deepEqual(versions, [before.properties.version, after.properties.version].sort(), "exactly the two acknowledged versions");
+  },
+);

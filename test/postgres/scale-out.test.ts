@@ -13,7 +13,16 @@ import { advanceClock, clockNow } from "../helpers/clock.ts";
 import { developerToken, raw } from "../helpers/http.ts";
 import { createDatabase, dropDatabase, testEngine } from "../helpers/postgres.ts";
 import { collect } from "../helpers/sdk.ts";
-import { cli, newDataDir, removeDataDir, saveEnvironment, startLockbox, stopOrKill, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import {
+  cli,
+  newDataDir,
+  removeDataDir,
+  saveEnvironment,
+  startLockbox,
+  stopOrKill,
+  useEnvironment,
+  type Lockbox,
+} from "../helpers/server.ts";
 import { errorText, eventually, sleep } from "../helpers/wait.ts";
 
 // Scale-out: three Lockbox processes, each with its own data directory (TLS files,
@@ -157,49 +166,65 @@ async function warmSecretClient(server: Lockbox, options?: SecretClientOptions):
 
 // ---------------------------------------------------------------------------------------
 
-test("the three processes on one database print the same IDENTITY_HEADER and TENANT_ID, and a token from A works at all three", LIMIT, async (t) => {
-  for (const [label, s] of members()) {
-    assert.equal(s.env.IDENTITY_HEADER, a.env.IDENTITY_HEADER, `process ${label} prints another IDENTITY_HEADER than A`);
-    assert.equal(s.env.TENANT_ID, a.env.TENANT_ID, `process ${label} prints another TENANT_ID than A`);
-    assert.equal(s.env.KEYVAULT_URL, s.vaultUrl(), `process ${label} prints KEYVAULT_URL ${s.env.KEYVAULT_URL}`);
-  }
-  const token = await developerToken(a);
-  for (const [label, s] of members()) {
-    const r = await raw(s, { path: "/secrets?api-version=7.6", host: `default.vault.localhost:${s.port}`, token });
-    assert.equal(r.status, 200, `listing secrets through ${label} with a token from A: ${r.status} ${r.text}`);
-  }
-  t.diagnostic(`ports A ${a.port}, B ${b.port}, C ${c.port}; database ${databaseName(group.url)}`);
-});
+test(
+  "the three processes on one database print the same IDENTITY_HEADER and TENANT_ID, and a token from A works at all three",
+  LIMIT,
+  async (t) => {
+    for (const [label, s] of members()) {
+      assert.equal(s.env.IDENTITY_HEADER, a.env.IDENTITY_HEADER, `process ${label} prints another IDENTITY_HEADER than A`);
+      assert.equal(s.env.TENANT_ID, a.env.TENANT_ID, `process ${label} prints another TENANT_ID than A`);
+      assert.equal(s.env.KEYVAULT_URL, s.vaultUrl(), `process ${label} prints KEYVAULT_URL ${s.env.KEYVAULT_URL}`);
+    }
+    const token = await developerToken(a);
+    for (const [label, s] of members()) {
+      const r = await raw(s, { path: "/secrets?api-version=7.6", host: `default.vault.localhost:${s.port}`, token });
+      assert.equal(r.status, 200, `listing secrets through ${label} with a token from A: ${r.status} ${r.text}`);
+    }
+    t.diagnostic(`ports A ${a.port}, B ${b.port}, C ${c.port}; database ${databaseName(group.url)}`);
+  },
+);
 
-test("a secret written through one process is read, value and version, through the other two right after the write resolves", LIMIT, async (t) => {
-  const clients = await Promise.all(members().map(async ([label, s]) => ({ label, client: await warmSecretClient(s) })));
-  const shared = `fresh-shared-${hex()}`;
-  for (let round = 0; round < 9; round++) {
-    const writer = clients[round % 3]!;
-    const readers = clients.filter((x) => x !== writer);
-    const fresh = `fresh-${round}-${hex()}`;
-    for (const name of [fresh, shared]) {
-      const value = randomValue(name);
-      const set = await writer.client.setSecret(name, value);
-      assert.equal(set.value, value, `setSecret ${name} through ${writer.label} answered another value`);
-      const version = set.properties.version!;
-      // No wait: the reads go out as soon as the write resolved.
-      const reads = await Promise.all(
-        readers.flatMap(({ label, client }) => [
-          client.getSecret(name).then((got) => ({ label, what: "latest", got })),
-          client.getSecret(name, { version }).then((got) => ({ label, what: `version ${version}`, got })),
-        ]),
-      );
-      for (const { label, what, got } of reads) {
-        assert.equal(got.value, value, `round ${round}: ${name} (${what}) written through ${writer.label}, read through ${label}: another value`);
-        assert.equal(got.properties.version, version, `round ${round}: ${name} (${what}) written through ${writer.label}, read through ${label}: version ${got.properties.version}, not ${version}`);
+test(
+  "a secret written through one process is read, value and version, through the other two right after the write resolves",
+  LIMIT,
+  async (t) => {
+    const clients = await Promise.all(members().map(async ([label, s]) => ({ label, client: await warmSecretClient(s) })));
+    const shared = `fresh-shared-${hex()}`;
+    for (let round = 0; round < 9; round++) {
+      const writer = clients[round % 3]!;
+      const readers = clients.filter((x) => x !== writer);
+      const fresh = `fresh-${round}-${hex()}`;
+      for (const name of [fresh, shared]) {
+        const value = randomValue(name);
+        const set = await writer.client.setSecret(name, value);
+        assert.equal(set.value, value, `setSecret ${name} through ${writer.label} answered another value`);
+        const version = set.properties.version!;
+        // No wait: the reads go out as soon as the write resolved.
+        const reads = await Promise.all(
+          readers.flatMap(({ label, client }) => [
+            client.getSecret(name).then((got) => ({ label, what: "latest", got })),
+            client.getSecret(name, { version }).then((got) => ({ label, what: `version ${version}`, got })),
+          ]),
+        );
+        for (const { label, what, got } of reads) {
+          assert.equal(
+            got.value,
+            value,
+            `round ${round}: ${name} (${what}) written through ${writer.label}, read through ${label}: another value`,
+          );
+          assert.equal(
+            got.properties.version,
+            version,
+            `round ${round}: ${name} (${what}) written through ${writer.label}, read through ${label}: version ${got.properties.version}, not ${version}`,
+          );
+        }
       }
     }
-  }
-  const versions = await collect(clients[1]!.client.listPropertiesOfSecretVersions(shared));
-  assert.equal(versions.length, 9, `${shared} has ${versions.length} versions listed through B, not the 9 written through A, B and C`);
-  t.diagnostic("9 rounds, writer A/B/C in turn, a new name and a shared name per round; every read right after the write saw it");
-});
+    const versions = await collect(clients[1]!.client.listPropertiesOfSecretVersions(shared));
+    assert.equal(versions.length, 9, `${shared} has ${versions.length} versions listed through B, not the 9 written through A, B and C`);
+    t.diagnostic("9 rounds, writer A/B/C in turn, a new name and a shared name per round; every read right after the write saw it");
+  },
+);
 
 // The storm. Clients have retryOptions { maxRetries: 0 }: each call is one HTTP attempt, so a
 // call's outcome says what its one request did, a request to the killed process fails at once
@@ -207,176 +232,225 @@ test("a secret written through one process is read, value and version, through t
 // no retry of a PUT that may have committed adds a second version behind the test's back. Each
 // call also has a 30 s abort signal, so a hung call is reported as hung rather than stalling
 // the test. A and C's calls have no reason to fail, and must all succeed.
-test("a storm of setSecret through all three with B killed (SIGKILL) in the middle: every acknowledged write is there, every version listed is whole", LIMIT, async (t) => {
-  const P = `storm-${hex()}`;
-  const WORKERS = 40; // concurrent calls per client
-  const KILL_AFTER_ACKS = 100; // B is killed once each of A, B and C acknowledged this many writes
-  const ROUNDS_AFTER_KILL = 3; // A's and C's workers go on this many rounds after the kill
-  const MAX_ROUNDS = 40;
-  const HANG_MS = 30_000;
-  const sharedName = `${P}-shared`;
+test(
+  "a storm of setSecret through all three with B killed (SIGKILL) in the middle: every acknowledged write is there, every version listed is whole",
+  LIMIT,
+  async (t) => {
+    const P = `storm-${hex()}`;
+    const WORKERS = 40; // concurrent calls per client
+    const KILL_AFTER_ACKS = 100; // B is killed once each of A, B and C acknowledged this many writes
+    const ROUNDS_AFTER_KILL = 3; // A's and C's workers go on this many rounds after the kill
+    const MAX_ROUNDS = 40;
+    const HANG_MS = 30_000;
+    const sharedName = `${P}-shared`;
 
-  interface Write {
-    via: "A" | "B" | "C";
-    name: string;
-    value: string;
-    ok: boolean;
-    version?: string;
-    error?: string;
-    aborted?: boolean;
-    settledAt: number;
-  }
-  const writes: Write[] = [];
-  const sent = new Map<string, Set<string>>();
-  let killedAt: number | undefined;
-  const acks = { A: 0, B: 0, C: 0 };
-  let onKillThreshold!: () => void;
-  const killThreshold = new Promise<void>((r) => (onKillThreshold = r));
-
-  // Whatever happens here, B runs again (on a new port) for the tests that follow.
-  t.after(async () => {
-    if (b.process.exitCode !== null || b.process.signalCode !== null) b = await group.start(bDir);
-  });
-  const stormOptions: SecretClientOptions = { retryOptions: { maxRetries: 0 } };
-  const [ca, cb, cc] = await Promise.all([warmSecretClient(a, stormOptions), warmSecretClient(b, stormOptions), warmSecretClient(c, stormOptions)]);
-
-  const worker = async (via: Write["via"], client: SecretClient, w: number): Promise<void> => {
-    let roundsAfterKill = 0;
-    for (let i = 0; i < MAX_ROUNDS; i++) {
-      if (via !== "B" && killedAt !== undefined && roundsAfterKill++ >= ROUNDS_AFTER_KILL) return;
-      // Every tenth worker writes the name all three share; the others a name of their own.
-      const name = w % 10 === 0 ? sharedName : `${P}-${via}-${w}-${i}`;
-      const value = randomValue(`${via}${w}.${i}`);
-      if (!sent.has(name)) sent.set(name, new Set());
-      sent.get(name)!.add(value);
-      const signal = AbortSignal.timeout(HANG_MS);
-      try {
-        const r = await client.setSecret(name, value, { abortSignal: signal });
-        assert.equal(r.value, value, `setSecret ${name} through ${via} answered another value`);
-        writes.push({ via, name, value, ok: true, version: r.properties.version, settledAt: performance.now() });
-        acks[via]++;
-        if (Object.values(acks).every((n) => n >= KILL_AFTER_ACKS)) onKillThreshold();
-      } catch (e) {
-        writes.push({ via, name, value, ok: false, error: errorText(e), aborted: signal.aborted, settledAt: performance.now() });
-        if (via === "B") return; // B is gone: this worker stops
-      }
+    interface Write {
+      via: "A" | "B" | "C";
+      name: string;
+      value: string;
+      ok: boolean;
+      version?: string;
+      error?: string;
+      aborted?: boolean;
+      settledAt: number;
     }
-  };
+    const writes: Write[] = [];
+    const sent = new Map<string, Set<string>>();
+    let killedAt: number | undefined;
+    const acks = { A: 0, B: 0, C: 0 };
+    let onKillThreshold!: () => void;
+    const killThreshold = new Promise<void>((r) => (onKillThreshold = r));
 
-  const started = performance.now();
-  const storm = Promise.all([
-    ...Array.from({ length: WORKERS }, (_, w) => worker("A", ca, w)),
-    ...Array.from({ length: WORKERS }, (_, w) => worker("B", cb, w)),
-    ...Array.from({ length: WORKERS }, (_, w) => worker("C", cc, w)),
-  ]);
-  let giveUp: NodeJS.Timeout | undefined;
-  await Promise.race([killThreshold, new Promise<void>((r) => (giveUp = setTimeout(r, 60_000)))]);
-  clearTimeout(giveUp);
-  assert.ok(
-    Object.values(acks).every((n) => n >= KILL_AFTER_ACKS),
-    `not ${KILL_AFTER_ACKS} writes through each process resolved within 60 s of the storm's start: ${JSON.stringify(acks)}`,
-  );
-  const atKill = { A: writes.filter((x) => x.via === "A").length, C: writes.filter((x) => x.via === "C").length };
-  killedAt = performance.now();
-  await b.kill();
-  await storm;
-  const ended = performance.now();
+    // Whatever happens here, B runs again (on a new port) for the tests that follow.
+    t.after(async () => {
+      if (b.process.exitCode !== null || b.process.signalCode !== null) b = await group.start(bDir);
+    });
+    const stormOptions: SecretClientOptions = { retryOptions: { maxRetries: 0 } };
+    const [ca, cb, cc] = await Promise.all([
+      warmSecretClient(a, stormOptions),
+      warmSecretClient(b, stormOptions),
+      warmSecretClient(c, stormOptions),
+    ]);
 
-  const of = (via: Write["via"]) => writes.filter((x) => x.via === via);
-  const acked = writes.filter((x) => x.ok);
-  const bLate = of("B").filter((x) => !x.ok);
-  t.diagnostic(
-    `storm ${Math.round(ended - started)} ms; B killed at +${Math.round(killedAt - started)} ms, when A had ${atKill.A} and C ${atKill.C} calls settled; ` +
-      (["A", "B", "C"] as const).map((v) => `${v}: ${of(v).filter((x) => x.ok).length} ok / ${of(v).filter((x) => !x.ok).length} failed`).join(", ") +
-      `; ${acked.filter((x) => x.name === sharedName).length} acknowledged writes to the shared name`,
-  );
-
-  // A and C went on through the kill, and none of their calls failed.
-  for (const via of ["A", "C"] as const) {
-    const failed = of(via).filter((x) => !x.ok);
-    assert.equal(failed.length, 0, `${failed.length} writes through ${via} failed: ${failed.slice(0, 5).map((x) => `${x.name}: ${x.error}`).join("; ")}`);
-    const afterKill = of(via).filter((x) => x.settledAt > killedAt!).length;
-    assert.ok(afterKill >= WORKERS, `only ${afterKill} writes through ${via} settled after B was killed; the storm did not go on around the kill`);
-  }
-  // Every call to B that had not resolved failed, and fast: none hung until its abort signal.
-  assert.ok(bLate.length > 0, "no call to B failed: B was not killed in the middle of the storm");
-  const hung = bLate.filter((x) => x.aborted);
-  assert.equal(hung.length, 0, `${hung.length} calls to B hung until their ${HANG_MS} ms abort signal: ${hung.slice(0, 3).map((x) => x.error).join("; ")}`);
-  const slowest = Math.max(...bLate.map((x) => x.settledAt - killedAt!));
-  assert.ok(slowest < 10_000, `the last failing call to B settled ${Math.round(slowest)} ms after the kill`);
-  const reasons = new Map<string, number>();
-  for (const x of bLate) {
-    const key = /ECONNRESET|ECONNREFUSED|socket hang up|EPIPE|other side closed/.exec(x.error ?? "")?.[0] ?? (x.error ?? "").slice(0, 80);
-    reasons.set(key, (reasons.get(key) ?? 0) + 1);
-  }
-  t.diagnostic(`${bLate.length} calls to B failed, the last ${Math.round(slowest)} ms after the kill: ${[...reasons].map(([k, n]) => `${n} x ${k}`).join(", ")}`);
-
-  // Every acknowledged write, through A and through C: its value under its version; for a name
-  // written once, also as the latest.
-  const readA = await warmSecretClient(a);
-  const readC = await warmSecretClient(c);
-  const mismatches: string[] = [];
-  await inBatches(acked, 20, async (x) => {
-    for (const [label, client] of [["A", readA], ["C", readC]] as const) {
-      try {
-        const got = await client.getSecret(x.name, { version: x.version });
-        if (got.value !== x.value) mismatches.push(`${x.name}/${x.version} (written through ${x.via}) read through ${label}: another value`);
-        if (x.name !== sharedName) {
-          const latest = await client.getSecret(x.name);
-          if (latest.properties.version !== x.version || latest.value !== x.value)
-            mismatches.push(`${x.name} (written through ${x.via}) read through ${label}: latest is ${latest.properties.version}, not ${x.version}`);
+    const worker = async (via: Write["via"], client: SecretClient, w: number): Promise<void> => {
+      let roundsAfterKill = 0;
+      for (let i = 0; i < MAX_ROUNDS; i++) {
+        if (via !== "B" && killedAt !== undefined && roundsAfterKill++ >= ROUNDS_AFTER_KILL) return;
+        // Every tenth worker writes the name all three share; the others a name of their own.
+        const name = w % 10 === 0 ? sharedName : `${P}-${via}-${w}-${i}`;
+        const value = randomValue(`${via}${w}.${i}`);
+        if (!sent.has(name)) sent.set(name, new Set());
+        sent.get(name)!.add(value);
+        const signal = AbortSignal.timeout(HANG_MS);
+        try {
+          const r = await client.setSecret(name, value, { abortSignal: signal });
+          assert.equal(r.value, value, `setSecret ${name} through ${via} answered another value`);
+          writes.push({ via, name, value, ok: true, version: r.properties.version, settledAt: performance.now() });
+          acks[via]++;
+          if (Object.values(acks).every((n) => n >= KILL_AFTER_ACKS)) onKillThreshold();
+        } catch (e) {
+          writes.push({ via, name, value, ok: false, error: errorText(e), aborted: signal.aborted, settledAt: performance.now() });
+          if (via === "B") return; // B is gone: this worker stops
         }
-      } catch (e) {
-        mismatches.push(`${x.name}/${x.version} (written through ${x.via}) read through ${label}: ${errorText(e)}`);
       }
-    }
-  });
-  assert.equal(mismatches.length, 0, `${mismatches.length} acknowledged writes are not there as acknowledged:\n${mismatches.slice(0, 10).join("\n")}`);
+    };
 
-  // Every version of every name the storm touched is whole: readable, and holding a value the
-  // test sent for that name. Versions not acknowledged may exist (a write through B committed
-  // before its answer was lost), but only with values sent through B.
-  const listed = (await collect(readA.listPropertiesOfSecrets())).map((p) => p.name).filter((n) => n.startsWith(`${P}-`));
-  const ackedNames = new Set(acked.map((x) => x.name));
-  const missing = [...ackedNames].filter((n) => !listed.includes(n));
-  assert.equal(missing.length, 0, `acknowledged names missing from listPropertiesOfSecrets through A: ${missing.slice(0, 10).join(", ")}`);
-  const strangers = listed.filter((n) => !sent.has(n));
-  assert.equal(strangers.length, 0, `names listed that the test never wrote: ${strangers.join(", ")}`);
-  const ackedVersions = new Set(acked.map((x) => `${x.name}/${x.version}`));
-  const failedBValues = new Set(bLate.map((x) => x.value));
-  const problems: string[] = [];
-  let versionCount = 0;
-  let committedUnacknowledged = 0;
-  await inBatches(listed, 10, async (name) => {
-    const versions = await collect(readC.listPropertiesOfSecretVersions(name));
-    for (const v of versions) {
-      versionCount++;
-      try {
-        const got = await readA.getSecret(name, { version: v.version });
-        if (!sent.get(name)!.has(got.value ?? "")) problems.push(`${name}/${v.version}: a value the test never sent for it`);
-        else if (!ackedVersions.has(`${name}/${v.version}`)) {
-          committedUnacknowledged++;
-          if (!failedBValues.has(got.value!)) problems.push(`${name}/${v.version}: not acknowledged, yet not from a failed call to B`);
+    const started = performance.now();
+    const storm = Promise.all([
+      ...Array.from({ length: WORKERS }, (_, w) => worker("A", ca, w)),
+      ...Array.from({ length: WORKERS }, (_, w) => worker("B", cb, w)),
+      ...Array.from({ length: WORKERS }, (_, w) => worker("C", cc, w)),
+    ]);
+    let giveUp: NodeJS.Timeout | undefined;
+    await Promise.race([killThreshold, new Promise<void>((r) => (giveUp = setTimeout(r, 60_000)))]);
+    clearTimeout(giveUp);
+    assert.ok(
+      Object.values(acks).every((n) => n >= KILL_AFTER_ACKS),
+      `not ${KILL_AFTER_ACKS} writes through each process resolved within 60 s of the storm's start: ${JSON.stringify(acks)}`,
+    );
+    const atKill = { A: writes.filter((x) => x.via === "A").length, C: writes.filter((x) => x.via === "C").length };
+    killedAt = performance.now();
+    await b.kill();
+    await storm;
+    const ended = performance.now();
+
+    const of = (via: Write["via"]) => writes.filter((x) => x.via === via);
+    const acked = writes.filter((x) => x.ok);
+    const bLate = of("B").filter((x) => !x.ok);
+    t.diagnostic(
+      `storm ${Math.round(ended - started)} ms; B killed at +${Math.round(killedAt - started)} ms, when A had ${atKill.A} and C ${atKill.C} calls settled; ` +
+        (["A", "B", "C"] as const)
+          .map((v) => `${v}: ${of(v).filter((x) => x.ok).length} ok / ${of(v).filter((x) => !x.ok).length} failed`)
+          .join(", ") +
+        `; ${acked.filter((x) => x.name === sharedName).length} acknowledged writes to the shared name`,
+    );
+
+    // A and C went on through the kill, and none of their calls failed.
+    for (const via of ["A", "C"] as const) {
+      const failed = of(via).filter((x) => !x.ok);
+      assert.equal(
+        failed.length,
+        0,
+        `${failed.length} writes through ${via} failed: ${failed
+          .slice(0, 5)
+          .map((x) => `${x.name}: ${x.error}`)
+          .join("; ")}`,
+      );
+      const afterKill = of(via).filter((x) => x.settledAt > killedAt!).length;
+      assert.ok(
+        afterKill >= WORKERS,
+        `only ${afterKill} writes through ${via} settled after B was killed; the storm did not go on around the kill`,
+      );
+    }
+    // Every call to B that had not resolved failed, and fast: none hung until its abort signal.
+    assert.ok(bLate.length > 0, "no call to B failed: B was not killed in the middle of the storm");
+    const hung = bLate.filter((x) => x.aborted);
+    assert.equal(
+      hung.length,
+      0,
+      `${hung.length} calls to B hung until their ${HANG_MS} ms abort signal: ${hung
+        .slice(0, 3)
+        .map((x) => x.error)
+        .join("; ")}`,
+    );
+    const slowest = Math.max(...bLate.map((x) => x.settledAt - killedAt!));
+    assert.ok(slowest < 10_000, `the last failing call to B settled ${Math.round(slowest)} ms after the kill`);
+    const reasons = new Map<string, number>();
+    for (const x of bLate) {
+      const key = /ECONNRESET|ECONNREFUSED|socket hang up|EPIPE|other side closed/.exec(x.error ?? "")?.[0] ?? (x.error ?? "").slice(0, 80);
+      reasons.set(key, (reasons.get(key) ?? 0) + 1);
+    }
+    t.diagnostic(
+      `${bLate.length} calls to B failed, the last ${Math.round(slowest)} ms after the kill: ${[...reasons].map(([k, n]) => `${n} x ${k}`).join(", ")}`,
+    );
+
+    // Every acknowledged write, through A and through C: its value under its version; for a name
+    // written once, also as the latest.
+    const readA = await warmSecretClient(a);
+    const readC = await warmSecretClient(c);
+    const mismatches: string[] = [];
+    await inBatches(acked, 20, async (x) => {
+      for (const [label, client] of [
+        ["A", readA],
+        ["C", readC],
+      ] as const) {
+        try {
+          const got = await client.getSecret(x.name, { version: x.version });
+          if (got.value !== x.value)
+            mismatches.push(`${x.name}/${x.version} (written through ${x.via}) read through ${label}: another value`);
+          if (x.name !== sharedName) {
+            const latest = await client.getSecret(x.name);
+            if (latest.properties.version !== x.version || latest.value !== x.value)
+              mismatches.push(
+                `${x.name} (written through ${x.via}) read through ${label}: latest is ${latest.properties.version}, not ${x.version}`,
+              );
+          }
+        } catch (e) {
+          mismatches.push(`${x.name}/${x.version} (written through ${x.via}) read through ${label}: ${errorText(e)}`);
         }
-      } catch (e) {
-        problems.push(`${name}/${v.version}: listed (through C) but not readable (through A): ${errorText(e)}`);
       }
-    }
-    const mine = acked.filter((x) => x.name === name).map((x) => x.version);
-    const notListed = mine.filter((version) => !versions.some((v) => v.version === version));
-    if (notListed.length) problems.push(`${name}: acknowledged versions not listed through C: ${notListed.join(", ")}`);
-  });
-  assert.equal(problems.length, 0, `${problems.length} problems with the stored versions:\n${problems.slice(0, 10).join("\n")}`);
-  t.diagnostic(`${listed.length} names and ${versionCount} versions listed, all whole; ${acked.length} acknowledged, ${committedUnacknowledged} committed though their call to B failed`);
+    });
+    assert.equal(
+      mismatches.length,
+      0,
+      `${mismatches.length} acknowledged writes are not there as acknowledged:\n${mismatches.slice(0, 10).join("\n")}`,
+    );
 
-  // B comes back (new port) and sees the storm as A and C do.
-  b = await group.start(bDir);
-  const readB = await warmSecretClient(b);
-  const lastShared = await readA.getSecret(sharedName);
-  const throughB = await readB.getSecret(sharedName);
-  assert.equal(throughB.properties.version, lastShared.properties.version, `the restarted B reads ${sharedName} at ${throughB.properties.version}, A at ${lastShared.properties.version}`);
-  assert.equal(throughB.value, lastShared.value, `the restarted B reads another value of ${sharedName} than A`);
-});
+    // Every version of every name the storm touched is whole: readable, and holding a value the
+    // test sent for that name. Versions not acknowledged may exist (a write through B committed
+    // before its answer was lost), but only with values sent through B.
+    const listed = (await collect(readA.listPropertiesOfSecrets())).map((p) => p.name).filter((n) => n.startsWith(`${P}-`));
+    const ackedNames = new Set(acked.map((x) => x.name));
+    const missing = [...ackedNames].filter((n) => !listed.includes(n));
+    assert.equal(
+      missing.length,
+      0,
+      `acknowledged names missing from listPropertiesOfSecrets through A: ${missing.slice(0, 10).join(", ")}`,
+    );
+    const strangers = listed.filter((n) => !sent.has(n));
+    assert.equal(strangers.length, 0, `names listed that the test never wrote: ${strangers.join(", ")}`);
+    const ackedVersions = new Set(acked.map((x) => `${x.name}/${x.version}`));
+    const failedBValues = new Set(bLate.map((x) => x.value));
+    const problems: string[] = [];
+    let versionCount = 0;
+    let committedUnacknowledged = 0;
+    await inBatches(listed, 10, async (name) => {
+      const versions = await collect(readC.listPropertiesOfSecretVersions(name));
+      for (const v of versions) {
+        versionCount++;
+        try {
+          const got = await readA.getSecret(name, { version: v.version });
+          if (!sent.get(name)!.has(got.value ?? "")) problems.push(`${name}/${v.version}: a value the test never sent for it`);
+          else if (!ackedVersions.has(`${name}/${v.version}`)) {
+            committedUnacknowledged++;
+            if (!failedBValues.has(got.value!)) problems.push(`${name}/${v.version}: not acknowledged, yet not from a failed call to B`);
+          }
+        } catch (e) {
+          problems.push(`${name}/${v.version}: listed (through C) but not readable (through A): ${errorText(e)}`);
+        }
+      }
+      const mine = acked.filter((x) => x.name === name).map((x) => x.version);
+      const notListed = mine.filter((version) => !versions.some((v) => v.version === version));
+      if (notListed.length) problems.push(`${name}: acknowledged versions not listed through C: ${notListed.join(", ")}`);
+    });
+    assert.equal(problems.length, 0, `${problems.length} problems with the stored versions:\n${problems.slice(0, 10).join("\n")}`);
+    t.diagnostic(
+      `${listed.length} names and ${versionCount} versions listed, all whole; ${acked.length} acknowledged, ${committedUnacknowledged} committed though their call to B failed`,
+    );
+
+    // B comes back (new port) and sees the storm as A and C do.
+    b = await group.start(bDir);
+    const readB = await warmSecretClient(b);
+    const lastShared = await readA.getSecret(sharedName);
+    const throughB = await readB.getSecret(sharedName);
+    assert.equal(
+      throughB.properties.version,
+      lastShared.properties.version,
+      `the restarted B reads ${sharedName} at ${throughB.properties.version}, A at ${lastShared.properties.version}`,
+    );
+    assert.equal(throughB.value, lastShared.value, `the restarted B reads another value of ${sharedName} than A`);
+  },
+);
 
 // ---------------------------------------------------------------------------------------
 // Three schedulers, one rotation policy.
@@ -402,99 +476,130 @@ async function allCaughtUp(target: number): Promise<void> {
   for (const [, s] of members()) await advanceClock(s, 0);
 }
 
-test("three schedulers, one rotation policy: 31 days on the dev clock give each key exactly one new version and one KeyRotateIfDue across the three audit logs", LIMIT, async (t) => {
-  const keys = Object.fromEntries(members().map(([label, s]) => [label, new KeyClient(s.vaultUrl(), credential)])) as Record<"A" | "B" | "C", KeyClient>;
-  const labels = ["A", "B", "C"] as const;
-  // Several keys fall due at once, so that A's pass (A runs its due work as the clock moves)
-  // is still rotating when B's and C's one-second ticks find the same work due.
-  const KEYS = 6;
-  const prefix = `scale-rotation-${hex()}`;
-  const names = Array.from({ length: KEYS }, (_, i) => `${prefix}-${i}`);
-  const rotationsOf = (name: string): Array<{ process: string; line: Record<string, any> }> =>
-    members().flatMap(([label, s]) =>
-      auditLines(s)
-        .filter((l) => l.operationName === "KeyRotateIfDue" && String(l.properties?.id ?? "").includes(`/keys/${name}/`))
-        .map((line) => ({ process: label, line })),
-    );
-  const versionsThrough = async (label: "A" | "B" | "C", name: string) => collect(keys[label].listPropertiesOfKeyVersions(name));
-  const policy = { expiresIn: "P90D", lifetimeActions: [{ action: "Rotate" as const, timeAfterCreate: "P30D" }] };
+test(
+  "three schedulers, one rotation policy: 31 days on the dev clock give each key exactly one new version and one KeyRotateIfDue across the three audit logs",
+  LIMIT,
+  async (t) => {
+    const keys = Object.fromEntries(members().map(([label, s]) => [label, new KeyClient(s.vaultUrl(), credential)])) as Record<
+      "A" | "B" | "C",
+      KeyClient
+    >;
+    const labels = ["A", "B", "C"] as const;
+    // Several keys fall due at once, so that A's pass (A runs its due work as the clock moves)
+    // is still rotating when B's and C's one-second ticks find the same work due.
+    const KEYS = 6;
+    const prefix = `scale-rotation-${hex()}`;
+    const names = Array.from({ length: KEYS }, (_, i) => `${prefix}-${i}`);
+    const rotationsOf = (name: string): Array<{ process: string; line: Record<string, any> }> =>
+      members().flatMap(([label, s]) =>
+        auditLines(s)
+          .filter((l) => l.operationName === "KeyRotateIfDue" && String(l.properties?.id ?? "").includes(`/keys/${name}/`))
+          .map((line) => ({ process: label, line })),
+      );
+    const versionsThrough = async (label: "A" | "B" | "C", name: string) => collect(keys[label].listPropertiesOfKeyVersions(name));
+    const policy = { expiresIn: "P90D", lifetimeActions: [{ action: "Rotate" as const, timeAfterCreate: "P30D" }] };
 
-  // Created through A, B and C in turn; the policy set through the next one, read through the one after.
-  const first = new Map<string, string>();
-  for (const [i, name] of names.entries()) {
-    const created = await keys[labels[i % 3]!].createRsaKey(name);
-    first.set(name, created.properties.version!);
-    await keys[labels[(i + 1) % 3]!].updateKeyRotationPolicy(name, policy);
-    const read = await keys[labels[(i + 2) % 3]!].getKeyRotationPolicy(name);
-    // (Azure adds its default Notify 30 days before expiry; the Rotate action is the one set.)
-    const rotate = read.lifetimeActions?.filter((x) => x.action === "Rotate") ?? [];
-    assert.deepEqual(
-      rotate.map((x) => [x.timeAfterCreate, x.timeBeforeExpiry]),
-      [["P30D", undefined]],
-      `${name}: the policy set through ${labels[(i + 1) % 3]}, read through ${labels[(i + 2) % 3]}: ${JSON.stringify(read.lifetimeActions)}`,
-    );
-    assert.equal(read.expiresIn, "P90D", `${name}: the policy's expiresIn is ${read.expiresIn}`);
-  }
+    // Created through A, B and C in turn; the policy set through the next one, read through the one after.
+    const first = new Map<string, string>();
+    for (const [i, name] of names.entries()) {
+      const created = await keys[labels[i % 3]!].createRsaKey(name);
+      first.set(name, created.properties.version!);
+      await keys[labels[(i + 1) % 3]!].updateKeyRotationPolicy(name, policy);
+      const read = await keys[labels[(i + 2) % 3]!].getKeyRotationPolicy(name);
+      // (Azure adds its default Notify 30 days before expiry; the Rotate action is the one set.)
+      const rotate = read.lifetimeActions?.filter((x) => x.action === "Rotate") ?? [];
+      assert.deepEqual(
+        rotate.map((x) => [x.timeAfterCreate, x.timeBeforeExpiry]),
+        [["P30D", undefined]],
+        `${name}: the policy set through ${labels[(i + 1) % 3]}, read through ${labels[(i + 2) % 3]}: ${JSON.stringify(read.lifetimeActions)}`,
+      );
+      assert.equal(read.expiresIn, "P90D", `${name}: the policy's expiresIn is ${read.expiresIn}`);
+    }
 
-  const startedMs = performance.now();
-  const moved = await advanceClock(a, 31 * DAY);
-  const postMs = performance.now() - startedMs;
-  await eventually(`a second version of each of the ${KEYS} keys (through C)`, 15_000, async () => {
+    const startedMs = performance.now();
+    const moved = await advanceClock(a, 31 * DAY);
+    const postMs = performance.now() - startedMs;
+    await eventually(`a second version of each of the ${KEYS} keys (through C)`, 15_000, async () => {
+      for (const name of names) {
+        const versions = await versionsThrough("C", name);
+        assert.ok(versions.length >= 2, `${name}: ${versions.length} version(s) after 31 days`);
+      }
+    });
+    const appearedMs = performance.now() - startedMs;
+
+    // Every scheduler had its chance: every clock followed and every process ran its due work,
+    // and then a few more of their one-second ticks.
+    await allCaughtUp(moved);
+    await sleep(3_000);
+    const rotatedBy: string[] = [];
     for (const name of names) {
-      const versions = await versionsThrough("C", name);
-      assert.ok(versions.length >= 2, `${name}: ${versions.length} version(s) after 31 days`);
+      for (const label of labels) {
+        const versions = await versionsThrough(label, name);
+        assert.equal(
+          versions.length,
+          2,
+          `${name} has ${versions.length} versions listed through ${label} after 31 days, not 2: ${versions.map((v) => v.version).join(", ")}`,
+        );
+      }
+      const latest = await keys.B.getKey(name);
+      assert.notEqual(latest.properties.version, first.get(name), `${name}: the latest version through B is still the first`);
+      const expires = Math.floor(latest.properties.expiresOn!.getTime() / 1000);
+      assert.ok(
+        Math.abs(expires - (moved + 90 * DAY)) <= 120,
+        `${name}: the rotated version expires at ${expires}, not about ${moved} + 90 days`,
+      );
+      const once = rotationsOf(name);
+      assert.equal(
+        once.length,
+        1,
+        `KeyRotateIfDue for ${name} appears ${once.length} times across the three audit logs: ${JSON.stringify(once)}`,
+      );
+      assert.equal(once[0]!.line.resultType, "Success", `${name}: the KeyRotateIfDue entry: ${JSON.stringify(once[0]!.line)}`);
+      assert.ok(
+        String(once[0]!.line.properties.id).endsWith(`/keys/${name}/${latest.properties.version}`),
+        `${name}: the KeyRotateIfDue entry names ${once[0]!.line.properties.id}, not the new version ${latest.properties.version}`,
+      );
+      rotatedBy.push(once[0]!.process);
     }
-  });
-  const appearedMs = performance.now() - startedMs;
 
-  // Every scheduler had its chance: every clock followed and every process ran its due work,
-  // and then a few more of their one-second ticks.
-  await allCaughtUp(moved);
-  await sleep(3_000);
-  const rotatedBy: string[] = [];
-  for (const name of names) {
-    for (const label of labels) {
-      const versions = await versionsThrough(label, name);
-      assert.equal(versions.length, 2, `${name} has ${versions.length} versions listed through ${label} after 31 days, not 2: ${versions.map((v) => v.version).join(", ")}`);
+    // One more day, moved through C this time: nothing more is due.
+    const later = await advanceClock(c, DAY);
+    await allCaughtUp(later);
+    await sleep(3_000);
+    for (const name of names) {
+      for (const label of labels) {
+        const versions = await versionsThrough(label, name);
+        assert.equal(versions.length, 2, `${name} has ${versions.length} versions listed through ${label} after 32 days, not 2`);
+      }
+      const still = rotationsOf(name);
+      assert.equal(
+        still.length,
+        1,
+        `KeyRotateIfDue for ${name} appears ${still.length} times after one more day: ${JSON.stringify(still)}`,
+      );
     }
-    const latest = await keys.B.getKey(name);
-    assert.notEqual(latest.properties.version, first.get(name), `${name}: the latest version through B is still the first`);
-    const expires = Math.floor(latest.properties.expiresOn!.getTime() / 1000);
-    assert.ok(Math.abs(expires - (moved + 90 * DAY)) <= 120, `${name}: the rotated version expires at ${expires}, not about ${moved} + 90 days`);
-    const once = rotationsOf(name);
-    assert.equal(once.length, 1, `KeyRotateIfDue for ${name} appears ${once.length} times across the three audit logs: ${JSON.stringify(once)}`);
-    assert.equal(once[0]!.line.resultType, "Success", `${name}: the KeyRotateIfDue entry: ${JSON.stringify(once[0]!.line)}`);
-    assert.ok(
-      String(once[0]!.line.properties.id).endsWith(`/keys/${name}/${latest.properties.version}`),
-      `${name}: the KeyRotateIfDue entry names ${once[0]!.line.properties.id}, not the new version ${latest.properties.version}`,
+    const all = members().flatMap(([label, s]) =>
+      auditLines(s)
+        .filter((l) => l.operationName === "KeyRotateIfDue" && String(l.properties?.id ?? "").includes(`/keys/${prefix}-`))
+        .map(() => label),
     );
-    rotatedBy.push(once[0]!.process);
-  }
-
-  // One more day, moved through C this time: nothing more is due.
-  const later = await advanceClock(c, DAY);
-  await allCaughtUp(later);
-  await sleep(3_000);
-  for (const name of names) {
-    for (const label of labels) {
-      const versions = await versionsThrough(label, name);
-      assert.equal(versions.length, 2, `${name} has ${versions.length} versions listed through ${label} after 32 days, not 2`);
-    }
-    const still = rotationsOf(name);
-    assert.equal(still.length, 1, `KeyRotateIfDue for ${name} appears ${still.length} times after one more day: ${JSON.stringify(still)}`);
-  }
-  const all = members().flatMap(([label, s]) => auditLines(s).filter((l) => l.operationName === "KeyRotateIfDue" && String(l.properties?.id ?? "").includes(`/keys/${prefix}-`)).map(() => label));
-  assert.equal(all.length, KEYS, `${all.length} KeyRotateIfDue entries for the ${KEYS} keys across the three audit logs`);
-  t.diagnostic(
-    `POST /clock to A answered after ${Math.round(postMs)} ms; every key had its new version listed ${Math.round(appearedMs)} ms after it began; rotated by: ${rotatedBy.join(", ")}`,
-  );
-});
+    assert.equal(all.length, KEYS, `${all.length} KeyRotateIfDue entries for the ${KEYS} keys across the three audit logs`);
+    t.diagnostic(
+      `POST /clock to A answered after ${Math.round(postMs)} ms; every key had its new version listed ${Math.round(appearedMs)} ms after it began; rotated by: ${rotatedBy.join(", ")}`,
+    );
+  },
+);
 
 // ---------------------------------------------------------------------------------------
 
 test("a role removed through A is refused through A, B and C within a second", LIMIT, async (t) => {
   const spName = `scale-reader-${hex()}`;
-  const sp = JSON.parse(group.cli(a.dataDir, "sp", "create", spName, "--json")) as { objectId: string; clientId: string; clientSecret: string; tenantId: string };
+  const sp = JSON.parse(group.cli(a.dataDir, "sp", "create", spName, "--json")) as {
+    objectId: string;
+    clientId: string;
+    clientSecret: string;
+    tenantId: string;
+  };
   assert.equal(sp.tenantId, a.env.TENANT_ID, `the service principal's tenant ${sp.tenantId} is not the processes' ${a.env.TENANT_ID}`);
   group.cli(b.dataDir, "role", "assign", "--vault", "default", "--assignee", spName, "--role", "Key Vault Secrets User");
 
@@ -503,9 +608,15 @@ test("a role removed through A is refused through A, B and C within a second", L
   await (await warmSecretClient(a)).setSecret(probe, value);
 
   // One credential, with A as its authority: its token is used at all three.
-  const spCredential = new ClientSecretCredential(sp.tenantId, sp.clientId, sp.clientSecret, { authorityHost: `https://127.0.0.1:${a.port}`, disableInstanceDiscovery: true });
+  const spCredential = new ClientSecretCredential(sp.tenantId, sp.clientId, sp.clientSecret, {
+    authorityHost: `https://127.0.0.1:${a.port}`,
+    disableInstanceDiscovery: true,
+  });
   assert.ok((await spCredential.getToken(SCOPE)).token, "the service principal got no token");
-  const clients = members().map(([label, s]) => ({ label, client: new SecretClient(s.vaultUrl(), spCredential, { retryOptions: { maxRetries: 0 } }) }));
+  const clients = members().map(([label, s]) => ({
+    label,
+    client: new SecretClient(s.vaultUrl(), spCredential, { retryOptions: { maxRetries: 0 } }),
+  }));
   for (const { label, client } of clients) {
     const got = await client.getSecret(probe);
     assert.equal(got.value, value, `the service principal reads another value of ${probe} through ${label}`);
@@ -554,7 +665,9 @@ test("a role removed through A is refused through A, B and C within a second", L
   try {
     // Two allowed calls through each first: its cache holds the grant.
     await eventually("two allowed calls through each process", 10_000, async () => {
-      clients.forEach(({ label }, i) => assert.ok(seen[i]!.filter((o) => o.allowed).length >= 2, `${label}: fewer than two allowed calls so far`));
+      clients.forEach(({ label }, i) =>
+        assert.ok(seen[i]!.filter((o) => o.allowed).length >= 2, `${label}: fewer than two allowed calls so far`),
+      );
     });
   } catch (e) {
     stop = true;
@@ -577,12 +690,18 @@ test("a role removed through A is refused through A, B and C within a second", L
   clients.forEach(({ label }, i) => {
     const outcomes = results[i]!;
     const rel = (ms: number): number => Math.round(ms - removedAt!);
-    assert.ok(outcomes.some((o) => o.allowed && o.answeredMs < sentAt), `${label}: no allowed call before the removal`);
+    assert.ok(
+      outcomes.some((o) => o.allowed && o.answeredMs < sentAt),
+      `${label}: no allowed call before the removal`,
+    );
     const firstRefused = outcomes.findIndex((o) => !o.allowed);
     assert.ok(firstRefused >= 0, `${label}: getSecret still allowed 1.5 s after the removal was acknowledged (${outcomes.length} calls)`);
     const refused = outcomes[firstRefused]!;
     // The grant's end is no later than when the first refused call was sent.
-    assert.ok(refused.sentMs - removedAt! <= 1_000, `${label}: the first refused call was sent ${rel(refused.sentMs)} ms after the removal was acknowledged`);
+    assert.ok(
+      refused.sentMs - removedAt! <= 1_000,
+      `${label}: the first refused call was sent ${rel(refused.sentMs)} ms after the removal was acknowledged`,
+    );
     const flips = outcomes.slice(firstRefused).filter((o) => o.allowed);
     assert.equal(flips.length, 0, `${label}: allowed again after being refused (${flips.map((o) => `+${rel(o.sentMs)} ms`).join(", ")})`);
     const lastAllowed = outcomes.slice(0, firstRefused).at(-1);
@@ -595,45 +714,55 @@ test("a role removed through A is refused through A, B and C within a second", L
 
 // ---------------------------------------------------------------------------------------
 
-test("three processes started at the same moment on a new, empty database all come up: one schema, one default vault, one developer identity, one tenant", LIMIT, async (t) => {
-  const fresh = new Group([]);
-  t.after(() => fresh.stopAll());
-  const dirs = [fresh.newDir(), fresh.newDir(), fresh.newDir()];
-  const startedMs = performance.now();
-  const settled = await Promise.allSettled(dirs.map((dir) => fresh.start(dir)));
-  const failures = settled.flatMap((s, i) => (s.status === "rejected" ? [`process ${i}: ${String(s.reason).slice(0, 2000)}`] : []));
-  assert.equal(failures.length, 0, `not every process came up:\n${failures.join("\n")}`);
-  const servers = settled.map((s) => (s as PromiseFulfilledResult<Lockbox>).value);
-  t.diagnostic(`all three listening ${Math.round(performance.now() - startedMs)} ms after they were started together`);
+test(
+  "three processes started at the same moment on a new, empty database all come up: one schema, one default vault, one developer identity, one tenant",
+  LIMIT,
+  async (t) => {
+    const fresh = new Group([]);
+    t.after(() => fresh.stopAll());
+    const dirs = [fresh.newDir(), fresh.newDir(), fresh.newDir()];
+    const startedMs = performance.now();
+    const settled = await Promise.allSettled(dirs.map((dir) => fresh.start(dir)));
+    const failures = settled.flatMap((s, i) => (s.status === "rejected" ? [`process ${i}: ${String(s.reason).slice(0, 2000)}`] : []));
+    assert.equal(failures.length, 0, `not every process came up:\n${failures.join("\n")}`);
+    const servers = settled.map((s) => (s as PromiseFulfilledResult<Lockbox>).value);
+    t.diagnostic(`all three listening ${Math.round(performance.now() - startedMs)} ms after they were started together`);
 
-  for (const [i, s] of servers.entries()) {
-    assert.equal(s.env.IDENTITY_HEADER, servers[0]!.env.IDENTITY_HEADER, `process ${i} prints another IDENTITY_HEADER than process 0`);
-    assert.equal(s.env.TENANT_ID, servers[0]!.env.TENANT_ID, `process ${i} prints another TENANT_ID than process 0`);
-  }
-
-  const db = new pg.Client({ connectionString: fresh.url });
-  await db.connect();
-  try {
-    const applied = (await db.query<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")).rows.map((r) => Number(r.version));
-    assert.deepEqual(applied, migrations.map((m) => m.version), `schema_migrations holds ${JSON.stringify(applied)}`);
-    const vaults = (await db.query<{ name: string }>("SELECT name FROM vaults")).rows.map((r) => r.name);
-    assert.deepEqual(vaults, ["default"], `the vaults table holds ${JSON.stringify(vaults)}`);
-    const developers = (await db.query<{ n: string }>("SELECT count(*) AS n FROM identities WHERE name = 'developer'")).rows[0]!.n;
-    assert.equal(Number(developers), 1, `${developers} developer identities`);
-    const identities = (await db.query<{ n: string }>("SELECT count(*) AS n FROM identities")).rows[0]!.n;
-    assert.equal(Number(identities), 1, `${identities} identities on a new database`);
-    const tenant = (await db.query<{ v: string }>("SELECT v FROM meta WHERE k = 'tenant_id'")).rows.map((r) => r.v);
-    assert.deepEqual(tenant, [servers[0]!.env.TENANT_ID], `meta tenant_id is ${JSON.stringify(tenant)}`);
-  } finally {
-    await db.end();
-  }
-
-  // A token from each process works at every process.
-  for (const [i, issuer] of servers.entries()) {
-    const token = await developerToken(issuer);
-    for (const [j, s] of servers.entries()) {
-      const r = await raw(s, { path: "/secrets?api-version=7.6", host: `default.vault.localhost:${s.port}`, token });
-      assert.equal(r.status, 200, `a token from process ${i} at process ${j}: ${r.status} ${r.text}`);
+    for (const [i, s] of servers.entries()) {
+      assert.equal(s.env.IDENTITY_HEADER, servers[0]!.env.IDENTITY_HEADER, `process ${i} prints another IDENTITY_HEADER than process 0`);
+      assert.equal(s.env.TENANT_ID, servers[0]!.env.TENANT_ID, `process ${i} prints another TENANT_ID than process 0`);
     }
-  }
-});
+
+    const db = new pg.Client({ connectionString: fresh.url });
+    await db.connect();
+    try {
+      const applied = (await db.query<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")).rows.map((r) =>
+        Number(r.version),
+      );
+      assert.deepEqual(
+        applied,
+        migrations.map((m) => m.version),
+        `schema_migrations holds ${JSON.stringify(applied)}`,
+      );
+      const vaults = (await db.query<{ name: string }>("SELECT name FROM vaults")).rows.map((r) => r.name);
+      assert.deepEqual(vaults, ["default"], `the vaults table holds ${JSON.stringify(vaults)}`);
+      const developers = (await db.query<{ n: string }>("SELECT count(*) AS n FROM identities WHERE name = 'developer'")).rows[0]!.n;
+      assert.equal(Number(developers), 1, `${developers} developer identities`);
+      const identities = (await db.query<{ n: string }>("SELECT count(*) AS n FROM identities")).rows[0]!.n;
+      assert.equal(Number(identities), 1, `${identities} identities on a new database`);
+      const tenant = (await db.query<{ v: string }>("SELECT v FROM meta WHERE k = 'tenant_id'")).rows.map((r) => r.v);
+      assert.deepEqual(tenant, [servers[0]!.env.TENANT_ID], `meta tenant_id is ${JSON.stringify(tenant)}`);
+    } finally {
+      await db.end();
+    }
+
+    // A token from each process works at every process.
+    for (const [i, issuer] of servers.entries()) {
+      const token = await developerToken(issuer);
+      for (const [j, s] of servers.entries()) {
+        const r = await raw(s, { path: "/secrets?api-version=7.6", host: `default.vault.localhost:${s.port}`, token });
+        assert.equal(r.status, 200, `a token from process ${i} at process ${j}: ${r.status} ${r.text}`);
+      }
+    }
+  },
+);

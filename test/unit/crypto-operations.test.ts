@@ -7,7 +7,13 @@ import { perform } from "../../src/crypto/operations.ts";
 
 const rsa = await generateKey("RSA", { size: 2048 });
 const data = Buffer.from("the quick brown fox");
-const publicKeyOf = (jwk: PrivateJwk) => crypto.createPublicKey(crypto.createPrivateKey({ key: { ...jwk, crv: jwk.kty === "EC" && jwk.crv === "P-256K" ? "secp256k1" : (jwk as { crv?: string }).crv }, format: "jwk" }));
+const publicKeyOf = (jwk: PrivateJwk) =>
+  crypto.createPublicKey(
+    crypto.createPrivateKey({
+      key: { ...jwk, crv: jwk.kty === "EC" && jwk.crv === "P-256K" ? "secp256k1" : (jwk as { crv?: string }).crv },
+      format: "jwk",
+    }),
+  );
 let n = 0;
 const run = (key: PrivateJwk, op: Parameters<typeof perform>[0]["op"], alg: string, rest: Partial<Parameters<typeof perform>[0]>) =>
   perform({ op, alg, key, cacheKey: `k${n++}`, value: Buffer.alloc(0), ...rest });
@@ -21,14 +27,31 @@ test("the algorithm table: every algorithm names its family and operations", () 
 
 test("RS* and PS* signatures over a digest verify with node:crypto over the data, and back", () => {
   const pub = publicKeyOf(rsa);
-  for (const [alg, hash] of [["RS256", "sha256"], ["RS384", "sha384"], ["RS512", "sha512"], ["PS256", "sha256"], ["PS384", "sha384"], ["PS512", "sha512"]] as const) {
+  for (const [alg, hash] of [
+    ["RS256", "sha256"],
+    ["RS384", "sha384"],
+    ["RS512", "sha512"],
+    ["PS256", "sha256"],
+    ["PS384", "sha384"],
+    ["PS512", "sha512"],
+  ] as const) {
     const digest = crypto.createHash(hash).update(data).digest();
     const sig = Buffer.from(run(rsa, "sign", alg, { value: digest }).value!);
     const pss = alg.startsWith("PS");
     const key = pss ? { key: pub, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: digest.length } : pub;
     assert.equal(crypto.verify(hash, data, key, sig), true, `${alg} verifies with node:crypto`);
     assert.equal(run(rsa, "verify", alg, { value: sig, digest }).valid, true, `${alg} verifies itself`);
-    const nodeSig = crypto.sign(hash, data, pss ? { key: crypto.createPrivateKey({ key: rsa, format: "jwk" }), padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: digest.length } : crypto.createPrivateKey({ key: rsa, format: "jwk" }));
+    const nodeSig = crypto.sign(
+      hash,
+      data,
+      pss
+        ? {
+            key: crypto.createPrivateKey({ key: rsa, format: "jwk" }),
+            padding: crypto.constants.RSA_PKCS1_PSS_PADDING,
+            saltLength: digest.length,
+          }
+        : crypto.createPrivateKey({ key: rsa, format: "jwk" }),
+    );
     assert.equal(run(rsa, "verify", alg, { value: nodeSig, digest }).valid, true, `${alg} accepts node:crypto's signature`);
     const tampered = Buffer.from(digest);
     tampered[0]! ^= 1;
@@ -37,12 +60,21 @@ test("RS* and PS* signatures over a digest verify with node:crypto over the data
 });
 
 test("ECDSA signatures are raw r||s and verify with node:crypto (ieee-p1363) on every curve", async () => {
-  for (const [crv, alg, hash, size] of [["P-256", "ES256", "sha256", 64], ["P-256K", "ES256K", "sha256", 64], ["P-384", "ES384", "sha384", 96], ["P-521", "ES512", "sha512", 132]] as const) {
+  for (const [crv, alg, hash, size] of [
+    ["P-256", "ES256", "sha256", 64],
+    ["P-256K", "ES256K", "sha256", 64],
+    ["P-384", "ES384", "sha384", 96],
+    ["P-521", "ES512", "sha512", 132],
+  ] as const) {
     const ec = await generateKey("EC", { crv });
     const digest = crypto.createHash(hash).update(data).digest();
     const sig = Buffer.from(run(ec, "sign", alg, { value: digest }).value!);
     assert.equal(sig.length, size, `${alg} signature length`);
-    assert.equal(crypto.verify(hash, data, { key: publicKeyOf(ec), dsaEncoding: "ieee-p1363" }, sig), true, `${alg} verifies with node:crypto`);
+    assert.equal(
+      crypto.verify(hash, data, { key: publicKeyOf(ec), dsaEncoding: "ieee-p1363" }, sig),
+      true,
+      `${alg} verifies with node:crypto`,
+    );
     assert.equal(run(ec, "verify", alg, { value: sig, digest }).valid, true, `${alg} verifies itself`);
     assert.equal(run(ec, "verify", alg, { value: sig, digest: Buffer.alloc(digest.length) }).valid, false, `${alg} refuses another digest`);
   }
@@ -105,7 +137,10 @@ test("keys: generation shapes, import checks, public parts only", async () => {
   assert.deepEqual(Object.keys(publicJwk(rsa)).sort(), ["e", "n"]);
   assert.deepEqual(publicJwk(importJwk("oct", { k: crypto.randomBytes(16).toString("base64url") })), {});
   const { d: _d, ...withoutD } = rsa as Record<string, string>;
-  assert.throws(() => importJwk("RSA", withoutD), (e: Error) => e instanceof KeyInputError && /missing d/.test(e.message));
+  assert.throws(
+    () => importJwk("RSA", withoutD),
+    (e: Error) => e instanceof KeyInputError && /missing d/.test(e.message),
+  );
   const other = (await generateKey("RSA", { size: 2048 })) as Record<string, string>;
   assert.throws(() => importJwk("RSA", { ...rsa, d: other.d }), KeyInputError, "parts of two keys");
   assert.throws(() => importJwk("RSA", { ...rsa, n: "!!!" }), KeyInputError, "bad base64url");

@@ -17,13 +17,19 @@ for (const curve of Object.keys(CURVES) as Curve[]) {
       const signature = ecdsaSignDigest(curve, d, digest);
       assert.equal(signature.length, 2 * CURVES[curve].size, "r and s, each the curve's size");
       assert.ok(verify(HASH[curve], data, { key: publicKey, dsaEncoding: "ieee-p1363" }, signature), `signature ${i} does not verify`);
-      assert.ok(!verify(HASH[curve], Buffer.concat([data, Buffer.from("x")]), { key: publicKey, dsaEncoding: "ieee-p1363" }, signature), "verifies other data");
+      assert.ok(
+        !verify(HASH[curve], Buffer.concat([data, Buffer.from("x")]), { key: publicKey, dsaEncoding: "ieee-p1363" }, signature),
+        "verifies other data",
+      );
       if (curve === "P-256K") {
         const s = BigInt(`0x${signature.subarray(32).toString("hex")}`);
         assert.ok(s <= SECP256K1_HALF_ORDER, "secp256k1 signatures have a low s");
       }
     }
     const digest = createHash(HASH[curve]).update("same").digest();
-    assert.ok(!ecdsaSignDigest(curve, d, digest).equals(ecdsaSignDigest(curve, d, digest)), "two signatures of one digest are equal: the nonce repeats");
+    assert.ok(
+      !ecdsaSignDigest(curve, d, digest).equals(ecdsaSignDigest(curve, d, digest)),
+      "two signatures of one digest are equal: the nonce repeats",
+    );
   });
 }

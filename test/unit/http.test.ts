@@ -36,7 +36,10 @@ test("the challenge is written so keyvault-common parses it: comma and space, qu
 
 test("api-version: the SDKs' versions are accepted, others are BadParameter naming the version", () => {
   for (const v of ["7.0", "7.4", "7.6-preview.2", "7.6", "2025-07-01", "2026-04-01"]) assert.equal(checkApiVersion(v), v);
-  assert.throws(() => checkApiVersion("7.99"), (e: KvError) => isBadParameter(e) && e.message.includes("(7.99)"));
+  assert.throws(
+    () => checkApiVersion("7.99"),
+    (e: KvError) => isBadParameter(e) && e.message.includes("(7.99)"),
+  );
   assert.throws(() => checkApiVersion(undefined), isBadParameter);
 });
 

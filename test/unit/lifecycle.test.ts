@@ -25,7 +25,16 @@ const view = (over: Partial<VersionView> & { policy?: Record<string, unknown> | 
   props: null,
   sealed: Buffer.alloc(0),
   ...over,
-  object: { vault: "v", kind: "key", name: "k", displayName: "K", deletedAt: null, purgeAt: null, policy: over.policy ?? null, maxVersions: null },
+  object: {
+    vault: "v",
+    kind: "key",
+    name: "k",
+    displayName: "K",
+    deletedAt: null,
+    purgeAt: null,
+    policy: over.policy ?? null,
+    maxVersions: null,
+  },
 });
 
 test("no expiry and no policy: nothing to plan", () => {
@@ -62,7 +71,9 @@ test("rotate before expiry needs an expiry on the version", () => {
 
 test("a secret version made by a rotation with an overlap disables its predecessor when the overlap ends", () => {
   const policy = { lifetimeActions: [], overlap: "P2D" };
-  assert.deepEqual(planActions(view({ props: { rotatedFrom: "v0" }, policy })), [{ action: "DisablePrevious", version: "v1", dueAt: 1000 + 2 * DAY }]);
+  assert.deepEqual(planActions(view({ props: { rotatedFrom: "v0" }, policy })), [
+    { action: "DisablePrevious", version: "v1", dueAt: 1000 + 2 * DAY },
+  ]);
   assert.deepEqual(planActions(view({ props: null, policy })), [], "a version set by hand disables nothing");
 });
 
@@ -78,7 +89,12 @@ test("random values: the length asked, every class present, nothing outside the 
 });
 
 test("generators are validated", () => {
-  const bad = (g: unknown) => assert.throws(() => validateGenerator(g), (e: unknown) => e instanceof KvError && e.status === 400, JSON.stringify(g));
+  const bad = (g: unknown) =>
+    assert.throws(
+      () => validateGenerator(g),
+      (e: unknown) => e instanceof KvError && e.status === 400,
+      JSON.stringify(g),
+    );
   bad({ type: "random", length: 4 });
   bad({ type: "random", classes: ["emoji"] });
   bad({ type: "random", length: 8, classes: [] });

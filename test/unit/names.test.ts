@@ -10,7 +10,10 @@ test("object names are 1-127 of [0-9a-zA-Z-], compared without case", () => {
   assert.equal(objectKey("My-Secret-1"), "my-secret-1");
   assert.equal(objectKey("a".repeat(127)), "a".repeat(127));
   for (const bad of ["", "a".repeat(128), "has_underscore", "dot.ted", "spa ce", "ünï"]) {
-    assert.throws(() => objectKey(bad), (e: KvError) => isBadParameter(e) && e.message.includes("invalid name"));
+    assert.throws(
+      () => objectKey(bad),
+      (e: KvError) => isBadParameter(e) && e.message.includes("invalid name"),
+    );
   }
 });
 

@@ -36,7 +36,10 @@ test("a valid policy is stored as given, with action types normalised and a defa
 });
 
 test("a given Notify is kept as it is, and an update keeps the creation time", () => {
-  const first = validatePolicy({ lifetimeActions: [{ trigger: { timeBeforeExpiry: "P7D" }, action: { type: "Notify" } }], attributes: { expiryTime: "P90D" } }, 10);
+  const first = validatePolicy(
+    { lifetimeActions: [{ trigger: { timeBeforeExpiry: "P7D" }, action: { type: "Notify" } }], attributes: { expiryTime: "P90D" } },
+    10,
+  );
   assert.deepEqual(first.lifetimeActions, [{ trigger: { timeBeforeExpiry: "P7D" }, action: { type: "Notify" } }]);
   const second = validatePolicy({ lifetimeActions: [], attributes: {} }, 20, first);
   assert.equal(second.created, 10);
