@@ -1,39 +1,6 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, HTTPMethods } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifySchema, HTTPMethods } from "fastify";
 import { operation as operationNamed } from "../authz/operations.ts";
-import type { Caller } from "../authz/access.ts";
-import type { Vault } from "../vault/vaults.ts";
-
-/** What the vault pipeline (http/, run in onRequest) has established before a handler runs. */
-export interface VaultContext {
-  vault: Vault;
-  principal: Caller;
-  apiVersion: string;
-  origin: string;
-}
-
-export type VaultRequest = FastifyRequest & VaultContext;
-
-declare module "fastify" {
-  interface FastifyContextConfig {
-    /**
-     * "vault": Key Vault data plane (vault routing, token, api-version); "admin": the
-     * /lockbox/v1 API (token); "public": token and discovery endpoints.
-     */
-    access?: "vault" | "admin" | "public";
-    /** The operation (authz/operations.ts) a data-plane route performs: what it needs, what the audit log calls it. */
-    operation?: string;
-  }
-  interface FastifyReply {
-    /** The error message of a failed request, for the audit log. */
-    kvErrorMessage: string | null;
-  }
-  interface FastifyRequest {
-    vault: Vault;
-    principal: Caller;
-    apiVersion: string;
-    origin: string;
-  }
-}
+import type { VaultRequest } from "../http/pipeline.ts";
 
 /**
  * Registers a data-plane route. A `{version}` segment stands for a version, an empty
@@ -57,7 +24,7 @@ export function vaultRoute(
       method,
       url,
       schema,
-      config: { access: "vault", operation },
+      config: { operation },
       handler: (req, reply) => handler(req as VaultRequest, reply),
     });
   }

@@ -4,8 +4,6 @@ import type { Tokens } from "../identity/tokens.ts";
 import { TOKEN_LIFETIME_SECONDS } from "../identity/tokens.ts";
 import { originOf } from "../http/routing.ts";
 
-const pub = { config: { access: "public" as const } };
-
 function oauthError(reply: FastifyReply, status: number, error: string, description: string): FastifyReply {
   return reply.code(status).send({ error, error_description: description });
 }
@@ -35,7 +33,7 @@ export function identityRoutes(app: FastifyInstance, identities: Identities, tok
       `AADSTS90002: Tenant '${tenant}' not found. This Lockbox instance's tenant is ${tokens.tenantId}.`,
     );
 
-  app.get("/msi/token", pub, async (req, reply) => {
+  app.get("/msi/token", async (req, reply) => {
     const q = req.query as { resource?: string; client_id?: string };
     const header = req.headers["x-identity-header"];
     if (!q.resource) return oauthError(reply, 400, "invalid_request", "The resource query parameter is required.");
@@ -71,15 +69,15 @@ export function identityRoutes(app: FastifyInstance, identities: Identities, tok
       tenant_region_scope: null,
     };
   };
-  app.get("/:tenant/v2.0/.well-known/openid-configuration", pub, openidConfiguration);
-  app.get("/:tenant/.well-known/openid-configuration", pub, openidConfiguration);
+  app.get("/:tenant/v2.0/.well-known/openid-configuration", openidConfiguration);
+  app.get("/:tenant/.well-known/openid-configuration", openidConfiguration);
 
-  app.get("/:tenant/discovery/v2.0/keys", pub, async (req, reply) => {
+  app.get("/:tenant/discovery/v2.0/keys", async (req, reply) => {
     if (!knownTenant(tenantOf(req))) return unknownTenant(reply, tenantOf(req));
     return tokens.jwks;
   });
 
-  app.post("/:tenant/oauth2/v2.0/token", pub, async (req, reply) => {
+  app.post("/:tenant/oauth2/v2.0/token", async (req, reply) => {
     if (!knownTenant(tenantOf(req))) return unknownTenant(reply, tenantOf(req));
     const form = (req.body ?? {}) as Record<string, string | undefined>;
     if (form.grant_type !== "client_credentials") {

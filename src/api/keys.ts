@@ -1,11 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { KeyOperation } from "../crypto/algorithms.ts";
 import type { VersionView } from "../store/store.ts";
-import { badParameter } from "../vault/errors.ts";
+import { badParameter } from "../kernel/errors.ts";
 import { keyPropsOf, type KeyService, type ReleasePolicy } from "../vault/keys.ts";
 import { policyWire, type RotationPolicy, type RotationPolicyInput } from "../vault/rotation.ts";
 import type { Vault } from "../vault/vaults.ts";
-import { vaultRoute, type VaultRequest } from "./context.ts";
+import type { VaultRequest } from "../http/pipeline.ts";
+import { vaultRoute } from "./context.ts";
 import { objectRoutes } from "./objects.ts";
 import { attributesOf, fromWireBytes, fromWireTime, objectId, tagsSchema, timeSchema } from "./wire.ts";
 

@@ -1,10 +1,10 @@
 import { fromB64url, KeyInputError } from "../crypto/keys.ts";
 import { nextLink } from "../http/paging.ts";
-import { badParameter } from "../vault/errors.ts";
+import { badParameter } from "../kernel/errors.ts";
 import type { VersionRecord, VersionView } from "../store/store.ts";
 import type { Page } from "../vault/objects.ts";
 import type { Vault } from "../vault/vaults.ts";
-import type { VaultRequest } from "./context.ts";
+import type { VaultRequest } from "../http/pipeline.ts";
 
 /**
  * Wire shapes shared by secrets and keys: identifiers, attributes and the deleted-object

@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { STATUS_CODES } from "node:http";
 import { dirname } from "node:path";
 
 /**
@@ -145,6 +146,62 @@ const closeQuietly = (fd: number): void => {
     // The descriptor is gone either way.
   }
 };
+
+/** What an audit line says of a data-plane or admin request, as its answer leaves. */
+export interface FinishedRequest {
+  timeMs: number;
+  /** Stands for the subscription in the resource id. */
+  subscription: string;
+  vault: string;
+  operationName: string;
+  operationVersion: string;
+  status: number;
+  /** The error message of a failed request. */
+  errorMessage: string;
+  durationMs: number;
+  callerIp: string;
+  correlationId: string;
+  caller: AuditCaller | undefined;
+  requestUri: string;
+  /** The object's id, when the request names one. */
+  objectId: string | undefined;
+  userAgent: string;
+}
+
+/** The AuditEvent line of a request. */
+export function requestEvent(r: FinishedRequest): AuditEvent {
+  return {
+    time: new Date(r.timeMs).toISOString(),
+    resourceId: vaultResourceId(r.subscription, r.vault),
+    operationName: r.operationName,
+    operationVersion: r.operationVersion,
+    category: "AuditEvent",
+    resultType: r.status < 400 ? "Success" : "Failure",
+    resultSignature: STATUS_CODES[r.status] ?? String(r.status),
+    resultDescription: r.errorMessage,
+    durationMs: r.durationMs,
+    callerIpAddress: r.callerIp,
+    correlationId: r.correlationId,
+    identity: r.caller ? claimsOf(r.caller) : null,
+    properties: {
+      requestUri: r.requestUri,
+      ...(r.objectId ? { id: r.objectId } : {}),
+      httpStatusCode: r.status,
+      clientInfo: r.userAgent,
+    },
+  };
+}
+
+export const WITHHELD = "The request was carried out, but its answer was withheld: Lockbox could not write its audit log at the moment.";
+
+/** The line of a request whose answer was replaced by 503 because its line could not be written in time. */
+export const withheldEvent = (event: AuditEvent): AuditEvent => ({
+  ...event,
+  resultType: "Failure",
+  resultSignature: STATUS_CODES[503]!,
+  resultDescription: `${WITHHELD} (It would have been ${event.properties.httpStatusCode} ${event.resultSignature}.)`,
+  properties: { ...event.properties, httpStatusCode: 503 },
+});
 
 /** What the scheduler did, for the audit log (operationName e.g. KeyRotateIfDue). */
 export interface ScheduledAudit {

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { AccessPolicyRecord, IdentityRecord, RoleAssignmentRecord, Store } from "../store/store.ts";
-import { nowSeconds, type Clock } from "../vault/clock.ts";
-import { badParameter, KvError } from "../vault/errors.ts";
+import { nowSeconds, type Clock } from "../kernel/clock.ts";
+import { badParameter, KvError, notFound } from "../kernel/errors.ts";
 import { objectKey } from "../vault/names.ts";
 import type { Vault } from "../vault/vaults.ts";
 import { PERMISSIONS, type Operation, type PermissionKind } from "./operations.ts";
@@ -102,7 +102,7 @@ export class AccessControl {
 
   async removeRole(vault: Vault, id: string): Promise<void> {
     if (!(await this.store.write((repo) => repo.deleteRoleAssignment(vault.name, id)))) {
-      throw new KvError(404, "NotFound", `There is no role assignment ${id} on the vault ${vault.name}.`);
+      throw notFound("NotFound", `There is no role assignment ${id} on the vault ${vault.name}.`);
     }
   }
 
@@ -123,7 +123,7 @@ export class AccessControl {
 
   async removePolicy(vault: Vault, identity: IdentityRecord): Promise<void> {
     if (!(await this.store.write((repo) => repo.deleteAccessPolicy(vault.name, identity.id)))) {
-      throw new KvError(404, "NotFound", `${identity.name} has no access policy on ${vault.name}.`);
+      throw notFound("NotFound", `${identity.name} has no access policy on ${vault.name}.`);
     }
   }
 }

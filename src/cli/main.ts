@@ -12,7 +12,7 @@ import {
 import { asShell, clientEnvironment, readRuntimeInfo } from "../server/environment.ts";
 import { openInstance, type Instance } from "../server/instance.ts";
 import { serve } from "../server/serve.ts";
-import { KvError } from "../vault/errors.ts";
+import { KvError, vaultNotFound } from "../kernel/errors.ts";
 import { BUILT_IN_ROLES } from "../authz/roles.ts";
 import { PERMISSIONS } from "../authz/operations.ts";
 import type { IdentityKind, IdentityRecord } from "../store/store.ts";
@@ -357,7 +357,7 @@ const vaultOption = () => new Option("--vault <name>", "the vault").default("def
 
 async function inVault(instance: Instance, name: string) {
   const v = await instance.vaults.find(name);
-  if (!v) throw new Error(`there is no vault named '${name}'`);
+  if (!v) throw vaultNotFound(name.toLowerCase());
   return v;
 }
 

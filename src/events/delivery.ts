@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { DueDelivery, Repo, Store, SubscriptionRecord } from "../store/store.ts";
-import { nowSeconds, type Clock } from "../vault/clock.ts";
+import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { envelope, topicOf, type EnvelopeContext } from "./envelopes.ts";
 
 /** Event Grid's retry schedule (seconds after each failure), then hourly, for a day. */

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { EventSchema, Store, SubscriptionRecord } from "../store/store.ts";
-import { nowSeconds, type Clock } from "../vault/clock.ts";
-import { badParameter, KvError } from "../vault/errors.ts";
+import { nowSeconds, type Clock } from "../kernel/clock.ts";
+import { badParameter, notFound, vaultNotFound } from "../kernel/errors.ts";
 import { EVENT_TYPES } from "./types.ts";
 
 export interface SubscribeInput {
@@ -22,7 +22,7 @@ export class Subscriptions {
 
   async subscribe(input: SubscribeInput): Promise<SubscriptionRecord> {
     const vault = input.vault.toLowerCase();
-    if (!(await this.vaultExists(vault))) throw new KvError(404, "VaultNotFound", `There is no vault named '${vault}'.`);
+    if (!(await this.vaultExists(vault))) throw vaultNotFound(vault);
     let url: URL;
     try {
       url = new URL(input.endpoint);
@@ -65,10 +65,6 @@ export class Subscriptions {
       return s !== undefined && (vault === undefined || s.vault === vault.toLowerCase()) && (await repo.deleteSubscription(id));
     });
     if (!removed)
-      throw new KvError(
-        404,
-        "NotFound",
-        `There is no event subscription with id ${id}${vault ? ` on the vault ${vault.toLowerCase()}` : ""}.`,
-      );
+      throw notFound("NotFound", `There is no event subscription with id ${id}${vault ? ` on the vault ${vault.toLowerCase()}` : ""}.`);
   }
 }

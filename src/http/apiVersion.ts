@@ -1,4 +1,4 @@
-import { KvError } from "../vault/errors.ts";
+import { KvError } from "../kernel/errors.ts";
 
 /** The api-versions the official SDKs send; all behave the same here. */
 export const API_VERSIONS = new Set(["7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6-preview.2", "7.6", "2025-07-01", "2026-04-01"]);

@@ -1,6 +1,6 @@
 import type { FastifyReply } from "fastify";
 import { TokenError, type Principal, type Tokens } from "../identity/tokens.ts";
-import { KvError } from "../vault/errors.ts";
+import { KvError } from "../kernel/errors.ts";
 
 /**
  * The challenge the Key Vault SDK needs to learn where to get a token: comma and space

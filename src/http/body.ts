@@ -1,4 +1,4 @@
-import { badParameter } from "../vault/errors.ts";
+import { badParameter } from "../kernel/errors.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
-import { KvError } from "../vault/errors.ts";
+import { KvError } from "../kernel/errors.ts";
 import { StoreUnavailable } from "../store/store.ts";
 
 /**

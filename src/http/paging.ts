@@ -1,4 +1,4 @@
-import { badParameter } from "../vault/errors.ts";
+import { badParameter } from "../kernel/errors.ts";
 
 export const MAX_PAGE = 25;
 

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from "fastify";
-import { badParameter } from "../vault/errors.ts";
+import { badParameter } from "../kernel/errors.ts";
 
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
 const HOST_HEADER = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i;

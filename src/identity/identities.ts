@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import type { IdentityKind, IdentityRecord, Store } from "../store/store.ts";
-import { nowSeconds, type Clock } from "../vault/clock.ts";
-import { badParameter, conflict, KvError } from "../vault/errors.ts";
+import { nowSeconds, type Clock } from "../kernel/clock.ts";
+import { badParameter, conflict, notFound } from "../kernel/errors.ts";
 
 const ACTIVE_CACHE_MS = 5000;
 
@@ -70,7 +70,7 @@ export class Identities {
       async (repo) =>
         (await repo.findIdentityByName(nameOrId)) ?? (await repo.getIdentity(nameOrId)) ?? (await repo.findIdentityByClientId(nameOrId)),
     );
-    if (!found) throw new KvError(404, "NotFound", `There is no identity '${nameOrId}'.`);
+    if (!found) throw notFound("NotFound", `There is no identity '${nameOrId}'.`);
     return found;
   }
 

@@ -1,7 +1,7 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK, type CryptoKey } from "jose";
 import type { Keyring } from "../crypto/envelope.ts";
 import type { IdentityRecord, Store } from "../store/store.ts";
-import { nowSeconds, type Clock } from "../vault/clock.ts";
+import { nowSeconds, type Clock } from "../kernel/clock.ts";
 
 export const TOKEN_LIFETIME_SECONDS = 3600;
 const ALG = "ES256";

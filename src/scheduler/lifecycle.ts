@@ -1,6 +1,6 @@
 import { recordEvent } from "../events/outbox.ts";
 import type { ObjectKind, Repo, VersionView } from "../store/store.ts";
-import { nowSeconds, type Clock } from "../vault/clock.ts";
+import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { PLANNED_ACTIONS, planActions, type Lifecycle } from "../vault/lifecycle.ts";
 
 /**

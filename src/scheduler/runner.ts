@@ -2,7 +2,7 @@ import type { ScheduledAudit } from "../audit/audit.ts";
 import type { Deliverer } from "../events/delivery.ts";
 import { recordEvent } from "../events/outbox.ts";
 import type { Repo, ScheduleRecord, Store } from "../store/store.ts";
-import { nowSeconds, type Clock } from "../vault/clock.ts";
+import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import type { KeyService } from "../vault/keys.ts";
 import type { SecretService } from "../vault/secrets.ts";
 import type { Vaults } from "../vault/vaults.ts";

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DEFAULT_VAULT, type Instance } from "./instance.ts";
+import type { Instance } from "./instance.ts";
+import { DEFAULT_VAULT } from "../vault/vaults.ts";
 
 /** What a client program needs in its environment to reach Lockbox with DefaultAzureCredential. */
 export interface ClientEnvironment {

@@ -7,19 +7,19 @@ import { SqliteStore } from "../store/sqlite/engine.ts";
 import { PostgresStore } from "../store/postgres/engine.ts";
 import { storageOf, type Storage } from "./config.ts";
 import type { Store } from "../store/store.ts";
-import { DevClock, systemClock, type Clock } from "../vault/clock.ts";
+import { systemClock, type Clock } from "../kernel/clock.ts";
+import { StoredDevClock } from "../vault/devclock.ts";
 import { ScheduledLifecycle } from "../scheduler/lifecycle.ts";
 import { Subscriptions } from "../events/subscriptions.ts";
 import { AccessControl } from "../authz/access.ts";
 import { SecretService } from "../vault/secrets.ts";
 import { KeyService } from "../vault/keys.ts";
 import { CryptoPool } from "../crypto/pool.ts";
-import { Vaults } from "../vault/vaults.ts";
+import { DEFAULT_VAULT, Vaults } from "../vault/vaults.ts";
 import type { CaPem, SharedCa } from "./tls.ts";
-import { KvError } from "../vault/errors.ts";
+import { KvError } from "../kernel/errors.ts";
 import { prepareDataDir, readMarker, writeMarker } from "./datadir.ts";
 
-export const DEFAULT_VAULT = "default";
 export const DEVELOPER_IDENTITY = "developer";
 const DEVELOPER_HEADER_META = "developer_identity_header";
 const DEVELOPER_HEADER_AAD = "lockbox/v1/developer-identity-header";
@@ -40,9 +40,7 @@ export interface Instance {
   subscriptions: Subscriptions;
   access: AccessControl;
   /** Present when time is the dev clock (`serve --dev-clock`, and the CLI on its data directory). */
-  devClock?: DevClock;
-  /** Moves the dev clock forward and remembers where it is. */
-  advanceClock(seconds: number): Promise<void>;
+  devClock?: StoredDevClock;
   /** The local CA, kept in the store for every process that shares it (its key sealed by the root key). */
   sharedCa: SharedCa;
   /** The developer identity's IDENTITY_HEADER value. */
@@ -135,8 +133,6 @@ export interface InstanceOptions {
   init?: boolean;
 }
 
-const DEV_CLOCK_META = "dev_clock_offset_ms";
-
 export async function openInstance(
   dataDir: string,
   env: NodeJS.ProcessEnv = process.env,
@@ -170,11 +166,7 @@ export async function openInstance(
     await store.close();
     throw e;
   }
-  const savedOffset = await store.read((repo) => repo.getMeta(DEV_CLOCK_META));
-  const useDevClock = options.devClock ?? savedOffset !== undefined;
-  if (options.devClock === false && savedOffset !== undefined) await store.write((repo) => repo.deleteMeta(DEV_CLOCK_META));
-  const devClock = useDevClock ? new DevClock(Number(savedOffset ?? 0)) : undefined;
-  if (devClock && savedOffset === undefined) await store.write((repo) => repo.keepMeta(DEV_CLOCK_META, "0"));
+  const devClock = await StoredDevClock.open(store, options.devClock);
   const clock: Clock = devClock ?? systemClock;
   const lifecycle = new ScheduledLifecycle(clock);
   const vaults = new Vaults(store, keyring, clock);
@@ -210,14 +202,7 @@ export async function openInstance(
     if (topic === "vaults") vaults.forget();
     else if (topic === "identities") identities.forget();
     else if (topic === "access") access.forget();
-    else if (topic === "meta" && devClock) {
-      void store
-        .read((repo) => repo.getMeta(DEV_CLOCK_META))
-        .then(
-          (offset) => offset !== undefined && devClock.follow(Number(offset)),
-          () => undefined,
-        );
-    }
+    else if (topic === "meta") void devClock?.refresh().catch(() => undefined);
   });
 
   const pool = new CryptoPool();
@@ -234,16 +219,6 @@ export async function openInstance(
     subscriptions: new Subscriptions(store, clock, async (vault) => Boolean(await vaults.find(vault))),
     access,
     devClock,
-    async advanceClock(seconds: number) {
-      if (!devClock) throw new Error("time is not the dev clock");
-      // From the stored offset, in one transaction: another process may have moved it.
-      const offset = await store.write(async (repo) => {
-        const next = Math.max(Number((await repo.getMeta(DEV_CLOCK_META)) ?? 0), devClock.offset) + seconds * 1000;
-        await repo.setMeta(DEV_CLOCK_META, String(next));
-        return next;
-      });
-      devClock.follow(offset);
-    },
     sharedCa: {
       async load() {
         const stored = await store.read((repo) => repo.getMeta(LOCAL_CA_META));

@@ -1,6 +1,6 @@
 import { pino, type Logger } from "pino";
 import { StoreUnavailable } from "../store/store.ts";
-import { KvError } from "../vault/errors.ts";
+import { KvError } from "../kernel/errors.ts";
 
 /**
  * An error as the log shows it: its type, code and where it was thrown, and the message

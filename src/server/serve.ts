@@ -3,12 +3,13 @@ import { Tokens } from "../identity/tokens.ts";
 import { Scheduler } from "../scheduler/runner.ts";
 import { Deliverer } from "../events/delivery.ts";
 import { AuditLog, scheduledEvent } from "../audit/audit.ts";
-import { systemClock } from "../vault/clock.ts";
+import { systemClock } from "../kernel/clock.ts";
 import { buildApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import { shellQuote, writeRuntimeInfo } from "./environment.ts";
 import { createLogger } from "./logging.ts";
-import { DEFAULT_VAULT, openInstance } from "./instance.ts";
+import { openInstance } from "./instance.ts";
+import { DEFAULT_VAULT } from "../vault/vaults.ts";
 import { ensureTls, operatorTls } from "./tls.ts";
 
 const SCHEDULER_INTERVAL_MS = 1000;

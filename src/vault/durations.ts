@@ -1,4 +1,4 @@
-import { badParameter } from "./errors.ts";
+import { badParameter } from "../kernel/errors.ts";
 
 /**
  * ISO 8601 durations as Key Vault takes them in rotation policies: P90D, P3M, PT48H,

@@ -1,5 +1,5 @@
 import { randomInt } from "node:crypto";
-import { badParameter } from "./errors.ts";
+import { badParameter } from "../kernel/errors.ts";
 
 /** How a secret rotation policy makes the next value: random characters, or a rotator webhook. */
 export type Generator = { type: "random"; length: number; classes: CharacterClass[] } | { type: "webhook"; url: string };

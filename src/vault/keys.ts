@@ -16,8 +16,8 @@ import {
 } from "../crypto/keys.ts";
 import type { OperationResult } from "../crypto/operations.ts";
 import type { Store, VersionView } from "../store/store.ts";
-import { nowSeconds, type Clock } from "./clock.ts";
-import { badParameter, forbidden } from "./errors.ts";
+import { nowSeconds, type Clock } from "../kernel/clock.ts";
+import { badParameter, forbidden } from "../kernel/errors.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import { KEY_RULES, VersionedObjects, type CreateOptions, type VersionInput } from "./objects.ts";
 import { expiryFromPolicy, validatePolicy, type RotationPolicy, type RotationPolicyInput } from "./rotation.ts";

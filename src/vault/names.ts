@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { badParameter } from "./errors.ts";
+import { badParameter } from "../kernel/errors.ts";
 
 const OBJECT_NAME = /^[0-9a-zA-Z-]{1,127}$/;
 

@@ -1,7 +1,7 @@
 import type { Keyring } from "../crypto/envelope.ts";
 import type { ObjectKind, Repo, Store, VersionPatch, VersionRecord, VersionView } from "../store/store.ts";
-import { nowSeconds, type Clock } from "./clock.ts";
-import { badParameter, conflict, forbidden, KvError } from "./errors.ts";
+import { nowSeconds, type Clock } from "../kernel/clock.ts";
+import { badParameter, conflict, forbidden, KvError } from "../kernel/errors.ts";
 import { noLifecycle, type Lifecycle } from "./lifecycle.ts";
 import { newVersionId, objectKey, versionKey } from "./names.ts";
 import type { Vault } from "./vaults.ts";

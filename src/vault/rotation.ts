@@ -1,5 +1,5 @@
 import { days, durationSeconds } from "./durations.ts";
-import { badParameter } from "./errors.ts";
+import { badParameter } from "../kernel/errors.ts";
 
 export type LifetimeActionType = "Rotate" | "Notify";
 

@@ -1,8 +1,8 @@
 import type { Keyring } from "../crypto/envelope.ts";
 import type { Repo, Store, VersionView } from "../store/store.ts";
-import { nowSeconds, type Clock } from "./clock.ts";
+import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { durationSeconds } from "./durations.ts";
-import { badParameter, forbidden } from "./errors.ts";
+import { badParameter, forbidden } from "../kernel/errors.ts";
 import { randomValue, validateGenerator, webhookValue, type Generator } from "./generator.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import { SECRET_RULES, VersionedObjects, type CreateOptions, type VersionInput } from "./objects.ts";

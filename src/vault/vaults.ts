@@ -1,7 +1,7 @@
 import type { Keyring } from "../crypto/envelope.ts";
 import type { Store, VaultRecord } from "../store/store.ts";
-import { nowSeconds, type Clock } from "./clock.ts";
-import { badParameter, conflict, KvError } from "./errors.ts";
+import { nowSeconds, type Clock } from "../kernel/clock.ts";
+import { badParameter, conflict, vaultNotFound } from "../kernel/errors.ts";
 import { vaultKey } from "./names.ts";
 
 export interface Vault {
@@ -24,6 +24,8 @@ export interface VaultOptions {
 }
 
 export const DEFAULT_RETENTION_DAYS = 90;
+/** The vault every instance has from its first start, served at https://default.{dns-suffix} and https://localhost. */
+export const DEFAULT_VAULT = "default";
 const CACHE_MS = 1000;
 
 function toVault(r: VaultRecord): Vault {
@@ -81,7 +83,7 @@ export class Vaults {
   async delete(name: string): Promise<void> {
     const key = name.toLowerCase();
     const removed = await this.store.write((repo) => repo.deleteVault(key));
-    if (!removed) throw new KvError(404, "VaultNotFound", `There is no vault named '${key}'.`);
+    if (!removed) throw vaultNotFound(key);
     this.cache.delete(key);
     this.keyring.forget(key);
   }
@@ -90,7 +92,7 @@ export class Vaults {
   async setRbac(name: string, rbac: boolean): Promise<void> {
     const key = name.toLowerCase();
     await this.store.write(async (repo) => {
-      if (!(await repo.getVault(key))) throw new KvError(404, "VaultNotFound", `There is no vault named '${key}'.`);
+      if (!(await repo.getVault(key))) throw vaultNotFound(key);
       await repo.setVaultRbac(key, rbac);
     });
     this.cache.delete(key);

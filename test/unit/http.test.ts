@@ -4,7 +4,7 @@ import { checkApiVersion } from "../../src/http/apiVersion.ts";
 import { challengeHeader } from "../../src/http/auth.ts";
 import { encodeSkipToken, nextLink, pageRequest } from "../../src/http/paging.ts";
 import { hostnameOf, vaultNameOf } from "../../src/http/routing.ts";
-import { KvError } from "../../src/vault/errors.ts";
+import { KvError } from "../../src/kernel/errors.ts";
 
 const isBadParameter = (e: unknown): boolean => e instanceof KvError && e.status === 400 && e.code === "BadParameter";
 

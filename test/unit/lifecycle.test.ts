@@ -6,7 +6,7 @@ import { envelope } from "../../src/events/envelopes.ts";
 import { EVENT_TYPES, eventTypeOf } from "../../src/events/types.ts";
 import { retryDelay } from "../../src/events/delivery.ts";
 import type { VersionView } from "../../src/store/store.ts";
-import { KvError } from "../../src/vault/errors.ts";
+import { KvError } from "../../src/kernel/errors.ts";
 
 const DAY = 86_400;
 const view = (over: Partial<VersionView> & { policy?: Record<string, unknown> | null }): VersionView => ({

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { newVersionId, objectKey, vaultKey, versionKey } from "../../src/vault/names.ts";
 import { validateTags } from "../../src/vault/objects.ts";
-import { KvError } from "../../src/vault/errors.ts";
+import { KvError } from "../../src/kernel/errors.ts";
 
 const isBadParameter = (e: unknown): boolean => e instanceof KvError && e.status === 400 && e.code === "BadParameter";
 

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { durationSeconds } from "../../src/vault/durations.ts";
 import { expiryFromPolicy, validatePolicy } from "../../src/vault/rotation.ts";
-import { KvError } from "../../src/vault/errors.ts";
+import { KvError } from "../../src/kernel/errors.ts";
 
 const DAY = 86_400;
 const isBadParameter = (e: unknown): boolean => e instanceof KvError && e.status === 400 && e.code === "BadParameter";

@@ -30,3 +30,9 @@ export const badParameter = (message: string): KvError => new KvError(400, "BadP
 export const forbidden = (message: string, innerCode?: string): KvError => new KvError(403, "Forbidden", message, innerCode);
 
 export const conflict = (message: string, innerCode?: string): KvError => new KvError(409, "Conflict", message, innerCode);
+
+export const notFound = (code: string, message: string): KvError => new KvError(404, code, message);
+
+/** The one wording of a vault that does not exist, wherever it is looked up. */
+export const vaultNotFound = (name: string): KvError =>
+  notFound("VaultNotFound", `The vault '${name}' does not exist on this Lockbox server. Create it with: lockbox vault create ${name}`);
