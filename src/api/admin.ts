@@ -4,12 +4,15 @@ import type { Subscriptions } from "../events/subscriptions.ts";
 import type { Identities } from "../identity/identities.ts";
 import { nowSeconds } from "../kernel/clock.ts";
 import { badParameter, notFound, vaultNotFound } from "../kernel/errors.ts";
+import { kindOfCollection, type ObjectKind } from "../kernel/kinds.ts";
 import type { IdentityKind, IdentityRecord, SubscriptionRecord } from "../store/store.ts";
 import type { StoredDevClock } from "../vault/devclock.ts";
 import type { KeyService } from "../vault/keys.ts";
 import type { VersionedObjects } from "../vault/objects.ts";
-import { secretPolicyWire, type SecretService } from "../vault/secrets.ts";
+import type { PlannedPolicy } from "../vault/lifecycle.ts";
+import type { SecretService } from "../vault/secrets.ts";
 import type { Vault, Vaults } from "../vault/vaults.ts";
+import { secretPolicyWire } from "./policies.ts";
 import { secretBundle } from "./secrets.ts";
 
 /**
@@ -77,11 +80,14 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     return vault;
   }
 
-  function objectsOf(req: FastifyRequest): VersionedObjects {
-    const c = p(req).collection;
-    if (c === "secrets") return secrets.objects;
-    if (c === "keys") return keys.objects;
-    throw notFound("NotFound", `There is no collection '${c}': use secrets or keys.`);
+  const engines: Record<ObjectKind, Pick<VersionedObjects<unknown, PlannedPolicy>, "prune" | "setMaxVersions">> = {
+    secret: secrets.objects,
+    key: keys.objects,
+  };
+  function objectsOf(req: FastifyRequest) {
+    const kind = kindOfCollection(p(req).collection);
+    if (!kind) throw notFound("NotFound", `There is no collection '${p(req).collection}': use secrets or keys.`);
+    return engines[kind];
   }
 
   app.get("/lockbox/v1/vaults/:vault/subscriptions", async (req) => ({
@@ -111,7 +117,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
 
   app.get("/lockbox/v1/vaults/:vault/secrets/:name/rotationpolicy", async (req) => {
     const vault = await vaultOf(req);
-    return secretPolicyWire(await secrets.getRotationPolicy(vault, p(req).name));
+    return secretPolicyWire((await secrets.getRotationPolicy(vault, p(req).name)).policy);
   });
 
   app.put("/lockbox/v1/vaults/:vault/secrets/:name/rotationpolicy", async (req) => {

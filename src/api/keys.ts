@@ -1,9 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { KeyOperation } from "../crypto/algorithms.ts";
-import type { VersionView } from "../store/store.ts";
-import { badParameter } from "../kernel/errors.ts";
-import { keyPropsOf, type KeyService, type ReleasePolicy } from "../vault/keys.ts";
-import { policyWire, type RotationPolicy, type RotationPolicyInput } from "../vault/rotation.ts";
+import type { KeyService, KeyVersion, ReleasePolicy } from "../vault/keys.ts";
+import type { RotationPolicy, RotationPolicyInput } from "../vault/rotation.ts";
+import { policyWire } from "./policies.ts";
 import type { Vault } from "../vault/vaults.ts";
 import type { VaultRequest } from "../http/pipeline.ts";
 import { vaultRoute } from "./context.ts";
@@ -123,8 +122,8 @@ const policySchema = {
 
 const rngSchema = { type: "object", required: ["count"], properties: { count: { type: "integer" } } } as const;
 
-export function keyBundle(origin: string, vault: Vault, v: VersionView) {
-  const props = keyPropsOf(v);
+export function keyBundle(origin: string, vault: Vault, v: KeyVersion) {
+  const props = v.props;
   return {
     key: { kid: objectId(origin, "keys", v.object.displayName, v.version), kty: props.kty, key_ops: props.keyOps, ...props.pub },
     attributes: { ...attributesOf(v, vault), ...(props.exportable !== undefined ? { exportable: props.exportable } : {}) },
@@ -133,8 +132,8 @@ export function keyBundle(origin: string, vault: Vault, v: VersionView) {
   };
 }
 
-function keyItem(origin: string, vault: Vault, v: VersionView, versioned: boolean) {
-  const props = keyPropsOf(v);
+function keyItem(origin: string, vault: Vault, v: KeyVersion, versioned: boolean) {
+  const props = v.props;
   return {
     kid: objectId(origin, "keys", v.object.displayName, versioned ? v.version : undefined),
     attributes: { ...attributesOf(v, vault), ...(props.exportable !== undefined ? { exportable: props.exportable } : {}) },
@@ -160,7 +159,7 @@ const params = (req: FastifyRequest) => req.params as Params;
 /** The keys half of the Key Vault data plane. Handlers map HTTP to KeyService and back. */
 export function keyRoutes(app: FastifyInstance, keys: KeyService): void {
   const objects = keys.objects;
-  const bundle = (req: VaultRequest, v: VersionView) => keyBundle(req.origin, req.vault, v);
+  const bundle = (req: VaultRequest, v: KeyVersion) => keyBundle(req.origin, req.vault, v);
 
   vaultRoute(app, "POST", "/keys/:name/create", "KeyCreate", { body: createSchema }, async (req) => {
     const b = req.body as CreateBody;
@@ -205,20 +204,20 @@ export function keyRoutes(app: FastifyInstance, keys: KeyService): void {
     return bundle(req, v);
   });
 
-  objectRoutes(app, objects, { collection: "keys", bundle: keyBundle, item: keyItem });
+  objectRoutes(app, objects, { bundle: keyBundle, item: keyItem });
 
   vaultRoute(app, "POST", "/keys/:name/rotate", "KeyRotate", {}, async (req) =>
     bundle(req, await keys.rotate(req.vault, params(req).name)),
   );
 
   vaultRoute(app, "GET", "/keys/:name/rotationpolicy", "KeyGetRotationPolicy", {}, async (req) => {
-    const policy = await keys.getRotationPolicy(req.vault, params(req).name);
-    return policyBody(req.origin, (await keys.get(req.vault, params(req).name)).object.displayName, policy);
+    const { displayName, policy } = await keys.getRotationPolicy(req.vault, params(req).name);
+    return policyBody(req.origin, displayName, policy);
   });
 
   vaultRoute(app, "PUT", "/keys/:name/rotationpolicy", "KeyUpdateRotationPolicy", { body: policySchema }, async (req) => {
-    const policy = await keys.setRotationPolicy(req.vault, params(req).name, (req.body ?? {}) as RotationPolicyInput);
-    return policyBody(req.origin, (await keys.get(req.vault, params(req).name)).object.displayName, policy);
+    const { displayName, policy } = await keys.setRotationPolicy(req.vault, params(req).name, (req.body ?? {}) as RotationPolicyInput);
+    return policyBody(req.origin, displayName, policy);
   });
 
   const operations: Array<[string, KeyOperation, string]> = [
@@ -252,14 +251,9 @@ export function keyRoutes(app: FastifyInstance, keys: KeyService): void {
     });
   }
 
-  vaultRoute(app, "POST", "/keys/:name/{version}/release", "KeyRelease", {}, async (req) => {
-    const v = await keys.get(req.vault, params(req).name, params(req).version);
-    throw badParameter(
-      keyPropsOf(v).exportable
-        ? "AKV.SKR.1008: The key cannot be released: Lockbox does not verify attestation tokens, so no release policy can be satisfied."
-        : "AKV.SKR.1001: The key cannot be released because it is not exportable.",
-    );
-  });
+  vaultRoute(app, "POST", "/keys/:name/{version}/release", "KeyRelease", {}, (req) =>
+    keys.release(req.vault, params(req).name, params(req).version),
+  );
 
   vaultRoute(app, "POST", "/rng", "RngGet", { body: rngSchema }, async (req) => ({
     value: keys.randomBytes((req.body as { count: number }).count).toString("base64url"),

@@ -1,18 +1,19 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { pageRequest } from "../http/paging.ts";
-import type { VersionView } from "../store/store.ts";
+import { KINDS } from "../kernel/kinds.ts";
+import type { PlannedPolicy } from "../vault/lifecycle.ts";
 import type { VersionedObjects } from "../vault/objects.ts";
 import type { Vault } from "../vault/vaults.ts";
+import type { Version } from "../vault/versions.ts";
 import { vaultRoute } from "./context.ts";
 import { deletedFieldsOf, fromWireBytes, listBody } from "./wire.ts";
 
 /** How one kind of object (secrets, keys) is shown on the wire. */
-export interface ObjectWire {
-  collection: "secrets" | "keys";
+export interface ObjectWire<V> {
   /** The bundle of a version, as get returns it (without a secret's value). */
-  bundle(origin: string, vault: Vault, v: VersionView): object;
+  bundle(origin: string, vault: Vault, v: V): object;
   /** A list item: base id for lists of objects, versioned id for lists of versions. */
-  item(origin: string, vault: Vault, v: VersionView, versioned: boolean): object;
+  item(origin: string, vault: Vault, v: V, versioned: boolean): object;
 }
 
 const restoreSchema = { type: "object", required: ["value"], properties: { value: { type: "string" } } } as const;
@@ -23,11 +24,15 @@ const nameOf = (req: FastifyRequest): string => (req.params as { name: string })
  * (VersionedObjects): soft delete, lists and paging, backup and restore, the deleted
  * collection with recover and purge.
  */
-export function objectRoutes(app: FastifyInstance, objects: VersionedObjects, wire: ObjectWire): void {
-  const c = wire.collection;
+export function objectRoutes<P, Q extends PlannedPolicy>(
+  app: FastifyInstance,
+  objects: VersionedObjects<P, Q>,
+  wire: ObjectWire<Version<P, Q>>,
+): void {
+  const { collection: c, Noun } = KINDS[objects.rules.kind];
   const deleted = `deleted${c}`;
-  const op = (what: string): string => `${c === "secrets" ? "Secret" : "Key"}${what}`;
-  const deletedBundle = (origin: string, vault: Vault, v: VersionView) => ({
+  const op = (what: string): string => `${Noun}${what}`;
+  const deletedBundle = (origin: string, vault: Vault, v: Version<P, Q>) => ({
     ...deletedFieldsOf(origin, deleted, v),
     ...wire.bundle(origin, vault, v),
   });

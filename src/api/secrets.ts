@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { VersionView } from "../store/store.ts";
-import type { SecretService } from "../vault/secrets.ts";
+import type { SecretService, SecretVersion } from "../vault/secrets.ts";
 import type { Vault } from "../vault/vaults.ts";
 import { vaultRoute } from "./context.ts";
 import { objectRoutes } from "./objects.ts";
@@ -37,7 +36,7 @@ const updateSchema = {
   properties: { contentType: { type: "string" }, tags: tagsSchema, attributes: attributesSchema },
 } as const;
 
-function secretItem(origin: string, vault: Vault, v: VersionView, versioned: boolean) {
+function secretItem(origin: string, vault: Vault, v: SecretVersion, versioned: boolean) {
   return {
     id: objectId(origin, "secrets", v.object.displayName, versioned ? v.version : undefined),
     attributes: attributesOf(v, vault),
@@ -46,7 +45,7 @@ function secretItem(origin: string, vault: Vault, v: VersionView, versioned: boo
   };
 }
 
-export const secretBundle = (origin: string, vault: Vault, v: VersionView, value?: string) => ({
+export const secretBundle = (origin: string, vault: Vault, v: SecretVersion, value?: string) => ({
   ...(value !== undefined ? { value } : {}),
   ...secretItem(origin, vault, v, true),
 });
@@ -89,7 +88,6 @@ export function secretRoutes(app: FastifyInstance, secrets: SecretService): void
   });
 
   objectRoutes(app, secrets.objects, {
-    collection: "secrets",
     bundle: (origin, vault, v) => secretBundle(origin, vault, v),
     item: secretItem,
   });

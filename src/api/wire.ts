@@ -1,7 +1,8 @@
 import { fromB64url, KeyInputError } from "../crypto/keys.ts";
 import { nextLink } from "../http/paging.ts";
 import { badParameter } from "../kernel/errors.ts";
-import type { VersionRecord, VersionView } from "../store/store.ts";
+import type { VersionRecord } from "../store/store.ts";
+import type { AnyVersion } from "../vault/versions.ts";
 import type { Page } from "../vault/objects.ts";
 import type { Vault } from "../vault/vaults.ts";
 import type { VaultRequest } from "../http/pipeline.ts";
@@ -23,7 +24,7 @@ export interface WireAttributes {
   recoverableDays: number;
 }
 
-export function attributesOf(v: VersionRecord, vault: Vault): WireAttributes {
+export function attributesOf(v: Pick<VersionRecord, "enabled" | "nbf" | "exp" | "created" | "updated">, vault: Vault): WireAttributes {
   return {
     enabled: v.enabled,
     ...(v.nbf !== null ? { nbf: v.nbf } : {}),
@@ -35,7 +36,7 @@ export function attributesOf(v: VersionRecord, vault: Vault): WireAttributes {
   };
 }
 
-export function deletedFieldsOf(origin: string, deletedCollection: string, v: VersionView) {
+export function deletedFieldsOf(origin: string, deletedCollection: string, v: AnyVersion) {
   return {
     recoveryId: objectId(origin, deletedCollection, v.object.displayName),
     deletedDate: v.object.deletedAt ?? undefined,
@@ -54,7 +55,7 @@ export const tagsSchema = { type: "object", additionalProperties: { type: "strin
 export const timeSchema = { type: "integer" } as const;
 
 /** A list response: `value` always present, `nextLink` absolute on the caller's origin or null. */
-export function listBody(req: VaultRequest, page: Page<VersionView>, limit: number, item: (v: VersionView) => object) {
+export function listBody<V>(req: VaultRequest, page: Page<V>, limit: number, item: (v: V) => object) {
   return { value: page.items.map(item), nextLink: nextLink(req.origin, req.url.split("?")[0]!, req.apiVersion, limit, page.cursor) };
 }
 

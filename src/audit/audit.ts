@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { STATUS_CODES } from "node:http";
 import { dirname } from "node:path";
+import { KINDS, type ObjectKind } from "../kernel/kinds.ts";
 
 /**
  * One line of Key Vault's AuditEvent log. Never holds a secret value or key material: only
@@ -207,7 +208,7 @@ export const withheldEvent = (event: AuditEvent): AuditEvent => ({
 export interface ScheduledAudit {
   operationName: string;
   vault: string;
-  kind: string;
+  kind: ObjectKind;
   name: string;
   version?: string;
   durationMs: number;
@@ -216,7 +217,7 @@ export interface ScheduledAudit {
 
 /** The AuditEvent line of a scheduled action: the caller is the scheduler itself. */
 export function scheduledEvent(entry: ScheduledAudit, at: { timeMs: number; subscription: string; origin: string }): AuditEvent {
-  const collection = entry.kind === "key" ? "keys" : "secrets";
+  const { collection } = KINDS[entry.kind];
   return {
     time: new Date(at.timeMs).toISOString(),
     resourceId: vaultResourceId(at.subscription, entry.vault),

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { AccessPolicyRecord, IdentityRecord, RoleAssignmentRecord, Store } from "../store/store.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { badParameter, KvError, notFound } from "../kernel/errors.ts";
-import { objectKey } from "../vault/names.ts";
+import { canonicalName } from "../vault/names.ts";
 import type { Vault } from "../vault/vaults.ts";
 import { PERMISSIONS, type Operation, type PermissionKind } from "./operations.ts";
 import { BUILT_IN_ROLES, roleGrants, roleNamed } from "./roles.ts";
@@ -132,7 +132,7 @@ function normalizeScope(scope: string): string {
   if (scope === "/" || scope === "") return "/";
   const m = /^\/(secrets|keys)\/([^/]+)$/i.exec(scope);
   if (!m) throw badParameter(`The scope '${scope}' is not valid: use /, /secrets/NAME or /keys/NAME.`);
-  return `/${m[1]!.toLowerCase()}/${objectKey(m[2]!)}`;
+  return `/${m[1]!.toLowerCase()}/${canonicalName(m[2]!)}`;
 }
 
 function checkPermissions(kind: PermissionKind, given: string[]): string[] {

@@ -16,7 +16,7 @@ import { KvError, vaultNotFound } from "../kernel/errors.ts";
 import { BUILT_IN_ROLES } from "../authz/roles.ts";
 import { PERMISSIONS } from "../authz/operations.ts";
 import type { IdentityKind, IdentityRecord } from "../store/store.ts";
-import { secretPolicyWire } from "../vault/secrets.ts";
+import { secretPolicyWire } from "../api/policies.ts";
 import { join } from "node:path";
 import { existsSync, readFileSync } from "node:fs";
 
@@ -458,7 +458,7 @@ secret
       const vault = await inVault(i, opts.vault);
       const policy = opts.file
         ? await i.secrets.setRotationPolicy(vault, name, JSON.parse(readFileSync(opts.file === "-" ? 0 : opts.file, "utf8")))
-        : await i.secrets.getRotationPolicy(vault, name);
+        : (await i.secrets.getRotationPolicy(vault, name)).policy;
       console.log(JSON.stringify(secretPolicyWire(policy), null, 2));
     });
   });

@@ -182,3 +182,14 @@ export function publicJwk(jwk: PrivateJwk): PublicJwk {
       return {};
   }
 }
+
+/** A public JWK as stored in a key version's props, read back: only the members a public key has. */
+export function publicJwkOf(stored: Record<string, unknown>): PublicJwk {
+  const pub: PublicJwk = {};
+  for (const member of ["n", "e", "x", "y"] as const) {
+    const value = stored[member];
+    if (typeof value === "string") pub[member] = value;
+  }
+  if (isCurve(stored.crv)) pub.crv = stored.crv;
+  return pub;
+}

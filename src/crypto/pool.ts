@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { Piscina } from "piscina";
 import { KeyInputError } from "./keys.ts";
-import { perform, type OperationRequest, type OperationResult } from "./operations.ts";
+import { perform, type OperationRequest, type OperationResult } from "./perform.ts";
 import { ALGORITHMS } from "./algorithms.ts";
 
 // The worker is TypeScript under tsx (tests, development) and JavaScript once built.

@@ -1,5 +1,5 @@
 import { KeyInputError } from "./keys.ts";
-import { perform, type OperationRequest, type OperationResult } from "./operations.ts";
+import { perform, type OperationRequest, type OperationResult } from "./perform.ts";
 
 /** Runs in a pool thread. Bad input comes back as a message: error classes do not cross threads. */
 export default function run(request: OperationRequest): { result?: OperationResult; error?: string } {

@@ -1,12 +1,12 @@
 import { randomUUID } from "node:crypto";
 import type { DueDelivery, Repo, Store, SubscriptionRecord } from "../store/store.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
+import { endpointForLog, sendWebhook, type Fetch } from "../webhooks/send.ts";
 import { envelope, topicOf, type EnvelopeContext } from "./envelopes.ts";
 
 /** Event Grid's retry schedule (seconds after each failure), then hourly, for a day. */
 const RETRY_AFTER = [10, 30, 60, 300, 600, 1800, 3600];
 const GIVE_UP_AFTER = 24 * 3600;
-const TIMEOUT_MS = 30_000;
 const BATCH = 100;
 /**
  * What is about to be sent is claimed first, in one write transaction, by moving its next
@@ -20,8 +20,6 @@ export const retryDelay = (attempts: number): number => RETRY_AFTER[Math.min(att
 export interface DeliveryLog {
   warn(message: string): void;
 }
-
-type Fetch = typeof fetch;
 
 /**
  * Sends the outbox to webhooks: at least once, each object's events in order (an event
@@ -73,12 +71,8 @@ export class Deliverer {
     });
   }
 
-  private async post(url: string, body: string, headers: Record<string, string>): Promise<Response | undefined> {
-    try {
-      return await this.fetchImpl(url, { method: "POST", body, headers, signal: AbortSignal.timeout(TIMEOUT_MS) });
-    } catch {
-      return undefined;
-    }
+  private post(url: string, body: string, headers: Record<string, string>): Promise<Response | undefined> {
+    return sendWebhook(this.fetchImpl, url, { method: "POST", body, headers });
   }
 
   private async deliver(d: DueDelivery): Promise<boolean> {
@@ -96,13 +90,13 @@ export class Deliverer {
       if (ok) return repo.deleteDelivery(d.subscription, d.eventSeq);
       // As Event Grid: a 400 or 413 will not get better by retrying.
       if (res && (res.status === 400 || res.status === 413)) {
-        this.log.warn(`dropped event ${d.event.id} (${d.event.eventType}): ${d.target.endpoint} answered ${res.status}`);
+        this.log.warn(`dropped event ${d.event.id} (${d.event.eventType}): ${endpointForLog(d.target.endpoint)} answered ${res.status}`);
         return repo.deleteDelivery(d.subscription, d.eventSeq);
       }
       const first = d.firstAttemptAt ?? now;
       if (now - first >= GIVE_UP_AFTER) {
         this.log.warn(
-          `gave up delivering event ${d.event.id} (${d.event.eventType}) to ${d.target.endpoint} after ${d.attempts + 1} attempts`,
+          `gave up delivering event ${d.event.id} (${d.event.eventType}) to ${endpointForLog(d.target.endpoint)} after ${d.attempts + 1} attempts`,
         );
         return repo.deleteDelivery(d.subscription, d.eventSeq);
       }
@@ -120,17 +114,10 @@ export class Deliverer {
     let ok = false;
     if (s.schema === "cloudevents") {
       const origin = new URL(this.ctx.publicOrigin(s.vault)).host;
-      try {
-        const res = await this.fetchImpl(s.endpoint, {
-          method: "OPTIONS",
-          headers: { "webhook-request-origin": origin },
-          signal: AbortSignal.timeout(TIMEOUT_MS),
-        });
-        const allowed = res.headers.get("webhook-allowed-origin");
-        ok = res.ok && (allowed === "*" || allowed === origin);
-      } catch {
-        ok = false;
-      }
+      const res = await sendWebhook(this.fetchImpl, s.endpoint, { method: "OPTIONS", headers: { "webhook-request-origin": origin } });
+      const allowed = res?.headers.get("webhook-allowed-origin");
+      ok = res !== undefined && res.ok && (allowed === "*" || allowed === origin);
+      await res?.body?.cancel().catch(() => undefined);
     } else {
       const code = randomUUID();
       const body = JSON.stringify([
@@ -161,6 +148,6 @@ export class Deliverer {
       if (!(await repo.getSubscription(s.id))) return;
       await repo.updateSubscription(s.id, ok, ok ? 0 : s.attempts + 1, ok ? now : now + retryDelay(s.attempts + 1));
     });
-    if (!ok) this.log.warn(`subscription ${s.id}: ${s.endpoint} did not answer the validation handshake; retrying`);
+    if (!ok) this.log.warn(`subscription ${s.id}: ${endpointForLog(s.endpoint)} did not answer the validation handshake; retrying`);
   }
 }

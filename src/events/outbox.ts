@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import type { Repo, VersionView } from "../store/store.ts";
+import type { ObjectKind, Repo } from "../store/store.ts";
+import { KINDS } from "../kernel/kinds.ts";
 import { eventTypeOf, type LifecycleEvent, type StoredEventData } from "./types.ts";
 
 /**
@@ -7,13 +8,24 @@ import { eventTypeOf, type LifecycleEvent, type StoredEventData } from "./types.
  * with one delivery per subscription of the vault that wants its type: the outbox.
  * Nothing is written when no subscription wants it.
  */
-export async function recordEvent(repo: Repo, v: VersionView, what: LifecycleEvent, now: number): Promise<void> {
+/** What an event tells of the version it is about. */
+export interface EventSource {
+  vault: string;
+  kind: ObjectKind;
+  name: string;
+  version: string;
+  nbf: number | null;
+  exp: number | null;
+  object: { displayName: string };
+}
+
+export async function recordEvent(repo: Repo, v: EventSource, what: LifecycleEvent, now: number): Promise<void> {
   const eventType = eventTypeOf(v.kind, what);
   const targets = (await repo.listSubscriptions(v.vault)).filter((s) => !s.types || s.types.includes(eventType));
   if (targets.length === 0) return;
   const data: StoredEventData = {
     VaultName: v.vault,
-    ObjectType: v.kind === "key" ? "Key" : "Secret",
+    ObjectType: KINDS[v.kind].Noun,
     ObjectName: v.object.displayName,
     Version: v.version,
     NBF: v.nbf,

@@ -1,12 +1,11 @@
-import type { ObjectKind } from "../store/store.ts";
+import { KINDS, OBJECT_KINDS, type ObjectKind } from "../kernel/kinds.ts";
 
 /** Key Vault's Event Grid event types, as Azure names them. */
 export type LifecycleEvent = "NewVersionCreated" | "NearExpiry" | "Expired";
 
-export const eventTypeOf = (kind: ObjectKind, what: LifecycleEvent): string =>
-  `Microsoft.KeyVault.${kind === "key" ? "Key" : "Secret"}${what}`;
+export const eventTypeOf = (kind: ObjectKind, what: LifecycleEvent): string => `Microsoft.KeyVault.${KINDS[kind].Noun}${what}`;
 
-export const EVENT_TYPES: readonly string[] = (["key", "secret"] as const).flatMap((kind) =>
+export const EVENT_TYPES: readonly string[] = OBJECT_KINDS.flatMap((kind) =>
   (["NewVersionCreated", "NearExpiry", "Expired"] as const).map((what) => eventTypeOf(kind, what)),
 );
 

@@ -1,6 +1,7 @@
 import type { ScheduledAudit } from "../audit/audit.ts";
 import type { Deliverer } from "../events/delivery.ts";
 import { recordEvent } from "../events/outbox.ts";
+import { KINDS } from "../kernel/kinds.ts";
 import type { Repo, ScheduleRecord, Store } from "../store/store.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import type { KeyService } from "../vault/keys.ts";
@@ -130,8 +131,8 @@ export class Scheduler {
   private async execute(row: ScheduleRecord): Promise<void> {
     const what = { vault: row.vault, kind: row.kind, name: row.name, action: row.action, version: row.version };
     const started = performance.now();
-    const Kind = row.kind === "key" ? "Key" : "Secret";
-    const operationName = row.action === "Rotate" ? `${Kind}RotateIfDue` : `${Kind}${row.action}`;
+    const { Noun } = KINDS[row.kind];
+    const operationName = row.action === "Rotate" ? `${Noun}RotateIfDue` : `${Noun}${row.action}`;
     const audited = (version?: string, error?: string) =>
       this.audit.record({
         operationName,
@@ -166,14 +167,7 @@ export class Scheduler {
           audited(row.version);
           return;
         case "DisablePrevious":
-          await this.store.write(async (repo) => {
-            await this.guard(row)(repo);
-            const latest = await repo.getLatestVersion(row.vault, row.kind, row.name);
-            const previous = latest?.props?.rotatedFrom;
-            if (latest?.version === row.version && typeof previous === "string") {
-              await repo.updateVersion(row.vault, row.kind, row.name, previous, { enabled: false, updated: nowSeconds(this.clock) });
-            }
-          });
+          await this.secrets.endOverlap(row.vault, row.name, row.version, this.guard(row));
           audited(row.version);
           return;
         default:

@@ -9,7 +9,8 @@ import { storageOf, type Storage } from "./config.ts";
 import type { Store } from "../store/store.ts";
 import { systemClock, type Clock } from "../kernel/clock.ts";
 import { StoredDevClock } from "../vault/devclock.ts";
-import { ScheduledLifecycle } from "../scheduler/lifecycle.ts";
+import { ScheduledLifecycle } from "../scheduler/planning.ts";
+import { webhookRotator } from "../webhooks/send.ts";
 import { Subscriptions } from "../events/subscriptions.ts";
 import { AccessControl } from "../authz/access.ts";
 import { SecretService } from "../vault/secrets.ts";
@@ -214,7 +215,7 @@ export async function openInstance(
     tenantId,
     vaults,
     identities,
-    secrets: new SecretService(store, keyring, clock, lifecycle),
+    secrets: new SecretService(store, keyring, clock, webhookRotator(), lifecycle),
     keys: new KeyService(store, keyring, clock, (request) => pool.run(request), lifecycle),
     subscriptions: new Subscriptions(store, clock, async (vault) => Boolean(await vaults.find(vault))),
     access,

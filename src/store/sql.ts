@@ -82,7 +82,7 @@ function toObject(r: Row): ObjectRecord {
     displayName: String(r.display_name),
     deletedAt: numOrNull(r.deleted_at),
     purgeAt: numOrNull(r.purge_at),
-    policy: jsonOrNull<Record<string, unknown>>(r.policy),
+    policy: jsonOrNull<unknown>(r.policy),
     maxVersions: numOrNull(r.max_versions),
   };
 }
@@ -127,7 +127,7 @@ function toVersion(r: Row): VersionRecord {
     exp: numOrNull(r.exp),
     contentType: strOrNull(r.content_type),
     tags: jsonOrNull<Record<string, string>>(r.tags),
-    props: jsonOrNull<Record<string, unknown>>(r.props),
+    props: jsonOrNull<unknown>(r.props),
     sealed: buf(r.sealed),
   };
 }
@@ -323,7 +323,7 @@ export class SqlRepo implements Repo {
     ]);
   }
 
-  async setObjectPolicy(vault: string, kind: ObjectKind, name: string, policy: Record<string, unknown> | null): Promise<void> {
+  async setObjectPolicy(vault: string, kind: ObjectKind, name: string, policy: unknown): Promise<void> {
     await this.db.run("UPDATE objects SET policy = ? WHERE vault = ? AND kind = ? AND name = ?", [
       policy ? JSON.stringify(policy) : null,
       vault,

@@ -2,7 +2,8 @@
  * The storage boundary. Engines (sqlite/, later postgres/) implement `Store`; everything
  * above it sees only these records and never SQL. Values arrive here already sealed.
  */
-export type ObjectKind = "secret" | "key";
+export type { ObjectKind } from "../kernel/kinds.ts";
+import type { ObjectKind } from "../kernel/kinds.ts";
 
 export interface VaultRecord {
   name: string;
@@ -55,8 +56,8 @@ export interface ObjectRecord {
   displayName: string;
   deletedAt: number | null;
   purgeAt: number | null;
-  /** The object's rotation policy, as the domain stores it. */
-  policy: Record<string, unknown> | null;
+  /** The object's rotation policy: JSON the domain wrote, read back and checked by the domain (null: none). */
+  policy: unknown;
   /** Versions beyond this many are pruned, oldest first; null keeps them all. */
   maxVersions: number | null;
 }
@@ -69,8 +70,11 @@ export interface VersionFields {
   exp: number | null;
   contentType: string | null;
   tags: Record<string, string> | null;
-  /** Public, kind-specific properties (for keys: the public JWK, key_ops, ...). */
-  props: Record<string, unknown> | null;
+  /**
+   * Public, kind-specific properties (for keys: the public JWK, key_ops, ...; for secrets,
+   * the version a rotation replaced): JSON the domain wrote, read back and checked by it.
+   */
+  props: unknown;
 }
 
 export interface VersionRecord extends VersionFields {
@@ -127,7 +131,7 @@ export interface Repo {
   getObject(vault: string, kind: ObjectKind, name: string): Promise<ObjectRecord | undefined>;
   insertObject(object: ObjectRecord): Promise<void>;
   setObjectDeleted(vault: string, kind: ObjectKind, name: string, deletedAt: number | null, purgeAt: number | null): Promise<void>;
-  setObjectPolicy(vault: string, kind: ObjectKind, name: string, policy: Record<string, unknown> | null): Promise<void>;
+  setObjectPolicy(vault: string, kind: ObjectKind, name: string, policy: unknown): Promise<void>;
   /** Removes the object and all its versions. */
   purgeObject(vault: string, kind: ObjectKind, name: string): Promise<void>;
   /** Objects in name order after `afterName`, each with its latest version. */

@@ -14,7 +14,9 @@ const ALPHABETS: Record<CharacterClass, string> = {
 };
 const CLASSES = Object.keys(ALPHABETS) as CharacterClass[];
 
-export const DEFAULT_GENERATOR: Generator = { type: "random", length: 32, classes: [...CLASSES] };
+export type RandomGenerator = Extract<Generator, { type: "random" }>;
+
+export const DEFAULT_GENERATOR: RandomGenerator = { type: "random", length: 32, classes: [...CLASSES] };
 
 export function validateGenerator(input: unknown): Generator {
   if (input === undefined || input === null) return DEFAULT_GENERATOR;
@@ -53,19 +55,12 @@ export function randomValue(g: { length: number; classes: CharacterClass[] }): s
   return chars.join("");
 }
 
-/**
- * Asks a rotator webhook for the next value: POST {vault, name, version} (the version being
- * replaced); it answers {"value": "..."}. The value is never logged.
- */
-export async function webhookValue(url: string, context: { vault: string; name: string; version: string }): Promise<string> {
-  const res = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(context),
-    signal: AbortSignal.timeout(30_000),
-  });
-  if (!res.ok) throw new Error(`the rotator webhook ${url} answered ${res.status}`);
-  const body = (await res.json().catch(() => undefined)) as { value?: unknown } | undefined;
-  if (typeof body?.value !== "string" || body.value === "") throw new Error(`the rotator webhook ${url} did not answer {"value": "..."}`);
-  return body.value;
+/** What a rotator is told: the secret and the version being replaced. */
+export interface RotationContext {
+  vault: string;
+  name: string;
+  version: string;
 }
+
+/** The port to a secret rotator (webhooks/send.ts): the next value for a secret whose generator is a webhook. */
+export type Rotator = (url: string, context: RotationContext) => Promise<string>;

@@ -8,20 +8,23 @@ import {
   KeyInputError,
   OCT_SIZES,
   publicJwk,
+  publicJwkOf,
   RSA_SIZES,
   shapeOf,
   type KeyShape,
   type PrivateJwk,
   type PublicJwk,
 } from "../crypto/keys.ts";
-import type { OperationResult } from "../crypto/operations.ts";
-import type { Store, VersionView } from "../store/store.ts";
+import type { OperationResult } from "../crypto/perform.ts";
+import type { Store } from "../store/store.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { badParameter, forbidden } from "../kernel/errors.ts";
+import { isRecord, storedShapeError } from "../kernel/json.ts";
 import type { Lifecycle } from "./lifecycle.ts";
-import { KEY_RULES, VersionedObjects, type CreateOptions, type VersionInput } from "./objects.ts";
-import { expiryFromPolicy, validatePolicy, type RotationPolicy, type RotationPolicyInput } from "./rotation.ts";
+import { VersionedObjects, type CreateOptions, type KindRules } from "./objects.ts";
+import { expiryFromPolicy, rotationPolicyOf, validatePolicy, type RotationPolicy, type RotationPolicyInput } from "./rotation.ts";
 import type { Vault } from "./vaults.ts";
+import type { Version } from "./versions.ts";
 
 export interface ReleasePolicy {
   contentType?: string;
@@ -100,7 +103,37 @@ function familyOf(kty: string): KeyFamily {
   return kty.replace("-HSM", "") as KeyFamily;
 }
 
-export const keyPropsOf = (v: VersionView): KeyProps => v.props as unknown as KeyProps;
+export type KeyVersion = Version<KeyProps, RotationPolicy>;
+
+function releasePolicyOf(stored: unknown): ReleasePolicy | undefined {
+  if (stored === undefined) return undefined;
+  if (!isRecord(stored)) throw storedShapeError("key release policy");
+  return {
+    ...(typeof stored.contentType === "string" ? { contentType: stored.contentType } : {}),
+    ...(typeof stored.immutable === "boolean" ? { immutable: stored.immutable } : {}),
+    ...(typeof stored.data === "string" ? { data: stored.data } : {}),
+  };
+}
+
+export const KEY_RULES: KindRules<KeyProps, RotationPolicy> = {
+  kind: "key",
+  notFoundCode: "KeyNotFound",
+  backupPrefix: "!LockboxKeyBackupV1.",
+  props(stored) {
+    if (!isRecord(stored) || typeof stored.kty !== "string" || !Array.isArray(stored.keyOps) || !isRecord(stored.pub)) {
+      throw storedShapeError("key version");
+    }
+    const releasePolicy = releasePolicyOf(stored.releasePolicy);
+    return {
+      kty: stored.kty,
+      keyOps: stored.keyOps.map(String),
+      pub: publicJwkOf(stored.pub),
+      ...(typeof stored.exportable === "boolean" ? { exportable: stored.exportable } : {}),
+      ...(releasePolicy ? { releasePolicy } : {}),
+    };
+  },
+  policy: rotationPolicyOf,
+};
 
 function checkKeyOps(ops: string[] | undefined): void {
   for (const op of ops ?? []) if (!KEY_OPS.has(op)) throw badParameter(`'${op}' is not a key operation.`);
@@ -128,7 +161,7 @@ const asBadParameter = (e: unknown): never => {
  * rotation policies and the cryptographic operations.
  */
 export class KeyService {
-  readonly objects: VersionedObjects;
+  readonly objects: VersionedObjects<KeyProps, RotationPolicy>;
 
   constructor(
     store: Store,
@@ -146,8 +179,8 @@ export class KeyService {
     kty: string,
     material: PrivateJwk,
     input: KeyAttributesInput & { keyOps?: string[]; tags?: Record<string, string>; releasePolicy?: ReleasePolicy },
-    options: CreateOptions = {},
-  ): Promise<VersionView> {
+    options: CreateOptions<KeyProps, RotationPolicy> = {},
+  ): Promise<KeyVersion> {
     const props: KeyProps = {
       kty,
       keyOps: input.keyOps ?? DEFAULT_KEY_OPS[familyOf(kty)],
@@ -155,17 +188,16 @@ export class KeyService {
       ...(input.exportable !== undefined ? { exportable: input.exportable } : {}),
       ...(input.releasePolicy ? { releasePolicy: input.releasePolicy } : {}),
     };
-    const fields: VersionInput = {
-      enabled: input.enabled,
-      nbf: input.nbf,
-      exp: input.exp,
-      tags: input.tags,
-      props: props as unknown as Record<string, unknown>,
-    };
-    return this.objects.create(vault, name, Buffer.from(JSON.stringify(material)), fields, options);
+    return this.objects.create(
+      vault,
+      name,
+      Buffer.from(JSON.stringify(material)),
+      { enabled: input.enabled, nbf: input.nbf, exp: input.exp, tags: input.tags, props },
+      options,
+    );
   }
 
-  async create(vault: Vault, name: string, input: KeyCreateInput): Promise<VersionView> {
+  async create(vault: Vault, name: string, input: KeyCreateInput): Promise<KeyVersion> {
     const family = familyOf(input.kty);
     checkKeyOps(input.keyOps);
     checkRelease(input.exportable, input.releasePolicy);
@@ -189,7 +221,7 @@ export class KeyService {
     return this.addVersion(vault, name, input.kty, material, input);
   }
 
-  async import(vault: Vault, name: string, input: KeyImportInput): Promise<VersionView> {
+  async import(vault: Vault, name: string, input: KeyImportInput): Promise<KeyVersion> {
     const jwk = input.key;
     const given = typeof jwk.kty === "string" ? jwk.kty : "";
     const family = familyOf(given);
@@ -206,14 +238,14 @@ export class KeyService {
     return this.addVersion(vault, name, kty, material, { ...input, keyOps });
   }
 
-  get(vault: Vault, name: string, version?: string): Promise<VersionView> {
+  get(vault: Vault, name: string, version?: string): Promise<KeyVersion> {
     return this.objects.get(vault, name, version);
   }
 
-  async update(vault: Vault, name: string, version: string | undefined, input: KeyUpdateInput): Promise<VersionView> {
+  async update(vault: Vault, name: string, version: string | undefined, input: KeyUpdateInput): Promise<KeyVersion> {
     checkKeyOps(input.keyOps);
     const current = await this.objects.get(vault, name, version);
-    const props = keyPropsOf(current);
+    const props = current.props;
     if (input.releasePolicy) {
       if (!props.exportable) throw badParameter("AKV.SKR.1005: Non-exportable keys must not have release policy.");
       if (props.releasePolicy?.immutable) throw badParameter("AKV.SKR.1020: Immutable Key Release Policy cannot be modified.");
@@ -227,7 +259,7 @@ export class KeyService {
       nbf: input.nbf,
       exp: input.exp,
       tags: input.tags,
-      ...(Object.keys(patch).length ? { props: patch as Record<string, unknown> } : {}),
+      ...(Object.keys(patch).length ? { props: patch } : {}),
     });
   }
 
@@ -235,13 +267,12 @@ export class KeyService {
    * A new version of the same type, size or curve, key_ops, tags and release policy; expiry
    * from the rotation policy. The scheduler passes a `guard` proving its Rotate is still due.
    */
-  async rotate(vault: Vault, name: string, options: CreateOptions = {}): Promise<VersionView> {
+  async rotate(vault: Vault, name: string, options: CreateOptions<KeyProps, RotationPolicy> = {}): Promise<KeyVersion> {
     const latest = await this.objects.get(vault, name);
-    const props = keyPropsOf(latest);
+    const props = latest.props;
     const family = familyOf(props.kty);
     const current = JSON.parse(this.objects.open(vault, latest).toString("utf8")) as PrivateJwk;
     const material = await generateKey(family, shapeOf(current));
-    const policy = (await this.objects.getPolicy(vault, name)) as RotationPolicy | undefined;
     return this.addVersion(
       vault,
       name,
@@ -252,22 +283,34 @@ export class KeyService {
         tags: latest.tags ?? undefined,
         exportable: props.exportable,
         releasePolicy: props.releasePolicy,
-        exp: expiryFromPolicy(policy, nowSeconds(this.clock)),
+        exp: expiryFromPolicy(latest.object.policy, nowSeconds(this.clock)),
       },
       options,
     );
   }
 
-  async getRotationPolicy(vault: Vault, name: string): Promise<RotationPolicy | undefined> {
-    await this.objects.get(vault, name);
-    return (await this.objects.getPolicy(vault, name)) as RotationPolicy | undefined;
+  /** The key's rotation policy (undefined if none was set) and its name as first written, in one read. */
+  getRotationPolicy(vault: Vault, name: string): Promise<{ displayName: string; policy: RotationPolicy | undefined }> {
+    return this.objects.getPolicy(vault, name);
   }
 
-  setRotationPolicy(vault: Vault, name: string, input: RotationPolicyInput): Promise<RotationPolicy> {
+  setRotationPolicy(vault: Vault, name: string, input: RotationPolicyInput): Promise<{ displayName: string; policy: RotationPolicy }> {
     const now = nowSeconds(this.clock);
-    return this.objects.setPolicy<RotationPolicy & Record<string, unknown>>(vault, name, (previous) => ({
-      ...validatePolicy(input, now, previous),
-    }));
+    return this.objects.setPolicy(vault, name, (previous) => validatePolicy(input, now, previous));
+  }
+
+  /**
+   * Secure key release. Lockbox verifies no attestation tokens, so no release policy can be
+   * satisfied: an exportable key is refused for that (AKV.SKR.1008), any other as not
+   * exportable (AKV.SKR.1001), as Azure words them.
+   */
+  async release(vault: Vault, name: string, version: string | undefined): Promise<never> {
+    const key = await this.objects.get(vault, name, version);
+    throw badParameter(
+      key.props.exportable
+        ? "AKV.SKR.1008: The key cannot be released: Lockbox does not verify attestation tokens, so no release policy can be satisfied."
+        : "AKV.SKR.1001: The key cannot be released because it is not exportable.",
+    );
   }
 
   /**
@@ -281,9 +324,9 @@ export class KeyService {
     version: string | undefined,
     op: KeyOperation,
     input: CryptoInput,
-  ): Promise<{ key: VersionView; result: OperationResult }> {
+  ): Promise<{ key: KeyVersion; result: OperationResult }> {
     const key = await this.objects.get(vault, name, version);
-    const props = keyPropsOf(key);
+    const props = key.props;
     const alg = ALGORITHMS.get(input.alg);
     if (!alg) throw badParameter(`The algorithm '${input.alg}' is not supported.`);
     if (alg.family !== familyOf(props.kty))

@@ -4,7 +4,7 @@ import { badParameter } from "../kernel/errors.ts";
 const OBJECT_NAME = /^[0-9a-zA-Z-]{1,127}$/;
 
 /** Object names: 1-127 of [0-9a-zA-Z-], case-insensitive. Returns the lookup key. */
-export function objectKey(name: string): string {
+export function canonicalName(name: string): string {
   if (!OBJECT_NAME.test(name)) throw badParameter(`The request URI contains an invalid name: ${name}`);
   return name.toLowerCase();
 }
@@ -13,13 +13,13 @@ export function objectKey(name: string): string {
 export const newVersionId = (): string => randomBytes(16).toString("hex");
 
 /** A version segment from a URL: empty means latest. Versions are case-insensitive. */
-export const versionKey = (version: string | undefined): string | undefined =>
+export const canonicalVersion = (version: string | undefined): string | undefined =>
   version === undefined || version === "" ? undefined : version.toLowerCase();
 
 /** Vault names, as Azure: 3-24 characters, letters, digits and hyphens, starting with a letter. */
 const VAULT_NAME = /^[a-z][a-z0-9-]{1,22}[a-z0-9]$/;
 
-export function vaultKey(name: string): string {
+export function canonicalVaultName(name: string): string {
   const n = name.toLowerCase();
   if (!VAULT_NAME.test(n) || n.includes("--")) {
     throw badParameter(

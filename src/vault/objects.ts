@@ -1,52 +1,52 @@
 import type { Keyring } from "../crypto/envelope.ts";
 import type { ObjectKind, Repo, Store, VersionPatch, VersionRecord, VersionView } from "../store/store.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
-import { badParameter, conflict, forbidden, KvError } from "../kernel/errors.ts";
-import { noLifecycle, type Lifecycle } from "./lifecycle.ts";
-import { newVersionId, objectKey, versionKey } from "./names.ts";
+import { badParameter, conflict, forbidden, notFound, type KvError } from "../kernel/errors.ts";
+import { KINDS } from "../kernel/kinds.ts";
+import { noLifecycle, type Lifecycle, type PlannedPolicy } from "./lifecycle.ts";
+import { canonicalName, canonicalVersion, newVersionId } from "./names.ts";
 import type { Vault } from "./vaults.ts";
+import type { ObjectOf, Version } from "./versions.ts";
 
-/** What differs between secrets and keys in the rules they share. */
-export interface KindRules {
+/**
+ * What differs between the kinds in the rules they share: names, and the shapes of what a
+ * kind keeps in a version's props and its object's rotation policy. Stored shapes are read
+ * back through `props` and `policy`, which check them, so the domain needs no casts.
+ */
+export interface KindRules<P, Q> {
   kind: ObjectKind;
-  /** "secret" / "key" and "Secret" / "Key", as Azure words its messages. */
-  noun: string;
-  Noun: string;
   notFoundCode: string;
   backupPrefix: string;
+  /** A version's props as stored (JSON the kind wrote), checked. */
+  props(stored: unknown): P;
+  /** An object's rotation policy as stored, checked; undefined when none was set. */
+  policy(stored: unknown): Q | undefined;
 }
 
-export const SECRET_RULES: KindRules = {
-  kind: "secret",
-  noun: "secret",
-  Noun: "Secret",
-  notFoundCode: "SecretNotFound",
-  backupPrefix: "!LockboxSecretBackupV1.",
-};
-
-export const KEY_RULES: KindRules = {
-  kind: "key",
-  noun: "key",
-  Noun: "Key",
-  notFoundCode: "KeyNotFound",
-  backupPrefix: "!LockboxKeyBackupV1.",
-};
-
-export interface VersionInput {
+export interface VersionFieldsInput {
   enabled?: boolean;
   nbf?: number | null;
   exp?: number | null;
   contentType?: string | null;
   tags?: Record<string, string> | null;
-  props?: Record<string, unknown> | null;
+}
+
+/** A new version: its fields and its kind's props. */
+export interface VersionInput<P> extends VersionFieldsInput {
+  props: P;
+}
+
+/** A change to a version: fields, and props merged member by member. */
+export interface VersionUpdate<P> extends VersionFieldsInput {
+  props?: Partial<P>;
 }
 
 /** Hooks a caller can run inside the transaction that adds a version. */
-export interface CreateOptions {
+export interface CreateOptions<P, Q> {
   /** Runs first; throwing cancels the write (the scheduler checks its action is still due). */
   guard?: (repo: Repo) => Promise<void>;
   /** Runs after the version is added (secret rotation disables or schedules the previous one). */
-  after?: (repo: Repo, created: VersionView, previous: VersionView | undefined) => Promise<void>;
+  after?: (repo: Repo, created: Version<P, Q>, previous: Version<P, Q> | undefined) => Promise<void>;
 }
 
 export interface Page<T> {
@@ -78,7 +78,7 @@ interface BackupVersion extends Omit<VersionRecord, "vault" | "kind" | "name" | 
 interface BackupDocument {
   kind: ObjectKind;
   name: string;
-  policy?: Record<string, unknown> | null;
+  policy?: unknown;
   maxVersions?: number | null;
   versions: BackupVersion[];
 }
@@ -89,43 +89,61 @@ interface BackupDocument {
  * Payloads (a secret's value, a key's private material) are sealed under the vault's data
  * key with the vault, kind, name and version as associated data.
  */
-export class VersionedObjects {
+export class VersionedObjects<P, Q extends PlannedPolicy> {
   constructor(
-    readonly rules: KindRules,
+    readonly rules: KindRules<P, Q>,
     private readonly store: Store,
     private readonly keyring: Keyring,
     private readonly clock: Clock,
     private readonly lifecycle: Lifecycle = noLifecycle,
   ) {}
 
+  private get names() {
+    return KINDS[this.rules.kind];
+  }
+
   private aad(vault: string, name: string, version: string): string {
     return `lockbox/v1/${vault}/${this.rules.kind}/${name}/${version}`;
   }
 
+  /** A stored version as this kind reads it. */
+  private typed(view: VersionView): Version<P, Q> {
+    return { ...view, props: this.rules.props(view.props), object: this.typedObject(view.object) };
+  }
+
+  private typedObject(object: VersionView["object"]): ObjectOf<Q> {
+    return { ...object, policy: this.rules.policy(object.policy) };
+  }
+
   private notFound(name: string, version?: string): KvError {
     const id = version ? `${name}/${version}` : name;
-    const n = this.rules.noun;
-    return new KvError(
-      404,
+    const n = this.names.noun;
+    return notFound(
       this.rules.notFoundCode,
       `A ${n} with (name/id) ${id} was not found in this key vault. If you recently deleted this ${n} you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
     );
   }
 
   private deletedNotFound(name: string): KvError {
-    return new KvError(404, this.rules.notFoundCode, `Deleted ${this.rules.Noun} not found: ${name}`);
+    return notFound(this.rules.notFoundCode, `Deleted ${this.names.Noun} not found: ${name}`);
   }
 
   private isDeletedButRecoverable(name: string): KvError {
     return conflict(
-      `${this.rules.Noun} ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the ${this.rules.noun} can only be recovered or purged.`,
+      `${this.names.Noun} ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the ${this.names.noun} can only be recovered or purged.`,
       "ObjectIsDeletedButRecoverable",
     );
   }
 
   /** Adds a version (creating the object on first use) and returns it. */
-  async create(vault: Vault, name: string, payload: Buffer, input: VersionInput, options: CreateOptions = {}): Promise<VersionView> {
-    const key = objectKey(name);
+  async create(
+    vault: Vault,
+    name: string,
+    payload: Buffer,
+    input: VersionInput<P>,
+    options: CreateOptions<P, Q> = {},
+  ): Promise<Version<P, Q>> {
+    const key = canonicalName(name);
     validateTags(input.tags);
     const version = newVersionId();
     const now = nowSeconds(this.clock);
@@ -161,13 +179,13 @@ export class VersionedObjects {
         exp: input.exp ?? null,
         contentType: input.contentType ?? null,
         tags: input.tags ?? null,
-        props: input.props ?? null,
+        props: input.props,
         sealed,
       };
       await repo.insertVersion(record);
-      const created: VersionView = { ...record, seq: 0, object };
+      const created: Version<P, Q> = { ...record, props: input.props, seq: 0, object: this.typedObject(object) };
       if (object.maxVersions !== null) await this.keepNewest(repo, object.vault, key, object.maxVersions);
-      await options.after?.(repo, created, previous);
+      await options.after?.(repo, created, previous && this.typed(previous));
       await this.lifecycle.versionCreated(repo, created);
       return created;
     });
@@ -181,23 +199,27 @@ export class VersionedObjects {
     return doomed;
   }
 
-  private async find(repo: Repo, vault: Vault, name: string, version?: string): Promise<VersionView> {
-    const key = objectKey(name);
-    const v = versionKey(version);
+  private async find(repo: Repo, vault: Vault, name: string, version?: string): Promise<Version<P, Q>> {
+    const key = canonicalName(name);
+    const v = canonicalVersion(version);
     const found = v
       ? await repo.getVersion(vault.name, this.rules.kind, key, v)
       : await repo.getLatestVersion(vault.name, this.rules.kind, key);
     if (!found || found.object.deletedAt != null) throw this.notFound(name, version || undefined);
-    return found;
+    return this.typed(found);
+  }
+
+  private changed(repo: Repo, vault: string, key: string, latest: Version<P, Q> | undefined): Promise<void> {
+    return this.lifecycle.objectChanged(repo, { vault, kind: this.rules.kind, name: key }, latest);
   }
 
   /** A live version; an empty or absent version means the latest. */
-  get(vault: Vault, name: string, version?: string): Promise<VersionView> {
+  get(vault: Vault, name: string, version?: string): Promise<Version<P, Q>> {
     return this.store.read((repo) => this.find(repo, vault, name, version));
   }
 
   /** Decrypts a version's payload. */
-  open(vault: Vault, view: VersionRecord): Buffer {
+  open(vault: Vault, view: Pick<VersionRecord, "vault" | "name" | "version" | "sealed">): Buffer {
     return this.keyring.open(vault, this.aad(view.vault, view.name, view.version), view.sealed);
   }
 
@@ -214,51 +236,86 @@ export class VersionedObjects {
   }
 
   /** Changes a version's properties; absent fields stay as they are, and `props` are merged member by member. */
-  async update(vault: Vault, name: string, version: string | undefined, input: VersionInput): Promise<VersionView> {
+  async update(vault: Vault, name: string, version: string | undefined, input: VersionUpdate<P>): Promise<Version<P, Q>> {
     validateTags(input.tags);
     const patch: VersionPatch = { updated: nowSeconds(this.clock) };
-    for (const k of ["enabled", "nbf", "exp", "contentType", "tags"] as const) {
-      if (input[k] !== undefined) (patch as Record<string, unknown>)[k] = input[k];
-    }
+    if (input.enabled !== undefined) patch.enabled = input.enabled;
+    if (input.nbf !== undefined) patch.nbf = input.nbf;
+    if (input.exp !== undefined) patch.exp = input.exp;
+    if (input.contentType !== undefined) patch.contentType = input.contentType;
+    if (input.tags !== undefined) patch.tags = input.tags;
     return this.store.write(async (repo) => {
       const found = await this.find(repo, vault, name, version);
-      if (input.props) patch.props = { ...found.props, ...input.props };
+      const props: P = input.props ? { ...found.props, ...input.props } : found.props;
+      if (input.props) patch.props = props;
       await repo.updateVersion(vault.name, this.rules.kind, found.name, found.version, patch);
-      await this.lifecycle.objectChanged(repo, vault.name, this.rules.kind, found.name);
-      return { ...found, ...patch } as VersionView;
+      const updated: Version<P, Q> = { ...found, ...patch, props };
+      // Plans follow the current version only: a change to an older one changes none.
+      const current =
+        canonicalVersion(version) === undefined ||
+        (await repo.getLatestVersion(vault.name, this.rules.kind, found.name))?.version === found.version;
+      if (current) await this.changed(repo, vault.name, found.name, updated);
+      return updated;
     });
   }
 
-  /** The live object's rotation policy, if one was set. */
-  async getPolicy(vault: Vault, name: string): Promise<Record<string, unknown> | undefined> {
+  /** Runs `fn` in one write transaction, with this kind's view of an object's current version. */
+  inTransaction<T>(
+    fn: (repo: Repo, latestOf: (vault: string, name: string) => Promise<Version<P, Q> | undefined>) => Promise<T>,
+  ): Promise<T> {
+    return this.store.write((repo) =>
+      fn(repo, async (vault, name) => {
+        const latest = await repo.getLatestVersion(vault, this.rules.kind, name);
+        return latest && latest.object.deletedAt == null ? this.typed(latest) : undefined;
+      }),
+    );
+  }
+
+  /** Disables one version, in the caller's transaction (a rotation ending its predecessor's overlap). */
+  async disableIn(repo: Repo, vault: string, name: string, version: string): Promise<void> {
+    const found = await repo.getVersion(vault, this.rules.kind, name, version);
+    if (found?.enabled)
+      await repo.updateVersion(vault, this.rules.kind, name, version, { enabled: false, updated: nowSeconds(this.clock) });
+  }
+
+  /** The live object's rotation policy (undefined if none was set) and its name as first written, in one read. */
+  async getPolicy(vault: Vault, name: string): Promise<{ displayName: string; policy: Q | undefined }> {
     const found = await this.get(vault, name);
-    return found.object.policy ?? undefined;
+    return { displayName: found.object.displayName, policy: found.object.policy };
   }
 
   /** Replaces the live object's rotation policy with what `make` returns from the previous one. */
-  setPolicy<P extends Record<string, unknown>>(vault: Vault, name: string, make: (previous: P | undefined) => P): Promise<P> {
+  setPolicy(vault: Vault, name: string, make: (previous: Q | undefined) => Q): Promise<{ displayName: string; policy: Q }> {
     return this.store.write(async (repo) => {
       const found = await this.find(repo, vault, name);
-      const policy = make((found.object.policy as P | null) ?? undefined);
+      const policy = make(found.object.policy);
       await repo.setObjectPolicy(vault.name, this.rules.kind, found.name, policy);
-      await this.lifecycle.objectChanged(repo, vault.name, this.rules.kind, found.name);
-      return policy;
+      await this.changed(repo, vault.name, found.name, { ...found, object: { ...found.object, policy } });
+      return { displayName: found.object.displayName, policy };
     });
   }
 
-  async list(vault: Vault, limit: number, cursor?: string): Promise<Page<VersionView>> {
+  async list(vault: Vault, limit: number, cursor?: string): Promise<Page<Version<P, Q>>> {
     const rows = await this.store.read((repo) => repo.listObjects(vault.name, this.rules.kind, false, cursor ?? null, limit + 1));
-    return pageOf(rows, limit, (last) => last.name);
+    return pageOf(
+      rows.map((r) => this.typed(r)),
+      limit,
+      (last) => last.name,
+    );
   }
 
-  async listDeleted(vault: Vault, limit: number, cursor?: string): Promise<Page<VersionView>> {
+  async listDeleted(vault: Vault, limit: number, cursor?: string): Promise<Page<Version<P, Q>>> {
     const rows = await this.store.read((repo) => repo.listObjects(vault.name, this.rules.kind, true, cursor ?? null, limit + 1));
-    return pageOf(rows, limit, (last) => last.name);
+    return pageOf(
+      rows.map((r) => this.typed(r)),
+      limit,
+      (last) => last.name,
+    );
   }
 
   /** Every version of a live object, oldest first. An unknown name has no versions. */
-  async listVersions(vault: Vault, name: string, limit: number, cursor?: string): Promise<Page<VersionView>> {
-    const key = objectKey(name);
+  async listVersions(vault: Vault, name: string, limit: number, cursor?: string): Promise<Page<Version<P, Q>>> {
+    const key = canonicalName(name);
     const afterSeq = cursor === undefined ? null : Number(cursor);
     if (afterSeq !== null && !Number.isSafeInteger(afterSeq)) throw badParameter("The skip token is invalid.");
     return this.store.read(async (repo) => {
@@ -266,7 +323,7 @@ export class VersionedObjects {
       if (!object || object.deletedAt != null) return { items: [] };
       const rows = await repo.listVersions(vault.name, this.rules.kind, key, afterSeq, limit + 1);
       return pageOf(
-        rows.map((r) => ({ ...r, object })),
+        rows.map((r) => this.typed({ ...r, object })),
         limit,
         (last) => String(last.seq),
       );
@@ -274,34 +331,35 @@ export class VersionedObjects {
   }
 
   /** Soft delete: the object and all its versions move to the deleted state. */
-  delete(vault: Vault, name: string): Promise<VersionView> {
+  delete(vault: Vault, name: string): Promise<Version<P, Q>> {
     const now = nowSeconds(this.clock);
     return this.store.write(async (repo) => {
       const latest = await this.find(repo, vault, name);
       const purgeAt = now + vault.retentionDays * 86400;
       await repo.setObjectDeleted(vault.name, this.rules.kind, latest.name, now, purgeAt);
-      await this.lifecycle.objectChanged(repo, vault.name, this.rules.kind, latest.name);
+      await this.changed(repo, vault.name, latest.name, undefined);
       return { ...latest, object: { ...latest.object, deletedAt: now, purgeAt } };
     });
   }
 
-  private async findDeleted(repo: Repo, vault: Vault, name: string): Promise<VersionView> {
-    const key = objectKey(name);
+  private async findDeleted(repo: Repo, vault: Vault, name: string): Promise<Version<P, Q>> {
+    const key = canonicalName(name);
     const latest = await repo.getLatestVersion(vault.name, this.rules.kind, key);
     if (!latest || latest.object.deletedAt == null) throw this.deletedNotFound(name);
-    return latest;
+    return this.typed(latest);
   }
 
-  getDeleted(vault: Vault, name: string): Promise<VersionView> {
+  getDeleted(vault: Vault, name: string): Promise<Version<P, Q>> {
     return this.store.read((repo) => this.findDeleted(repo, vault, name));
   }
 
-  recover(vault: Vault, name: string): Promise<VersionView> {
+  recover(vault: Vault, name: string): Promise<Version<P, Q>> {
     return this.store.write(async (repo) => {
       const latest = await this.findDeleted(repo, vault, name);
       await repo.setObjectDeleted(vault.name, this.rules.kind, latest.name, null, null);
-      await this.lifecycle.objectChanged(repo, vault.name, this.rules.kind, latest.name);
-      return { ...latest, object: { ...latest.object, deletedAt: null, purgeAt: null } };
+      const recovered: Version<P, Q> = { ...latest, object: { ...latest.object, deletedAt: null, purgeAt: null } };
+      await this.changed(repo, vault.name, latest.name, recovered);
+      return recovered;
     });
   }
 
@@ -326,7 +384,7 @@ export class VersionedObjects {
         }
       }
       if (which.keep !== undefined) doomed = doomed.concat(await this.keepNewest(repo, vault.name, latest.name, which.keep));
-      await this.lifecycle.objectChanged(repo, vault.name, this.rules.kind, latest.name);
+      await this.changed(repo, vault.name, latest.name, latest);
       return doomed;
     });
   }
@@ -374,7 +432,7 @@ export class VersionedObjects {
     const doc: BackupDocument = {
       kind: this.rules.kind,
       name: latest.object.displayName,
-      policy: latest.object.policy,
+      policy: latest.object.policy ?? null,
       maxVersions: latest.object.maxVersions,
       versions: versions.map((v) => ({
         version: v.version,
@@ -398,16 +456,16 @@ export class VersionedObjects {
   }
 
   /** Restores a backup into `vault` under its original name and version ids. */
-  async restore(vault: Vault, blob: Buffer): Promise<VersionView> {
+  async restore(vault: Vault, blob: Buffer): Promise<Version<P, Q>> {
     const prefix = Buffer.from(this.rules.backupPrefix, "ascii");
     let doc: BackupDocument;
     try {
       if (!blob.subarray(0, prefix.length).equals(prefix)) throw new Error("prefix");
       doc = JSON.parse(this.keyring.openBackup(blob.subarray(prefix.length), this.backupAad()).toString("utf8")) as BackupDocument;
     } catch {
-      throw badParameter(`The backup blob is invalid: it is corrupt, or was not made by this Lockbox instance for a ${this.rules.noun}.`);
+      throw badParameter(`The backup blob is invalid: it is corrupt, or was not made by this Lockbox instance for a ${this.names.noun}.`);
     }
-    const key = objectKey(doc.name);
+    const key = canonicalName(doc.name);
     const records: Array<Omit<VersionRecord, "seq">> = doc.versions.map((v) => ({
       vault: vault.name,
       kind: this.rules.kind,
@@ -429,7 +487,7 @@ export class VersionedObjects {
       if (existing?.deletedAt != null) throw this.isDeletedButRecoverable(doc.name);
       if (existing) {
         throw conflict(
-          `${this.rules.Noun} ${doc.name} already exists in this vault; a backup can only be restored under a name that is not in use.`,
+          `${this.names.Noun} ${doc.name} already exists in this vault; a backup can only be restored under a name that is not in use.`,
         );
       }
       const object = {
@@ -444,8 +502,9 @@ export class VersionedObjects {
       };
       await repo.insertObject(object);
       for (const r of records) await repo.insertVersion(r);
-      await this.lifecycle.objectChanged(repo, vault.name, this.rules.kind, key);
-      return { ...records[records.length - 1]!, seq: 0, object };
+      const latest = this.typed({ ...records[records.length - 1]!, seq: 0, object });
+      await this.changed(repo, vault.name, key, latest);
+      return latest;
     });
   }
 }

@@ -1,5 +1,6 @@
 import { days, durationSeconds } from "./durations.ts";
 import { badParameter } from "../kernel/errors.ts";
+import { isRecord, storedShapeError, stringField } from "../kernel/json.ts";
 
 export type LifetimeActionType = "Rotate" | "Notify";
 
@@ -8,10 +9,14 @@ export interface LifetimeAction {
   action: { type: LifetimeActionType };
 }
 
-/** A rotation policy as stored and returned: GET answers exactly what PUT stored. */
-export interface RotationPolicy {
+/** What the scheduler plans from, in any kind's rotation policy. */
+export interface LifetimePolicy {
   lifetimeActions: LifetimeAction[];
   expiryTime?: string;
+}
+
+/** A rotation policy as stored and returned: GET answers exactly what PUT stored. */
+export interface RotationPolicy extends LifetimePolicy {
   created: number;
   updated: number;
 }
@@ -90,12 +95,34 @@ export function validatePolicy(input: RotationPolicyInput, now: number, previous
 export const expiryFromPolicy = (policy: RotationPolicy | undefined, now: number): number | undefined =>
   policy?.expiryTime ? now + durationSeconds(policy.expiryTime, "expiryTime") : undefined;
 
-/** A stored policy as the API shows it: Azure's shape, expiryTime among the attributes. */
-export function policyWire(policy: RotationPolicy | undefined) {
+function lifetimeActionOf(stored: unknown): LifetimeAction {
+  if (!isRecord(stored) || !isRecord(stored.trigger) || !isRecord(stored.action)) throw storedShapeError("lifetime action");
+  const type = stored.action.type;
+  if (type !== "Rotate" && type !== "Notify") throw storedShapeError("lifetime action");
+  const after = stringField(stored.trigger, "timeAfterCreate");
+  const before = stringField(stored.trigger, "timeBeforeExpiry");
   return {
-    lifetimeActions: policy?.lifetimeActions ?? defaultPolicyActions(),
-    attributes: policy
-      ? { ...(policy.expiryTime ? { expiryTime: policy.expiryTime } : {}), created: policy.created, updated: policy.updated }
-      : {},
+    trigger: { ...(after !== undefined ? { timeAfterCreate: after } : {}), ...(before !== undefined ? { timeBeforeExpiry: before } : {}) },
+    action: { type },
+  };
+}
+
+/** A rotation policy as stored (validatePolicy's output), read back and checked; undefined when none was set. */
+export function rotationPolicyOf(stored: unknown): RotationPolicy | undefined {
+  if (stored === null || stored === undefined) return undefined;
+  if (
+    !isRecord(stored) ||
+    !Array.isArray(stored.lifetimeActions) ||
+    typeof stored.created !== "number" ||
+    typeof stored.updated !== "number"
+  ) {
+    throw storedShapeError("rotation policy");
+  }
+  const expiryTime = stringField(stored, "expiryTime");
+  return {
+    lifetimeActions: stored.lifetimeActions.map(lifetimeActionOf),
+    ...(expiryTime !== undefined ? { expiryTime } : {}),
+    created: stored.created,
+    updated: stored.updated,
   };
 }

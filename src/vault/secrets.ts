@@ -1,13 +1,15 @@
 import type { Keyring } from "../crypto/envelope.ts";
-import type { Repo, Store, VersionView } from "../store/store.ts";
+import type { Repo, Store } from "../store/store.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
+import { badParameter, conflict, forbidden } from "../kernel/errors.ts";
+import { isRecord, storedShapeError, stringField } from "../kernel/json.ts";
 import { durationSeconds } from "./durations.ts";
-import { badParameter, forbidden } from "../kernel/errors.ts";
-import { randomValue, validateGenerator, webhookValue, type Generator } from "./generator.ts";
+import { DEFAULT_GENERATOR, randomValue, validateGenerator, type Generator, type Rotator } from "./generator.ts";
 import type { Lifecycle } from "./lifecycle.ts";
-import { SECRET_RULES, VersionedObjects, type CreateOptions, type VersionInput } from "./objects.ts";
-import { expiryFromPolicy, policyWire, validatePolicy, type RotationPolicy, type RotationPolicyInput } from "./rotation.ts";
+import { VersionedObjects, type CreateOptions, type KindRules } from "./objects.ts";
+import { expiryFromPolicy, rotationPolicyOf, validatePolicy, type RotationPolicy, type RotationPolicyInput } from "./rotation.ts";
 import type { Vault } from "./vaults.ts";
+import type { Version } from "./versions.ts";
 
 /** Azure's limit: a secret value is at most 25 KB. */
 export const MAX_SECRET_BYTES = 25 * 1024;
@@ -30,15 +32,10 @@ export interface SecretUpdate {
   exp?: number;
 }
 
-export interface Secret {
-  version: VersionView;
-  value: string;
-}
-
-function checkContentType(contentType: string | undefined): void {
-  if (contentType !== undefined && contentType.length > MAX_CONTENT_TYPE) {
-    throw badParameter(`The content type must be at most ${MAX_CONTENT_TYPE} characters.`);
-  }
+/** What a secret version keeps beside its value. */
+export interface SecretProps {
+  /** The version this one replaced, when a rotation made it. */
+  rotatedFrom?: string;
 }
 
 /**
@@ -56,18 +53,47 @@ export interface SecretRotationPolicyInput extends RotationPolicyInput {
   overlap?: unknown;
 }
 
-/** A secret rotation policy as the API and CLI show it, so that what is read can be written back. */
-export const secretPolicyWire = (policy: SecretRotationPolicy | undefined) =>
-  policy ? { ...policyWire(policy), generator: policy.generator, ...(policy.overlap ? { overlap: policy.overlap } : {}) } : {};
+export type SecretVersion = Version<SecretProps, SecretRotationPolicy>;
+
+export interface Secret {
+  version: SecretVersion;
+  value: string;
+}
+
+export const SECRET_RULES: KindRules<SecretProps, SecretRotationPolicy> = {
+  kind: "secret",
+  notFoundCode: "SecretNotFound",
+  backupPrefix: "!LockboxSecretBackupV1.",
+  props(stored) {
+    if (stored === null || stored === undefined) return {};
+    if (!isRecord(stored)) throw storedShapeError("secret version");
+    const rotatedFrom = stringField(stored, "rotatedFrom");
+    return rotatedFrom !== undefined ? { rotatedFrom } : {};
+  },
+  policy(stored) {
+    const base = rotationPolicyOf(stored);
+    if (!base || !isRecord(stored)) return undefined;
+    const overlap = stringField(stored, "overlap");
+    return { ...base, generator: validateGenerator(stored.generator), ...(overlap !== undefined ? { overlap } : {}) };
+  },
+};
+
+function checkContentType(contentType: string | undefined): void {
+  if (contentType !== undefined && contentType.length > MAX_CONTENT_TYPE) {
+    throw badParameter(`The content type must be at most ${MAX_CONTENT_TYPE} characters.`);
+  }
+}
 
 /** Secrets: the shared versioned-object rules plus a value, and rotation beyond Azure. */
 export class SecretService {
-  readonly objects: VersionedObjects;
+  readonly objects: VersionedObjects<SecretProps, SecretRotationPolicy>;
 
   constructor(
     store: Store,
     keyring: Keyring,
     private readonly clock: Clock,
+    /** Asks a rotator webhook for the next value (webhooks/send.ts). */
+    private readonly rotator: Rotator,
     lifecycle?: Lifecycle,
   ) {
     this.objects = new VersionedObjects(SECRET_RULES, store, keyring, clock, lifecycle);
@@ -79,14 +105,14 @@ export class SecretService {
       throw badParameter(`The secret value is ${value.length} bytes; a secret value can be at most ${MAX_SECRET_BYTES} bytes.`);
     }
     checkContentType(input.contentType);
-    const fields: VersionInput = {
+    const version = await this.objects.create(vault, name, value, {
       enabled: input.enabled,
       nbf: input.nbf,
       exp: input.exp,
       contentType: input.contentType,
       tags: input.tags,
-    };
-    const version = await this.objects.create(vault, name, value, fields);
+      props: {},
+    });
     return { version, value: input.value };
   }
 
@@ -97,16 +123,17 @@ export class SecretService {
     return { version: found, value: this.objects.open(vault, found).toString("utf8") };
   }
 
-  update(vault: Vault, name: string, version: string | undefined, patch: SecretUpdate): Promise<VersionView> {
+  update(vault: Vault, name: string, version: string | undefined, patch: SecretUpdate): Promise<SecretVersion> {
     checkContentType(patch.contentType);
     return this.objects.update(vault, name, version, patch);
   }
 
-  async getRotationPolicy(vault: Vault, name: string): Promise<SecretRotationPolicy | undefined> {
-    return (await this.objects.getPolicy(vault, name)) as SecretRotationPolicy | undefined;
+  /** The secret's rotation policy (undefined if none was set) and its name as first written. */
+  getRotationPolicy(vault: Vault, name: string): Promise<{ displayName: string; policy: SecretRotationPolicy | undefined }> {
+    return this.objects.getPolicy(vault, name);
   }
 
-  setRotationPolicy(vault: Vault, name: string, input: SecretRotationPolicyInput): Promise<SecretRotationPolicy> {
+  async setRotationPolicy(vault: Vault, name: string, input: SecretRotationPolicyInput): Promise<SecretRotationPolicy> {
     const now = nowSeconds(this.clock);
     const generator = validateGenerator(input.generator);
     let overlap: string | undefined;
@@ -114,11 +141,12 @@ export class SecretService {
       durationSeconds(input.overlap, "overlap");
       overlap = input.overlap as string;
     }
-    return this.objects.setPolicy<SecretRotationPolicy & Record<string, unknown>>(vault, name, (previous) => ({
+    const set = await this.objects.setPolicy(vault, name, (previous) => ({
       ...validatePolicy(input, now, previous),
       generator,
       ...(overlap ? { overlap } : {}),
     }));
+    return set.policy;
   }
 
   /**
@@ -128,56 +156,69 @@ export class SecretService {
    */
   async rotate(vault: Vault, name: string, value?: string): Promise<Secret> {
     const latest = await this.objects.get(vault, name);
-    const policy = latest.object.policy as SecretRotationPolicy | null;
-    const next =
-      value ??
-      randomValue(
-        policy?.generator?.type === "random" ? policy.generator : { length: 32, classes: ["lower", "upper", "digits", "symbols"] },
-      );
+    const generator = latest.object.policy?.generator;
+    const next = value ?? randomValue(generator?.type === "random" ? generator : DEFAULT_GENERATOR);
     return this.addRotatedVersion(vault, latest, next, false, {});
   }
 
   /** Rotation by the secret's policy, as the scheduler runs it (`guard` proves the action is still due). */
-  async rotateByPolicy(vault: Vault, name: string, guard: CreateOptions["guard"]): Promise<Secret> {
+  async rotateByPolicy(vault: Vault, name: string, guard: (repo: Repo) => Promise<void>): Promise<Secret> {
     const latest = await this.objects.get(vault, name);
-    const policy = (latest.object.policy ?? undefined) as SecretRotationPolicy | undefined;
-    const generator = policy?.generator ?? validateGenerator(undefined);
+    const policy = latest.object.policy;
+    const generator = policy?.generator ?? DEFAULT_GENERATOR;
     const next =
       generator.type === "webhook"
-        ? await webhookValue(generator.url, { vault: vault.name, name: latest.object.displayName, version: latest.version })
+        ? await this.rotator(generator.url, { vault: vault.name, name: latest.object.displayName, version: latest.version })
         : randomValue(generator);
     return this.addRotatedVersion(vault, latest, next, Boolean(policy?.overlap), { guard });
   }
 
+  /**
+   * The end of a rotation's overlap, as the scheduler runs it: if `version` is still the
+   * current one, the version it replaced is disabled (`guard` proves the action is due).
+   */
+  endOverlap(vault: string, name: string, version: string, guard: (repo: Repo) => Promise<void>): Promise<void> {
+    return this.objects.inTransaction(async (repo, latestOf) => {
+      await guard(repo);
+      const latest = await latestOf(vault, name);
+      if (latest?.version === version) await this.disableReplaced(repo, latest);
+    });
+  }
+
+  /** Disables the version `version` replaced, if a rotation made it: the one rule both rotation paths follow. */
+  private async disableReplaced(repo: Repo, version: SecretVersion): Promise<void> {
+    if (version.props.rotatedFrom !== undefined) await this.objects.disableIn(repo, version.vault, version.name, version.props.rotatedFrom);
+  }
+
   private async addRotatedVersion(
     vault: Vault,
-    latest: VersionView,
+    latest: SecretVersion,
     value: string,
     overlap: boolean,
-    options: CreateOptions,
+    options: CreateOptions<SecretProps, SecretRotationPolicy>,
   ): Promise<Secret> {
-    const policy = (latest.object.policy ?? undefined) as SecretRotationPolicy | undefined;
-    const fields: VersionInput = {
-      contentType: latest.contentType,
-      tags: latest.tags,
-      exp: expiryFromPolicy(policy, nowSeconds(this.clock)),
-      props: { rotatedFrom: latest.version },
-    };
-    const version = await this.objects.create(vault, latest.object.displayName, Buffer.from(value, "utf8"), fields, {
-      guard: options.guard,
-      after: async (repo: Repo, _created, previous) => {
-        if (!previous) return;
-        if (previous.version !== latest.version)
-          throw badParameter(`${latest.object.displayName} changed while it was being rotated; try again.`);
-        const disable = (version: string) =>
-          repo.updateVersion(vault.name, "secret", previous.name, version, { enabled: false, updated: nowSeconds(this.clock) });
-        // A new rotation ends the overlap of the one before it.
-        const overlapped = previous.props?.rotatedFrom;
-        if (typeof overlapped === "string" && (await repo.getVersion(vault.name, "secret", previous.name, overlapped))?.enabled)
-          await disable(overlapped);
-        if (!overlap) await disable(previous.version);
+    const version = await this.objects.create(
+      vault,
+      latest.object.displayName,
+      Buffer.from(value, "utf8"),
+      {
+        contentType: latest.contentType,
+        tags: latest.tags,
+        exp: expiryFromPolicy(latest.object.policy, nowSeconds(this.clock)),
+        props: { rotatedFrom: latest.version },
       },
-    });
+      {
+        guard: options.guard,
+        after: async (repo, created, previous) => {
+          if (!previous) return;
+          if (previous.version !== latest.version)
+            throw conflict(`${latest.object.displayName} changed while it was being rotated; try again.`);
+          // A new rotation ends the overlap of the one before it.
+          await this.disableReplaced(repo, previous);
+          if (!overlap) await this.disableReplaced(repo, created);
+        },
+      },
+    );
     return { version, value };
   }
 }

@@ -2,7 +2,7 @@ import type { Keyring } from "../crypto/envelope.ts";
 import type { Store, VaultRecord } from "../store/store.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { badParameter, conflict, vaultNotFound } from "../kernel/errors.ts";
-import { vaultKey } from "./names.ts";
+import { canonicalVaultName } from "./names.ts";
 
 export interface Vault {
   name: string;
@@ -56,7 +56,7 @@ export class Vaults {
   ) {}
 
   async create(name: string, options: VaultOptions = {}): Promise<Vault> {
-    const key = vaultKey(name);
+    const key = canonicalVaultName(name);
     const retentionDays = options.retentionDays ?? DEFAULT_RETENTION_DAYS;
     if (!Number.isInteger(retentionDays) || retentionDays < 7 || retentionDays > 90) {
       throw badParameter("The soft-delete retention period must be a whole number of days from 7 to 90.");

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { ALGORITHMS, operationsOf } from "../../src/crypto/algorithms.ts";
 import { generateKey, importJwk, KeyInputError, publicJwk, rsaBits, shapeOf, type PrivateJwk } from "../../src/crypto/keys.ts";
-import { perform } from "../../src/crypto/operations.ts";
+import { perform } from "../../src/crypto/perform.ts";
 
 const rsa = await generateKey("RSA", { size: 2048 });
 const data = Buffer.from("the quick brown fox");

@@ -1,15 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { planActions } from "../../src/vault/lifecycle.ts";
+import { planActions } from "../../src/scheduler/planning.ts";
 import { randomValue, validateGenerator } from "../../src/vault/generator.ts";
 import { envelope } from "../../src/events/envelopes.ts";
 import { EVENT_TYPES, eventTypeOf } from "../../src/events/types.ts";
 import { retryDelay } from "../../src/events/delivery.ts";
-import type { VersionView } from "../../src/store/store.ts";
+import type { PlannedPolicy, PlannedVersion } from "../../src/vault/lifecycle.ts";
 import { KvError } from "../../src/kernel/errors.ts";
 
 const DAY = 86_400;
-const view = (over: Partial<VersionView> & { policy?: Record<string, unknown> | null }): VersionView => ({
+const view = (over: Partial<PlannedVersion> & { policy?: PlannedPolicy }): PlannedVersion => ({
   vault: "v",
   kind: "key",
   name: "k",
@@ -32,7 +32,7 @@ const view = (over: Partial<VersionView> & { policy?: Record<string, unknown> | 
     displayName: "K",
     deletedAt: null,
     purgeAt: null,
-    policy: over.policy ?? null,
+    policy: over.policy,
     maxVersions: null,
   },
 });
@@ -49,7 +49,7 @@ test("an expiry alone: near-expiry 30 days before (Azure's default Notify) and t
 });
 
 test("the key-rotation guide's policy: rotate 30 days after creation, notify 7 days before expiry", () => {
-  const policy = {
+  const policy: PlannedPolicy = {
     lifetimeActions: [
       { trigger: { timeAfterCreate: "P30D" }, action: { type: "Rotate" } },
       { trigger: { timeBeforeExpiry: "P7D" }, action: { type: "Notify" } },
@@ -64,7 +64,10 @@ test("the key-rotation guide's policy: rotate 30 days after creation, notify 7 d
 });
 
 test("rotate before expiry needs an expiry on the version", () => {
-  const policy = { lifetimeActions: [{ trigger: { timeBeforeExpiry: "P30D" }, action: { type: "Rotate" } }], expiryTime: "P90D" };
+  const policy: PlannedPolicy = {
+    lifetimeActions: [{ trigger: { timeBeforeExpiry: "P30D" }, action: { type: "Rotate" } }],
+    expiryTime: "P90D",
+  };
   assert.deepEqual(planActions(view({ policy })), []);
   assert.deepEqual(planActions(view({ exp: 90 * DAY, policy }))[0], { action: "Rotate", version: "v1", dueAt: 60 * DAY });
 });

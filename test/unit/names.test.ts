@@ -1,17 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { newVersionId, objectKey, vaultKey, versionKey } from "../../src/vault/names.ts";
+import { newVersionId, canonicalName, canonicalVaultName, canonicalVersion } from "../../src/vault/names.ts";
 import { validateTags } from "../../src/vault/objects.ts";
 import { KvError } from "../../src/kernel/errors.ts";
 
 const isBadParameter = (e: unknown): boolean => e instanceof KvError && e.status === 400 && e.code === "BadParameter";
 
 test("object names are 1-127 of [0-9a-zA-Z-], compared without case", () => {
-  assert.equal(objectKey("My-Secret-1"), "my-secret-1");
-  assert.equal(objectKey("a".repeat(127)), "a".repeat(127));
+  assert.equal(canonicalName("My-Secret-1"), "my-secret-1");
+  assert.equal(canonicalName("a".repeat(127)), "a".repeat(127));
   for (const bad of ["", "a".repeat(128), "has_underscore", "dot.ted", "spa ce", "ünï"]) {
     assert.throws(
-      () => objectKey(bad),
+      () => canonicalName(bad),
       (e: KvError) => isBadParameter(e) && e.message.includes("invalid name"),
     );
   }
@@ -21,14 +21,15 @@ test("versions are 32 lower-case hex characters; an empty version segment means 
   const v = newVersionId();
   assert.match(v, /^[0-9a-f]{32}$/);
   assert.notEqual(newVersionId(), v);
-  assert.equal(versionKey(""), undefined);
-  assert.equal(versionKey(undefined), undefined);
-  assert.equal(versionKey("ABC"), "abc");
+  assert.equal(canonicalVersion(""), undefined);
+  assert.equal(canonicalVersion(undefined), undefined);
+  assert.equal(canonicalVersion("ABC"), "abc");
 });
 
 test("vault names follow Azure: 3-24 letters, digits, hyphens, starting with a letter", () => {
-  assert.equal(vaultKey("Payments-01"), "payments-01");
-  for (const bad of ["ab", "a".repeat(25), "1abc", "abc-", "a--b", "has_underscore"]) assert.throws(() => vaultKey(bad), isBadParameter);
+  assert.equal(canonicalVaultName("Payments-01"), "payments-01");
+  for (const bad of ["ab", "a".repeat(25), "1abc", "abc-", "a--b", "has_underscore"])
+    assert.throws(() => canonicalVaultName(bad), isBadParameter);
 });
 
 test("tags: at most 15, names up to 512 and values up to 256 characters", () => {

@@ -1,0 +1,52 @@
+import type { Rotator } from "../vault/generator.ts";
+
+export type Fetch = typeof fetch;
+
+/** How long a webhook may take to answer: Event Grid's delivery timeout. */
+export const WEBHOOK_TIMEOUT_MS = 30_000;
+
+/**
+ * A webhook URL as logs and messages show it: scheme, host and path. Credentials in the
+ * URL and its query (Azure Functions keep their keys in `?code=`) are left out.
+ */
+export function endpointForLog(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return "(an invalid URL)";
+  }
+}
+
+/** One request to a webhook within WEBHOOK_TIMEOUT_MS; undefined when it could not be reached or did not answer in time. */
+export async function sendWebhook(fetchImpl: Fetch, url: string, init: RequestInit): Promise<Response | undefined> {
+  try {
+    return await fetchImpl(url, { ...init, signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS) });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The secret rotator over HTTP: POST {vault, name, version} (the version being replaced) to
+ * the policy's webhook, which answers {"value": "..."}. The value is never logged.
+ */
+export function webhookRotator(fetchImpl: Fetch = fetch): Rotator {
+  return async (url, context) => {
+    const shown = endpointForLog(url);
+    const res = await sendWebhook(fetchImpl, url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(context),
+    });
+    if (!res) throw new Error(`the rotator webhook ${shown} could not be reached`);
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => undefined);
+      throw new Error(`the rotator webhook ${shown} answered ${res.status}`);
+    }
+    const body = (await res.json().catch(() => undefined)) as { value?: unknown } | undefined;
+    if (typeof body?.value !== "string" || body.value === "")
+      throw new Error(`the rotator webhook ${shown} did not answer {"value": "..."}`);
+    return body.value;
+  };
+}
