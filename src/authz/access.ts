@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { AccessPolicyRecord, IdentityRecord, RoleAssignmentRecord, Store } from "../store/store.ts";
+import { TtlCache } from "../kernel/cache.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { badParameter, KvError, notFound } from "../kernel/errors.ts";
 import { canonicalName } from "../vault/names.ts";
@@ -25,7 +26,7 @@ const CACHE_MS = 1000;
  * vault uses. Grants are cached for a second, so a change is enforced within one.
  */
 export class AccessControl {
-  private readonly cache = new Map<string, { until: number; assignments?: RoleAssignmentRecord[]; policy?: AccessPolicyRecord | null }>();
+  private readonly cache: TtlCache<string, { assignments?: RoleAssignmentRecord[]; policy?: AccessPolicyRecord | null }>;
 
   /** Drops what is cached: a grant was changed (perhaps by another process). */
   forget(): void {
@@ -35,19 +36,16 @@ export class AccessControl {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.cache = new TtlCache(clock, CACHE_MS);
+  }
 
-  private async grantsOf(vault: Vault, principal: string) {
-    const key = `${vault.name}|${vault.rbac}|${principal}`;
-    const now = this.clock.nowMs();
-    const hit = this.cache.get(key);
-    if (hit && hit.until > now) return hit;
-    const fresh = vault.rbac
-      ? { until: now + CACHE_MS, assignments: await this.store.read((repo) => repo.listRoleAssignments(vault.name, principal)) }
-      : { until: now + CACHE_MS, policy: (await this.store.read((repo) => repo.getAccessPolicy(vault.name, principal))) ?? null };
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(key, fresh);
-    return fresh;
+  private grantsOf(vault: Vault, principal: string) {
+    return this.cache.through(`${vault.name}|${vault.rbac}|${principal}`, async () =>
+      vault.rbac
+        ? { assignments: await this.store.read((repo) => repo.listRoleAssignments(vault.name, principal)) }
+        : { policy: (await this.store.read((repo) => repo.getAccessPolicy(vault.name, principal))) ?? null },
+    );
   }
 
   /** Throws Azure's 403 unless the caller may do `op` (on `objectName` of `kind`). */

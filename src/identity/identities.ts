@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import type { IdentityKind, IdentityRecord, Store } from "../store/store.ts";
+import { TtlCache } from "../kernel/cache.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { badParameter, conflict, notFound } from "../kernel/errors.ts";
 
@@ -20,7 +21,7 @@ export interface NewIdentity {
  * principals (client id + secret). Only a hash of each credential is stored.
  */
 export class Identities {
-  private readonly active = new Map<string, { until: number; identity: IdentityRecord | undefined }>();
+  private readonly active: TtlCache<string, IdentityRecord | undefined>;
 
   /** Drops what is cached: an identity was changed (perhaps by another process). */
   forget(): void {
@@ -30,7 +31,9 @@ export class Identities {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.active = new TtlCache(clock, ACTIVE_CACHE_MS);
+  }
 
   async create(name: string, kind: IdentityKind, options: { admin?: boolean } = {}): Promise<NewIdentity> {
     const made = this.prepare(name, kind, options);
@@ -100,15 +103,11 @@ export class Identities {
    * Whether tokens of this identity still count: it exists and is enabled. Cached for a few
    * seconds, so disabling or deleting an identity stops its tokens within that time.
    */
-  async activeIdentity(id: string): Promise<IdentityRecord | undefined> {
-    const now = this.clock.nowMs();
-    const hit = this.active.get(id);
-    if (hit && hit.until > now) return hit.identity;
-    const identity = await this.store.read((repo) => repo.getIdentity(id));
-    const result = identity?.enabled ? identity : undefined;
-    if (this.active.size > 10_000) this.active.clear();
-    this.active.set(id, { until: now + ACTIVE_CACHE_MS, identity: result });
-    return result;
+  activeIdentity(id: string): Promise<IdentityRecord | undefined> {
+    return this.active.through(id, async () => {
+      const identity = await this.store.read((repo) => repo.getIdentity(id));
+      return identity?.enabled ? identity : undefined;
+    });
   }
 
   /** The enabled managed identity whose header value this is. */

@@ -1,5 +1,6 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK, type CryptoKey } from "jose";
 import type { Keyring } from "../crypto/envelope.ts";
+import { SealedSetting } from "../crypto/settings.ts";
 import type { IdentityRecord, Store } from "../store/store.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 
@@ -72,14 +73,13 @@ export class Tokens {
     resource: string,
     clientLifetime?: ClientLifetime,
   ): Promise<Tokens> {
-    let sealed = await store.read((repo) => repo.getMeta(SIGNING_KEY_META));
-    if (!sealed) {
+    const setting = new SealedSetting(store, keyring, SIGNING_KEY_META, SIGNING_KEY_AAD);
+    let stored = await setting.read();
+    if (!stored) {
       const { privateKey } = await generateKeyPair(ALG, { extractable: true });
-      const jwk = await exportJWK(privateKey);
-      const candidate = keyring.sealWithRoot(Buffer.from(JSON.stringify(jwk)), SIGNING_KEY_AAD).toString("base64");
-      sealed = await store.write((repo) => repo.keepMeta(SIGNING_KEY_META, candidate));
+      stored = await setting.keep(Buffer.from(JSON.stringify(await exportJWK(privateKey))));
     }
-    const privateJwk = JSON.parse(keyring.openWithRoot(Buffer.from(sealed, "base64"), SIGNING_KEY_AAD).toString("utf8")) as JWK;
+    const privateJwk = JSON.parse(stored.toString("utf8")) as JWK;
     const { d: _d, ...publicPart } = privateJwk;
     const kid = await calculateJwkThumbprint(publicPart);
     const publicJwk: JWK = { ...publicPart, kid, use: "sig", alg: ALG };

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Keyring, KEY_BYTES, parseRootKey } from "../crypto/envelope.ts";
+import { SealedSetting } from "../crypto/settings.ts";
 import { Identities } from "../identity/identities.ts";
 import { SqliteStore } from "../store/sqlite/engine.ts";
 import { PostgresStore } from "../store/postgres/engine.ts";
@@ -108,17 +109,13 @@ function refuseEmptyStore(dataDir: string, where: string, env: NodeJS.ProcessEnv
 
 /** Proves the root key is this data directory's before anything is read or written with it. */
 async function checkRootKey(store: Store, keyring: Keyring, where: string): Promise<void> {
-  const check = await store.read((repo) => repo.getMeta(ROOT_KEY_CHECK_META));
-  if (check) {
-    try {
-      keyring.openWithRoot(Buffer.from(check, "base64"), ROOT_KEY_CHECK_AAD);
-      return;
-    } catch {
-      throw new Error(`the root key given is not the one ${where} was made with; nothing was changed.`);
-    }
+  const check = new SealedSetting(store, keyring, ROOT_KEY_CHECK_META, ROOT_KEY_CHECK_AAD);
+  try {
+    if (await check.read()) return;
+  } catch {
+    throw new Error(`the root key given is not the one ${where} was made with; nothing was changed.`);
   }
-  const sealed = keyring.sealWithRoot(randomBytes(16), ROOT_KEY_CHECK_AAD).toString("base64");
-  await store.write((repo) => repo.keepMeta(ROOT_KEY_CHECK_META, sealed));
+  await check.keep(randomBytes(16));
 }
 
 /**
@@ -182,19 +179,19 @@ export async function openInstance(
       if (!(e instanceof KvError && e.status === 409)) throw e;
     });
   }
-  if (!(await store.read((repo) => repo.getMeta(DEVELOPER_HEADER_META)))) {
+  const developerHeader = new SealedSetting(store, keyring, DEVELOPER_HEADER_META, DEVELOPER_HEADER_AAD);
+  if ((await developerHeader.stored()) === undefined) {
     const developer = identities.prepare(DEVELOPER_IDENTITY, "managed", { admin: true });
-    const sealed = keyring.sealWithRoot(Buffer.from(developer.credential), DEVELOPER_HEADER_AAD).toString("base64");
     await store.write(async (repo) => {
-      if (await repo.getMeta(DEVELOPER_HEADER_META)) return;
-      await repo.insertIdentity(developer.identity);
-      await repo.setMeta(DEVELOPER_HEADER_META, sealed);
+      if (await developerHeader.keepIn(repo, Buffer.from(developer.credential))) await repo.insertIdentity(developer.identity);
     });
   }
 
+  // The local CA: its certificate in the clear, its key sealed.
+  const caKey = new SealedSetting(store, keyring, LOCAL_CA_META, LOCAL_CA_AAD);
   const openCa = (stored: string): CaPem => {
     const { cert, key } = JSON.parse(stored) as CaPem;
-    return { cert, key: keyring.openWithRoot(Buffer.from(key, "base64"), LOCAL_CA_AAD).toString("utf8") };
+    return { cert, key: caKey.open(key).toString("utf8") };
   };
 
   const access = new AccessControl(store, clock);
@@ -222,17 +219,16 @@ export async function openInstance(
     devClock,
     sharedCa: {
       async load() {
-        const stored = await store.read((repo) => repo.getMeta(LOCAL_CA_META));
+        const stored = await caKey.stored();
         return stored === undefined ? undefined : openCa(stored);
       },
       async save(ca) {
-        const sealed = JSON.stringify({ cert: ca.cert, key: keyring.sealWithRoot(Buffer.from(ca.key), LOCAL_CA_AAD).toString("base64") });
-        return openCa(await store.write((repo) => repo.keepMeta(LOCAL_CA_META, sealed)));
+        const stored = JSON.stringify({ cert: ca.cert, key: caKey.seal(Buffer.from(ca.key)) });
+        return openCa(await store.write((repo) => repo.keepMeta(LOCAL_CA_META, stored)));
       },
     },
     async developerHeader() {
-      const sealed = await store.read((repo) => repo.getMeta(DEVELOPER_HEADER_META));
-      return keyring.openWithRoot(Buffer.from(sealed!, "base64"), DEVELOPER_HEADER_AAD).toString("utf8");
+      return (await developerHeader.read())!.toString("utf8");
     },
     async close() {
       await pool.close();

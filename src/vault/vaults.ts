@@ -1,5 +1,6 @@
 import type { Keyring } from "../crypto/envelope.ts";
 import type { Store, VaultRecord } from "../store/store.ts";
+import { TtlCache } from "../kernel/cache.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { badParameter, conflict, vaultNotFound } from "../kernel/errors.ts";
 import { canonicalVaultName } from "./names.ts";
@@ -42,7 +43,7 @@ function toVault(r: VaultRecord): Vault {
 
 /** The vaults of this instance. Lookups are cached briefly: vault settings change rarely. */
 export class Vaults {
-  private readonly cache = new Map<string, { vault: Vault; until: number }>();
+  private readonly cache: TtlCache<string, Vault | undefined>;
 
   /** Drops what is cached: a vault was changed (perhaps by another process). */
   forget(): void {
@@ -53,7 +54,9 @@ export class Vaults {
     private readonly store: Store,
     private readonly keyring: Keyring,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.cache = new TtlCache(clock, CACHE_MS);
+  }
 
   async create(name: string, options: VaultOptions = {}): Promise<Vault> {
     const key = canonicalVaultName(name);
@@ -99,18 +102,15 @@ export class Vaults {
   }
 
   /** The vault of that name, or undefined. */
-  async find(name: string): Promise<Vault | undefined> {
+  find(name: string): Promise<Vault | undefined> {
     const key = name.toLowerCase();
-    const now = this.clock.nowMs();
-    const hit = this.cache.get(key);
-    if (hit && hit.until > now) return hit.vault;
-    const record = await this.store.read((repo) => repo.getVault(key));
-    if (!record) {
-      this.cache.delete(key);
-      return undefined;
-    }
-    const vault = toVault(record);
-    this.cache.set(key, { vault, until: now + CACHE_MS });
-    return vault;
+    return this.cache.through(
+      key,
+      async () => {
+        const record = await this.store.read((repo) => repo.getVault(key));
+        return record && toVault(record);
+      },
+      (vault) => vault !== undefined,
+    );
   }
 }
