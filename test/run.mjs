@@ -1,7 +1,7 @@
 // Runs every test. The SDK trusts only CAs known at process start (NODE_EXTRA_CA_CERTS),
 // so one local CA is made here first and every test server's certificate is issued by it.
 //
-// Passes: the unit tests and the integration tests on SQLite, then the integration tests
+// Passes: the unit and service tests and the integration tests on SQLite, then the integration tests
 // again on PostgreSQL (LOCKBOX_TEST_ENGINE=postgres). The PostgreSQL server is
 // LOCKBOX_TEST_POSTGRES_URL if set, else a throwaway cluster started here and removed at
 // the end. LOCKBOX_TEST_ENGINE=sqlite|postgres runs everything on that engine only.
@@ -30,13 +30,18 @@ const testFiles = (dir) =>
 const only = process.argv.slice(2);
 const chosen = process.env.LOCKBOX_TEST_ENGINE ? testEngine() : undefined; // testEngine() rejects a typo
 const engines = chosen ? [chosen] : POSTGRES_PASS ? ["sqlite", "postgres"] : ["sqlite"];
-// The unit tests do not depend on the engine: they run once, with the first pass.
+// The unit and service tests (in-process, on SQLite) do not depend on the engine: they run
+// once, with the first pass.
 const passes = only.length
   ? [{ engine: chosen ?? "sqlite", files: only }]
   : engines.map((engine, i) => ({
       engine,
       // test/postgres: several processes on one database, which only PostgreSQL allows.
-      files: [...(i === 0 ? testFiles("unit") : []), ...testFiles("integration"), ...(engine === "postgres" ? testFiles("postgres") : [])],
+      files: [
+        ...(i === 0 ? [...testFiles("unit"), ...testFiles("service")] : []),
+        ...testFiles("integration"),
+        ...(engine === "postgres" ? testFiles("postgres") : []),
+      ],
     }));
 
 const tlsDir = mkdtempSync(join(tmpdir(), "lockbox-test-ca-"));

@@ -29,6 +29,8 @@ export interface AdminDeps {
   access: AccessControl;
   /** Present with --dev-clock: GET/POST /lockbox/v1/clock read and move it. */
   devClock?: StoredDevClock;
+  /** How many scheduler runs have ended, shown beside the dev clock for tests to wait on. */
+  schedulerRuns: () => number;
   /** https://{vault}.{dns-suffix}[:port], for the ids in answers. */
   publicOrigin: (vault: string) => string;
   /** Runs due work now (after the dev clock moved). */
@@ -71,7 +73,7 @@ const subscriptionBody = (s: SubscriptionRecord) => ({
 });
 
 export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
-  const { vaults, secrets, keys, subscriptions, identities, access, devClock, publicOrigin, runDueWork } = deps;
+  const { vaults, secrets, keys, subscriptions, identities, access, devClock, publicOrigin, runDueWork, schedulerRuns } = deps;
   const p = (req: FastifyRequest) => req.params as { vault: string; name: string; collection: string; id: string };
 
   async function vaultOf(req: FastifyRequest): Promise<Vault> {
@@ -194,7 +196,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
 
   // The dev clock exists only with --dev-clock.
   if (devClock) {
-    app.get("/lockbox/v1/clock", async () => ({ now: nowSeconds(devClock) }));
+    app.get("/lockbox/v1/clock", async () => ({ now: nowSeconds(devClock), schedulerRuns: schedulerRuns() }));
     app.post("/lockbox/v1/clock", { schema: { body: clockSchema } }, async (req) => {
       await devClock.advance((req.body as { advanceSeconds: number }).advanceSeconds);
       await runDueWork();

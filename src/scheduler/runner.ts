@@ -46,6 +46,12 @@ export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
+  private completed = 0;
+
+  /** How many runs have ended so far: what a test waits on to know due work had its chance. */
+  get runs(): number {
+    return this.completed;
+  }
 
   constructor(
     private readonly store: Store,
@@ -86,6 +92,7 @@ export class Scheduler {
         } catch (e) {
           this.log.warn({ err: e }, "scheduler run failed");
         }
+        this.completed++;
       } while (this.again);
       this.running = undefined;
     })();

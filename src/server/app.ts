@@ -27,6 +27,8 @@ export interface AppDeps {
   publicOrigin: (vault: string) => string;
   /** Runs due lifetime actions and deliveries now. */
   runDueWork: () => Promise<void>;
+  /** How many scheduler runs have ended (for the dev clock's GET). */
+  schedulerRuns: () => number;
   audit: AuditLog;
   /** The server's logger (server/logging.ts): nothing secret at any level. */
   log: Logger;
@@ -38,7 +40,8 @@ export interface AppDeps {
  * discovery endpoints. The planes (http/pipeline.ts) authenticate, authorize and audit;
  * handlers only translate between HTTP and the domain services.
  */
-export async function buildApp({ config, instance, tokens, tls, publicOrigin, runDueWork, audit, log }: AppDeps): Promise<FastifyInstance> {
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config, instance, tokens, tls, audit, log } = deps;
   const verbose = config.logLevel === "debug" || config.logLevel === "trace";
   const app: FastifyInstance = Fastify({
     https: httpsOptions(config, tls),
@@ -114,7 +117,18 @@ export async function buildApp({ config, instance, tokens, tls, publicOrigin, ru
   );
   await app.register(
     adminPlane(pipeline, (plane) =>
-      adminRoutes(plane, { vaults, secrets, keys, subscriptions, identities, access, devClock, publicOrigin, runDueWork }),
+      adminRoutes(plane, {
+        vaults,
+        secrets,
+        keys,
+        subscriptions,
+        identities,
+        access,
+        devClock,
+        publicOrigin: deps.publicOrigin,
+        runDueWork: deps.runDueWork,
+        schedulerRuns: deps.schedulerRuns,
+      }),
     ),
   );
   identityRoutes(app, identities, tokens);

@@ -50,7 +50,8 @@ export async function serve(config: Config): Promise<void> {
   let scheduler: Scheduler | undefined;
   const runDueWork = async (): Promise<void> => scheduler?.kick();
   const audit = new AuditLog(config.auditLog, { failed: (m) => log.error(m), recovered: (m) => log.warn(m) });
-  const app = await buildApp({ config, instance, tokens, tls, publicOrigin, runDueWork, audit, log });
+  const schedulerRuns = (): number => scheduler?.runs ?? 0;
+  const app = await buildApp({ config, instance, tokens, tls, publicOrigin, runDueWork, schedulerRuns, audit, log });
 
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();

@@ -368,7 +368,7 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
    * the named ones, or all but the newest `keep`. The current version is never destroyed.
    * Returns the versions destroyed.
    */
-  prune(vault: Vault, name: string, which: { keep?: number; versions?: string[] }): Promise<string[]> {
+  async prune(vault: Vault, name: string, which: { keep?: number; versions?: string[] }): Promise<string[]> {
     if (which.keep !== undefined && (!Number.isInteger(which.keep) || which.keep < 1)) {
       throw badParameter("keep must be a whole number of versions, at least 1: the current version always stays.");
     }
@@ -390,7 +390,7 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
   }
 
   /** Keeps at most `max` versions from now on (null: all), pruning the oldest at once. */
-  setMaxVersions(vault: Vault, name: string, max: number | null): Promise<string[]> {
+  async setMaxVersions(vault: Vault, name: string, max: number | null): Promise<string[]> {
     if (max !== null && (!Number.isInteger(max) || max < 1)) throw badParameter("maxVersions must be a whole number, at least 1.");
     return this.store.write(async (repo) => {
       const latest = await this.find(repo, vault, name);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { eventually } from "./wait.ts";
 
 /**
  * A local webhook receiver, as an application behind an Event Grid subscription writes it:
@@ -64,7 +65,6 @@ export interface Webhook {
 }
 
 const WAIT_MS = 15_000;
-const POLL_MS = 50;
 
 const header = (headers: IncomingHttpHeaders, name: string): string | undefined => {
   const v = headers[name];
@@ -138,11 +138,9 @@ export async function startWebhook(options: WebhookOptions = {}): Promise<Webhoo
       return hook.events.filter(match);
     },
     async waitUntil(condition, what, timeoutMs = WAIT_MS) {
-      const deadline = Date.now() + timeoutMs;
-      while (!condition()) {
-        if (Date.now() > deadline) throw new Error(`waited ${timeoutMs / 1000} s for ${what} at ${hook.url}; arrived:\n${hook.describe()}`);
-        await new Promise((r) => setTimeout(r, POLL_MS));
-      }
+      await eventually(`${what} at ${hook.url}`, timeoutMs, async () => {
+        if (!condition()) throw new Error(`arrived:\n${hook.describe()}`);
+      });
     },
     describe() {
       if (hook.requests.length === 0) return "  (nothing)";

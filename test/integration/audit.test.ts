@@ -12,7 +12,7 @@ import { decodeJwt } from "jose";
 import { OPERATIONS } from "../../src/authz/operations.ts";
 import { developerToken, raw } from "../helpers/http.ts";
 import { cli, type Lockbox, removeDataDir, saveEnvironment, startLockbox, useEnvironment } from "../helpers/server.ts";
-import { eventually, sleep } from "../helpers/wait.ts";
+import { eventually } from "../helpers/wait.ts";
 import type { AuditEvent } from "../../src/audit/audit.ts";
 
 // The AuditEvent log (issue 5): one JSON line per request and per scheduled action, in
@@ -64,15 +64,13 @@ function linesOf(file: string): AuditLine[] {
     });
 }
 
-/** Lines are written as each request ends; waits (at most 5 s) until `ready` holds. */
-async function waitForLines(file: string, what: string, ready: (lines: AuditLine[]) => boolean): Promise<AuditLine[]> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
+/** Waits (at most 5 s) until the file's lines satisfy `ready`: a scheduled action's line comes when the scheduler runs. */
+function waitForLines(file: string, what: string, ready: (lines: AuditLine[]) => boolean): Promise<AuditLine[]> {
+  return eventually(`${what} in ${file}`, 5000, async () => {
     const lines = linesOf(file);
-    if (ready(lines)) return lines;
-    assert.ok(Date.now() < deadline, `${what}: not in ${file} within 5 s. It holds:\n${lines.map((l) => JSON.stringify(l)).join("\n")}`);
-    await sleep(50);
-  }
+    assert.ok(ready(lines), `it holds:\n${lines.map((l) => JSON.stringify(l)).join("\n")}`);
+    return lines;
+  });
 }
 
 /** One HTTP request as the SDK sent it, seen by a policy after authentication, next to the wire. */

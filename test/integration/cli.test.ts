@@ -7,7 +7,7 @@ import { DefaultAzureCredential } from "@azure/identity";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { developerToken, raw } from "../helpers/http.ts";
 import { cli, type Lockbox, newDataDir, removeDataDir, serveForFile, startLockbox } from "../helpers/server.ts";
-import { sleep } from "../helpers/wait.ts";
+import { eventually } from "../helpers/wait.ts";
 
 // The `lockbox` command line: env, vault create/list/delete, serve's root key, and SIGTERM.
 let lockbox: Lockbox;
@@ -92,14 +92,11 @@ describe("lockbox vault", () => {
     assert.deepEqual(listed(), ["default"]);
 
     const host = `payments.vault.localhost:${lockbox.port}`;
-    const deadline = Date.now() + 3000;
-    let r = await raw(lockbox, { path: "/secrets/card-key?api-version=7.6", host, token });
-    while (r.json?.error?.code !== "VaultNotFound" && Date.now() < deadline) {
-      await sleep(100);
-      r = await raw(lockbox, { path: "/secrets/card-key?api-version=7.6", host, token });
-    }
-    assert.equal(r.status, 404, r.text);
-    assert.equal(r.json.error.code, "VaultNotFound");
+    await eventually("the deleted vault's host answering VaultNotFound", 3000, async () => {
+      const r = await raw(lockbox, { path: "/secrets/card-key?api-version=7.6", host, token });
+      assert.equal(r.status, 404, r.text);
+      assert.equal(r.json.error.code, "VaultNotFound");
+    });
   });
 
   test("invalid vault names are refused", () => {

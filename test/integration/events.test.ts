@@ -8,6 +8,7 @@ import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
 import { cli, removeDataDir, startLockbox, useEnvironment, type Lockbox, stopOrKill } from "../helpers/server.ts";
 import { advanceClock, clockNow as clockNowOf } from "../helpers/clock.ts";
 import { assertKeyVaultEventData, startWebhook, type ReceivedEvent, type Webhook, type WebhookOptions } from "../helpers/webhook.ts";
+import { eventually } from "../helpers/wait.ts";
 
 // Key Vault events to webhooks (issue 4): subscriptions made with the CLI and the admin API,
 // the Event Grid and CloudEvents envelopes as @azure/eventgrid reads them, type filters,
@@ -64,14 +65,12 @@ async function listSubscriptions(): Promise<Subscription[]> {
 
 /** Polls the admin API (15 s at most) until the subscription is validated. */
 async function untilValidated(id: string): Promise<Subscription> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
+  return eventually(`subscription ${id} validated`, 15_000, async () => {
     const mine = (await listSubscriptions()).find((s) => s.id === id);
     assert.ok(mine, `subscription ${id} is not listed`);
-    if (mine.validated) return mine;
-    assert.ok(Date.now() < deadline, `subscription ${id} was not validated within 15 s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    assert.ok(mine.validated, `subscription ${id} is not validated`);
+    return mine;
+  });
 }
 
 /** Subscribes through the admin API and waits for the handshake to validate it. */
@@ -117,17 +116,14 @@ describe("subscriptions from the CLI", () => {
         assert.ok(id, `no subscription id in: ${made.stdout}`);
 
         await hook.waitUntil(() => hook.validations > 0, "the validation handshake of a subscription made with the CLI");
-        let listed: Subscription | undefined;
-        const deadline = Date.now() + 10_000;
-        for (;;) {
+        const listed = await eventually(`events list --json showing ${id} validated`, 10_000, async () => {
           const r = cli(["events", "list", "--json", "--data-dir", lockbox.dataDir]);
           assert.equal(r.status, 0, `lockbox events list failed: ${r.stderr}`);
-          listed = (JSON.parse(r.stdout) as Subscription[]).find((s) => s.id === id);
-          assert.ok(listed, `events list --json does not show ${id}: ${r.stdout}`);
-          if (listed.validated || Date.now() > deadline) break;
-          await new Promise((r) => setTimeout(r, 200));
-        }
-        assert.equal(listed.validated, true, `events list --json shows ${id} not validated`);
+          const found = (JSON.parse(r.stdout) as Subscription[]).find((s) => s.id === id);
+          assert.ok(found, `events list --json does not show ${id}: ${r.stdout}`);
+          assert.equal(found.validated, true, `events list --json shows ${id} not validated`);
+          return found;
+        });
         assert.equal(listed.vault, "default");
         assert.equal(listed.endpoint, hook.url);
         assert.equal(listed.schema, "eventgrid");

@@ -9,6 +9,7 @@ import { developerToken, raw } from "../helpers/http.ts";
 import { removeDataDir, startLockbox, useEnvironment, type Lockbox, stopOrKill } from "../helpers/server.ts";
 import { advanceClock, clockNow as clockNowOf } from "../helpers/clock.ts";
 import { assertKeyVaultEventData, startWebhook, type ReceivedEvent, type Webhook } from "../helpers/webhook.ts";
+import { eventually } from "../helpers/wait.ts";
 
 // Rotation that runs (issue 4): key rotation policies and near-expiry / expiry events on
 // the server's clock, moved forward with the dev clock, seen through the official SDKs and
@@ -51,16 +52,14 @@ async function subscribe(hook: Webhook, extra: object = {}): Promise<string> {
   assert.equal(r.status, 201, `subscribe: ${r.status} ${r.text}`);
   const id = r.json.id as string;
   await hook.waitUntil(() => hook.validations + hook.optionsOrigins.length > 0, "the validation handshake");
-  const deadline = Date.now() + 15_000;
-  for (;;) {
+  await eventually(`subscription ${id} validated`, 15_000, async () => {
     const listed = await raw(lockbox, { path: "/lockbox/v1/vaults/default/subscriptions", token: await developerToken(lockbox) });
     assert.equal(listed.status, 200, listed.text);
     const mine = (listed.json.value as Array<{ id: string; validated: boolean }>).find((s) => s.id === id);
     assert.ok(mine, `subscription ${id} is not listed: ${listed.text}`);
-    if (mine.validated) return id;
-    assert.ok(Date.now() < deadline, `subscription ${id} was not validated within 15 s: ${listed.text}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    assert.ok(mine.validated, `subscription ${id} is not validated: ${listed.text}`);
+  });
+  return id;
 }
 
 async function unsubscribe(id: string): Promise<void> {
@@ -523,11 +522,9 @@ describe("restarts in the middle of due work", () => {
       await startAgain();
 
       const fresh = keyClient();
-      const deadline = Date.now() + 15_000;
-      while ((await versionsOf(fresh, name)).length < 2) {
-        assert.ok(Date.now() < deadline, "the rotation that fell due while the server was down was not done at start");
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await eventually("the rotation that fell due while the server was down, done at start", 15_000, async () =>
+        assert.ok((await versionsOf(fresh, name)).length >= 2, "not rotated yet"),
+      );
       const v2 = await fresh.getKey(name);
       await hook.waitFor(is("KeyNewVersionCreated", name, v2.properties.version), "KeyNewVersionCreated for the catch-up rotation");
       await advance(60);
