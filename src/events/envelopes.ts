@@ -1,3 +1,4 @@
+import { kindNamed } from "../kernel/kinds.ts";
 import type { EventRecord, EventSchema } from "../store/store.ts";
 import type { StoredEventData } from "./types.ts";
 
@@ -16,7 +17,7 @@ export const topicOf = (ctx: EnvelopeContext, vault: string): string =>
 
 function dataOf(ctx: EnvelopeContext, e: EventRecord) {
   const d = e.data as unknown as StoredEventData;
-  const collection = d.ObjectType === "Key" ? "keys" : "secrets";
+  const collection = kindNamed(d.ObjectType)!.collection;
   return { Id: `${ctx.publicOrigin(e.vault)}/${collection}/${d.ObjectName}/${d.Version}`, ...d };
 }
 

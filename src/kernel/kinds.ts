@@ -20,6 +20,9 @@ export const KINDS: Record<ObjectKind, KindNames> = {
 
 export const OBJECT_KINDS: readonly ObjectKind[] = ["secret", "key"];
 
+/** The names of the kind whose operation prefix is `Noun` (Secret, Key), or undefined. */
+export const kindNamed = (Noun: string): KindNames | undefined => OBJECT_KINDS.map((k) => KINDS[k]).find((k) => k.Noun === Noun);
+
 /** The kind a URL collection names (secrets, keys), or undefined. */
 export const kindOfCollection = (collection: string): ObjectKind | undefined =>
   OBJECT_KINDS.find((k) => KINDS[k].collection === collection);
