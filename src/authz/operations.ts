@@ -1,9 +1,7 @@
-/**
- * Every data-plane operation, once: its AuditEvent operationName, the RBAC data action it
- * needs, and the access-policy permission it needs. Routes name their operation; the
- * authorizer, the audit log and the tests all read this one table.
- */
-export type PermissionKind = "secrets" | "keys";
+import type { KindNames } from "../kernel/kinds.ts";
+
+/** Access policies grant permissions per collection: secrets, keys. */
+export type PermissionKind = KindNames["collection"];
 
 export interface Operation {
   name: string;
@@ -22,6 +20,11 @@ const op = (name: string, dataAction: string, kind: PermissionKind, permission: 
   { name, dataAction, permission: { kind, name: permission }, onObject },
 ];
 
+/**
+ * Every data-plane operation, once: its AuditEvent operationName, the RBAC data action it
+ * needs, and the access-policy permission it needs. Routes name their operation; the
+ * authorizer, the audit log and the tests all read this one table.
+ */
 export const OPERATIONS: ReadonlyMap<string, Operation> = new Map([
   op("SecretSet", `${S}/setSecret/action`, "secrets", "set"),
   op("SecretGet", `${S}/getSecret/action`, "secrets", "get"),
