@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
-import { KvError } from "../kernel/errors.ts";
+import { badParameter, KvError } from "../kernel/errors.ts";
 import { StoreUnavailable } from "../store/store.ts";
 
 /**
@@ -14,15 +14,15 @@ export function toKvError(error: FastifyError | Error): KvError {
     const where = first?.instancePath ? first.instancePath.slice(1).replaceAll("/", ".") : "body";
     const what =
       first?.keyword === "required" ? `is missing the required property '${String(first.params.missingProperty)}'` : first?.message;
-    return new KvError(400, "BadParameter", `The request ${e.validationContext ?? "body"} is invalid: ${where} ${what ?? "is invalid"}.`);
+    return badParameter(`The request ${e.validationContext ?? "body"} is invalid: ${where} ${what ?? "is invalid"}.`);
   }
   switch (e.code) {
     case "FST_ERR_CTP_INVALID_JSON_BODY":
     case "FST_ERR_CTP_INVALID_JSON":
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
-      return new KvError(400, "BadParameter", "The request body is not valid JSON.");
+      return badParameter("The request body is not valid JSON.");
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-      return new KvError(400, "BadParameter", "The request body must be application/json.");
+      return badParameter("The request body must be application/json.");
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return new KvError(413, "RequestEntityTooLarge", "The request body is too large.");
   }

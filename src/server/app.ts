@@ -12,7 +12,7 @@ import { renderError } from "../http/errors.ts";
 import { adminPlane, decoratePipeline, vaultPlane, type PipelineDeps } from "../http/pipeline.ts";
 import { checkRequestShape } from "../http/routing.ts";
 import type { Tokens } from "../identity/tokens.ts";
-import { KvError, notFound } from "../kernel/errors.ts";
+import { badParameter, notFound } from "../kernel/errors.ts";
 import type { Config } from "./config.ts";
 import { clientErrorHandler, guardConnections, httpsOptions } from "./connections.ts";
 import type { Instance } from "./instance.ts";
@@ -55,8 +55,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Object names may be 127 characters (Azure's limit); longer ones must reach the
     // domain's name check to get Azure's BadParameter, not the router's 414.
     routerOptions: { maxParamLength: 4096 },
-    frameworkErrors: (error, req, reply) =>
-      renderError(new KvError(400, "BadParameter", `The request URL is malformed: ${error.message}`), req, reply),
+    frameworkErrors: (error, req, reply) => renderError(badParameter(`The request URL is malformed: ${error.message}`), req, reply),
     return503OnClosing: true,
     forceCloseConnections: "idle",
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
