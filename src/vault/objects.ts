@@ -71,7 +71,22 @@ export function validateTags(tags: Record<string, string> | null | undefined): v
   }
 }
 
-interface BackupVersion extends Omit<VersionRecord, "vault" | "kind" | "name" | "seq" | "sealed"> {
+/** What a version is, wherever it is kept: everything but its place and its sealed payload. */
+type PortableVersion = Omit<VersionRecord, "vault" | "kind" | "name" | "seq" | "sealed">;
+
+const portableFields = (v: PortableVersion): PortableVersion => ({
+  version: v.version,
+  created: v.created,
+  updated: v.updated,
+  enabled: v.enabled,
+  nbf: v.nbf,
+  exp: v.exp,
+  contentType: v.contentType,
+  tags: v.tags,
+  props: v.props,
+});
+
+interface BackupVersion extends PortableVersion {
   payload: string;
 }
 
@@ -434,18 +449,7 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
       name: latest.object.displayName,
       policy: latest.object.policy ?? null,
       maxVersions: latest.object.maxVersions,
-      versions: versions.map((v) => ({
-        version: v.version,
-        created: v.created,
-        updated: v.updated,
-        enabled: v.enabled,
-        nbf: v.nbf,
-        exp: v.exp,
-        contentType: v.contentType,
-        tags: v.tags,
-        props: v.props,
-        payload: this.open(vault, v).toString("base64"),
-      })),
+      versions: versions.map((v) => ({ ...portableFields(v), payload: this.open(vault, v).toString("base64") })),
     };
     const sealed = this.keyring.sealBackup(Buffer.from(JSON.stringify(doc)), this.backupAad());
     return Buffer.concat([Buffer.from(this.rules.backupPrefix, "ascii"), sealed]);
@@ -470,15 +474,7 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
       vault: vault.name,
       kind: this.rules.kind,
       name: key,
-      version: v.version,
-      created: v.created,
-      updated: v.updated,
-      enabled: v.enabled,
-      nbf: v.nbf,
-      exp: v.exp,
-      contentType: v.contentType,
-      tags: v.tags,
-      props: v.props,
+      ...portableFields(v),
       sealed: this.keyring.seal(vault, this.aad(vault.name, key, v.version), Buffer.from(v.payload, "base64")),
     }));
     return this.store.write(async (repo) => {
