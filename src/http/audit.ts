@@ -53,18 +53,17 @@ export function auditRequests(scope: FastifyInstance, deps: RequestAuditDeps): v
   // Refused before anything was done: there is no result to audit, and no line is kept for them.
   const refused = new WeakSet<FastifyRequest>();
 
-  scope.addHook("onRequest", async (req) => {
-    if (!audit.ready()) {
-      refused.add(req);
-      throw new KvError(503, "ServiceUnavailable", UNAUDITABLE);
-    }
+  // Both hooks take fastify's callback form (they do not wait): no promise per request.
+  scope.addHook("onRequest", (req, _reply, done) => {
+    if (audit.ready()) return done();
+    refused.add(req);
+    done(new KvError(503, "ServiceUnavailable", UNAUDITABLE));
   });
 
-  scope.addHook("onSend", async (req, reply, payload) => {
-    if (refused.has(req)) return payload;
-    if (audit.record(requestEvent(finished(req, reply, deps)), withheldEvent)) return payload;
+  scope.addHook("onSend", (req, reply, payload, done) => {
+    if (refused.has(req) || audit.record(requestEvent(finished(req, reply, deps)), withheldEvent)) return done(null, payload);
     reply.kvErrorMessage = WITHHELD;
     void reply.code(503).header("retry-after", "1").header("content-type", "application/json; charset=utf-8");
-    return JSON.stringify(new KvError(503, "ServiceUnavailable", WITHHELD).toBody());
+    done(null, JSON.stringify(new KvError(503, "ServiceUnavailable", WITHHELD).toBody()));
   });
 }

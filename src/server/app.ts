@@ -81,8 +81,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook("preClose", async () => {
     closing = true;
   });
-  app.addHook("onSend", async (_req, reply) => {
+  // (Hooks that do not wait take fastify's callback form: no promise per request.)
+  app.addHook("onSend", (_req, reply, payload, done) => {
     if (closing) void reply.header("connection", "close");
+    done(null, payload);
   });
 
   app.setErrorHandler(renderError);
@@ -90,11 +92,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.code(404).send(notFound("NotFound", `There is no operation at ${req.method} ${req.url.split("?")[0]}.`).toBody());
   });
 
-  app.addHook("onRequest", async (req, reply) => {
+  app.addHook("onRequest", (req, reply, done) => {
     void reply.header("x-ms-request-id", req.id);
     const correlation = req.headers["x-ms-client-request-id"];
     if (typeof correlation === "string") void reply.header("x-ms-client-request-id", correlation);
     checkRequestShape(req);
+    done();
   });
 
   const { vaults, identities, access, secrets, keys, subscriptions, devClock } = instance;
