@@ -49,6 +49,17 @@ export interface CreateOptions<P, Q> {
   after?: (repo: Repo, created: Version<P, Q>, previous: Version<P, Q> | undefined) => Promise<void>;
 }
 
+/** A version sealed and ready to be written (VersionedObjects.prepare). */
+export interface PreparedVersion<P> {
+  vault: Vault;
+  /** As the caller wrote it, and canonical. */
+  name: string;
+  key: string;
+  version: string;
+  input: VersionInput<P>;
+  sealed: Buffer;
+}
+
 export interface Page<T> {
   items: T[];
   /** Opaque to callers; hand it back to get the next page. Absent on the last page. */
@@ -150,60 +161,65 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
     );
   }
 
-  /** Adds a version (creating the object on first use) and returns it. */
-  async create(
-    vault: Vault,
-    name: string,
-    payload: Buffer,
-    input: VersionInput<P>,
-    options: CreateOptions<P, Q> = {},
-  ): Promise<Version<P, Q>> {
-    const key = canonicalName(name);
+  /**
+   * A new version made ready to be written: its id chosen (or given: a certificate's backing
+   * key and secret share its version id) and its payload sealed, outside any transaction.
+   */
+  prepare(vault: Vault, name: string, payload: Buffer, input: VersionInput<P>, version: string = newVersionId()): PreparedVersion<P> {
     validateTags(input.tags);
-    const version = newVersionId();
+    const key = canonicalName(name);
+    return { vault, name, key, version, input, sealed: this.keyring.seal(vault, this.aad(vault.name, key, version), payload) };
+  }
+
+  /** Adds a version (creating the object on first use) and returns it. */
+  create(vault: Vault, name: string, payload: Buffer, input: VersionInput<P>, options: CreateOptions<P, Q> = {}): Promise<Version<P, Q>> {
+    const prepared = this.prepare(vault, name, payload, input);
+    return this.store.write((repo) => this.createIn(repo, prepared, options));
+  }
+
+  /** Adds a prepared version in the caller's write transaction (one certificate version writes three). */
+  async createIn(repo: Repo, prepared: PreparedVersion<P>, options: CreateOptions<P, Q> = {}): Promise<Version<P, Q>> {
+    const { vault, name, key, version, input, sealed } = prepared;
     const now = nowSeconds(this.clock);
-    const sealed = this.keyring.seal(vault, this.aad(vault.name, key, version), payload);
-    return this.store.write(async (repo) => {
-      await this.checkVaultKey(repo, vault);
-      await options.guard?.(repo);
-      let object = await repo.getObject(vault.name, this.rules.kind, key);
-      if (object?.deletedAt != null) throw this.isDeletedButRecoverable(name);
-      const previous = object ? await repo.getLatestVersion(vault.name, this.rules.kind, key) : undefined;
-      if (!object) {
-        object = {
-          vault: vault.name,
-          kind: this.rules.kind,
-          name: key,
-          displayName: name,
-          deletedAt: null,
-          purgeAt: null,
-          policy: null,
-          maxVersions: null,
-        };
-        await repo.insertObject(object);
-      }
-      const record: Omit<VersionRecord, "seq"> = {
+    await this.checkVaultKey(repo, vault);
+    await options.guard?.(repo);
+    let object = await repo.getObject(vault.name, this.rules.kind, key);
+    if (object?.deletedAt != null) throw this.isDeletedButRecoverable(name);
+    const previous = object ? await repo.getLatestVersion(vault.name, this.rules.kind, key) : undefined;
+    if (!object) {
+      object = {
         vault: vault.name,
         kind: this.rules.kind,
         name: key,
-        version,
-        created: now,
-        updated: now,
-        enabled: input.enabled ?? true,
-        nbf: input.nbf ?? null,
-        exp: input.exp ?? null,
-        contentType: input.contentType ?? null,
-        tags: input.tags ?? null,
-        props: input.props,
-        sealed,
+        displayName: name,
+        deletedAt: null,
+        purgeAt: null,
+        policy: null,
+        maxVersions: null,
       };
-      await repo.insertVersion(record);
-      const created: Version<P, Q> = { ...record, props: input.props, seq: 0, object: this.typedObject(object) };
-      if (object.maxVersions !== null) await this.keepNewest(repo, object.vault, key, object.maxVersions);
-      await options.after?.(repo, created, previous && this.typed(previous));
-      await this.lifecycle.versionCreated(repo, created);
-      return created;
-    });
+      await repo.insertObject(object);
+    }
+    const record: Omit<VersionRecord, "seq"> = {
+      vault: vault.name,
+      kind: this.rules.kind,
+      name: key,
+      version,
+      created: now,
+      updated: now,
+      enabled: input.enabled ?? true,
+      nbf: input.nbf ?? null,
+      exp: input.exp ?? null,
+      contentType: input.contentType ?? null,
+      tags: input.tags ?? null,
+      props: input.props,
+      sealed,
+    };
+    await repo.insertVersion(record);
+    const created: Version<P, Q> = { ...record, props: input.props, seq: 0, object: this.typedObject(object) };
+    if (object.maxVersions !== null) await this.keepNewest(repo, object.vault, key, object.maxVersions);
+    await options.after?.(repo, created, previous && this.typed(previous));
+    await this.lifecycle.versionCreated(repo, created);
+    return created;
   }
 
   /** Destroys the oldest versions beyond `keep`; the current version always stays. */
