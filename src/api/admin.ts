@@ -82,14 +82,16 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     return vault;
   }
 
-  const engines: Record<ObjectKind, Pick<VersionedObjects<unknown, PlannedPolicy>, "prune" | "setMaxVersions">> = {
+  // The kinds whose versions an operator may prune (a certificate's come with it when it has a service).
+  const engines: Partial<Record<ObjectKind, Pick<VersionedObjects<unknown, PlannedPolicy>, "prune" | "setMaxVersions">>> = {
     secret: secrets.objects,
     key: keys.objects,
   };
   function objectsOf(req: FastifyRequest) {
     const kind = kindOfCollection(p(req).collection);
-    if (!kind) throw notFound("NotFound", `There is no collection '${p(req).collection}': use secrets or keys.`);
-    return engines[kind];
+    const engine = kind && engines[kind];
+    if (!engine) throw notFound("NotFound", `There is no collection '${p(req).collection}': use secrets or keys.`);
+    return engine;
   }
 
   app.get("/lockbox/v1/vaults/:vault/subscriptions", async (req) => ({
@@ -182,12 +184,16 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
 
   const policySetSchema = {
     type: "object",
-    properties: { secrets: { type: "array", items: { type: "string" } }, keys: { type: "array", items: { type: "string" } } },
+    properties: {
+      secrets: { type: "array", items: { type: "string" } },
+      keys: { type: "array", items: { type: "string" } },
+      certificates: { type: "array", items: { type: "string" } },
+    },
   } as const;
   app.get("/lockbox/v1/vaults/:vault/accesspolicies", async (req) => ({ value: await access.listPolicies(await vaultOf(req)) }));
   app.put("/lockbox/v1/vaults/:vault/accesspolicies/:id", { schema: { body: policySetSchema } }, async (req) => {
-    const b = (req.body ?? {}) as { secrets?: string[]; keys?: string[] };
-    return access.setPolicy(await vaultOf(req), await identities.find(p(req).id), b.secrets ?? [], b.keys ?? []);
+    const b = (req.body ?? {}) as { secrets?: string[]; keys?: string[]; certificates?: string[] };
+    return access.setPolicy(await vaultOf(req), await identities.find(p(req).id), b);
   });
   app.delete("/lockbox/v1/vaults/:vault/accesspolicies/:id", async (req, reply) => {
     await access.removePolicy(await vaultOf(req), await identities.find(p(req).id));

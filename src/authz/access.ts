@@ -104,12 +104,18 @@ export class AccessControl {
     }
   }
 
-  async setPolicy(vault: Vault, identity: IdentityRecord, secrets: string[], keys: string[]): Promise<AccessPolicyRecord> {
+  /** Sets an identity's access policy: its permissions per collection (none where not given). */
+  async setPolicy(
+    vault: Vault,
+    identity: IdentityRecord,
+    permissions: Partial<Record<PermissionKind, string[]>>,
+  ): Promise<AccessPolicyRecord> {
     const policy: AccessPolicyRecord = {
       vault: vault.name,
       principal: identity.id,
-      secrets: checkPermissions("secrets", secrets),
-      keys: checkPermissions("keys", keys),
+      secrets: checkPermissions("secrets", permissions.secrets ?? []),
+      keys: checkPermissions("keys", permissions.keys ?? []),
+      certificates: checkPermissions("certificates", permissions.certificates ?? []),
     };
     await this.store.write((repo) => repo.putAccessPolicy(policy));
     return policy;
@@ -128,8 +134,8 @@ export class AccessControl {
 
 function normalizeScope(scope: string): string {
   if (scope === "/" || scope === "") return "/";
-  const m = /^\/(secrets|keys)\/([^/]+)$/i.exec(scope);
-  if (!m) throw badParameter(`The scope '${scope}' is not valid: use /, /secrets/NAME or /keys/NAME.`);
+  const m = /^\/(secrets|keys|certificates)\/([^/]+)$/i.exec(scope);
+  if (!m) throw badParameter(`The scope '${scope}' is not valid: use /, /secrets/NAME, /keys/NAME or /certificates/NAME.`);
   return `/${m[1]!.toLowerCase()}/${canonicalName(m[2]!)}`;
 }
 

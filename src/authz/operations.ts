@@ -1,6 +1,6 @@
 import type { KindNames } from "../kernel/kinds.ts";
 
-/** Access policies grant permissions per collection: secrets, keys. */
+/** Access policies grant permissions per collection: secrets, keys, certificates. */
 export type PermissionKind = KindNames["collection"];
 
 export interface Operation {
@@ -14,6 +14,9 @@ export interface Operation {
 const S = "Microsoft.KeyVault/vaults/secrets";
 const K = "Microsoft.KeyVault/vaults/keys";
 const P = "Microsoft.KeyVault/vaults/keyrotationpolicies";
+const C = "Microsoft.KeyVault/vaults/certificates";
+const CA = "Microsoft.KeyVault/vaults/certificatecas";
+const CC = "Microsoft.KeyVault/vaults/certificatecontacts";
 
 const op = (name: string, dataAction: string, kind: PermissionKind, permission: string, onObject = true): [string, Operation] => [
   name,
@@ -63,6 +66,35 @@ export const OPERATIONS: ReadonlyMap<string, Operation> = new Map([
   op("KeyVerify", `${K}/verify/action`, "keys", "verify"),
   op("KeyRelease", `${K}/release/action`, "keys", "release"),
   op("RngGet", "Microsoft.KeyVault/vaults/rng/action", "keys", "get", false),
+
+  op("CertificateCreate", `${C}/create/action`, "certificates", "create"),
+  op("CertificateImport", `${C}/import/action`, "certificates", "import"),
+  op("CertificateGet", `${C}/read`, "certificates", "get"),
+  op("CertificateUpdate", `${C}/update/action`, "certificates", "update"),
+  op("CertificateDelete", `${C}/delete`, "certificates", "delete"),
+  op("CertificateList", `${C}/read`, "certificates", "list", false),
+  op("CertificateListVersions", `${C}/read`, "certificates", "list"),
+  op("CertificatePolicyGet", `${C}/read`, "certificates", "get"),
+  op("CertificatePolicyUpdate", `${C}/update/action`, "certificates", "update"),
+  op("CertificatePendingGet", `${C}/read`, "certificates", "get"),
+  op("CertificatePendingUpdate", `${C}/update/action`, "certificates", "update"),
+  op("CertificatePendingDelete", `${C}/delete`, "certificates", "delete"),
+  op("CertificatePendingMerge", `${C}/create/action`, "certificates", "create"),
+  op("CertificateBackup", `${C}/backup/action`, "certificates", "backup"),
+  op("CertificateRestore", `${C}/restore/action`, "certificates", "restore", false),
+  op("CertificateGetDeleted", `${C}/read`, "certificates", "get"),
+  op("CertificateListDeleted", `${C}/read`, "certificates", "list", false),
+  op("CertificatePurge", `${C}/purge/action`, "certificates", "purge"),
+  op("CertificateRecover", `${C}/recover/action`, "certificates", "recover"),
+  op("CertificateIssuerSet", `${CA}/write`, "certificates", "setissuers", false),
+  op("CertificateIssuerGet", `${CA}/read`, "certificates", "getissuers", false),
+  op("CertificateIssuerUpdate", `${CA}/write`, "certificates", "setissuers", false),
+  op("CertificateIssuerDelete", `${CA}/delete`, "certificates", "deleteissuers", false),
+  // certificates.json: listing issuers "requires the certificates/manageissuers/getissuers permission".
+  op("CertificateIssuersList", `${CA}/read`, "certificates", "getissuers", false),
+  op("CertificateContactsSet", `${CC}/write`, "certificates", "managecontacts", false),
+  op("CertificateContactsGet", `${CC}/write`, "certificates", "managecontacts", false),
+  op("CertificateContactsDelete", `${CC}/write`, "certificates", "managecontacts", false),
 ]);
 
 export function operation(name: string): Operation {
@@ -95,5 +127,23 @@ export const PERMISSIONS: Record<PermissionKind, readonly string[]> = {
     "getrotationpolicy",
     "setrotationpolicy",
     "release",
+  ],
+  certificates: [
+    "get",
+    "list",
+    "update",
+    "create",
+    "import",
+    "delete",
+    "recover",
+    "backup",
+    "restore",
+    "managecontacts",
+    "manageissuers",
+    "getissuers",
+    "listissuers",
+    "setissuers",
+    "deleteissuers",
+    "purge",
   ],
 };

@@ -22,6 +22,17 @@ export const BUILT_IN_ROLES: Record<string, readonly string[]> = {
     "Microsoft.KeyVault/vaults/keys/unwrap/action",
   ],
   "Key Vault Crypto Service Release User": ["Microsoft.KeyVault/vaults/keys/release/action"],
+  "Key Vault Certificates Officer": [
+    "Microsoft.KeyVault/vaults/certificatecas/*",
+    "Microsoft.KeyVault/vaults/certificates/*",
+    "Microsoft.KeyVault/vaults/certificatecontacts/write",
+  ],
+  "Key Vault Certificate User": [
+    "Microsoft.KeyVault/vaults/certificates/read",
+    "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+    "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+    "Microsoft.KeyVault/vaults/keys/read",
+  ],
 };
 
 /** The role of that name, ignoring case, as Azure matches role names. */

@@ -305,18 +305,29 @@ policy
   .requiredOption("--assignee <name>", "the identity (name, object id or client id)")
   .option("--secret-permissions <perms...>", `of: ${PERMISSIONS.secrets.join(", ")}, or all`, [])
   .option("--key-permissions <perms...>", `of: ${PERMISSIONS.keys.join(", ")}, or all`, [])
+  .option("--certificate-permissions <perms...>", `of: ${PERMISSIONS.certificates.join(", ")}, or all`, [])
   .addOption(dataDirOption())
-  .action(async (opts: { vault: string; assignee: string; secretPermissions: string[]; keyPermissions: string[]; dataDir?: string }) => {
-    await withInstance(opts.dataDir, async (i) => {
-      const p = await i.access.setPolicy(
-        await inVault(i, opts.vault),
-        await i.identities.find(opts.assignee),
-        opts.secretPermissions,
-        opts.keyPermissions,
-      );
-      console.log(`access policy of ${opts.assignee} on ${p.vault}: secrets [${p.secrets.join(", ")}], keys [${p.keys.join(", ")}]`);
-    });
-  });
+  .action(
+    async (opts: {
+      vault: string;
+      assignee: string;
+      secretPermissions: string[];
+      keyPermissions: string[];
+      certificatePermissions: string[];
+      dataDir?: string;
+    }) => {
+      await withInstance(opts.dataDir, async (i) => {
+        const p = await i.access.setPolicy(await inVault(i, opts.vault), await i.identities.find(opts.assignee), {
+          secrets: opts.secretPermissions,
+          keys: opts.keyPermissions,
+          certificates: opts.certificatePermissions,
+        });
+        console.log(
+          `access policy of ${opts.assignee} on ${p.vault}: secrets [${p.secrets.join(", ")}], keys [${p.keys.join(", ")}], certificates [${p.certificates.join(", ")}]`,
+        );
+      });
+    },
+  );
 policy
   .command("list")
   .description("list a vault's access policies")
@@ -337,7 +348,9 @@ policy
         );
       else
         for (const p of list)
-          console.log(`${names.get(p.principal) ?? p.principal}\tsecrets: ${p.secrets.join(",")}\tkeys: ${p.keys.join(",")}`);
+          console.log(
+            `${names.get(p.principal) ?? p.principal}\tsecrets: ${p.secrets.join(",")}\tkeys: ${p.keys.join(",")}\tcertificates: ${p.certificates.join(",")}`,
+          );
     });
   });
 policy

@@ -1,4 +1,4 @@
-import { KINDS, OBJECT_KINDS, type ObjectKind } from "../kernel/kinds.ts";
+import { KINDS, OBJECT_KINDS, type KindNames, type ObjectKind } from "../kernel/kinds.ts";
 
 /** Key Vault's Event Grid event types, as Azure names them. */
 export type LifecycleEvent = "NewVersionCreated" | "NearExpiry" | "Expired";
@@ -12,7 +12,7 @@ export const EVENT_TYPES: readonly string[] = OBJECT_KINDS.flatMap((kind) =>
 /** The data of a Key Vault event, as stored; `Id` is added on delivery from the vault's public URL. */
 export interface StoredEventData {
   VaultName: string;
-  ObjectType: "Key" | "Secret";
+  ObjectType: KindNames["Noun"];
   ObjectName: string;
   Version: string;
   NBF: number | null;

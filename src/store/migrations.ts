@@ -143,4 +143,9 @@ export const migrations: Migration[] = [
     version: 5,
     statements: [`ALTER TABLE schedule ADD COLUMN lease_until BIGINT`],
   },
+  {
+    // Access policies grant certificate permissions too.
+    version: 6,
+    statements: [`ALTER TABLE access_policies ADD COLUMN certificates TEXT NOT NULL DEFAULT '[]'`],
+  },
 ];

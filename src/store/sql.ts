@@ -58,6 +58,7 @@ function toAccessPolicy(r: Row): AccessPolicyRecord {
     principal: String(r.principal),
     secrets: JSON.parse(String(r.secrets)) as string[],
     keys: JSON.parse(String(r.keys)) as string[],
+    certificates: JSON.parse(String(r.certificates)) as string[],
   };
 }
 
@@ -244,8 +245,9 @@ export class SqlRepo implements Repo {
   async putAccessPolicy(p: AccessPolicyRecord): Promise<void> {
     await this.db.notify("access");
     await this.db.run(
-      "INSERT INTO access_policies (vault, principal, secrets, keys) VALUES (?, ?, ?, ?) ON CONFLICT (vault, principal) DO UPDATE SET secrets = excluded.secrets, keys = excluded.keys",
-      [p.vault, p.principal, JSON.stringify(p.secrets), JSON.stringify(p.keys)],
+      `INSERT INTO access_policies (vault, principal, secrets, keys, certificates) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (vault, principal) DO UPDATE SET secrets = excluded.secrets, keys = excluded.keys, certificates = excluded.certificates`,
+      [p.vault, p.principal, JSON.stringify(p.secrets), JSON.stringify(p.keys), JSON.stringify(p.certificates)],
     );
   }
 

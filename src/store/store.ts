@@ -31,6 +31,7 @@ export interface AccessPolicyRecord {
   principal: string;
   secrets: string[];
   keys: string[];
+  certificates: string[];
 }
 
 export type IdentityKind = "managed" | "sp";

@@ -270,9 +270,11 @@ describe("the role matrix: every built-in role by SDK operations, allowed exactl
     }
   });
 
-  test("the roles are Azure's eight built-in Key Vault data-plane roles", () => {
+  test("the roles are Azure's ten built-in Key Vault data-plane roles", () => {
     assert.deepEqual([...ROLES].sort(), [
       "Key Vault Administrator",
+      "Key Vault Certificate User",
+      "Key Vault Certificates Officer",
       "Key Vault Crypto Officer",
       "Key Vault Crypto Service Encryption User",
       "Key Vault Crypto Service Release User",
@@ -383,7 +385,28 @@ describe("a vault using access policies", () => {
       "list",
       "--key-permissions",
       "get",
+      "--certificate-permissions",
+      "Get",
+      "list",
+      "ManageContacts",
     );
+    // Certificate permissions are kept with the others, in Azure's spelling whatever the case given.
+    const [listed] = JSON.parse(lockboxCli("policy", "list", "--vault", "ap-vault", "--json")) as { certificates: string[] }[];
+    assert.deepEqual(listed!.certificates, ["get", "list", "managecontacts"]);
+    const wrong = cli([
+      "policy",
+      "set",
+      "--vault",
+      "ap-vault",
+      "--assignee",
+      "ap-app",
+      "--certificate-permissions",
+      "sign",
+      "--data-dir",
+      lockbox.dataDir,
+    ]);
+    assert.notEqual(wrong.status, 0, "sign is no certificate permission");
+    assert.match(wrong.stderr, /'sign' is not a certificates permission/);
     // A role on a vault that uses access policies counts for nothing.
     assignRole("ap-app", "Key Vault Secrets Officer", { vault: "ap-vault" });
     const credential = credentialOf(sp);

@@ -129,7 +129,9 @@ test("Event Grid and CloudEvents envelopes carry Azure's fields and the vault's 
   assert.equal(ce.type, "Microsoft.KeyVault.SecretNewVersionCreated");
   assert.equal(ce.source, eg[0].topic);
   assert.deepEqual(ce.data, eg[0].data);
-  assert.equal(EVENT_TYPES.length, 6);
+  // New version, near expiry and expired, for each of the three kinds, as Azure names them.
+  assert.equal(EVENT_TYPES.length, 9);
+  assert.ok(EVENT_TYPES.includes("Microsoft.KeyVault.CertificateNearExpiry"));
 });
 
 test("deliveries are retried on Event Grid's schedule, then hourly", () => {
