@@ -129,6 +129,7 @@ export function keyBundle(origin: string, vault: Vault, v: KeyVersion) {
     attributes: { ...attributesOf(v, vault), ...(props.exportable !== undefined ? { exportable: props.exportable } : {}) },
     ...(v.tags ? { tags: v.tags } : {}),
     ...(props.releasePolicy ? { release_policy: props.releasePolicy } : {}),
+    ...(props.managed ? { managed: true } : {}),
   };
 }
 
@@ -138,6 +139,7 @@ function keyItem(origin: string, vault: Vault, v: KeyVersion, versioned: boolean
     kid: objectId(origin, "keys", v.object.displayName, versioned ? v.version : undefined),
     attributes: { ...attributesOf(v, vault), ...(props.exportable !== undefined ? { exportable: props.exportable } : {}) },
     ...(v.tags ? { tags: v.tags } : {}),
+    ...(props.managed ? { managed: true } : {}),
   };
 }
 

@@ -42,12 +42,15 @@ function secretItem(origin: string, vault: Vault, v: SecretVersion, versioned: b
     attributes: attributesOf(v, vault),
     ...(v.tags ? { tags: v.tags } : {}),
     ...(v.contentType !== null ? { contentType: v.contentType } : {}),
+    ...(v.props.managed ? { managed: true } : {}),
   };
 }
 
 export const secretBundle = (origin: string, vault: Vault, v: SecretVersion, value?: string) => ({
   ...(value !== undefined ? { value } : {}),
   ...secretItem(origin, vault, v, true),
+  // A certificate's secret names the certificate's key.
+  ...(v.props.managed ? { kid: objectId(origin, "keys", v.object.displayName, v.version) } : {}),
 });
 
 const attributeInput = (a: AttributesBody | undefined) => ({

@@ -1,4 +1,4 @@
-import { createECDH, createPrivateKey, generateKeyPair, randomBytes, type JsonWebKey } from "node:crypto";
+import { createECDH, createPrivateKey, generateKeyPair, randomBytes, type JsonWebKey, type KeyObject } from "node:crypto";
 import { promisify } from "node:util";
 import { CURVES, isCurve, type Curve, type KeyFamily } from "./algorithms.ts";
 
@@ -71,6 +71,12 @@ export async function generateKey(family: KeyFamily, options: KeyShape): Promise
       return { kty: "oct", k: randomBytes((options.size ?? 256) / 8).toString("base64url") };
   }
 }
+
+/** Key material as Lockbox keeps it, from a node private key (RSA or EC). */
+export const privateJwkOf = (key: KeyObject): PrivateJwk => toPrivateJwk(key.export({ format: "jwk" }));
+
+/** A node private key of kept RSA or EC material. */
+export const keyObjectOf = (jwk: PrivateJwk): KeyObject => createPrivateKey({ key: nodeJwk(jwk), format: "jwk" });
 
 function toPrivateJwk(jwk: JsonWebKey): PrivateJwk {
   if (jwk.kty === "RSA") {

@@ -513,11 +513,20 @@ const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
 
 /**
  * Reads an imported certificate value as Azure does, by looking at it: PEM text if it has a "-----BEGIN" line, else
- * base64 (standard or url-safe) of a PKCS#12 (PFX) file, opened with the password (none: the empty one).
+ * base64 (standard or url-safe) of PEM text (the SDK base64-encodes the bytes it is given unless told the value is
+ * PEM) or of a PKCS#12 (PFX) file, opened with the password (none: the empty one).
  */
 export async function readCertificateValue(value: string, password?: string): Promise<CertificateBundle> {
-  if (value.includes("-----BEGIN ")) return readPem(value);
+  return (await readCertificateValueKind(value, password)).bundle;
+}
+
+/** As readCertificateValue, also saying which of the two forms the value was. */
+export async function readCertificateValueKind(value: string, password?: string): Promise<{ bundle: CertificateBundle; pem: boolean }> {
+  if (value.includes("-----BEGIN ")) return { bundle: readPem(value), pem: true };
   const compact = value.replace(/\s+/g, "");
   if (!BASE64.test(compact)) fail("The certificate value is neither PEM nor base64 PKCS#12 (PFX).");
-  return readPfx(Buffer.from(compact.replace(/-/g, "+").replace(/_/g, "/"), "base64"), password);
+  const bytes = Buffer.from(compact.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+  const text = bytes.toString("latin1");
+  if (text.includes("-----BEGIN ")) return { bundle: readPem(text), pem: true };
+  return { bundle: await readPfx(bytes, password), pem: false };
 }

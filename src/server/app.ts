@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { Server as HttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { adminRoutes } from "../api/admin.ts";
+import { certificateRoutes } from "../api/certificates.ts";
 import { identityRoutes } from "../api/identity.ts";
 import { keyRoutes } from "../api/keys.ts";
 import { secretRoutes } from "../api/secrets.ts";
@@ -100,7 +101,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done();
   });
 
-  const { vaults, identities, access, secrets, keys, subscriptions, devClock } = instance;
+  const { vaults, identities, access, secrets, keys, certificates, subscriptions, devClock } = instance;
   const pipeline: PipelineDeps = {
     dnsSuffix: config.dnsSuffix,
     tokens,
@@ -115,6 +116,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     vaultPlane(pipeline, (plane) => {
       secretRoutes(plane, secrets);
       keyRoutes(plane, keys);
+      certificateRoutes(plane, certificates);
     }),
   );
   await app.register(

@@ -14,6 +14,7 @@ import { ScheduledLifecycle } from "../scheduler/planning.ts";
 import { webhookRotator } from "../webhooks/send.ts";
 import { Subscriptions } from "../events/subscriptions.ts";
 import { AccessControl } from "../authz/access.ts";
+import { CertificateService } from "../vault/certificates.ts";
 import { SecretService } from "../vault/secrets.ts";
 import { KeyService } from "../vault/keys.ts";
 import { CryptoPool } from "../crypto/pool.ts";
@@ -39,6 +40,7 @@ export interface Instance {
   identities: Identities;
   secrets: SecretService;
   keys: KeyService;
+  certificates: CertificateService;
   subscriptions: Subscriptions;
   access: AccessControl;
   /** Present when time is the dev clock (`serve --dev-clock`, and the CLI on its data directory). */
@@ -204,6 +206,8 @@ export async function openInstance(
   });
 
   const pool = new CryptoPool();
+  const secrets = new SecretService(store, keyring, clock, webhookRotator(), lifecycle);
+  const keys = new KeyService(store, keyring, clock, (request) => pool.run(request), lifecycle);
   return {
     dataDir,
     store,
@@ -212,8 +216,9 @@ export async function openInstance(
     tenantId,
     vaults,
     identities,
-    secrets: new SecretService(store, keyring, clock, webhookRotator(), lifecycle),
-    keys: new KeyService(store, keyring, clock, (request) => pool.run(request), lifecycle),
+    secrets,
+    keys,
+    certificates: new CertificateService(store, keyring, clock, keys, secrets, lifecycle),
     subscriptions: new Subscriptions(store, clock, async (vault) => Boolean(await vaults.find(vault))),
     access,
     devClock,

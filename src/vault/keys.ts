@@ -39,6 +39,8 @@ export interface KeyProps {
   pub: PublicJwk;
   exportable?: boolean;
   releasePolicy?: ReleasePolicy;
+  /** A certificate's backing key (same name and version): changed only through the certificate. */
+  managed?: boolean;
 }
 
 export interface KeyAttributesInput {
@@ -130,6 +132,7 @@ export const KEY_RULES: KindRules<KeyProps, RotationPolicy> = {
       pub: publicJwkOf(stored.pub),
       ...(typeof stored.exportable === "boolean" ? { exportable: stored.exportable } : {}),
       ...(releasePolicy ? { releasePolicy } : {}),
+      ...(stored.managed === true ? { managed: true } : {}),
     };
   },
   policy: rotationPolicyOf,
@@ -195,6 +198,35 @@ export class KeyService {
       { enabled: input.enabled, nbf: input.nbf, exp: input.exp, tags: input.tags, props },
       options,
     );
+  }
+
+  /**
+   * A certificate's backing key version, made ready for the certificate's transaction: its
+   * material under the certificate's name and version, managed.
+   */
+  prepareManaged(
+    vault: Vault,
+    name: string,
+    version: string,
+    material: PrivateJwk,
+    input: {
+      kty: string;
+      exportable: boolean;
+      keyOps: string[];
+      enabled: boolean;
+      nbf: number;
+      exp: number;
+      tags?: Record<string, string>;
+    },
+  ) {
+    const props: KeyProps = { kty: input.kty, keyOps: input.keyOps, pub: publicJwk(material), exportable: input.exportable, managed: true };
+    const { enabled, nbf, exp, tags } = input;
+    return this.objects.prepare(vault, name, Buffer.from(JSON.stringify(material)), { enabled, nbf, exp, tags, props }, version);
+  }
+
+  /** The private material of a version. */
+  material(vault: Vault, version: KeyVersion): PrivateJwk {
+    return JSON.parse(this.objects.open(vault, version).toString("utf8")) as PrivateJwk;
   }
 
   async create(vault: Vault, name: string, input: KeyCreateInput): Promise<KeyVersion> {
@@ -271,7 +303,7 @@ export class KeyService {
     const latest = await this.objects.get(vault, name);
     const props = latest.props;
     const family = familyOf(props.kty);
-    const current = JSON.parse(this.objects.open(vault, latest).toString("utf8")) as PrivateJwk;
+    const current = this.material(vault, latest);
     const material = await generateKey(family, shapeOf(current));
     return this.addVersion(
       vault,
@@ -344,7 +376,7 @@ export class KeyService {
         throw forbidden(`Operation ${op} is not allowed before the key's not-before time.`, "KeyNotYetValid");
       if (key.exp !== null && now >= key.exp) throw forbidden(`Operation ${op} is not allowed on an expired key.`, "KeyExpired");
     }
-    const material = JSON.parse(this.objects.open(vault, key).toString("utf8")) as PrivateJwk;
+    const material = this.material(vault, key);
     try {
       const result = await this.runCrypto({
         op,

@@ -45,6 +45,8 @@ export interface VersionUpdate<P> extends VersionFieldsInput {
 export interface CreateOptions<P, Q> {
   /** Runs first; throwing cancels the write (the scheduler checks its action is still due). */
   guard?: (repo: Repo) => Promise<void>;
+  /** The object's policy from this version on, set before its actions are planned (a certificate's comes with each create). */
+  policy?: Q;
   /** Runs after the version is added (secret rotation disables or schedules the previous one). */
   after?: (repo: Repo, created: Version<P, Q>, previous: Version<P, Q> | undefined) => Promise<void>;
 }
@@ -198,6 +200,10 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
         maxVersions: null,
       };
       await repo.insertObject(object);
+    }
+    if (options.policy !== undefined) {
+      await repo.setObjectPolicy(vault.name, this.rules.kind, key, options.policy);
+      object = { ...object, policy: options.policy };
     }
     const record: Omit<VersionRecord, "seq"> = {
       vault: vault.name,

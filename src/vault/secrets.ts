@@ -36,6 +36,8 @@ export interface SecretUpdate {
 export interface SecretProps {
   /** The version this one replaced, when a rotation made it. */
   rotatedFrom?: string;
+  /** A certificate's backing secret (same name and version): changed only through the certificate. */
+  managed?: boolean;
 }
 
 /**
@@ -68,7 +70,7 @@ export const SECRET_RULES: KindRules<SecretProps, SecretRotationPolicy> = {
     if (stored === null || stored === undefined) return {};
     if (!isRecord(stored)) throw storedShapeError("secret version");
     const rotatedFrom = stringField(stored, "rotatedFrom");
-    return rotatedFrom !== undefined ? { rotatedFrom } : {};
+    return { ...(rotatedFrom !== undefined ? { rotatedFrom } : {}), ...(stored.managed === true ? { managed: true } : {}) };
   },
   policy(stored) {
     const base = rotationPolicyOf(stored);
@@ -114,6 +116,20 @@ export class SecretService {
       props: {},
     });
     return { version, value: input.value };
+  }
+
+  /**
+   * A certificate's backing secret version, made ready for the certificate's transaction: its
+   * value (PKCS#12 or PEM) under the certificate's name and version, managed.
+   */
+  prepareManaged(
+    vault: Vault,
+    name: string,
+    version: string,
+    value: string,
+    input: { contentType: string; enabled: boolean; nbf: number; exp: number; tags?: Record<string, string> },
+  ) {
+    return this.objects.prepare(vault, name, Buffer.from(value, "utf8"), { ...input, props: { managed: true } }, version);
   }
 
   /** The value of a version (latest when `version` is empty); a disabled version refuses. */

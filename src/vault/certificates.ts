@@ -1,0 +1,433 @@
+import { createHash, createPublicKey, type KeyObject } from "node:crypto";
+import { isCurve, type Curve } from "../crypto/algorithms.ts";
+import type { Keyring } from "../crypto/envelope.ts";
+import { generateKey, keyObjectOf, privateJwkOf, RSA_SIZES, type PrivateJwk } from "../crypto/keys.ts";
+import { buildPem, buildPfx, CertificateFormatError, readCertificateValueKind, type CertificateBundle } from "../crypto/pkcs12.ts";
+import {
+  certificateFacts,
+  certificationRequest,
+  selfSigned,
+  TemplateError,
+  type CertificateTemplate,
+  type SubjectAlternativeNames,
+} from "../crypto/x509.ts";
+import { nowSeconds, type Clock } from "../kernel/clock.ts";
+import { badParameter, notFound } from "../kernel/errors.ts";
+import { isRecord, storedShapeError } from "../kernel/json.ts";
+import type { Store } from "../store/store.ts";
+import type { KeyService } from "./keys.ts";
+import type { Lifecycle, PlannedPolicy } from "./lifecycle.ts";
+import { newVersionId } from "./names.ts";
+import { VersionedObjects, type KindRules } from "./objects.ts";
+import type { LifetimeAction } from "./rotation.ts";
+import type { SecretService } from "./secrets.ts";
+import type { Vault } from "./vaults.ts";
+import type { Version } from "./versions.ts";
+
+export const PKCS12 = "application/x-pkcs12";
+export const PEM = "application/x-pem-file";
+type SecretContentType = typeof PKCS12 | typeof PEM;
+
+/** Azure's certificate lifetime action: renew, or tell the contacts, at a share of the lifetime or days before expiry. */
+export interface CertificateLifetimeAction {
+  trigger: { lifetimePercentage?: number; daysBeforeExpiry?: number };
+  action: "AutoRenew" | "EmailContacts";
+}
+
+/** A certificate policy as Azure describes it (the wire shape is in api/certificates.ts). */
+export interface CertificatePolicyFields {
+  key: { kty: string; keySize?: number; crv?: Curve; exportable: boolean; reuseKey: boolean };
+  secret: { contentType: SecretContentType };
+  x509: { subject: string; sans: SubjectAlternativeNames; ekus: string[]; keyUsage: string[]; validityMonths: number };
+  actions: CertificateLifetimeAction[];
+  issuer: { name: string; certificateType?: string; certificateTransparency?: boolean };
+  enabled: boolean;
+}
+
+/**
+ * A certificate's policy as stored on its object: Azure's fields, and what the scheduler plans
+ * from (EmailContacts days before expiry as a Notify; expiry events from each version's notAfter).
+ */
+export interface CertificatePolicy extends CertificatePolicyFields, PlannedPolicy {
+  created: number;
+  updated: number;
+}
+
+/** What a certificate version keeps beside its (empty) payload: the certificate and how it came to be. */
+export interface CertificateProps {
+  /** The DER certificate, base64. */
+  cer: string;
+  /** The PKCS#10 request of the version's key, base64, when Lockbox made the key. */
+  csr?: string;
+  /** Issued here from the policy (its issuer's name), or imported. */
+  origin: "issued" | "imported";
+}
+
+export type CertificateVersion = Version<CertificateProps, CertificatePolicy>;
+
+/** The policy fields a caller gives: any may be missing, and Azure's defaults fill them. */
+export interface CertificatePolicyInput {
+  key?: { kty?: string; keySize?: number; crv?: string; exportable?: boolean; reuseKey?: boolean };
+  secret?: { contentType?: string };
+  x509?: { subject?: string; sans?: SubjectAlternativeNames; ekus?: string[]; keyUsage?: string[]; validityMonths?: number };
+  actions?: CertificateLifetimeAction[];
+  issuer?: { name?: string; certificateType?: string; certificateTransparency?: boolean };
+  enabled?: boolean;
+}
+
+export interface CertificateCreateInput {
+  policy?: CertificatePolicyInput;
+  enabled?: boolean;
+  tags?: Record<string, string>;
+}
+
+export interface CertificateImportInput {
+  value: string;
+  password?: string;
+  policy?: CertificatePolicyInput;
+  enabled?: boolean;
+  tags?: Record<string, string>;
+}
+
+/** The state of the operation that makes a certificate's newest version. */
+export interface CertificateOperation {
+  name: string;
+  issuer: string;
+  csr?: string;
+  status: "completed";
+  requestId: string;
+}
+
+const KEY_TYPES = new Set(["RSA", "RSA-HSM", "EC", "EC-HSM"]);
+const DEFAULT_EKUS = ["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"];
+const KEY_USAGES = new Set([
+  "digitalSignature",
+  "nonRepudiation",
+  "keyEncipherment",
+  "dataEncipherment",
+  "keyAgreement",
+  "keyCertSign",
+  "cRLSign",
+  "encipherOnly",
+  "decipherOnly",
+]);
+const MAX_VALIDITY_MONTHS = 1200;
+
+const isRsa = (kty: string): boolean => kty.startsWith("RSA");
+
+/**
+ * A policy as Key Vault checks it, with its defaults: RSA 2048 exportable keys, PKCS#12
+ * secrets, 12 months, EmailContacts at 80% of the lifetime, subject and/or SANs required,
+ * exactly one lifetime action, and the percentage or days within bounds.
+ */
+export function validateCertificatePolicy(input: CertificatePolicyInput, previous?: CertificatePolicyFields): CertificatePolicyFields {
+  const key = { ...previous?.key, ...definedOnly(input.key ?? {}) };
+  const kty = key.kty ?? "RSA";
+  if (!KEY_TYPES.has(kty)) throw badParameter(`The key type '${kty}' is not valid for a certificate: use RSA, RSA-HSM, EC or EC-HSM.`);
+  let keySize: number | undefined;
+  let crv: Curve | undefined;
+  if (isRsa(kty)) {
+    keySize = key.keySize ?? 2048;
+    if (!RSA_SIZES.includes(keySize)) throw badParameter(`An RSA key size must be 2048, 3072 or 4096; ${keySize} is not.`);
+  } else {
+    const curve = key.crv ?? "P-256";
+    if (!isCurve(curve)) throw badParameter(`The curve '${curve}' is not supported: use P-256, P-256K, P-384 or P-521.`);
+    crv = curve;
+  }
+  const contentType = input.secret?.contentType ?? previous?.secret.contentType ?? PKCS12;
+  if (contentType !== PKCS12 && contentType !== PEM) {
+    throw badParameter(`The secret content type '${contentType}' is not valid: use ${PKCS12} or ${PEM}.`);
+  }
+  const x509 = { ...previous?.x509, ...definedOnly(input.x509 ?? {}) };
+  const subject = x509.subject ?? "";
+  const sans = x509.sans ?? {};
+  const sanCount = Object.values(sans).reduce((n, list) => n + (list?.length ?? 0), 0);
+  if (subject.trim() === "" && sanCount === 0) throw badParameter("The certificate policy needs a subject or subject alternative names.");
+  const validityMonths = x509.validityMonths ?? 12;
+  if (!Number.isInteger(validityMonths) || validityMonths < 1 || validityMonths > MAX_VALIDITY_MONTHS) {
+    throw badParameter(`validity_months must be a whole number from 1 to ${MAX_VALIDITY_MONTHS}.`);
+  }
+  const keyUsage = x509.keyUsage ?? (isRsa(kty) ? ["digitalSignature", "keyEncipherment"] : ["digitalSignature"]);
+  for (const u of keyUsage) if (!KEY_USAGES.has(u)) throw badParameter(`'${u}' is not a key usage.`);
+  const ekus = x509.ekus ?? DEFAULT_EKUS;
+  for (const e of ekus) if (!/^\d+(\.\d+)+$/.test(e)) throw badParameter(`The extended key usage '${e}' is not an OID.`);
+
+  const actions = input.actions ?? previous?.actions ?? [{ trigger: { lifetimePercentage: 80 }, action: "EmailContacts" as const }];
+  if (actions.length !== 1) throw badParameter("A certificate policy must have exactly one lifetime action.");
+  for (const a of actions) {
+    if (a.action !== "AutoRenew" && a.action !== "EmailContacts") throw badParameter(`'${String(a.action)}' is not a lifetime action.`);
+    const { lifetimePercentage: pct, daysBeforeExpiry: days } = a.trigger ?? {};
+    if ((pct === undefined) === (days === undefined)) {
+      throw badParameter("A lifetime action's trigger needs either lifetime_percentage or days_before_expiry.");
+    }
+    if (pct !== undefined && (!Number.isInteger(pct) || pct < 1 || pct > 99))
+      throw badParameter("lifetime_percentage must be from 1 to 99.");
+    if (days !== undefined && (!Number.isInteger(days) || days < 1 || days > validityMonths * 27)) {
+      throw badParameter(`days_before_expiry must be from 1 to ${validityMonths * 27} for a validity of ${validityMonths} months.`);
+    }
+  }
+  const issuer = { ...previous?.issuer, ...definedOnly(input.issuer ?? {}) };
+  return {
+    key: {
+      kty,
+      ...(keySize ? { keySize } : {}),
+      ...(crv ? { crv } : {}),
+      exportable: key.exportable ?? true,
+      reuseKey: key.reuseKey ?? false,
+    },
+    secret: { contentType },
+    x509: { subject, sans, ekus, keyUsage, validityMonths },
+    actions,
+    issuer: { ...issuer, name: issuer.name ?? "Self" },
+    enabled: input.enabled ?? previous?.enabled ?? true,
+  };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** What the scheduler plans from a certificate policy: an EmailContacts days before expiry is a Notify. */
+function plannedActions(actions: CertificateLifetimeAction[]): LifetimeAction[] {
+  return actions
+    .filter((a) => a.action === "EmailContacts" && a.trigger.daysBeforeExpiry !== undefined)
+    .map((a) => ({ trigger: { timeBeforeExpiry: `P${a.trigger.daysBeforeExpiry}D` }, action: { type: "Notify" as const } }));
+}
+
+const storedPolicy = (fields: CertificatePolicyFields, created: number, updated: number): CertificatePolicy => ({
+  ...fields,
+  lifetimeActions: plannedActions(fields.actions),
+  created,
+  updated,
+});
+
+export const CERTIFICATE_RULES: KindRules<CertificateProps, CertificatePolicy> = {
+  kind: "certificate",
+  notFoundCode: "CertificateNotFound",
+  backupPrefix: "!LockboxCertificateBackupV1.",
+  props(stored) {
+    if (!isRecord(stored) || typeof stored.cer !== "string" || (stored.origin !== "issued" && stored.origin !== "imported")) {
+      throw storedShapeError("certificate version");
+    }
+    return { cer: stored.cer, origin: stored.origin, ...(typeof stored.csr === "string" ? { csr: stored.csr } : {}) };
+  },
+  policy(stored) {
+    if (stored === null || stored === undefined) return undefined;
+    if (!isRecord(stored) || typeof stored.created !== "number" || typeof stored.updated !== "number") {
+      throw storedShapeError("certificate policy");
+    }
+    // The stored policy was validated when written; checking it again keeps its shape honest.
+    const fields = validateCertificatePolicy(stored as CertificatePolicyInput);
+    return storedPolicy(fields, stored.created, stored.updated);
+  },
+};
+
+/** A certificate with its backing key and secret, as they were written together. */
+export interface IssuedCertificate {
+  version: CertificateVersion;
+  operation: CertificateOperation;
+}
+
+/**
+ * Certificates: the shared versioned-object rules, where each version has a backing key and
+ * a backing secret of the same name and version, written in the same transaction. Issuing
+ * from the policy (Self) completes at once; import takes PEM or PKCS#12.
+ */
+export class CertificateService {
+  readonly objects: VersionedObjects<CertificateProps, CertificatePolicy>;
+
+  constructor(
+    private readonly store: Store,
+    keyring: Keyring,
+    private readonly clock: Clock,
+    private readonly keys: KeyService,
+    private readonly secrets: SecretService,
+    lifecycle?: Lifecycle,
+  ) {
+    this.objects = new VersionedObjects(CERTIFICATE_RULES, store, keyring, clock, lifecycle);
+  }
+
+  /** A new version issued from the policy (the given one, else the certificate's own). */
+  async create(vault: Vault, name: string, input: CertificateCreateInput): Promise<IssuedCertificate> {
+    const existing = await this.currentPolicy(vault, name);
+    const fields = validateCertificatePolicy(input.policy ?? {}, input.policy ? undefined : existing);
+    if (fields.issuer.name.toLowerCase() !== "self") {
+      throw badParameter(`The issuer '${fields.issuer.name}' is not available on this Lockbox server yet: use Self.`);
+    }
+    const material = await generateKey(
+      isRsa(fields.key.kty) ? "RSA" : "EC",
+      isRsa(fields.key.kty) ? { size: fields.key.keySize } : { crv: fields.key.crv },
+    );
+    const key = keyObjectOf(material);
+    const template = this.template(fields);
+    const der = await asBadParameter(selfSigned(template, key));
+    const csr = (await asBadParameter(certificationRequest(template, key))).toString("base64");
+    const version = await this.write(
+      vault,
+      name,
+      { key, material, chain: [der] },
+      fields,
+      input,
+      { origin: "issued", csr },
+      existing?.created,
+    );
+    return { version, operation: operationOf(version) };
+  }
+
+  /** A new version from a PEM or PKCS#12 value with its private key; its policy is the given one or derived from it. */
+  async import(vault: Vault, name: string, input: CertificateImportInput): Promise<CertificateVersion> {
+    const { bundle, pem } = await readCertificateValueKind(input.value, input.password).catch((e: unknown) => {
+      if (e instanceof CertificateFormatError) throw badParameter(`The certificate could not be read: ${e.message}`);
+      throw e;
+    });
+    if (!bundle.key) throw badParameter("The certificate has no private key: import needs the key with the certificate.");
+    const facts = certificateFacts(bundle.chain[0]!);
+    const material = privateJwkOf(bundle.key);
+    const derived: CertificatePolicyInput = {
+      key: material.kty === "EC" ? { kty: "EC", crv: material.crv } : { kty: "RSA", keySize: rsaSize(bundle.key) },
+      secret: { contentType: pem ? PEM : PKCS12 },
+      x509: {
+        subject: facts.subject,
+        sans: facts.sans,
+        ekus: facts.ekus,
+        keyUsage: facts.keyUsage,
+        validityMonths: Math.max(1, Math.round((facts.notAfter.getTime() - facts.notBefore.getTime()) / (30.44 * 86_400_000))),
+      },
+      issuer: { name: facts.selfSigned ? "Self" : "Unknown" },
+    };
+    const fields = validateCertificatePolicy({ ...derived, ...definedOnly(input.policy ?? {}) });
+    const existing = await this.currentPolicy(vault, name);
+    return this.write(
+      vault,
+      name,
+      { key: bundle.key, material, chain: bundle.chain },
+      fields,
+      input,
+      { origin: "imported" },
+      existing?.created,
+    );
+  }
+
+  /** A certificate version and, beside it, its key and secret, in one transaction, all with one version id. */
+  private async write(
+    vault: Vault,
+    name: string,
+    made: CertificateBundle & { key: KeyObject; material: PrivateJwk },
+    fields: CertificatePolicyFields,
+    input: { enabled?: boolean; tags?: Record<string, string> },
+    props: Omit<CertificateProps, "cer">,
+    previousPolicyCreated?: number,
+  ): Promise<CertificateVersion> {
+    const leaf = certificateFacts(made.chain[0]!);
+    const version = newVersionId();
+    const attributes: { enabled: boolean; nbf: number; exp: number; tags?: Record<string, string> } = {
+      enabled: input.enabled ?? fields.enabled,
+      nbf: Math.floor(leaf.notBefore.getTime() / 1000),
+      exp: Math.floor(leaf.notAfter.getTime() / 1000),
+      tags: input.tags,
+    };
+    const secretValue = await this.secretValue(made, fields);
+    const certificate = this.objects.prepare(
+      vault,
+      name,
+      Buffer.alloc(0),
+      { ...attributes, props: { ...props, cer: made.chain[0]!.toString("base64") } },
+      version,
+    );
+    const key = this.keys.prepareManaged(vault, name, version, made.material, {
+      kty: fields.key.kty,
+      exportable: fields.key.exportable,
+      keyOps: isRsa(fields.key.kty) ? ["sign", "verify", "encrypt", "decrypt", "wrapKey", "unwrapKey"] : ["sign", "verify"],
+      ...attributes,
+    });
+    const secret = this.secrets.prepareManaged(vault, name, version, secretValue, {
+      contentType: fields.secret.contentType,
+      ...attributes,
+    });
+    const now = nowSeconds(this.clock);
+    const created = previousPolicyCreated ?? now;
+    return this.store.write(async (repo) => {
+      const made = await this.objects.createIn(repo, certificate, { policy: storedPolicy(fields, created, now) });
+      await this.keys.objects.createIn(repo, key);
+      await this.secrets.objects.createIn(repo, secret);
+      return made;
+    });
+  }
+
+  /** The backing secret's value: PKCS#12 (base64) or PEM, without the private key when it is not exportable. */
+  private async secretValue(made: CertificateBundle & { key: KeyObject }, fields: CertificatePolicyFields): Promise<string> {
+    const bundle: CertificateBundle = { chain: made.chain, ...(fields.key.exportable ? { key: made.key } : {}) };
+    return fields.secret.contentType === PEM ? buildPem(bundle) : (await buildPfx(bundle)).toString("base64");
+  }
+
+  private template(fields: CertificatePolicyFields): CertificateTemplate {
+    const { subject, sans, keyUsage, ekus, validityMonths } = fields.x509;
+    return { subject, sans, keyUsage, ekus, validityMonths, notBefore: new Date(this.clock.nowMs()) };
+  }
+
+  private async currentPolicy(vault: Vault, name: string): Promise<CertificatePolicy | undefined> {
+    try {
+      return (await this.objects.getPolicy(vault, name)).policy;
+    } catch (e) {
+      if ((e as { code?: string }).code === "CertificateNotFound") return undefined;
+      throw e;
+    }
+  }
+
+  get(vault: Vault, name: string, version?: string): Promise<CertificateVersion> {
+    return this.objects.get(vault, name, version);
+  }
+
+  /** The certificate's policy (a certificate always has one). */
+  async getPolicy(vault: Vault, name: string): Promise<{ displayName: string; policy: CertificatePolicy }> {
+    const { displayName, policy } = await this.objects.getPolicy(vault, name);
+    if (!policy) throw notFound("CertificateNotFound", `The certificate ${name} has no policy.`);
+    return { displayName, policy };
+  }
+
+  /** Changes the policy; versions already made stay as they are, the next one follows it. */
+  async updatePolicy(vault: Vault, name: string, input: CertificatePolicyInput): Promise<CertificatePolicy> {
+    const now = nowSeconds(this.clock);
+    const set = await this.objects.setPolicy(vault, name, (previous) => {
+      const fields = validateCertificatePolicy(input, previous);
+      return storedPolicy(fields, previous?.created ?? now, now);
+    });
+    return set.policy;
+  }
+
+  /** The operation that made the newest version: issued ones complete at once; imported ones have none. */
+  async operation(vault: Vault, name: string): Promise<CertificateOperation> {
+    const latest = await this.objects.get(vault, name).catch((e: unknown) => {
+      if ((e as { code?: string }).code === "CertificateNotFound") throw pendingNotFound(name);
+      throw e;
+    });
+    if (latest.props.origin !== "issued") throw pendingNotFound(name);
+    return operationOf(latest);
+  }
+}
+
+const pendingNotFound = (name: string) => notFound("PendingCertificateNotFound", `Pending certificate not found: ${name}`);
+
+function operationOf(v: CertificateVersion): CertificateOperation {
+  return {
+    name: v.object.displayName,
+    issuer: v.object.policy?.issuer.name ?? "Self",
+    ...(v.props.csr ? { csr: v.props.csr } : {}),
+    status: "completed",
+    requestId: v.version,
+  };
+}
+
+const rsaSize = (key: KeyObject): number => createPublicKey(key).asymmetricKeyDetails?.modulusLength ?? 2048;
+
+/** x5t: the SHA-1 thumbprint of the DER certificate. */
+export const thumbprintOf = (cerBase64: string): Buffer => createHash("sha1").update(Buffer.from(cerBase64, "base64")).digest();
+
+async function asBadParameter<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof TemplateError) throw badParameter(e.message);
+    throw e;
+  }
+}

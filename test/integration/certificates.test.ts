@@ -1,0 +1,263 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, verify, X509Certificate } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DefaultAzureCredential } from "@azure/identity";
+import { CertificateClient, WellKnownIssuer, type CertificatePolicy } from "@azure/keyvault-certificates";
+import { CryptographyClient, KeyClient } from "@azure/keyvault-keys";
+import { SecretClient } from "@azure/keyvault-secrets";
+import { selfSigned } from "../../src/crypto/x509.ts";
+import { type Lockbox, serveForFile } from "../helpers/server.ts";
+import { collect, rejectsWith } from "../helpers/sdk.ts";
+
+// Certificates as a program written for Azure Key Vault uses them: the official
+// CertificateClient creates and imports, SecretClient loads the PFX or PEM, KeyClient and
+// CryptographyClient use the certificate's key, against one real Lockbox server.
+let lockbox: Lockbox;
+let certificates: CertificateClient;
+let secrets: SecretClient;
+let keys: KeyClient;
+const credential = new DefaultAzureCredential();
+
+serveForFile({}, async (started) => {
+  lockbox = started;
+  certificates = new CertificateClient(lockbox.vaultUrl(), credential);
+  secrets = new SecretClient(lockbox.vaultUrl(), credential);
+  keys = new KeyClient(lockbox.vaultUrl(), credential);
+});
+
+const DAY_MS = 86_400_000;
+const work = mkdtempSync(join(tmpdir(), "lockbox-certs-"));
+
+/** Opens a PKCS#12 file with the openssl CLI (no password) and returns its key and certificate. */
+function openPfx(pfxBase64: string, name: string): { key: ReturnType<typeof createPrivateKey>; certificate: X509Certificate } {
+  const file = join(work, `${name}.pfx`);
+  writeFileSync(file, Buffer.from(pfxBase64, "base64"));
+  const out = spawnSync("openssl", ["pkcs12", "-in", file, "-passin", "pass:", "-nodes"], { encoding: "utf8" });
+  assert.equal(out.status, 0, `openssl pkcs12 failed: ${out.stderr}`);
+  const keyPem = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----/.exec(out.stdout)?.[0];
+  const certPem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(out.stdout)?.[0];
+  assert.ok(keyPem && certPem, "the PFX holds a private key and a certificate");
+  return { key: createPrivateKey(keyPem), certificate: new X509Certificate(certPem) };
+}
+
+describe("a self-signed TLS certificate, as a service gets one", () => {
+  test("beginCreateCertificate completes; the cer says what the policy asked; getSecret gives the PFX with the key; the key signs", async () => {
+    const before = Date.now();
+    const poller = await certificates.beginCreateCertificate("api-tls", {
+      issuerName: WellKnownIssuer.Self,
+      subject: "CN=api.contoso.test, O=Contoso",
+      subjectAlternativeNames: { dnsNames: ["api.contoso.test", "www.contoso.test"] },
+      validityInMonths: 12,
+    });
+    const created = await poller.pollUntilDone();
+    assert.equal(poller.getOperationState().isCompleted, true);
+    assert.equal((await certificates.getCertificateOperation("api-tls")).getOperationState().certificateOperation?.status, "completed");
+    assert.equal(created.name, "api-tls");
+    assert.match(created.properties.version ?? "", /^[0-9a-f]{32}$/);
+
+    const cer = new X509Certificate(Buffer.from(created.cer!));
+    assert.match(cer.subject, /CN=api\.contoso\.test/);
+    assert.match(cer.subject, /O=Contoso/);
+    assert.match(cer.subjectAltName ?? "", /DNS:api\.contoso\.test/);
+    assert.match(cer.subjectAltName ?? "", /DNS:www\.contoso\.test/);
+    assert.ok(cer.verify(cer.publicKey), "self-signed: its own key signed it");
+    const lifetime = Date.parse(cer.validTo) - Date.parse(cer.validFrom);
+    assert.ok(lifetime > 364 * DAY_MS && lifetime < 367 * DAY_MS, `12 months, not ${lifetime / DAY_MS} days`);
+    assert.ok(Date.parse(cer.validFrom) <= before + 1000);
+    assert.deepEqual(
+      Buffer.from(created.properties.x509Thumbprint!),
+      createHash("sha1").update(Buffer.from(created.cer!)).digest(),
+      "x5t is the SHA-1 of the DER",
+    );
+    assert.equal(created.properties.expiresOn?.getTime(), Date.parse(cer.validTo), "the version expires with its certificate");
+    assert.equal(created.policy?.issuerName, "Self");
+    assert.equal(created.policy?.contentType, "application/x-pkcs12");
+    assert.equal(created.policy?.keyType, "RSA");
+    assert.equal(created.policy?.keySize, 2048);
+    assert.equal(created.policy?.exportable, true);
+
+    // The backing secret: the PFX a service loads, same name and version, managed.
+    const secret = await secrets.getSecret("api-tls");
+    assert.equal(secret.properties.version, created.properties.version);
+    assert.equal(secret.properties.contentType, "application/x-pkcs12");
+    assert.equal(secret.properties.managed, true);
+    assert.equal(secret.properties.certificateKeyId, created.keyId, "the secret names the certificate's key");
+    const pfx = openPfx(secret.value!, "api-tls");
+    assert.equal(pfx.certificate.fingerprint256, cer.fingerprint256);
+    assert.ok(pfx.certificate.checkPrivateKey(pfx.key), "the PFX's key is the certificate's");
+
+    // The backing key: managed, and it signs for the certificate's public key.
+    const key = await keys.getKey("api-tls");
+    assert.equal(key.properties.version, created.properties.version);
+    assert.equal(key.properties.managed, true);
+    assert.equal(key.keyType, "RSA");
+    const digest = createHash("sha256").update("hello, certificate").digest();
+    const signed = await new CryptographyClient(key.id!, credential).sign("RS256", digest);
+    assert.ok(
+      verify("sha256", Buffer.from("hello, certificate"), cer.publicKey, Buffer.from(signed.result)),
+      "the backing key signs for the cer",
+    );
+  });
+
+  test("an EC P-256 certificate kept as PEM: the secret is the PKCS#8 key and the certificate", async () => {
+    const policy: CertificatePolicy = {
+      issuerName: "Self",
+      subject: "CN=ec.contoso.test",
+      keyType: "EC",
+      keyCurveName: "P-256",
+      contentType: "application/x-pem-file",
+      validityInMonths: 3,
+    };
+    const created = await (await certificates.beginCreateCertificate("ec-pem", policy)).pollUntilDone();
+    const cer = new X509Certificate(Buffer.from(created.cer!));
+    assert.equal(cer.publicKey.asymmetricKeyDetails?.namedCurve, "prime256v1");
+    const pem = (await secrets.getSecret("ec-pem")).value!;
+    assert.match(pem, /^-----BEGIN PRIVATE KEY-----/);
+    const certificate = new X509Certificate(pem.slice(pem.indexOf("-----BEGIN CERTIFICATE-----")));
+    assert.equal(certificate.fingerprint256, cer.fingerprint256);
+    assert.ok(certificate.checkPrivateKey(createPrivateKey(pem)));
+    assert.equal((await keys.getKey("ec-pem")).keyType, "EC");
+  });
+
+  test("a second create makes a second version; get by version; lists show both", async () => {
+    const policy: CertificatePolicy = { issuerName: "Self", subject: "CN=versions.contoso.test" };
+    const first = await (await certificates.beginCreateCertificate("two-versions", policy)).pollUntilDone();
+    const second = await (await certificates.beginCreateCertificate("two-versions", policy)).pollUntilDone();
+    assert.notEqual(first.properties.version, second.properties.version);
+    assert.equal((await certificates.getCertificate("two-versions")).properties.version, second.properties.version);
+    const old = await certificates.getCertificateVersion("two-versions", first.properties.version!);
+    assert.deepEqual(Buffer.from(old.cer!), Buffer.from(first.cer!));
+    const versions = await collect(certificates.listPropertiesOfCertificateVersions("two-versions"));
+    assert.deepEqual(versions.map((v) => v.version).sort(), [first.properties.version, second.properties.version].sort());
+    const names = (await collect(certificates.listPropertiesOfCertificates())).map((c) => c.name);
+    assert.ok(names.includes("two-versions") && names.includes("api-tls"), names.join(", "));
+    // Each version has its own key and secret.
+    assert.equal(
+      (await secrets.getSecret("two-versions", { version: first.properties.version })).properties.version,
+      first.properties.version,
+    );
+  });
+});
+
+describe("policies", () => {
+  test("get and update: an AutoRenew policy is kept as given and applies to the next version", async () => {
+    await (
+      await certificates.beginCreateCertificate("renewing", { issuerName: "Self", subject: "CN=renewing.contoso.test" })
+    ).pollUntilDone();
+    const initial = await certificates.getCertificatePolicy("renewing");
+    const actions = (p: CertificatePolicy) => p.lifetimeActions?.map((a) => JSON.parse(JSON.stringify(a)) as object);
+    assert.deepEqual(actions(initial), [{ action: "EmailContacts", lifetimePercentage: 80 }], "Azure's default");
+    await certificates.updateCertificatePolicy("renewing", {
+      issuerName: "Self",
+      subject: "CN=renewing.contoso.test",
+      lifetimeActions: [{ action: "AutoRenew", daysBeforeExpiry: 30 }],
+      validityInMonths: 6,
+    });
+    const updated = await certificates.getCertificatePolicy("renewing");
+    assert.deepEqual(actions(updated), [{ action: "AutoRenew", daysBeforeExpiry: 30 }]);
+    assert.equal(updated.validityInMonths, 6);
+    const next = await (await certificates.beginCreateCertificate("renewing", updated)).pollUntilDone();
+    const cer = new X509Certificate(Buffer.from(next.cer!));
+    const months = (Date.parse(cer.validTo) - Date.parse(cer.validFrom)) / DAY_MS;
+    assert.ok(months > 180 && months < 185, `6 months, not ${months} days`);
+  });
+
+  test("invalid policies are 400 BadParameter and make nothing", async () => {
+    await rejectsWith(certificates.beginCreateCertificate("bad-policy", { issuerName: "Self" } as CertificatePolicy), 400, "BadParameter", {
+      message: /subject or subject alternative names/,
+    });
+    await rejectsWith(
+      certificates.beginCreateCertificate("bad-policy", { issuerName: "Self", subject: "CN=x", keyType: "RSA", keySize: 1024 }),
+      400,
+      "BadParameter",
+    );
+    await rejectsWith(
+      certificates.beginCreateCertificate("bad-policy", {
+        issuerName: "Self",
+        subject: "CN=x",
+        lifetimeActions: [{ action: "AutoRenew", lifetimePercentage: 100 }],
+      }),
+      400,
+      "BadParameter",
+      { message: /lifetime_percentage/ },
+    );
+    await rejectsWith(certificates.getCertificate("bad-policy"), 404, "CertificateNotFound");
+    await rejectsWith(secrets.getSecret("bad-policy"), 404, "SecretNotFound");
+  });
+});
+
+describe("import", () => {
+  test("a PEM with its key is imported: the certificate, its secret (PEM) and its key", async () => {
+    const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-384" });
+    const der = await selfSigned({ subject: "CN=imported.contoso.test", notBefore: new Date(), validityMonths: 2 }, privateKey);
+    const pem = `${privateKey.export({ format: "pem", type: "pkcs8" })}${new X509Certificate(der).toString()}`;
+    const imported = await certificates.importCertificate("imported-pem", Buffer.from(pem));
+    assert.deepEqual(Buffer.from(imported.cer!), der);
+    assert.equal(imported.policy?.contentType, "application/x-pem-file");
+    const secret = (await secrets.getSecret("imported-pem")).value!;
+    assert.ok(new X509Certificate(secret.slice(secret.indexOf("-----BEGIN CERTIFICATE-----"))).checkPrivateKey(createPrivateKey(secret)));
+    const key = await keys.getKey("imported-pem");
+    assert.equal(key.key?.crv, "P-384");
+    assert.deepEqual(
+      createPublicKey({ key: { kty: "EC", crv: "P-384", x: b64(key.key!.x), y: b64(key.key!.y) }, format: "jwk" }).export({
+        format: "der",
+        type: "spki",
+      }),
+      new X509Certificate(der).publicKey.export({ format: "der", type: "spki" }),
+    );
+    await rejectsWith(
+      certificates.getCertificateOperation("imported-pem").then((p) => p.pollUntilDone()),
+      404,
+      "PendingCertificateNotFound",
+    );
+  });
+
+  test("a PKCS#12 with a password made by openssl; a wrong password, a certificate without its key, and garbage are 400", async () => {
+    const keyFile = join(work, "p12.key");
+    const certFile = join(work, "p12.crt");
+    const pfxFile = join(work, "p12.pfx");
+    const req = spawnSync("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile,
+      "-subj",
+      "/CN=p12.contoso.test",
+      "-days",
+      "30",
+    ]);
+    assert.equal(req.status, 0, String(req.stderr));
+    const exp = spawnSync("openssl", ["pkcs12", "-export", "-inkey", keyFile, "-in", certFile, "-out", pfxFile, "-passout", "pass:s3cret"]);
+    assert.equal(exp.status, 0, String(exp.stderr));
+    const pfx = spawnSync("base64", ["-w0", pfxFile], { encoding: "utf8" }).stdout;
+    const imported = await certificates.importCertificate("imported-p12", Buffer.from(pfx, "base64"), { password: "s3cret" });
+    assert.match(new X509Certificate(Buffer.from(imported.cer!)).subject, /CN=p12\.contoso\.test/);
+    assert.equal(imported.policy?.contentType, "application/x-pkcs12");
+    const reopened = openPfx((await secrets.getSecret("imported-p12")).value!, "imported-p12");
+    assert.ok(reopened.certificate.checkPrivateKey(reopened.key));
+
+    await rejectsWith(
+      certificates.importCertificate("wrong-password", Buffer.from(pfx, "base64"), { password: "nope" }),
+      400,
+      "BadParameter",
+      {
+        message: /password/,
+      },
+    );
+    const certOnly = spawnSync("openssl", ["x509", "-in", certFile], { encoding: "utf8" }).stdout;
+    await rejectsWith(certificates.importCertificate("no-key", Buffer.from(certOnly)), 400, "BadParameter", { message: /private key/ });
+    await rejectsWith(certificates.importCertificate("garbage", Buffer.from("not a certificate at all")), 400, "BadParameter");
+    await rejectsWith(certificates.getCertificate("wrong-password"), 404, "CertificateNotFound");
+  });
+});
+
+const b64 = (u: Uint8Array | undefined): string => Buffer.from(u ?? []).toString("base64url");
