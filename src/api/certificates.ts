@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { pageRequest } from "../http/paging.ts";
 import type { SubjectAlternativeNames } from "../crypto/x509.ts";
 import {
   thumbprintOf,
@@ -12,7 +11,8 @@ import {
 } from "../vault/certificates.ts";
 import type { Vault } from "../vault/vaults.ts";
 import { vaultRoute } from "./context.ts";
-import { attributesOf, fromWireTime, listBody, objectId, tagsSchema, timeSchema } from "./wire.ts";
+import { objectRoutes } from "./objects.ts";
+import { attributesOf, fromWireTime, objectId, tagsSchema, timeSchema } from "./wire.ts";
 
 /** The policy as the wire spells it (certificates.json's CertificatePolicy). */
 interface PolicyBody {
@@ -262,15 +262,16 @@ export function certificateRoutes(app: FastifyInstance, certificates: Certificat
     return certificateBundle(req.origin, req.vault, v);
   });
 
-  vaultRoute(app, "GET", "/certificates", "CertificateList", {}, async (req) => {
-    const { limit, cursor } = pageRequest(req.query as Record<string, unknown>);
-    const page = await certificates.objects.list(req.vault, limit, cursor);
-    return listBody(req, page, limit, (v) => certificateItem(req.origin, req.vault, v, false));
-  });
-
-  vaultRoute(app, "GET", "/certificates/:name/versions", "CertificateListVersions", {}, async (req) => {
-    const { limit, cursor } = pageRequest(req.query as Record<string, unknown>);
-    const page = await certificates.objects.listVersions(req.vault, params(req).name, limit, cursor);
-    return listBody(req, page, limit, (v) => certificateItem(req.origin, req.vault, v, true));
-  });
+  objectRoutes(
+    app,
+    certificates.objects,
+    { bundle: certificateBundle, item: certificateItem },
+    {
+      delete: (vault, name) => certificates.delete(vault, name),
+      recover: (vault, name) => certificates.recover(vault, name),
+      purge: (vault, name) => certificates.purge(vault, name),
+      backup: (vault, name) => certificates.backup(vault, name),
+      restore: (vault, blob) => certificates.restore(vault, blob),
+    },
+  );
 }

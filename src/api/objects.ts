@@ -28,7 +28,16 @@ export function objectRoutes<P, Q extends PlannedPolicy>(
   app: FastifyInstance,
   objects: VersionedObjects<P, Q>,
   wire: ObjectWire<Version<P, Q>>,
+  /** What a kind does in place of the engine's own (a certificate deletes, restores... its key and secret with it). */
+  own: Partial<Pick<VersionedObjects<P, Q>, "delete" | "recover" | "purge" | "backup" | "restore">> = {},
 ): void {
+  const ops = {
+    delete: own.delete ?? objects.delete.bind(objects),
+    recover: own.recover ?? objects.recover.bind(objects),
+    purge: own.purge ?? objects.purge.bind(objects),
+    backup: own.backup ?? objects.backup.bind(objects),
+    restore: own.restore ?? objects.restore.bind(objects),
+  };
   const { collection: c, Noun } = KINDS[objects.rules.kind];
   const deleted = `deleted${c}`;
   const op = (what: string): string => `${Noun}${what}`;
@@ -38,7 +47,7 @@ export function objectRoutes<P, Q extends PlannedPolicy>(
   });
 
   vaultRoute(app, "DELETE", `/${c}/:name`, op("Delete"), {}, async (req) =>
-    deletedBundle(req.origin, req.vault, await objects.delete(req.vault, nameOf(req))),
+    deletedBundle(req.origin, req.vault, await ops.delete(req.vault, nameOf(req))),
   );
 
   vaultRoute(app, "GET", `/${c}`, op("List"), {}, async (req) => {
@@ -53,12 +62,12 @@ export function objectRoutes<P, Q extends PlannedPolicy>(
   });
 
   vaultRoute(app, "POST", `/${c}/:name/backup`, op("Backup"), {}, async (req) => ({
-    value: (await objects.backup(req.vault, nameOf(req))).toString("base64url"),
+    value: (await ops.backup(req.vault, nameOf(req))).toString("base64url"),
   }));
 
   vaultRoute(app, "POST", `/${c}/restore`, op("Restore"), { body: restoreSchema }, async (req) => {
     const blob = fromWireBytes((req.body as { value: string }).value, "value")!;
-    return wire.bundle(req.origin, req.vault, await objects.restore(req.vault, blob));
+    return wire.bundle(req.origin, req.vault, await ops.restore(req.vault, blob));
   });
 
   vaultRoute(app, "GET", `/${deleted}`, op("ListDeleted"), {}, async (req) => {
@@ -75,11 +84,11 @@ export function objectRoutes<P, Q extends PlannedPolicy>(
   );
 
   vaultRoute(app, "DELETE", `/${deleted}/:name`, op("Purge"), {}, async (req, reply) => {
-    await objects.purge(req.vault, nameOf(req));
+    await ops.purge(req.vault, nameOf(req));
     return reply.code(204).send();
   });
 
   vaultRoute(app, "POST", `/${deleted}/:name/recover`, op("Recover"), {}, async (req) =>
-    wire.bundle(req.origin, req.vault, await objects.recover(req.vault, nameOf(req))),
+    wire.bundle(req.origin, req.vault, await ops.recover(req.vault, nameOf(req))),
   );
 }

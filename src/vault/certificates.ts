@@ -18,7 +18,7 @@ import type { Store } from "../store/store.ts";
 import type { KeyService } from "./keys.ts";
 import type { Lifecycle, PlannedPolicy } from "./lifecycle.ts";
 import { newVersionId } from "./names.ts";
-import { VersionedObjects, type KindRules } from "./objects.ts";
+import { VersionedObjects, type BackupDocument, type KindRules } from "./objects.ts";
 import type { LifetimeAction } from "./rotation.ts";
 import type { SecretService } from "./secrets.ts";
 import type { Vault } from "./vaults.ts";
@@ -395,6 +395,59 @@ export class CertificateService {
     return set.policy;
   }
 
+  /** Soft-deletes the certificate with its key and secret. */
+  delete(vault: Vault, name: string): Promise<CertificateVersion> {
+    return this.store.write(async (repo) => {
+      const deleted = await this.objects.deleteIn(repo, await this.objects.findIn(repo, vault, name), vault);
+      await this.keys.objects.deleteIn(repo, await this.keys.objects.findIn(repo, vault, name), vault);
+      await this.secrets.objects.deleteIn(repo, await this.secrets.objects.findIn(repo, vault, name), vault);
+      return deleted;
+    });
+  }
+
+  /** Recovers a deleted certificate with its key and secret. */
+  recover(vault: Vault, name: string): Promise<CertificateVersion> {
+    return this.store.write(async (repo) => {
+      const recovered = await this.objects.recoverIn(repo, await this.objects.findDeletedIn(repo, vault, name), vault);
+      await this.keys.objects.recoverIn(repo, await this.keys.objects.findDeletedIn(repo, vault, name), vault);
+      await this.secrets.objects.recoverIn(repo, await this.secrets.objects.findDeletedIn(repo, vault, name), vault);
+      return recovered;
+    });
+  }
+
+  /** Purges a deleted certificate with its key and secret. */
+  async purge(vault: Vault, name: string): Promise<void> {
+    await this.store.write(async (repo) => {
+      await this.objects.purgeIn(repo, await this.objects.findDeletedIn(repo, vault, name), vault);
+      await this.keys.objects.purgeIn(repo, await this.keys.objects.findDeletedIn(repo, vault, name), vault);
+      await this.secrets.objects.purgeIn(repo, await this.secrets.objects.findDeletedIn(repo, vault, name), vault);
+    });
+  }
+
+  /** A backup of every version of the certificate with its keys and secrets, sealed under the instance's backup key. */
+  async backup(vault: Vault, name: string): Promise<Buffer> {
+    const doc = await this.store.read(async (repo): Promise<CertificateBackup> => ({
+      certificate: await this.objects.backupIn(repo, vault, name),
+      key: await this.keys.objects.backupIn(repo, vault, name),
+      secret: await this.secrets.objects.backupIn(repo, vault, name),
+    }));
+    return this.objects.sealBackup(doc, CERTIFICATE_RULES.backupPrefix, "certificate");
+  }
+
+  /** Restores a certificate backup, with its keys and secrets, in one transaction, under its name and versions. */
+  async restore(vault: Vault, blob: Buffer): Promise<CertificateVersion> {
+    const doc = this.objects.openBackup<CertificateBackup>(blob, CERTIFICATE_RULES.backupPrefix, "certificate");
+    const certificate = this.objects.prepareRestore(vault, doc.certificate);
+    const key = this.keys.objects.prepareRestore(vault, doc.key);
+    const secret = this.secrets.objects.prepareRestore(vault, doc.secret);
+    return this.store.write(async (repo) => {
+      const restored = await this.objects.restoreIn(repo, vault, certificate);
+      await this.keys.objects.restoreIn(repo, vault, key);
+      await this.secrets.objects.restoreIn(repo, vault, secret);
+      return restored;
+    });
+  }
+
   /** The operation that made the newest version: issued ones complete at once; imported ones have none. */
   async operation(vault: Vault, name: string): Promise<CertificateOperation> {
     const latest = await this.objects.get(vault, name).catch((e: unknown) => {
@@ -404,6 +457,13 @@ export class CertificateService {
     if (latest.props.origin !== "issued") throw pendingNotFound(name);
     return operationOf(latest);
   }
+}
+
+/** What a certificate backup holds: the engine's documents of the certificate, its key and its secret. */
+interface CertificateBackup {
+  certificate: BackupDocument;
+  key: BackupDocument;
+  secret: BackupDocument;
 }
 
 const pendingNotFound = (name: string) => notFound("PendingCertificateNotFound", `Pending certificate not found: ${name}`);

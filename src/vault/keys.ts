@@ -136,6 +136,7 @@ export const KEY_RULES: KindRules<KeyProps, RotationPolicy> = {
     };
   },
   policy: rotationPolicyOf,
+  managed: (props) => props.managed === true,
 };
 
 function checkKeyOps(ops: string[] | undefined): void {

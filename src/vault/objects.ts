@@ -21,6 +21,8 @@ export interface KindRules<P, Q> {
   props(stored: unknown): P;
   /** An object's rotation policy as stored, checked; undefined when none was set. */
   policy(stored: unknown): Q | undefined;
+  /** Whether a version belongs to a certificate (its backing key or secret): then only the certificate changes it. */
+  managed?(props: P): boolean;
 }
 
 export interface VersionFieldsInput {
@@ -103,7 +105,7 @@ interface BackupVersion extends PortableVersion {
   payload: string;
 }
 
-interface BackupDocument {
+export interface BackupDocument {
   kind: ObjectKind;
   name: string;
   policy?: unknown;
@@ -152,6 +154,23 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
     );
   }
 
+  private isManaged(v: Version<P, Q>): boolean {
+    return this.rules.managed?.(v.props) ?? false;
+  }
+
+  /** Azure's answer to a change of a certificate's key or secret made directly. */
+  private managedError(op: string): KvError {
+    return forbidden(
+      `Operation "${op}" is not allowed as this object's lifetime is managed by Key Vault.`,
+      `${this.names.Noun}ManagedByKeyVault`,
+    );
+  }
+
+  private unmanaged(v: Version<P, Q>, op: string): Version<P, Q> {
+    if (this.isManaged(v)) throw this.managedError(op);
+    return v;
+  }
+
   private deletedNotFound(name: string): KvError {
     return notFound(this.rules.notFoundCode, `Deleted ${this.names.Noun} not found: ${name}`);
   }
@@ -188,6 +207,7 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
     let object = await repo.getObject(vault.name, this.rules.kind, key);
     if (object?.deletedAt != null) throw this.isDeletedButRecoverable(name);
     const previous = object ? await repo.getLatestVersion(vault.name, this.rules.kind, key) : undefined;
+    if (previous && this.isManaged(this.typed(previous)) && !this.rules.managed?.(input.props)) throw this.managedError("set");
     if (!object) {
       object = {
         vault: vault.name,
@@ -282,7 +302,7 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
     if (input.contentType !== undefined) patch.contentType = input.contentType;
     if (input.tags !== undefined) patch.tags = input.tags;
     return this.store.write(async (repo) => {
-      const found = await this.find(repo, vault, name, version);
+      const found = this.unmanaged(await this.find(repo, vault, name, version), "update");
       const props: P = input.props ? { ...found.props, ...input.props } : found.props;
       if (input.props) patch.props = props;
       await repo.updateVersion(vault.name, this.rules.kind, found.name, found.version, patch);
@@ -325,6 +345,7 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
   setPolicy(vault: Vault, name: string, make: (previous: Q | undefined) => Q): Promise<{ displayName: string; policy: Q }> {
     return this.store.write(async (repo) => {
       const found = await this.find(repo, vault, name);
+      this.unmanaged(found, "setRotationPolicy");
       const policy = make(found.object.policy);
       await repo.setObjectPolicy(vault.name, this.rules.kind, found.name, policy);
       await this.changed(repo, vault.name, found.name, { ...found, object: { ...found.object, policy } });
@@ -369,14 +390,26 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
 
   /** Soft delete: the object and all its versions move to the deleted state. */
   delete(vault: Vault, name: string): Promise<Version<P, Q>> {
+    return this.store.write(async (repo) => this.deleteIn(repo, this.unmanaged(await this.find(repo, vault, name), "delete"), vault));
+  }
+
+  /** Soft-deletes the object of `latest` (its current version) in the caller's transaction (a certificate deletes its key and secret so). */
+  async deleteIn(repo: Repo, latest: Version<P, Q>, vault: Vault): Promise<Version<P, Q>> {
     const now = nowSeconds(this.clock);
-    return this.store.write(async (repo) => {
-      const latest = await this.find(repo, vault, name);
-      const purgeAt = now + vault.retentionDays * 86400;
-      await repo.setObjectDeleted(vault.name, this.rules.kind, latest.name, now, purgeAt);
-      await this.changed(repo, vault.name, latest.name, undefined);
-      return { ...latest, object: { ...latest.object, deletedAt: now, purgeAt } };
-    });
+    const purgeAt = now + vault.retentionDays * 86400;
+    await repo.setObjectDeleted(vault.name, this.rules.kind, latest.name, now, purgeAt);
+    await this.changed(repo, vault.name, latest.name, undefined);
+    return { ...latest, object: { ...latest.object, deletedAt: now, purgeAt } };
+  }
+
+  /** The current version of a live object, in the caller's transaction. */
+  findIn(repo: Repo, vault: Vault, name: string): Promise<Version<P, Q>> {
+    return this.find(repo, vault, name);
+  }
+
+  /** The current version of a deleted object, in the caller's transaction. */
+  findDeletedIn(repo: Repo, vault: Vault, name: string): Promise<Version<P, Q>> {
+    return this.findDeleted(repo, vault, name);
   }
 
   private async findDeleted(repo: Repo, vault: Vault, name: string): Promise<Version<P, Q>> {
@@ -391,13 +424,17 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
   }
 
   recover(vault: Vault, name: string): Promise<Version<P, Q>> {
-    return this.store.write(async (repo) => {
-      const latest = await this.findDeleted(repo, vault, name);
-      await repo.setObjectDeleted(vault.name, this.rules.kind, latest.name, null, null);
-      const recovered: Version<P, Q> = { ...latest, object: { ...latest.object, deletedAt: null, purgeAt: null } };
-      await this.changed(repo, vault.name, latest.name, recovered);
-      return recovered;
-    });
+    return this.store.write(async (repo) =>
+      this.recoverIn(repo, this.unmanaged(await this.findDeleted(repo, vault, name), "recover"), vault),
+    );
+  }
+
+  /** Recovers the deleted object of `latest`, in the caller's transaction. */
+  async recoverIn(repo: Repo, latest: Version<P, Q>, vault: Vault): Promise<Version<P, Q>> {
+    await repo.setObjectDeleted(vault.name, this.rules.kind, latest.name, null, null);
+    const recovered: Version<P, Q> = { ...latest, object: { ...latest.object, deletedAt: null, purgeAt: null } };
+    await this.changed(repo, vault.name, latest.name, recovered);
+    return recovered;
   }
 
   /**
@@ -410,7 +447,7 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
       throw badParameter("keep must be a whole number of versions, at least 1: the current version always stays.");
     }
     return this.store.write(async (repo) => {
-      const latest = await this.find(repo, vault, name);
+      const latest = this.unmanaged(await this.find(repo, vault, name), "prune");
       let doomed: string[] = [];
       if (which.versions) {
         for (const v of which.versions.map((x) => x.toLowerCase())) {
@@ -430,22 +467,24 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
   async setMaxVersions(vault: Vault, name: string, max: number | null): Promise<string[]> {
     if (max !== null && (!Number.isInteger(max) || max < 1)) throw badParameter("maxVersions must be a whole number, at least 1.");
     return this.store.write(async (repo) => {
-      const latest = await this.find(repo, vault, name);
+      const latest = this.unmanaged(await this.find(repo, vault, name), "setMaxVersions");
       await repo.setObjectMaxVersions(vault.name, this.rules.kind, latest.name, max);
       return max === null ? [] : this.keepNewest(repo, vault.name, latest.name, max);
     });
   }
 
   async purge(vault: Vault, name: string): Promise<void> {
-    await this.store.write(async (repo) => {
-      const latest = await this.findDeleted(repo, vault, name);
-      if (vault.purgeProtection) {
-        throw forbidden(
-          'Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault service will automatically purge it after the retention period has passed.',
-        );
-      }
-      await repo.purgeObject(vault.name, this.rules.kind, latest.name);
-    });
+    await this.store.write(async (repo) => this.purgeIn(repo, this.unmanaged(await this.findDeleted(repo, vault, name), "purge"), vault));
+  }
+
+  /** Purges the deleted object of `latest`, in the caller's transaction. */
+  async purgeIn(repo: Repo, latest: Version<P, Q>, vault: Vault): Promise<void> {
+    if (vault.purgeProtection) {
+      throw forbidden(
+        'Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault service will automatically purge it after the retention period has passed.',
+      );
+    }
+    await repo.purgeObject(vault.name, this.rules.kind, latest.name);
   }
 
   /** Permanently removes deleted objects whose retention has run out. Returns how many. */
@@ -462,34 +501,50 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
 
   /** All versions with their payloads, sealed under the instance's backup key. */
   async backup(vault: Vault, name: string): Promise<Buffer> {
-    const { latest, versions } = await this.store.read(async (repo) => {
-      const latest = await this.find(repo, vault, name);
-      return { latest, versions: await repo.listVersions(vault.name, this.rules.kind, latest.name, null, Number.MAX_SAFE_INTEGER) };
-    });
-    const doc: BackupDocument = {
+    const doc = await this.store.read((repo) => this.backupIn(repo, vault, name));
+    return this.sealBackup(doc, this.rules.backupPrefix, this.rules.kind);
+  }
+
+  /** The backup document of an object, read in the caller's transaction (a certificate's holds its key's and secret's). */
+  async backupIn(repo: Repo, vault: Vault, name: string): Promise<BackupDocument> {
+    const latest = await this.find(repo, vault, name);
+    const versions = await repo.listVersions(vault.name, this.rules.kind, latest.name, null, Number.MAX_SAFE_INTEGER);
+    return {
       kind: this.rules.kind,
       name: latest.object.displayName,
       policy: latest.object.policy ?? null,
       maxVersions: latest.object.maxVersions,
       versions: versions.map((v) => ({ ...portableFields(v), payload: this.open(vault, v).toString("base64") })),
     };
-    const sealed = this.keyring.sealBackup(Buffer.from(JSON.stringify(doc)), this.backupAad());
-    return Buffer.concat([Buffer.from(this.rules.backupPrefix, "ascii"), sealed]);
   }
 
-  private backupAad(): string {
-    return `lockbox/v1/backup/${this.rules.kind}`;
+  /** A document sealed under the instance's backup key, behind a prefix saying what it is. */
+  sealBackup(doc: unknown, prefix: string, what: string): Buffer {
+    const sealed = this.keyring.sealBackup(Buffer.from(JSON.stringify(doc)), `lockbox/v1/backup/${what}`);
+    return Buffer.concat([Buffer.from(prefix, "ascii"), sealed]);
+  }
+
+  /** The document of a blob sealBackup made; BadParameter for anything else. */
+  openBackup<T>(blob: Buffer, prefix: string, what: string): T {
+    const head = Buffer.from(prefix, "ascii");
+    try {
+      if (!blob.subarray(0, head.length).equals(head)) throw new Error("prefix");
+      return JSON.parse(this.keyring.openBackup(blob.subarray(head.length), `lockbox/v1/backup/${what}`).toString("utf8")) as T;
+    } catch {
+      throw badParameter(`The backup blob is invalid: it is corrupt, or was not made by this Lockbox instance for a ${this.names.noun}.`);
+    }
   }
 
   /** Restores a backup into `vault` under its original name and version ids. */
   async restore(vault: Vault, blob: Buffer): Promise<Version<P, Q>> {
-    const prefix = Buffer.from(this.rules.backupPrefix, "ascii");
-    let doc: BackupDocument;
-    try {
-      if (!blob.subarray(0, prefix.length).equals(prefix)) throw new Error("prefix");
-      doc = JSON.parse(this.keyring.openBackup(blob.subarray(prefix.length), this.backupAad()).toString("utf8")) as BackupDocument;
-    } catch {
-      throw badParameter(`The backup blob is invalid: it is corrupt, or was not made by this Lockbox instance for a ${this.names.noun}.`);
+    const prepared = this.prepareRestore(vault, this.openBackup<BackupDocument>(blob, this.rules.backupPrefix, this.rules.kind));
+    return this.store.write((repo) => this.restoreIn(repo, vault, prepared));
+  }
+
+  /** A backup document's versions sealed for `vault`, outside any transaction. */
+  prepareRestore(vault: Vault, doc: BackupDocument): PreparedRestore {
+    if (doc.kind !== this.rules.kind || !Array.isArray(doc.versions) || doc.versions.length === 0) {
+      throw badParameter(`The backup blob is invalid: it holds no ${this.names.noun}.`);
     }
     const key = canonicalName(doc.name);
     const records: Array<Omit<VersionRecord, "seq">> = doc.versions.map((v) => ({
@@ -499,32 +554,42 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
       ...portableFields(v),
       sealed: this.keyring.seal(vault, this.aad(vault.name, key, v.version), Buffer.from(v.payload, "base64")),
     }));
-    return this.store.write(async (repo) => {
-      await this.checkVaultKey(repo, vault);
-      const existing = await repo.getObject(vault.name, this.rules.kind, key);
-      if (existing?.deletedAt != null) throw this.isDeletedButRecoverable(doc.name);
-      if (existing) {
-        throw conflict(
-          `${this.names.Noun} ${doc.name} already exists in this vault; a backup can only be restored under a name that is not in use.`,
-        );
-      }
-      const object = {
-        vault: vault.name,
-        kind: this.rules.kind,
-        name: key,
-        displayName: doc.name,
-        deletedAt: null,
-        purgeAt: null,
-        policy: doc.policy ?? null,
-        maxVersions: doc.maxVersions ?? null,
-      };
-      await repo.insertObject(object);
-      for (const r of records) await repo.insertVersion(r);
-      const latest = this.typed({ ...records[records.length - 1]!, seq: 0, object });
-      await this.changed(repo, vault.name, key, latest);
-      return latest;
-    });
+    return { doc, key, records };
   }
+
+  /** Writes a prepared restore in the caller's transaction; the name must be free. */
+  async restoreIn(repo: Repo, vault: Vault, { doc, key, records }: PreparedRestore): Promise<Version<P, Q>> {
+    await this.checkVaultKey(repo, vault);
+    const existing = await repo.getObject(vault.name, this.rules.kind, key);
+    if (existing?.deletedAt != null) throw this.isDeletedButRecoverable(doc.name);
+    if (existing) {
+      throw conflict(
+        `${this.names.Noun} ${doc.name} already exists in this vault; a backup can only be restored under a name that is not in use.`,
+      );
+    }
+    const object = {
+      vault: vault.name,
+      kind: this.rules.kind,
+      name: key,
+      displayName: doc.name,
+      deletedAt: null,
+      purgeAt: null,
+      policy: doc.policy ?? null,
+      maxVersions: doc.maxVersions ?? null,
+    };
+    await repo.insertObject(object);
+    for (const r of records) await repo.insertVersion(r);
+    const latest = this.typed({ ...records[records.length - 1]!, seq: 0, object });
+    await this.changed(repo, vault.name, key, latest);
+    return latest;
+  }
+}
+
+/** A backup's versions sealed for the vault they are restored into. */
+export interface PreparedRestore {
+  doc: BackupDocument;
+  key: string;
+  records: Array<Omit<VersionRecord, "seq">>;
 }
 
 function pageOf<T>(rows: T[], limit: number, cursorOf: (last: T) => string): Page<T> {

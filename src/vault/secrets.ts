@@ -72,6 +72,7 @@ export const SECRET_RULES: KindRules<SecretProps, SecretRotationPolicy> = {
     const rotatedFrom = stringField(stored, "rotatedFrom");
     return { ...(rotatedFrom !== undefined ? { rotatedFrom } : {}), ...(stored.managed === true ? { managed: true } : {}) };
   },
+  managed: (props) => props.managed === true,
   policy(stored) {
     const base = rotationPolicyOf(stored);
     if (!base || !isRecord(stored)) return undefined;

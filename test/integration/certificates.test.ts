@@ -10,7 +10,7 @@ import { CertificateClient, WellKnownIssuer, type CertificatePolicy } from "@azu
 import { CryptographyClient, KeyClient } from "@azure/keyvault-keys";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { selfSigned } from "../../src/crypto/x509.ts";
-import { type Lockbox, serveForFile } from "../helpers/server.ts";
+import { cli, type Lockbox, serveForFile } from "../helpers/server.ts";
 import { collect, rejectsWith } from "../helpers/sdk.ts";
 
 // Certificates as a program written for Azure Key Vault uses them: the official
@@ -140,6 +140,96 @@ describe("a self-signed TLS certificate, as a service gets one", () => {
       (await secrets.getSecret("two-versions", { version: first.properties.version })).properties.version,
       first.properties.version,
     );
+  });
+});
+
+describe("a certificate's key and secret belong to it", () => {
+  test("setting, updating or deleting them directly is refused as Azure refuses it, and changes nothing", async () => {
+    const created = await (
+      await certificates.beginCreateCertificate("owned", { issuerName: "Self", subject: "CN=owned.contoso.test" })
+    ).pollUntilDone();
+    const managed = (code: string) => ({ inner: code, message: /lifetime is managed by Key Vault/ });
+    await rejectsWith(secrets.setSecret("owned", "replaced"), 403, "Forbidden", managed("SecretManagedByKeyVault"));
+    await rejectsWith(
+      secrets.updateSecretProperties("owned", created.properties.version!, { enabled: false }),
+      403,
+      "Forbidden",
+      managed("SecretManagedByKeyVault"),
+    );
+    await rejectsWith(secrets.beginDeleteSecret("owned"), 403, "Forbidden", managed("SecretManagedByKeyVault"));
+    await rejectsWith(
+      keys.updateKeyProperties("owned", created.properties.version!, { enabled: false }),
+      403,
+      "Forbidden",
+      managed("KeyManagedByKeyVault"),
+    );
+    await rejectsWith(keys.beginDeleteKey("owned"), 403, "Forbidden", managed("KeyManagedByKeyVault"));
+    await rejectsWith(keys.rotateKey("owned"), 403, "Forbidden", managed("KeyManagedByKeyVault"));
+    const secret = await secrets.getSecret("owned");
+    assert.equal(secret.properties.version, created.properties.version);
+    assert.equal(secret.properties.enabled, true);
+    assert.equal((await keys.getKey("owned")).properties.version, created.properties.version);
+  });
+
+  test("delete takes the key and secret with it, recover brings all three back, purge removes all three", async () => {
+    await (
+      await certificates.beginCreateCertificate("short-lived", { issuerName: "Self", subject: "CN=short.contoso.test" })
+    ).pollUntilDone();
+    const deleted = await (await certificates.beginDeleteCertificate("short-lived")).pollUntilDone();
+    assert.equal(deleted.name, "short-lived");
+    assert.ok(deleted.recoveryId?.endsWith("/deletedcertificates/short-lived"));
+    assert.equal((await certificates.getDeletedCertificate("short-lived")).name, "short-lived");
+    assert.ok((await collect(certificates.listDeletedCertificates())).some((c) => c.name === "short-lived"));
+    await rejectsWith(certificates.getCertificate("short-lived"), 404, "CertificateNotFound");
+    await rejectsWith(secrets.getSecret("short-lived"), 404, "SecretNotFound");
+    await rejectsWith(keys.getKey("short-lived"), 404, "KeyNotFound");
+    await rejectsWith(
+      certificates.beginCreateCertificate("short-lived", { issuerName: "Self", subject: "CN=again.contoso.test" }),
+      409,
+      "Conflict",
+      { inner: "ObjectIsDeletedButRecoverable" },
+    );
+
+    await (await certificates.beginRecoverDeletedCertificate("short-lived")).pollUntilDone();
+    const pfx = openPfx((await secrets.getSecret("short-lived")).value!, "short-lived");
+    assert.match(pfx.certificate.subject, /CN=short\.contoso\.test/);
+    assert.equal((await keys.getKey("short-lived")).properties.managed, true);
+
+    await (await certificates.beginDeleteCertificate("short-lived")).pollUntilDone();
+    await certificates.purgeDeletedCertificate("short-lived");
+    await rejectsWith(certificates.getDeletedCertificate("short-lived"), 404, "CertificateNotFound");
+    await rejectsWith(secrets.getDeletedSecret("short-lived"), 404, "SecretNotFound");
+    await rejectsWith(keys.getDeletedKey("short-lived"), 404, "KeyNotFound");
+    // The name is free again for all three.
+    const again = await (
+      await certificates.beginCreateCertificate("short-lived", { issuerName: "Self", subject: "CN=again.contoso.test" })
+    ).pollUntilDone();
+    assert.equal((await secrets.getSecret("short-lived")).properties.version, again.properties.version);
+  });
+
+  test("backup and restore into another vault bring every version with its key and secret", async () => {
+    const policy: CertificatePolicy = { issuerName: "Self", subject: "CN=portable.contoso.test" };
+    const first = await (await certificates.beginCreateCertificate("portable", policy)).pollUntilDone();
+    const second = await (await certificates.beginCreateCertificate("portable", policy)).pollUntilDone();
+    const backup = await certificates.backupCertificate("portable");
+    assert.ok(backup && backup.length > 0);
+    assert.equal(cli(["vault", "create", "certs-restored", "--data-dir", lockbox.dataDir]).status, 0);
+    const there = new CertificateClient(lockbox.vaultUrl("certs-restored"), credential);
+    const restored = await there.restoreCertificateBackup(backup!);
+    assert.equal(restored.properties.version, second.properties.version);
+    assert.deepEqual(Buffer.from(restored.cer!), Buffer.from(second.cer!));
+    const versions = (await collect(there.listPropertiesOfCertificateVersions("portable"))).map((v) => v.version).sort();
+    assert.deepEqual(versions, [first.properties.version, second.properties.version].sort());
+    const theirSecrets = new SecretClient(lockbox.vaultUrl("certs-restored"), credential);
+    const pfx = openPfx((await theirSecrets.getSecret("portable")).value!, "portable-restored");
+    assert.equal(pfx.certificate.fingerprint256, new X509Certificate(Buffer.from(second.cer!)).fingerprint256);
+    assert.ok(pfx.certificate.checkPrivateKey(pfx.key));
+    const key = await new KeyClient(lockbox.vaultUrl("certs-restored"), credential).getKey("portable", {
+      version: first.properties.version,
+    });
+    assert.equal(key.properties.managed, true);
+    await rejectsWith(certificates.restoreCertificateBackup(backup!), 409, "Conflict");
+    await rejectsWith(certificates.restoreCertificateBackup(Buffer.from("not a backup")), 400, "BadParameter");
   });
 });
 
