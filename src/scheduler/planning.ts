@@ -34,14 +34,26 @@ export function planActions(latest: PlannedVersion): PlannedAction[] {
   const planned: PlannedAction[] = [];
   const at = (action: PlannedActionType, dueAt: number) => planned.push({ action, version: latest.version, dueAt });
 
+  // A share of the version's validity, from notBefore (a certificate's lifetime_percentage).
+  const share = (percent: number | undefined): number | undefined =>
+    percent !== undefined && latest.nbf !== null && latest.exp !== null
+      ? latest.nbf + Math.floor(((latest.exp - latest.nbf) * percent) / 100)
+      : undefined;
+
   const rotate = find("Rotate");
   if (rotate?.trigger.timeAfterCreate) at("Rotate", latest.created + durationSeconds(rotate.trigger.timeAfterCreate, "timeAfterCreate"));
   if (rotate?.trigger.timeBeforeExpiry && latest.exp !== null) {
     at("Rotate", latest.exp - durationSeconds(rotate.trigger.timeBeforeExpiry, "timeBeforeExpiry"));
   }
+  const rotateAt = share(rotate?.trigger.lifetimePercentage);
+  if (rotateAt !== undefined) at("Rotate", rotateAt);
   if (latest.exp !== null) {
-    const notify = find("Notify")?.trigger.timeBeforeExpiry;
-    at("NearExpiry", latest.exp - (notify ? durationSeconds(notify, "timeBeforeExpiry") : DEFAULT_NEAR_EXPIRY));
+    const notify = find("Notify")?.trigger;
+    at(
+      "NearExpiry",
+      share(notify?.lifetimePercentage) ??
+        latest.exp - (notify?.timeBeforeExpiry ? durationSeconds(notify.timeBeforeExpiry, "timeBeforeExpiry") : DEFAULT_NEAR_EXPIRY),
+    );
     at("Expired", latest.exp);
   }
   const overlap = latest.object.policy?.overlap;

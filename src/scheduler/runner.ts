@@ -5,6 +5,7 @@ import { KINDS } from "../kernel/kinds.ts";
 import type { Repo, ScheduleRecord, Store } from "../store/store.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import type { KeyService } from "../vault/keys.ts";
+import type { CertificateService } from "../vault/certificates.ts";
 import type { SecretService } from "../vault/secrets.ts";
 import type { Vaults } from "../vault/vaults.ts";
 
@@ -59,6 +60,7 @@ export class Scheduler {
     private readonly vaults: Vaults,
     private readonly keys: KeyService,
     private readonly secrets: SecretService,
+    private readonly certificates: CertificateService,
     private readonly deliverer: Deliverer,
     private readonly log: SchedulerLog,
     private readonly audit: SchedulerAudit,
@@ -115,7 +117,7 @@ export class Scheduler {
 
   /** Deleted objects whose retention has run out go for good (found through the index on purge_at). */
   async purgeDue(): Promise<void> {
-    for (const objects of [this.secrets.objects, this.keys.objects]) {
+    for (const objects of [this.secrets.objects, this.keys.objects, this.certificates.objects]) {
       while ((await objects.purgeDue()) > 0);
     }
   }
@@ -139,7 +141,8 @@ export class Scheduler {
     const what = { vault: row.vault, kind: row.kind, name: row.name, action: row.action, version: row.version };
     const started = performance.now();
     const { Noun } = KINDS[row.kind];
-    const operationName = row.action === "Rotate" ? `${Noun}RotateIfDue` : `${Noun}${row.action}`;
+    const operationName =
+      row.action === "Rotate" ? (row.kind === "certificate" ? "CertificateAutoRenew" : `${Noun}RotateIfDue`) : `${Noun}${row.action}`;
     const audited = (version?: string, error?: string) =>
       this.audit.record({
         operationName,
@@ -158,7 +161,9 @@ export class Scheduler {
           const v =
             row.kind === "key"
               ? await this.keys.rotate(vault, row.name, { guard: this.guard(row) })
-              : (await this.secrets.rotateByPolicy(vault, row.name, this.guard(row))).version;
+              : row.kind === "certificate"
+                ? await this.certificates.renew(vault, row.name, this.guard(row))
+                : (await this.secrets.rotateByPolicy(vault, row.name, this.guard(row))).version;
           this.log.info({ ...what, operationName, newVersion: v.version }, "rotated by policy");
           audited(v.version);
           return;

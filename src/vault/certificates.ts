@@ -14,7 +14,7 @@ import {
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { badParameter, notFound } from "../kernel/errors.ts";
 import { isRecord, storedShapeError } from "../kernel/json.ts";
-import type { Store } from "../store/store.ts";
+import type { Repo, Store } from "../store/store.ts";
 import type { KeyService } from "./keys.ts";
 import type { Lifecycle, PlannedPolicy } from "./lifecycle.ts";
 import { newVersionId } from "./names.ts";
@@ -46,7 +46,7 @@ export interface CertificatePolicyFields {
 
 /**
  * A certificate's policy as stored on its object: Azure's fields, and what the scheduler plans
- * from (EmailContacts days before expiry as a Notify; expiry events from each version's notAfter).
+ * from (AutoRenew as a Rotate, EmailContacts as a Notify; expiry events from each version's notAfter).
  */
 export interface CertificatePolicy extends CertificatePolicyFields, PlannedPolicy {
   created: number;
@@ -187,11 +187,15 @@ function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** What the scheduler plans from a certificate policy: an EmailContacts days before expiry is a Notify. */
+/** What the scheduler plans from a certificate policy: AutoRenew is a Rotate (a renewal), EmailContacts a Notify. */
 function plannedActions(actions: CertificateLifetimeAction[]): LifetimeAction[] {
-  return actions
-    .filter((a) => a.action === "EmailContacts" && a.trigger.daysBeforeExpiry !== undefined)
-    .map((a) => ({ trigger: { timeBeforeExpiry: `P${a.trigger.daysBeforeExpiry}D` }, action: { type: "Notify" as const } }));
+  return actions.map((a) => ({
+    trigger:
+      a.trigger.daysBeforeExpiry !== undefined
+        ? { timeBeforeExpiry: `P${a.trigger.daysBeforeExpiry}D` }
+        : { lifetimePercentage: a.trigger.lifetimePercentage },
+    action: { type: a.action === "AutoRenew" ? ("Rotate" as const) : ("Notify" as const) },
+  }));
 }
 
 const storedPolicy = (fields: CertificatePolicyFields, created: number, updated: number): CertificatePolicy => ({
@@ -251,27 +255,44 @@ export class CertificateService {
   async create(vault: Vault, name: string, input: CertificateCreateInput): Promise<IssuedCertificate> {
     const existing = await this.currentPolicy(vault, name);
     const fields = validateCertificatePolicy(input.policy ?? {}, input.policy ? undefined : existing);
-    if (fields.issuer.name.toLowerCase() !== "self") {
-      throw badParameter(`The issuer '${fields.issuer.name}' is not available on this Lockbox server yet: use Self.`);
-    }
-    const material = await generateKey(
-      isRsa(fields.key.kty) ? "RSA" : "EC",
-      isRsa(fields.key.kty) ? { size: fields.key.keySize } : { crv: fields.key.crv },
-    );
+    checkIssuer(fields);
+    const version = await this.issue(vault, name, fields, input, await this.newKey(fields), existing?.created);
+    return { version, operation: operationOf(version) };
+  }
+
+  /**
+   * The scheduler's AutoRenew: a new version from the certificate's own policy, with a new
+   * key unless the policy reuses it; `guard` runs first in the transaction (the action is
+   * still due). Tags carry over.
+   */
+  async renew(vault: Vault, name: string, guard?: (repo: Repo) => Promise<void>): Promise<CertificateVersion> {
+    const latest = await this.objects.get(vault, name);
+    const policy = latest.object.policy;
+    if (!policy) throw notFound("CertificateNotFound", `The certificate ${name} has no policy.`);
+    checkIssuer(policy);
+    const material = policy.key.reuseKey ? this.keys.material(vault, await this.keys.objects.get(vault, name)) : await this.newKey(policy);
+    return this.issue(vault, name, policy, { tags: latest.tags ?? undefined }, material, policy.created, guard);
+  }
+
+  private newKey(fields: CertificatePolicyFields): Promise<PrivateJwk> {
+    return isRsa(fields.key.kty) ? generateKey("RSA", { size: fields.key.keySize }) : generateKey("EC", { crv: fields.key.crv });
+  }
+
+  /** Issues a version from the policy with this key material: Self signs it with its own key. */
+  private async issue(
+    vault: Vault,
+    name: string,
+    fields: CertificatePolicyFields,
+    input: { enabled?: boolean; tags?: Record<string, string> },
+    material: PrivateJwk,
+    policyCreated?: number,
+    guard?: (repo: Repo) => Promise<void>,
+  ): Promise<CertificateVersion> {
     const key = keyObjectOf(material);
     const template = this.template(fields);
     const der = await asBadParameter(selfSigned(template, key));
     const csr = (await asBadParameter(certificationRequest(template, key))).toString("base64");
-    const version = await this.write(
-      vault,
-      name,
-      { key, material, chain: [der] },
-      fields,
-      input,
-      { origin: "issued", csr },
-      existing?.created,
-    );
-    return { version, operation: operationOf(version) };
+    return this.write(vault, name, { key, material, chain: [der] }, fields, input, { origin: "issued", csr }, policyCreated, guard);
   }
 
   /** A new version from a PEM or PKCS#12 value with its private key; its policy is the given one or derived from it. */
@@ -317,6 +338,7 @@ export class CertificateService {
     input: { enabled?: boolean; tags?: Record<string, string> },
     props: Omit<CertificateProps, "cer">,
     previousPolicyCreated?: number,
+    guard?: (repo: Repo) => Promise<void>,
   ): Promise<CertificateVersion> {
     const leaf = certificateFacts(made.chain[0]!);
     const version = newVersionId();
@@ -347,7 +369,7 @@ export class CertificateService {
     const now = nowSeconds(this.clock);
     const created = previousPolicyCreated ?? now;
     return this.store.write(async (repo) => {
-      const made = await this.objects.createIn(repo, certificate, { policy: storedPolicy(fields, created, now) });
+      const made = await this.objects.createIn(repo, certificate, { policy: storedPolicy(fields, created, now), guard });
       await this.keys.objects.createIn(repo, key);
       await this.secrets.objects.createIn(repo, secret);
       return made;
@@ -464,6 +486,13 @@ interface CertificateBackup {
   certificate: BackupDocument;
   key: BackupDocument;
   secret: BackupDocument;
+}
+
+/** Only Self issues here so far; other issuers come with the issuers API. */
+function checkIssuer(fields: CertificatePolicyFields): void {
+  if (fields.issuer.name.toLowerCase() !== "self") {
+    throw badParameter(`The issuer '${fields.issuer.name}' is not available on this Lockbox server yet: use Self.`);
+  }
 }
 
 const pendingNotFound = (name: string) => notFound("PendingCertificateNotFound", `Pending certificate not found: ${name}`);

@@ -5,7 +5,8 @@ import { isRecord, storedShapeError, stringField } from "../kernel/json.ts";
 export type LifetimeActionType = "Rotate" | "Notify";
 
 export interface LifetimeAction {
-  trigger: { timeAfterCreate?: string; timeBeforeExpiry?: string };
+  /** A duration after creation or before expiry; or (a certificate's) a share of the validity from notBefore, in percent. */
+  trigger: { timeAfterCreate?: string; timeBeforeExpiry?: string; lifetimePercentage?: number };
   action: { type: LifetimeActionType };
 }
 

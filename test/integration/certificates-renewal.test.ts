@@ -1,0 +1,100 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { X509Certificate } from "node:crypto";
+import { DefaultAzureCredential } from "@azure/identity";
+import { CertificateClient, type CertificatePolicy } from "@azure/keyvault-certificates";
+import { KeyClient } from "@azure/keyvault-keys";
+import { SecretClient } from "@azure/keyvault-secrets";
+import { advanceClock, clockNow } from "../helpers/clock.ts";
+import { collect } from "../helpers/sdk.ts";
+import { removeDataDir, startLockbox, stopOrKill, useEnvironment, type Lockbox } from "../helpers/server.ts";
+
+// Renewal on the clock (beyond every peer): a certificate's AutoRenew lifetime action runs
+// on the scheduler, moved forward with the dev clock, once and not before, and the key and
+// secret follow the certificate. One server and dev clock for the file; each test reads the
+// clock before computing times and looks only at its own certificate.
+let lockbox: Lockbox;
+let certificates: CertificateClient;
+let secrets: SecretClient;
+let keys: KeyClient;
+
+before(async () => {
+  lockbox = await startLockbox({ args: ["--dev-clock"] });
+  useEnvironment(lockbox);
+  const credential = new DefaultAzureCredential();
+  certificates = new CertificateClient(lockbox.vaultUrl(), credential);
+  secrets = new SecretClient(lockbox.vaultUrl(), credential);
+  keys = new KeyClient(lockbox.vaultUrl(), credential);
+});
+
+after(async () => {
+  await stopOrKill(lockbox);
+  removeDataDir(lockbox.dataDir);
+});
+
+const DAY = 86_400;
+const versionsOf = async (name: string) => (await collect(certificates.listPropertiesOfCertificateVersions(name))).length;
+const renewalsOf = (name: string): number =>
+  readFileSync(join(lockbox.dataDir, "audit.log"), "utf8")
+    .split("\n")
+    .filter((l) => l.includes('"CertificateAutoRenew"') && l.includes(`/certificates/${name}/`)).length;
+
+describe("AutoRenew on the dev clock", () => {
+  test("days before expiry: renewed once when due, not before; a new key, and the secret and key follow", async () => {
+    const policy: CertificatePolicy = {
+      issuerName: "Self",
+      subject: "CN=renew-days.contoso.test",
+      validityInMonths: 3,
+      lifetimeActions: [{ action: "AutoRenew", daysBeforeExpiry: 30 }],
+    };
+    const first = await (await certificates.beginCreateCertificate("renew-days", policy)).pollUntilDone();
+    const expiry = Math.floor(first.properties.expiresOn!.getTime() / 1000);
+
+    let now = await clockNow(lockbox);
+    now = await advanceClock(lockbox, expiry - 31 * DAY - now);
+    assert.equal(await versionsOf("renew-days"), 1, "31 days before expiry: not yet");
+
+    await advanceClock(lockbox, 2 * DAY);
+    assert.equal(await versionsOf("renew-days"), 2, "29 days before expiry: renewed");
+    const renewed = await certificates.getCertificate("renew-days");
+    assert.notEqual(renewed.properties.version, first.properties.version);
+    const cer = new X509Certificate(Buffer.from(renewed.cer!));
+    assert.ok(Date.parse(cer.validFrom) / 1000 >= now, "the new certificate starts on the (moved) clock");
+    assert.match(cer.subject, /CN=renew-days\.contoso\.test/);
+    assert.ok(!cer.publicKey.equals(new X509Certificate(Buffer.from(first.cer!)).publicKey), "a new key, as reuse_key is false");
+    assert.equal((await secrets.getSecret("renew-days")).properties.version, renewed.properties.version);
+    assert.equal((await keys.getKey("renew-days")).properties.version, renewed.properties.version);
+
+    await advanceClock(lockbox, DAY);
+    assert.equal(await versionsOf("renew-days"), 2, "a day later: nothing more");
+    assert.equal(renewalsOf("renew-days"), 1, "one CertificateAutoRenew line in the audit log");
+  });
+
+  test("a share of the lifetime with reuse_key: renewed at 50% with the same key", async () => {
+    const policy: CertificatePolicy = {
+      issuerName: "Self",
+      subject: "CN=renew-share.contoso.test",
+      validityInMonths: 2,
+      reuseKey: true,
+      lifetimeActions: [{ action: "AutoRenew", lifetimePercentage: 50 }],
+    };
+    const first = await (await certificates.beginCreateCertificate("renew-share", policy)).pollUntilDone();
+    const from = Math.floor(first.properties.notBefore!.getTime() / 1000);
+    const to = Math.floor(first.properties.expiresOn!.getTime() / 1000);
+    const half = from + Math.floor((to - from) / 2);
+
+    const now = await clockNow(lockbox);
+    await advanceClock(lockbox, half - DAY - now);
+    assert.equal(await versionsOf("renew-share"), 1, "a day before half its lifetime: not yet");
+    await advanceClock(lockbox, 2 * DAY);
+    assert.equal(await versionsOf("renew-share"), 2, "past half its lifetime: renewed");
+    const renewed = await certificates.getCertificate("renew-share");
+    assert.ok(
+      new X509Certificate(Buffer.from(renewed.cer!)).publicKey.equals(new X509Certificate(Buffer.from(first.cer!)).publicKey),
+      "reuse_key keeps the key",
+    );
+    assert.equal(renewalsOf("renew-share"), 1);
+  });
+});
