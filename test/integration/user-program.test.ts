@@ -161,3 +161,23 @@ for (const { form, url, args, withDns } of forms) {
     });
   });
 }
+
+describe("a service's TLS certificate from the vault", () => {
+  test("tls-certificate.mjs: create a self-signed certificate, serve HTTPS with its PFX from getSecret, set AutoRenew", async (t) => {
+    const lockbox = await serverFor(t);
+    const run = await runProgram("tls-certificate.mjs", [], lockboxEnv(lockbox));
+    assert.equal(run.code, 0, `tls-certificate.mjs failed:\n${run.stdout}\n${run.stderr}`);
+    const created = only(run, "created");
+    assert.equal(created.name, "web-tls");
+    assert.match(created.version, /^[0-9a-f]{32}$/);
+    const served = only(run, "served");
+    assert.equal(served.contentType, "application/x-pkcs12");
+    assert.equal(
+      served.body,
+      "hello over the vault's certificate",
+      "a client trusting the certificate reached the service by its DNS name",
+    );
+    assert.equal(served.peer.replace(/:/g, "").length, 64);
+    assert.deepEqual(only(run, "policy").lifetimeActions, [{ action: "AutoRenew", daysBeforeExpiry: 30 }]);
+  });
+});
