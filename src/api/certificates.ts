@@ -12,7 +12,7 @@ import {
 import type { Vault } from "../vault/vaults.ts";
 import { vaultRoute } from "./context.ts";
 import { objectRoutes } from "./objects.ts";
-import { attributesOf, fromWireTime, objectId, tagsSchema, timeSchema } from "./wire.ts";
+import { attributesOf, objectId, tagsSchema, timeSchema } from "./wire.ts";
 
 /** The policy as the wire spells it (certificates.json's CertificatePolicy). */
 interface PolicyBody {
@@ -202,7 +202,6 @@ function operationWire(origin: string, op: CertificateOperation) {
 
 type Params = { name: string; version?: string };
 const params = (req: FastifyRequest) => req.params as Params;
-const attributeInput = (a: AttributesBody | undefined) => ({ enabled: a?.enabled, nbf: fromWireTime(a?.nbf), exp: fromWireTime(a?.exp) });
 
 /** The certificates part of the Key Vault data plane. Handlers map HTTP to CertificateService and back. */
 export function certificateRoutes(app: FastifyInstance, certificates: CertificateService): void {
@@ -255,9 +254,9 @@ export function certificateRoutes(app: FastifyInstance, certificates: Certificat
 
   vaultRoute(app, "PATCH", "/certificates/:name/{version}", "CertificateUpdate", { body: updateSchema }, async (req) => {
     const body = (req.body ?? {}) as { attributes?: AttributesBody; tags?: Record<string, string> };
-    const v = await certificates.objects.update(req.vault, params(req).name, params(req).version, {
+    const v = await certificates.update(req.vault, params(req).name, params(req).version, {
       tags: body.tags,
-      ...attributeInput(body.attributes),
+      enabled: body.attributes?.enabled,
     });
     return certificateBundle(req.origin, req.vault, v);
   });

@@ -76,7 +76,8 @@ export function secretRoutes(app: FastifyInstance, secrets: SecretService): void
   });
 
   vaultRoute(app, "GET", "/secrets/:name/{version}", "SecretGet", {}, async (req) => {
-    const s = await secrets.get(req.vault, params(req).name, params(req).version);
+    const { outContentType } = req.query as { outContentType?: string };
+    const s = await secrets.get(req.vault, params(req).name, params(req).version, outContentType);
     return secretBundle(req.origin, req.vault, s.version, s.value);
   });
 

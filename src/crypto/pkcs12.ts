@@ -24,6 +24,10 @@ import { CURVES } from "./algorithms.ts";
  * enveloped contents) and PBMAC1 (RFC 9579).
  */
 
+/** The content types of a certificate's secret, as Key Vault names them. */
+export const PKCS12_CONTENT_TYPE = "application/x-pkcs12";
+export const PEM_CONTENT_TYPE = "application/x-pem-file";
+
 /** A certificate with (optionally) its private key: chain is DER certificates, leaf first. */
 export interface CertificateBundle {
   key?: KeyObject;

@@ -2,7 +2,15 @@ import { createHash, createPublicKey, type KeyObject } from "node:crypto";
 import { isCurve, type Curve } from "../crypto/algorithms.ts";
 import type { Keyring } from "../crypto/envelope.ts";
 import { generateKey, keyObjectOf, privateJwkOf, RSA_SIZES, type PrivateJwk } from "../crypto/keys.ts";
-import { buildPem, buildPfx, CertificateFormatError, readCertificateValueKind, type CertificateBundle } from "../crypto/pkcs12.ts";
+import {
+  buildPem,
+  buildPfx,
+  CertificateFormatError,
+  PEM_CONTENT_TYPE,
+  PKCS12_CONTENT_TYPE,
+  readCertificateValueKind,
+  type CertificateBundle,
+} from "../crypto/pkcs12.ts";
 import {
   certificateFacts,
   certificationRequest,
@@ -18,14 +26,14 @@ import type { Repo, Store } from "../store/store.ts";
 import type { KeyService } from "./keys.ts";
 import type { Lifecycle, PlannedPolicy } from "./lifecycle.ts";
 import { newVersionId } from "./names.ts";
-import { VersionedObjects, type BackupDocument, type KindRules } from "./objects.ts";
+import { validateTags, VersionedObjects, type BackupDocument, type KindRules } from "./objects.ts";
 import type { LifetimeAction } from "./rotation.ts";
 import type { SecretService } from "./secrets.ts";
 import type { Vault } from "./vaults.ts";
 import type { Version } from "./versions.ts";
 
-export const PKCS12 = "application/x-pkcs12";
-export const PEM = "application/x-pem-file";
+const PKCS12 = PKCS12_CONTENT_TYPE;
+const PEM = PEM_CONTENT_TYPE;
 type SecretContentType = typeof PKCS12 | typeof PEM;
 
 /** Azure's certificate lifetime action: renew, or tell the contacts, at a share of the lifetime or days before expiry. */
@@ -415,6 +423,21 @@ export class CertificateService {
       return storedPolicy(fields, previous?.created ?? now, now);
     });
     return set.policy;
+  }
+
+  /** Changes a version's properties (enabled, tags); its key and secret are enabled or disabled with it. */
+  update(vault: Vault, name: string, version: string | undefined, input: { enabled?: boolean; tags?: Record<string, string> }) {
+    validateTags(input.tags);
+    return this.store.write(async (repo) => {
+      const found = await this.objects.findIn(repo, vault, name, version);
+      const updated = await this.objects.updateIn(repo, found, input);
+      if (input.enabled !== undefined) {
+        const enabled = { enabled: input.enabled };
+        await this.keys.objects.updateIn(repo, await this.keys.objects.findIn(repo, vault, name, found.version), enabled);
+        await this.secrets.objects.updateIn(repo, await this.secrets.objects.findIn(repo, vault, name, found.version), enabled);
+      }
+      return updated;
+    });
   }
 
   /** Soft-deletes the certificate with its key and secret. */

@@ -295,25 +295,32 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
   /** Changes a version's properties; absent fields stay as they are, and `props` are merged member by member. */
   async update(vault: Vault, name: string, version: string | undefined, input: VersionUpdate<P>): Promise<Version<P, Q>> {
     validateTags(input.tags);
+    return this.store.write(async (repo) => {
+      const found = this.unmanaged(await this.find(repo, vault, name, version), "update");
+      return this.updateIn(repo, found, input, canonicalVersion(version) === undefined);
+    });
+  }
+
+  /**
+   * Changes a found version's properties in the caller's transaction (a certificate changes
+   * its key's and secret's with its own). `current`: the version is known to be the latest.
+   */
+  async updateIn(repo: Repo, found: Version<P, Q>, input: VersionUpdate<P>, current = false): Promise<Version<P, Q>> {
     const patch: VersionPatch = { updated: nowSeconds(this.clock) };
     if (input.enabled !== undefined) patch.enabled = input.enabled;
     if (input.nbf !== undefined) patch.nbf = input.nbf;
     if (input.exp !== undefined) patch.exp = input.exp;
     if (input.contentType !== undefined) patch.contentType = input.contentType;
     if (input.tags !== undefined) patch.tags = input.tags;
-    return this.store.write(async (repo) => {
-      const found = this.unmanaged(await this.find(repo, vault, name, version), "update");
-      const props: P = input.props ? { ...found.props, ...input.props } : found.props;
-      if (input.props) patch.props = props;
-      await repo.updateVersion(vault.name, this.rules.kind, found.name, found.version, patch);
-      const updated: Version<P, Q> = { ...found, ...patch, props };
-      // Plans follow the current version only: a change to an older one changes none.
-      const current =
-        canonicalVersion(version) === undefined ||
-        (await repo.getLatestVersion(vault.name, this.rules.kind, found.name))?.version === found.version;
-      if (current) await this.changed(repo, vault.name, found.name, updated);
-      return updated;
-    });
+    const props: P = input.props ? { ...found.props, ...input.props } : found.props;
+    if (input.props) patch.props = props;
+    await repo.updateVersion(found.vault, this.rules.kind, found.name, found.version, patch);
+    const updated: Version<P, Q> = { ...found, ...patch, props };
+    // Plans follow the current version only: a change to an older one changes none.
+    if (current || (await repo.getLatestVersion(found.vault, this.rules.kind, found.name))?.version === found.version) {
+      await this.changed(repo, found.vault, found.name, updated);
+    }
+    return updated;
   }
 
   /** Runs `fn` in one write transaction, with this kind's view of an object's current version. */
@@ -402,9 +409,9 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
     return { ...latest, object: { ...latest.object, deletedAt: now, purgeAt } };
   }
 
-  /** The current version of a live object, in the caller's transaction. */
-  findIn(repo: Repo, vault: Vault, name: string): Promise<Version<P, Q>> {
-    return this.find(repo, vault, name);
+  /** A live version (the current one unless `version` names another), in the caller's transaction. */
+  findIn(repo: Repo, vault: Vault, name: string, version?: string): Promise<Version<P, Q>> {
+    return this.find(repo, vault, name, version);
   }
 
   /** The current version of a deleted object, in the caller's transaction. */

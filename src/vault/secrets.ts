@@ -1,3 +1,4 @@
+import { buildPem, PEM_CONTENT_TYPE, PKCS12_CONTENT_TYPE, readPfx } from "../crypto/pkcs12.ts";
 import type { Keyring } from "../crypto/envelope.ts";
 import type { Repo, Store } from "../store/store.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
@@ -133,11 +134,23 @@ export class SecretService {
     return this.objects.prepare(vault, name, Buffer.from(value, "utf8"), { ...input, props: { managed: true } }, version);
   }
 
-  /** The value of a version (latest when `version` is empty); a disabled version refuses. */
-  async get(vault: Vault, name: string, version?: string): Promise<Secret> {
+  /**
+   * The value of a version (latest when `version` is empty); a disabled version refuses.
+   * With `outContentType` PEM, a PKCS#12 certificate secret comes converted to PEM (the one
+   * conversion Key Vault offers).
+   */
+  async get(vault: Vault, name: string, version?: string, outContentType?: string): Promise<Secret> {
     const found = await this.objects.get(vault, name, version);
     if (!found.enabled) throw forbidden("Operation get is not allowed on a disabled secret.", "SecretDisabled");
-    return { version: found, value: this.objects.open(vault, found).toString("utf8") };
+    const value = this.objects.open(vault, found).toString("utf8");
+    if (outContentType === undefined || outContentType === found.contentType) return { version: found, value };
+    if (outContentType !== PEM_CONTENT_TYPE || found.contentType !== PKCS12_CONTENT_TYPE) {
+      throw badParameter(
+        `outContentType '${outContentType}' is not supported here: only a PKCS#12 certificate secret converts, to ${PEM_CONTENT_TYPE}.`,
+      );
+    }
+    const pem = buildPem(await readPfx(Buffer.from(value, "base64")));
+    return { version: { ...found, contentType: PEM_CONTENT_TYPE }, value: pem };
   }
 
   update(vault: Vault, name: string, version: string | undefined, patch: SecretUpdate): Promise<SecretVersion> {

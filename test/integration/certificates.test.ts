@@ -233,6 +233,38 @@ describe("a certificate's key and secret belong to it", () => {
   });
 });
 
+describe("loading and switching a certificate", () => {
+  test("getSecret with outContentType PEM converts a PKCS#12 certificate secret; other conversions are 400", async () => {
+    const created = await (
+      await certificates.beginCreateCertificate("as-pem", { issuerName: "Self", subject: "CN=as-pem.contoso.test" })
+    ).pollUntilDone();
+    const pem = await secrets.getSecret("as-pem", { outContentType: "application/x-pem-file" });
+    assert.equal(pem.properties.contentType, "application/x-pem-file");
+    const certificate = new X509Certificate(pem.value!.slice(pem.value!.indexOf("-----BEGIN CERTIFICATE-----")));
+    assert.equal(certificate.fingerprint256, new X509Certificate(Buffer.from(created.cer!)).fingerprint256);
+    assert.ok(certificate.checkPrivateKey(createPrivateKey(pem.value!)));
+    assert.equal((await secrets.getSecret("as-pem")).properties.contentType, "application/x-pkcs12", "the stored secret is unchanged");
+    await secrets.setSecret("plain-for-pem", "not a certificate");
+    await rejectsWith(secrets.getSecret("plain-for-pem", { outContentType: "application/x-pem-file" }), 400, "BadParameter");
+  });
+
+  test("disabling a certificate version disables its key and secret; enabling brings them back; tags stay the certificate's", async () => {
+    const created = await (
+      await certificates.beginCreateCertificate("switch", { issuerName: "Self", subject: "CN=switch.contoso.test" })
+    ).pollUntilDone();
+    const version = created.properties.version!;
+    const off = await certificates.updateCertificateProperties("switch", version, { enabled: false, tags: { team: "web" } });
+    assert.equal(off.properties.enabled, false);
+    assert.deepEqual(off.properties.tags, { team: "web" });
+    await rejectsWith(secrets.getSecret("switch"), 403, "Forbidden", { inner: "SecretDisabled" });
+    assert.equal((await keys.getKey("switch")).properties.enabled, false);
+    await certificates.updateCertificateProperties("switch", version, { enabled: true });
+    assert.ok((await secrets.getSecret("switch")).value);
+    assert.equal((await keys.getKey("switch")).properties.enabled, true);
+    assert.deepEqual((await certificates.getCertificate("switch")).properties.tags, { team: "web" });
+  });
+});
+
 describe("policies", () => {
   test("get and update: an AutoRenew policy is kept as given and applies to the next version", async () => {
     await (
