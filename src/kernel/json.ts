@@ -10,3 +10,8 @@ export function stringField(record: Record<string, unknown>, name: string): stri
 
 /** What a stored record that is not in the shape Lockbox wrote is: the store was changed beneath it. */
 export const storedShapeError = (what: string): Error => new Error(`a stored ${what} is not in the shape Lockbox writes it in`);
+
+/** The members of `o` that are not undefined (so a spread of them leaves the others as they were). */
+export function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

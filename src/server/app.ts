@@ -4,6 +4,7 @@ import type { Server as HttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { adminRoutes } from "../api/admin.ts";
 import { certificateRoutes } from "../api/certificates.ts";
+import { issuerRoutes } from "../api/issuers.ts";
 import { identityRoutes } from "../api/identity.ts";
 import { keyRoutes } from "../api/keys.ts";
 import { secretRoutes } from "../api/secrets.ts";
@@ -101,7 +102,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done();
   });
 
-  const { vaults, identities, access, secrets, keys, certificates, subscriptions, devClock } = instance;
+  const { vaults, identities, access, secrets, keys, certificates, certificateSettings, subscriptions, devClock } = instance;
   const pipeline: PipelineDeps = {
     dnsSuffix: config.dnsSuffix,
     tokens,
@@ -117,6 +118,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       secretRoutes(plane, secrets);
       keyRoutes(plane, keys);
       certificateRoutes(plane, certificates);
+      issuerRoutes(plane, certificateSettings);
     }),
   );
   await app.register(

@@ -15,6 +15,7 @@ import { webhookRotator } from "../webhooks/send.ts";
 import { Subscriptions } from "../events/subscriptions.ts";
 import { AccessControl } from "../authz/access.ts";
 import { CertificateService } from "../vault/certificates.ts";
+import { CertificateSettings } from "../vault/issuers.ts";
 import { SecretService } from "../vault/secrets.ts";
 import { KeyService } from "../vault/keys.ts";
 import { CryptoPool } from "../crypto/pool.ts";
@@ -41,6 +42,8 @@ export interface Instance {
   secrets: SecretService;
   keys: KeyService;
   certificates: CertificateService;
+  /** A vault's certificate contacts and issuers. */
+  certificateSettings: CertificateSettings;
   subscriptions: Subscriptions;
   access: AccessControl;
   /** Present when time is the dev clock (`serve --dev-clock`, and the CLI on its data directory). */
@@ -219,6 +222,7 @@ export async function openInstance(
     secrets,
     keys,
     certificates: new CertificateService(store, keyring, clock, keys, secrets, lifecycle),
+    certificateSettings: new CertificateSettings(store, keyring, clock),
     subscriptions: new Subscriptions(store, clock, async (vault) => Boolean(await vaults.find(vault))),
     access,
     devClock,

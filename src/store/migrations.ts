@@ -148,4 +148,19 @@ export const migrations: Migration[] = [
     version: 6,
     statements: [`ALTER TABLE access_policies ADD COLUMN certificates TEXT NOT NULL DEFAULT '[]'`],
   },
+  {
+    // A vault's certificate settings: its contacts and its issuers, each sealed (issuers hold credentials).
+    version: 7,
+    statements: [
+      `CREATE TABLE vault_settings (
+        vault TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        sealed {{BLOB}} NOT NULL,
+        created BIGINT NOT NULL,
+        updated BIGINT NOT NULL,
+        PRIMARY KEY (vault, kind, name)
+      )`,
+    ],
+  },
 ];

@@ -14,6 +14,7 @@ import type {
   ObjectRecord,
   Repo,
   VaultRecord,
+  VaultSettingRecord,
   VersionPatch,
   VersionRecord,
   VersionView,
@@ -49,6 +50,17 @@ function toVault(r: Row): VaultRecord {
     purgeProtection: num(r.purge_protection) === 1,
     rbac: r.rbac === undefined || r.rbac === null ? true : num(r.rbac) === 1,
     created: num(r.created),
+  };
+}
+
+function toSetting(r: Row): VaultSettingRecord {
+  return {
+    vault: String(r.vault),
+    kind: String(r.kind) as VaultSettingRecord["kind"],
+    name: String(r.name),
+    sealed: buf(r.sealed),
+    created: num(r.created),
+    updated: num(r.updated),
   };
 }
 
@@ -271,10 +283,38 @@ export class SqlRepo implements Repo {
     await this.db.run("DELETE FROM schedule WHERE vault = ?", [name]);
     await this.db.run("DELETE FROM role_assignments WHERE vault = ?", [name]);
     await this.db.run("DELETE FROM access_policies WHERE vault = ?", [name]);
+    await this.db.run("DELETE FROM vault_settings WHERE vault = ?", [name]);
     for (const s of await this.listSubscriptions(name)) await this.deleteSubscription(s.id);
     await this.db.run("DELETE FROM versions WHERE vault = ?", [name]);
     await this.db.run("DELETE FROM objects WHERE vault = ?", [name]);
     return (await this.db.run("DELETE FROM vaults WHERE name = ?", [name])) > 0;
+  }
+
+  async getSetting(vault: string, kind: VaultSettingRecord["kind"], name: string): Promise<VaultSettingRecord | undefined> {
+    const r = await this.db.get("SELECT * FROM vault_settings WHERE vault = ? AND kind = ? AND name = ?", [vault, kind, name]);
+    return r ? toSetting(r) : undefined;
+  }
+
+  async listSettings(vault: string, kind: VaultSettingRecord["kind"], after: string | null, limit: number): Promise<VaultSettingRecord[]> {
+    const rows = await this.db.all("SELECT * FROM vault_settings WHERE vault = ? AND kind = ? AND name > ? ORDER BY name LIMIT ?", [
+      vault,
+      kind,
+      after ?? "",
+      limit,
+    ]);
+    return rows.map(toSetting);
+  }
+
+  async putSetting(s: VaultSettingRecord): Promise<void> {
+    await this.db.run(
+      `INSERT INTO vault_settings (vault, kind, name, sealed, created, updated) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (vault, kind, name) DO UPDATE SET sealed = excluded.sealed, updated = excluded.updated`,
+      [s.vault, s.kind, s.name, s.sealed, s.created, s.updated],
+    );
+  }
+
+  async deleteSetting(vault: string, kind: VaultSettingRecord["kind"], name: string): Promise<boolean> {
+    return (await this.db.run("DELETE FROM vault_settings WHERE vault = ? AND kind = ? AND name = ?", [vault, kind, name])) > 0;
   }
 
   async insertIdentity(i: IdentityRecord): Promise<void> {

@@ -26,6 +26,18 @@ export interface RoleAssignmentRecord {
   created: number;
 }
 
+/** A vault's setting that is not a versioned object: its certificate contacts, a certificate issuer. */
+export interface VaultSettingRecord {
+  vault: string;
+  kind: "contacts" | "issuer";
+  /** Lower-cased; "" for the one contacts list. */
+  name: string;
+  /** The setting's JSON, sealed under the vault's data key. */
+  sealed: Buffer;
+  created: number;
+  updated: number;
+}
+
 export interface AccessPolicyRecord {
   vault: string;
   principal: string;
@@ -107,6 +119,12 @@ export interface Repo {
   insertVault(vault: VaultRecord): Promise<void>;
   /** Removes the vault and everything in it. */
   deleteVault(name: string): Promise<boolean>;
+
+  getSetting(vault: string, kind: VaultSettingRecord["kind"], name: string): Promise<VaultSettingRecord | undefined>;
+  /** A vault's settings of a kind, by name, `limit` after `after`. */
+  listSettings(vault: string, kind: VaultSettingRecord["kind"], after: string | null, limit: number): Promise<VaultSettingRecord[]>;
+  putSetting(setting: VaultSettingRecord): Promise<void>;
+  deleteSetting(vault: string, kind: VaultSettingRecord["kind"], name: string): Promise<boolean>;
 
   setVaultRbac(name: string, rbac: boolean): Promise<void>;
 

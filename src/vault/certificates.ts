@@ -21,7 +21,7 @@ import {
 } from "../crypto/x509.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { badParameter, notFound } from "../kernel/errors.ts";
-import { isRecord, storedShapeError } from "../kernel/json.ts";
+import { definedOnly, isRecord, storedShapeError } from "../kernel/json.ts";
 import type { Repo, Store } from "../store/store.ts";
 import type { KeyService } from "./keys.ts";
 import type { Lifecycle, PlannedPolicy } from "./lifecycle.ts";
@@ -189,10 +189,6 @@ export function validateCertificatePolicy(input: CertificatePolicyInput, previou
     issuer: { ...issuer, name: issuer.name ?? "Self" },
     enabled: input.enabled ?? previous?.enabled ?? true,
   };
-}
-
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** What the scheduler plans from a certificate policy: AutoRenew is a Rotate (a renewal), EmailContacts a Notify. */

@@ -67,7 +67,8 @@ describe("a self-signed TLS certificate, as a service gets one", () => {
     assert.ok(cer.verify(cer.publicKey), "self-signed: its own key signed it");
     const lifetime = Date.parse(cer.validTo) - Date.parse(cer.validFrom);
     assert.ok(lifetime > 364 * DAY_MS && lifetime < 367 * DAY_MS, `12 months, not ${lifetime / DAY_MS} days`);
-    assert.ok(Date.parse(cer.validFrom) <= before + 1000);
+    const validFrom = Date.parse(cer.validFrom);
+    assert.ok(validFrom >= before - 1000 && validFrom <= Date.now(), "valid from when it was made (to the second)");
     assert.deepEqual(
       Buffer.from(created.properties.x509Thumbprint!),
       createHash("sha1").update(Buffer.from(created.cer!)).digest(),
@@ -262,6 +263,61 @@ describe("loading and switching a certificate", () => {
     assert.ok((await secrets.getSecret("switch")).value);
     assert.equal((await keys.getKey("switch")).properties.enabled, true);
     assert.deepEqual((await certificates.getCertificate("switch")).properties.tags, { team: "web" });
+  });
+});
+
+describe("contacts and issuers", () => {
+  test("contacts: set, get, delete; none is ContactsNotFound", async () => {
+    await rejectsWith(certificates.getContacts(), 404, "ContactsNotFound");
+    const set = await certificates.setContacts([
+      { email: "admin@contoso.test", name: "Admin", phone: "1111111111" },
+      { email: "ops@contoso.test", name: "Ops" },
+    ]);
+    assert.deepEqual(
+      set?.map((c) => c?.email),
+      ["admin@contoso.test", "ops@contoso.test"],
+    );
+    const got = await certificates.getContacts();
+    assert.deepEqual(
+      got?.map((c) => [c?.email, c?.name, c?.phone]),
+      [
+        ["admin@contoso.test", "Admin", "1111111111"],
+        ["ops@contoso.test", "Ops", undefined],
+      ],
+    );
+    await certificates.deleteContacts();
+    await rejectsWith(certificates.getContacts(), 404, "ContactsNotFound");
+  });
+
+  test("issuers: create, get (never the password), update, list over pages, delete; a missing one is CertificateIssuerNotFound", async () => {
+    const created = await certificates.createIssuer("digicert-prod", "DigiCert", {
+      accountId: "acct-1",
+      password: "issuer-account-password",
+      organizationId: "org-1",
+      administratorContacts: [{ firstName: "Ada", lastName: "Admin", email: "ada@contoso.test", phone: "222" }],
+    });
+    assert.equal(created.provider, "DigiCert");
+    const got = await certificates.getIssuer("digicert-prod");
+    assert.equal(got.accountId, "acct-1");
+    assert.equal(got.password, undefined, "the account password is never returned");
+    assert.equal(got.organizationId, "org-1");
+    assert.equal(got.administratorContacts?.[0]?.email, "ada@contoso.test");
+    assert.equal(got.enabled, true);
+    // (The SDK's updateIssuer sends `enabled` only when it is true, so it cannot disable an issuer.)
+    const updated = await certificates.updateIssuer("digicert-prod", { accountId: "acct-2" });
+    assert.equal(updated.accountId, "acct-2");
+    assert.equal((await certificates.getIssuer("digicert-prod")).accountId, "acct-2");
+    assert.equal((await certificates.getIssuer("digicert-prod")).organizationId, "org-1", "what the update left out stays");
+
+    for (let i = 0; i < 3; i++) await certificates.createIssuer(`gs-${i}`, "GlobalSign");
+    const pages: string[][] = [];
+    for await (const page of certificates.listPropertiesOfIssuers().byPage({ maxPageSize: 2 })) pages.push(page.map((p) => p.provider!));
+    assert.equal(pages.flat().length, 4);
+    assert.deepEqual(pages.flat().sort(), ["DigiCert", "GlobalSign", "GlobalSign", "GlobalSign"]);
+
+    await certificates.deleteIssuer("digicert-prod");
+    await rejectsWith(certificates.getIssuer("digicert-prod"), 404, "CertificateIssuerNotFound");
+    await rejectsWith(certificates.deleteIssuer("digicert-prod"), 404, "CertificateIssuerNotFound");
   });
 });
 

@@ -1,9 +1,10 @@
 import { after, before, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createPrivateKey, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { DefaultAzureCredential } from "@azure/identity";
+import { CertificateClient, type CertificatePolicy } from "@azure/keyvault-certificates";
 import { SecretClient, type SecretClientOptions } from "@azure/keyvault-secrets";
 import { engineEnv, newDataDir, removeDataDir, ROOT, startLockbox, useEnvironment, type Lockbox } from "../helpers/server.ts";
 import { containsAny, encodingsOf } from "../helpers/leaks.ts";
@@ -130,6 +131,42 @@ test("no secret value in the clear at rest or in the logs (debug logging, versio
   const output = lockbox.output();
   assert.match(output, /incoming request/, "debug logging should log requests");
   assert.ok(!containsAny(Buffer.from(output, "utf8"), needles), "the server's output holds the secret value");
+});
+
+test("a certificate's private key, its secret and its issuer's password are never in the clear at rest or in the logs", async (t) => {
+  const ws = workspace(t);
+  const lockbox = await ws.start(["--log-level", "debug"]);
+  useEnvironment(lockbox);
+  const certificates = new CertificateClient(lockbox.vaultUrl(), new DefaultAzureCredential());
+  const password = randomValue("issuer-password");
+  await certificates.createIssuer("probe-issuer", "DigiCert", { accountId: "acct", password });
+  await certificates.updateIssuer("probe-issuer", { accountId: "acct-2" });
+  const policy: CertificatePolicy = {
+    issuerName: "Self",
+    subject: "CN=probe.contoso.test",
+    keyType: "EC",
+    keyCurveName: "P-256",
+    contentType: "application/x-pem-file",
+  };
+  await (await certificates.beginCreateCertificate("probe-cert", policy)).pollUntilDone();
+  const pem = (await clientFor(lockbox).getSecret("probe-cert")).value!;
+  const d = Buffer.from(createPrivateKey(pem).export({ format: "jwk" }).d!, "base64url");
+  const needles = [
+    ...encodingsOf(password),
+    ...encodingsOf(pem.split("\n")[2]!), // a line of the PEM secret's key
+    d,
+    Buffer.from(d.toString("base64url")),
+    Buffer.from(d.toString("base64")),
+    Buffer.from(d.toString("hex")),
+  ];
+  await (await certificates.beginDeleteCertificate("probe-cert")).pollUntilDone();
+  await (await certificates.beginRecoverDeletedCertificate("probe-cert")).pollUntilDone();
+  assert.equal(await lockbox.stop(), 0);
+
+  for (const { where, bytes } of await storedBytes(ws.dataDir)) {
+    assert.ok(!containsAny(bytes, needles), `${where} holds the certificate's key or the issuer's password in the clear`);
+  }
+  assert.ok(!containsAny(Buffer.from(lockbox.output(), "utf8"), needles), "the server's output holds the key or the password");
 });
 
 test("a ciphertext moved onto another secret's version does not open: 5xx, never the other secret's value", async (t) => {

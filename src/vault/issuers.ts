@@ -1,0 +1,171 @@
+import type { Keyring } from "../crypto/envelope.ts";
+import { nowSeconds, type Clock } from "../kernel/clock.ts";
+import { badParameter, notFound } from "../kernel/errors.ts";
+import { definedOnly } from "../kernel/json.ts";
+import type { Store, VaultSettingRecord } from "../store/store.ts";
+import { canonicalName } from "./names.ts";
+import type { Page } from "./objects.ts";
+import type { Vault } from "./vaults.ts";
+
+/** Someone Key Vault tells about certificates (Lockbox sends no mail: it emits CertificateNearExpiry events). */
+export interface Contact {
+  email?: string;
+  name?: string;
+  phone?: string;
+}
+
+export interface IssuerAdmin {
+  firstName?: string;
+  lastName?: string;
+  email?: string;
+  phone?: string;
+}
+
+/** A certificate issuer as Azure keeps it: the CA provider, the account's credentials and the organization. */
+export interface Issuer {
+  /** As first written. */
+  name: string;
+  provider: string;
+  credentials?: { accountId?: string; password?: string };
+  organization?: { id?: string; admins: IssuerAdmin[] };
+  enabled: boolean;
+  created: number;
+  updated: number;
+}
+
+export type IssuerInput = Partial<Pick<Issuer, "provider" | "credentials" | "organization" | "enabled">>;
+
+const MAX_CONTACTS = 64;
+
+/**
+ * A vault's certificate settings beside its objects: the contacts and the issuers. Both are
+ * sealed under the vault's data key, as issuers hold a CA account's password.
+ */
+export class CertificateSettings {
+  constructor(
+    private readonly store: Store,
+    private readonly keyring: Keyring,
+    private readonly clock: Clock,
+  ) {}
+
+  private aad(vault: string, kind: VaultSettingRecord["kind"], name: string): string {
+    return `lockbox/v1/${vault}/setting/${kind}/${name}`;
+  }
+
+  private seal(vault: Vault, kind: VaultSettingRecord["kind"], name: string, value: unknown): Buffer {
+    return this.keyring.seal(vault, this.aad(vault.name, kind, name), Buffer.from(JSON.stringify(value)));
+  }
+
+  private open<T>(vault: Vault, r: VaultSettingRecord): T {
+    return JSON.parse(this.keyring.open(vault, this.aad(r.vault, r.kind, r.name), r.sealed).toString("utf8")) as T;
+  }
+
+  /** Replaces the vault's contacts. */
+  async setContacts(vault: Vault, contacts: Contact[]): Promise<Contact[]> {
+    if (contacts.length === 0) throw badParameter("At least one contact is needed; delete the contacts to have none.");
+    if (contacts.length > MAX_CONTACTS) throw badParameter(`At most ${MAX_CONTACTS} contacts are allowed.`);
+    for (const c of contacts) if (!c.email && !c.phone) throw badParameter("A contact needs an email address or a phone number.");
+    const now = nowSeconds(this.clock);
+    const sealed = this.seal(vault, "contacts", "", contacts);
+    await this.store.write((repo) =>
+      repo.putSetting({ vault: vault.name, kind: "contacts", name: "", sealed, created: now, updated: now }),
+    );
+    return contacts;
+  }
+
+  async getContacts(vault: Vault): Promise<Contact[]> {
+    const r = await this.store.read((repo) => repo.getSetting(vault.name, "contacts", ""));
+    if (!r) throw contactsNotFound();
+    return this.open<Contact[]>(vault, r);
+  }
+
+  /** Removes the vault's contacts and returns them. */
+  async deleteContacts(vault: Vault): Promise<Contact[]> {
+    return this.store.write(async (repo) => {
+      const r = await repo.getSetting(vault.name, "contacts", "");
+      if (!r) throw contactsNotFound();
+      await repo.deleteSetting(vault.name, "contacts", "");
+      return this.open<Contact[]>(vault, r);
+    });
+  }
+
+  /** Creates or replaces an issuer. */
+  async setIssuer(vault: Vault, name: string, input: IssuerInput): Promise<Issuer> {
+    const key = canonicalName(name);
+    if (!input.provider) throw badParameter("An issuer needs a provider.");
+    const now = nowSeconds(this.clock);
+    return this.store.write(async (repo) => {
+      const existing = await repo.getSetting(vault.name, "issuer", key);
+      const issuer = issuerOf(name, input, existing ? this.open<Issuer>(vault, existing).created : now, now);
+      await repo.putSetting({
+        vault: vault.name,
+        kind: "issuer",
+        name: key,
+        sealed: this.seal(vault, "issuer", key, issuer),
+        created: issuer.created,
+        updated: now,
+      });
+      return issuer;
+    });
+  }
+
+  /** Changes the given fields of an issuer. */
+  async updateIssuer(vault: Vault, name: string, input: IssuerInput): Promise<Issuer> {
+    const key = canonicalName(name);
+    const now = nowSeconds(this.clock);
+    return this.store.write(async (repo) => {
+      const existing = await repo.getSetting(vault.name, "issuer", key);
+      if (!existing) throw issuerNotFound(name);
+      const previous = this.open<Issuer>(vault, existing);
+      // Member by member: the SDK sends credentials with only what the caller gave.
+      const credentials = input.credentials ? { ...previous.credentials, ...definedOnly(input.credentials) } : previous.credentials;
+      const organization = input.organization
+        ? {
+            ...previous.organization,
+            ...definedOnly(input.organization),
+            admins: input.organization.admins.length ? input.organization.admins : (previous.organization?.admins ?? []),
+          }
+        : previous.organization;
+      const issuer = issuerOf(previous.name, { ...previous, ...definedOnly(input), credentials, organization }, previous.created, now);
+      await repo.putSetting({ ...existing, sealed: this.seal(vault, "issuer", key, issuer), updated: now });
+      return issuer;
+    });
+  }
+
+  async getIssuer(vault: Vault, name: string): Promise<Issuer> {
+    const r = await this.store.read((repo) => repo.getSetting(vault.name, "issuer", canonicalName(name)));
+    if (!r) throw issuerNotFound(name);
+    return this.open<Issuer>(vault, r);
+  }
+
+  async deleteIssuer(vault: Vault, name: string): Promise<Issuer> {
+    const key = canonicalName(name);
+    return this.store.write(async (repo) => {
+      const r = await repo.getSetting(vault.name, "issuer", key);
+      if (!r) throw issuerNotFound(name);
+      await repo.deleteSetting(vault.name, "issuer", key);
+      return this.open<Issuer>(vault, r);
+    });
+  }
+
+  async listIssuers(vault: Vault, limit: number, cursor?: string): Promise<Page<Issuer>> {
+    const rows = await this.store.read((repo) => repo.listSettings(vault.name, "issuer", cursor ?? null, limit + 1));
+    const items = rows.slice(0, limit).map((r) => this.open<Issuer>(vault, r));
+    return rows.length > limit ? { items, cursor: rows[limit - 1]!.name } : { items };
+  }
+}
+
+function issuerOf(name: string, input: IssuerInput, created: number, updated: number): Issuer {
+  return {
+    name,
+    provider: input.provider!,
+    ...(input.credentials ? { credentials: input.credentials } : {}),
+    ...(input.organization ? { organization: input.organization } : {}),
+    enabled: input.enabled ?? true,
+    created,
+    updated,
+  };
+}
+
+const contactsNotFound = () => notFound("ContactsNotFound", "Contacts not found");
+const issuerNotFound = (name: string) => notFound("CertificateIssuerNotFound", `Issuer not found: ${name}`);
