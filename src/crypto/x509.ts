@@ -158,7 +158,8 @@ function formatName(name: Name): string {
 
 // ---- Extensions ---------------------------------------------------------------------------------
 
-const KEY_USAGES = [
+/** Key Vault's key usage names, in the KeyUsage bit order. */
+export const KEY_USAGES = [
   "digitalSignature",
   "nonRepudiation",
   "keyEncipherment",

@@ -18,6 +18,7 @@ import {
   TemplateError,
   type CertificateTemplate,
   type SubjectAlternativeNames,
+  KEY_USAGES,
 } from "../crypto/x509.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { badParameter, notFound } from "../kernel/errors.ts";
@@ -108,17 +109,7 @@ export interface CertificateOperation {
 
 const KEY_TYPES = new Set(["RSA", "RSA-HSM", "EC", "EC-HSM"]);
 const DEFAULT_EKUS = ["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"];
-const KEY_USAGES = new Set([
-  "digitalSignature",
-  "nonRepudiation",
-  "keyEncipherment",
-  "dataEncipherment",
-  "keyAgreement",
-  "keyCertSign",
-  "cRLSign",
-  "encipherOnly",
-  "decipherOnly",
-]);
+const KEY_USAGE_NAMES: ReadonlySet<string> = new Set(KEY_USAGES);
 const MAX_VALIDITY_MONTHS = 1200;
 
 const isRsa = (kty: string): boolean => kty.startsWith("RSA");
@@ -156,7 +147,7 @@ export function validateCertificatePolicy(input: CertificatePolicyInput, previou
     throw badParameter(`validity_months must be a whole number from 1 to ${MAX_VALIDITY_MONTHS}.`);
   }
   const keyUsage = x509.keyUsage ?? (isRsa(kty) ? ["digitalSignature", "keyEncipherment"] : ["digitalSignature"]);
-  for (const u of keyUsage) if (!KEY_USAGES.has(u)) throw badParameter(`'${u}' is not a key usage.`);
+  for (const u of keyUsage) if (!KEY_USAGE_NAMES.has(u)) throw badParameter(`'${u}' is not a key usage.`);
   const ekus = x509.ekus ?? DEFAULT_EKUS;
   for (const e of ekus) if (!/^\d+(\.\d+)+$/.test(e)) throw badParameter(`The extended key usage '${e}' is not an OID.`);
 
