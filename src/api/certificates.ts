@@ -8,10 +8,12 @@ import {
   type CertificatePolicyInput,
   type CertificateService,
   type CertificateVersion,
+  type PendingCertificate,
 } from "../vault/certificates.ts";
 import type { Vault } from "../vault/vaults.ts";
 import { vaultRoute } from "./context.ts";
 import { objectRoutes } from "./objects.ts";
+import { badParameter } from "../kernel/errors.ts";
 import { attributesOf, objectId, tagsSchema, timeSchema } from "./wire.ts";
 
 /** The policy as the wire spells it (certificates.json's CertificatePolicy). */
@@ -94,6 +96,16 @@ const importSchema = {
     tags: tagsSchema,
     preserveCertOrder: { type: "boolean" },
   },
+} as const;
+const pendingUpdateSchema = {
+  type: "object",
+  required: ["cancellation_requested"],
+  properties: { cancellation_requested: { type: "boolean" } },
+} as const;
+const mergeSchema = {
+  type: "object",
+  required: ["x5c"],
+  properties: { x5c: { type: "array", minItems: 1, items: { type: "string" } }, attributes: attributesSchema, tags: tagsSchema },
 } as const;
 const updateSchema = { type: "object", properties: { policy: policySchema, attributes: attributesSchema, tags: tagsSchema } } as const;
 
@@ -188,16 +200,33 @@ function certificateBundle(origin: string, vault: Vault, v: CertificateVersion) 
   };
 }
 
+function pendingBundle(origin: string, p: PendingCertificate) {
+  return {
+    id: objectId(origin, "certificates", p.name, p.version),
+    kid: objectId(origin, "keys", p.name, p.version),
+    sid: objectId(origin, "secrets", p.name, p.version),
+    attributes: { enabled: p.enabled, created: p.policy.created, updated: p.policy.updated },
+    ...(p.tags ? { tags: p.tags } : {}),
+    policy: policyWire(origin, p.name, p.policy),
+  };
+}
+
 function operationWire(origin: string, op: CertificateOperation) {
   return {
     id: `${objectId(origin, "certificates", op.name)}/pending`,
     issuer: { name: op.issuer },
     ...(op.csr ? { csr: op.csr } : {}),
-    cancellation_requested: false,
+    cancellation_requested: op.cancellationRequested,
     status: op.status,
     target: objectId(origin, "certificates", op.name),
     request_id: op.requestId,
   };
+}
+
+/** Certificates travel in base64 (x5c, as the SDK and RFC 7517 write it), url-safe or not. */
+function fromBase64(value: string, what: string): Buffer {
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(value)) throw badParameter(`${what} is not valid base64.`);
+  return Buffer.from(value.replace(/-/g, "+").replace(/_/g, "/"), "base64");
 }
 
 type Params = { name: string; version?: string };
@@ -237,6 +266,23 @@ export function certificateRoutes(app: FastifyInstance, certificates: Certificat
     operationWire(req.origin, await certificates.operation(req.vault, params(req).name)),
   );
 
+  vaultRoute(app, "PATCH", "/certificates/:name/pending", "CertificatePendingUpdate", { body: pendingUpdateSchema }, async (req) => {
+    const { name } = params(req);
+    const cancel = (req.body as { cancellation_requested: boolean }).cancellation_requested;
+    return operationWire(req.origin, cancel ? await certificates.cancel(req.vault, name) : await certificates.operation(req.vault, name));
+  });
+
+  vaultRoute(app, "DELETE", "/certificates/:name/pending", "CertificatePendingDelete", {}, async (req) =>
+    operationWire(req.origin, await certificates.deleteOperation(req.vault, params(req).name)),
+  );
+
+  vaultRoute(app, "POST", "/certificates/:name/pending/merge", "CertificatePendingMerge", { body: mergeSchema }, async (req, reply) => {
+    const body = req.body as { x5c: string[]; attributes?: AttributesBody; tags?: Record<string, string> };
+    const chain = body.x5c.map((c, i) => fromBase64(c, `x5c[${i}]`));
+    const v = await certificates.merge(req.vault, params(req).name, chain, { enabled: body.attributes?.enabled, tags: body.tags });
+    return reply.code(201).send(certificateBundle(req.origin, req.vault, v));
+  });
+
   vaultRoute(app, "GET", "/certificates/:name/policy", "CertificatePolicyGet", {}, async (req) => {
     const { displayName, policy } = await certificates.getPolicy(req.vault, params(req).name);
     return policyWire(req.origin, displayName, policy);
@@ -248,9 +294,18 @@ export function certificateRoutes(app: FastifyInstance, certificates: Certificat
     return policyWire(req.origin, displayName, policy);
   });
 
-  vaultRoute(app, "GET", "/certificates/:name/{version}", "CertificateGet", {}, async (req) =>
-    certificateBundle(req.origin, req.vault, await certificates.get(req.vault, params(req).name, params(req).version)),
-  );
+  vaultRoute(app, "GET", "/certificates/:name/{version}", "CertificateGet", {}, async (req) => {
+    const { name, version } = params(req);
+    try {
+      return certificateBundle(req.origin, req.vault, await certificates.get(req.vault, name, version));
+    } catch (e) {
+      // A certificate whose first version waits for its issuer is there, without a cer.
+      const pending =
+        (e as { code?: string }).code === "CertificateNotFound" ? await certificates.pendingCertificate(req.vault, name) : undefined;
+      if (!pending || (version && version !== pending.version)) throw e;
+      return pendingBundle(req.origin, pending);
+    }
+  });
 
   vaultRoute(app, "PATCH", "/certificates/:name/{version}", "CertificateUpdate", { body: updateSchema }, async (req) => {
     const body = (req.body ?? {}) as { attributes?: AttributesBody; tags?: Record<string, string> };

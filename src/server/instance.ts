@@ -211,6 +211,7 @@ export async function openInstance(
   const pool = new CryptoPool();
   const secrets = new SecretService(store, keyring, clock, webhookRotator(), lifecycle);
   const keys = new KeyService(store, keyring, clock, (request) => pool.run(request), lifecycle);
+  const certificateSettings = new CertificateSettings(store, keyring, clock);
   return {
     dataDir,
     store,
@@ -221,8 +222,8 @@ export async function openInstance(
     identities,
     secrets,
     keys,
-    certificates: new CertificateService(store, keyring, clock, keys, secrets, lifecycle),
-    certificateSettings: new CertificateSettings(store, keyring, clock),
+    certificates: new CertificateService(store, keyring, clock, keys, secrets, certificateSettings, lifecycle),
+    certificateSettings,
     subscriptions: new Subscriptions(store, clock, async (vault) => Boolean(await vaults.find(vault))),
     access,
     devClock,

@@ -26,10 +26,10 @@ export interface RoleAssignmentRecord {
   created: number;
 }
 
-/** A vault's setting that is not a versioned object: its certificate contacts, a certificate issuer. */
+/** A vault's setting that is not a versioned object: its certificate contacts, an issuer, a certificate's pending operation. */
 export interface VaultSettingRecord {
   vault: string;
-  kind: "contacts" | "issuer";
+  kind: "contacts" | "issuer" | "operation";
   /** Lower-cased; "" for the one contacts list. */
   name: string;
   /** The setting's JSON, sealed under the vault's data key. */

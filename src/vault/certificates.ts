@@ -21,14 +21,15 @@ import {
   KEY_USAGES,
 } from "../crypto/x509.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
-import { badParameter, notFound } from "../kernel/errors.ts";
+import { badParameter, conflict, notFound } from "../kernel/errors.ts";
 import { definedOnly, isRecord, storedShapeError } from "../kernel/json.ts";
 import type { Repo, Store } from "../store/store.ts";
 import type { KeyService } from "./keys.ts";
 import type { Lifecycle, PlannedPolicy } from "./lifecycle.ts";
-import { newVersionId } from "./names.ts";
+import { canonicalName, newVersionId } from "./names.ts";
 import { validateTags, VersionedObjects, type BackupDocument, type KindRules } from "./objects.ts";
 import type { LifetimeAction } from "./rotation.ts";
+import type { CertificateSettings } from "./issuers.ts";
 import type { SecretService } from "./secrets.ts";
 import type { Vault } from "./vaults.ts";
 import type { Version } from "./versions.ts";
@@ -103,8 +104,46 @@ export interface CertificateOperation {
   name: string;
   issuer: string;
   csr?: string;
-  status: "completed";
+  status: "completed" | "inProgress" | "cancelled";
+  cancellationRequested: boolean;
   requestId: string;
+}
+
+/**
+ * A certificate's version waiting for its issuer (the Unknown issuer waits for a merge of the
+ * certificate a CA signed from the CSR): its key, kept sealed until then, and its policy.
+ */
+interface PendingOperation {
+  name: string;
+  version: string;
+  issuer: string;
+  csr: string;
+  material: PrivateJwk;
+  fields: CertificatePolicyFields;
+  enabled?: boolean;
+  tags?: Record<string, string>;
+  status: "inProgress" | "cancelled";
+  policyCreated?: number;
+}
+
+/** A certificate whose first version waits for its issuer. */
+export interface PendingCertificate {
+  name: string;
+  version: string;
+  enabled: boolean;
+  tags?: Record<string, string>;
+  policy: CertificatePolicy;
+}
+
+interface WriteOptions {
+  /** When the object's policy was first set (kept across versions). */
+  policyCreated?: number;
+  /** Runs first in the transaction (the scheduler's: the action is still due). */
+  guard?: (repo: Repo) => Promise<void>;
+  /** The version id: a merge completes the pending version under the id its operation gave. */
+  version?: string;
+  /** Runs last in the transaction (a merge removes its operation). */
+  after?: (repo: Repo) => Promise<void>;
 }
 
 const KEY_TYPES = new Set(["RSA", "RSA-HSM", "EC", "EC-HSM"]);
@@ -223,7 +262,8 @@ export const CERTIFICATE_RULES: KindRules<CertificateProps, CertificatePolicy> =
 
 /** A certificate with its backing key and secret, as they were written together. */
 export interface IssuedCertificate {
-  version: CertificateVersion;
+  /** Absent while the operation waits (the Unknown issuer). */
+  version?: CertificateVersion;
   operation: CertificateOperation;
 }
 
@@ -241,6 +281,7 @@ export class CertificateService {
     private readonly clock: Clock,
     private readonly keys: KeyService,
     private readonly secrets: SecretService,
+    private readonly settings: CertificateSettings,
     lifecycle?: Lifecycle,
   ) {
     this.objects = new VersionedObjects(CERTIFICATE_RULES, store, keyring, clock, lifecycle);
@@ -250,9 +291,133 @@ export class CertificateService {
   async create(vault: Vault, name: string, input: CertificateCreateInput): Promise<IssuedCertificate> {
     const existing = await this.currentPolicy(vault, name);
     const fields = validateCertificatePolicy(input.policy ?? {}, input.policy ? undefined : existing);
+    if (fields.issuer.name.toLowerCase() === "unknown")
+      return { operation: await this.startPending(vault, name, fields, input, existing?.created) };
     checkIssuer(fields);
     const version = await this.issue(vault, name, fields, input, await this.newKey(fields), existing?.created);
     return { version, operation: operationOf(version) };
+  }
+
+  /** The Unknown issuer: a new key and its CSR, kept as the certificate's pending operation until a merge. */
+  private async startPending(
+    vault: Vault,
+    name: string,
+    fields: CertificatePolicyFields,
+    input: CertificateCreateInput,
+    policyCreated?: number,
+  ): Promise<CertificateOperation> {
+    const material = await this.newKey(fields);
+    const csr = (await asBadParameter(certificationRequest(this.template(fields), keyObjectOf(material)))).toString("base64");
+    const op: PendingOperation = {
+      name,
+      version: newVersionId(),
+      issuer: fields.issuer.name,
+      csr,
+      material,
+      fields,
+      ...(input.enabled !== undefined ? { enabled: input.enabled } : {}),
+      ...(input.tags ? { tags: input.tags } : {}),
+      status: "inProgress",
+      ...(policyCreated !== undefined ? { policyCreated } : {}),
+    };
+    await this.store.write(async (repo) => {
+      await this.refuseInProgress(repo, vault, name);
+      await this.settings.writeIn(repo, vault, "operation", canonicalName(name), op);
+    });
+    return pendingOperationOf(op);
+  }
+
+  /** A create or import while an operation on the name waits is 409, as in Azure. */
+  private async refuseInProgress(repo: Repo, vault: Vault, name: string): Promise<void> {
+    const op = await this.settings.readIn<PendingOperation>(repo, vault, "operation", canonicalName(name));
+    if (op?.status === "inProgress") {
+      throw conflict(`A certificate operation for ${name} is in progress; cancel or delete it, or merge its certificate, first.`);
+    }
+  }
+
+  private pendingIn(repo: Repo, vault: Vault, name: string): Promise<PendingOperation | undefined> {
+    return this.settings.readIn<PendingOperation>(repo, vault, "operation", canonicalName(name));
+  }
+
+  /**
+   * What a certificate is while its first version waits for its issuer (the SDK reads it
+   * before the operation): the pending version's id and policy; undefined when none waits.
+   */
+  async pendingCertificate(vault: Vault, name: string): Promise<PendingCertificate | undefined> {
+    const op = await this.store.read((repo) => this.pendingIn(repo, vault, name));
+    if (!op) return undefined;
+    const now = nowSeconds(this.clock);
+    return {
+      name: op.name,
+      version: op.version,
+      enabled: op.enabled ?? op.fields.enabled,
+      tags: op.tags,
+      policy: storedPolicy(op.fields, op.policyCreated ?? now, now),
+    };
+  }
+
+  /** Asks the pending operation to stop: it is cancelled, and no longer blocks the name. */
+  cancel(vault: Vault, name: string): Promise<CertificateOperation> {
+    return this.store.write(async (repo) => {
+      const op = await this.pendingIn(repo, vault, name);
+      if (!op) throw pendingNotFound(name);
+      const cancelled: PendingOperation = { ...op, status: "cancelled" };
+      await this.settings.writeIn(repo, vault, "operation", canonicalName(name), cancelled);
+      return pendingOperationOf(cancelled);
+    });
+  }
+
+  /** Removes the pending operation (and its key, which was never used) and returns it. */
+  deleteOperation(vault: Vault, name: string): Promise<CertificateOperation> {
+    return this.store.write(async (repo) => {
+      const op = await this.pendingIn(repo, vault, name);
+      if (!op) throw pendingNotFound(name);
+      await this.settings.removeIn(repo, vault, "operation", canonicalName(name));
+      return pendingOperationOf(op);
+    });
+  }
+
+  /**
+   * Completes the pending operation with the certificate a CA signed (and its chain): it must
+   * be for the operation's key. The version, its key and its secret are written and the
+   * operation removed in one transaction; a certificate for another key changes nothing.
+   */
+  async merge(
+    vault: Vault,
+    name: string,
+    chain: Buffer[],
+    input: { enabled?: boolean; tags?: Record<string, string> },
+  ): Promise<CertificateVersion> {
+    if (chain.length === 0) throw badParameter("x5c must hold the signed certificate (and its chain).");
+    const op = await this.store.read((repo) => this.pendingIn(repo, vault, name));
+    if (op?.status !== "inProgress") throw pendingNotFound(name);
+    const key = keyObjectOf(op.material);
+    let leafKey: KeyObject;
+    try {
+      leafKey = certificateFacts(chain[0]!).publicKey;
+    } catch {
+      throw badParameter("The merged value is not an X.509 certificate.");
+    }
+    const pub = createPublicKey(key);
+    if (leafKey.asymmetricKeyType !== pub.asymmetricKeyType || !leafKey.equals(pub)) {
+      throw badParameter("The certificate to merge is not for the pending certificate's key: its public key differs.");
+    }
+    return this.write(
+      vault,
+      name,
+      { key, material: op.material, chain },
+      op.fields,
+      { enabled: input.enabled ?? op.enabled, tags: input.tags ?? op.tags },
+      { origin: "issued", csr: op.csr },
+      {
+        version: op.version,
+        policyCreated: op.policyCreated,
+        guard: async (repo) => {
+          if ((await this.pendingIn(repo, vault, name))?.version !== op.version) throw pendingNotFound(name);
+        },
+        after: async (repo) => void (await this.settings.removeIn(repo, vault, "operation", canonicalName(name))),
+      },
+    );
   }
 
   /**
@@ -287,7 +452,7 @@ export class CertificateService {
     const template = this.template(fields);
     const der = await asBadParameter(selfSigned(template, key));
     const csr = (await asBadParameter(certificationRequest(template, key))).toString("base64");
-    return this.write(vault, name, { key, material, chain: [der] }, fields, input, { origin: "issued", csr }, policyCreated, guard);
+    return this.write(vault, name, { key, material, chain: [der] }, fields, input, { origin: "issued", csr }, { policyCreated, guard });
   }
 
   /** A new version from a PEM or PKCS#12 value with its private key; its policy is the given one or derived from it. */
@@ -320,7 +485,7 @@ export class CertificateService {
       fields,
       input,
       { origin: "imported" },
-      existing?.created,
+      { policyCreated: existing?.created },
     );
   }
 
@@ -332,11 +497,11 @@ export class CertificateService {
     fields: CertificatePolicyFields,
     input: { enabled?: boolean; tags?: Record<string, string> },
     props: Omit<CertificateProps, "cer">,
-    previousPolicyCreated?: number,
-    guard?: (repo: Repo) => Promise<void>,
+    options: WriteOptions = {},
   ): Promise<CertificateVersion> {
+    const { policyCreated, guard, after } = options;
+    const version = options.version ?? newVersionId();
     const leaf = certificateFacts(made.chain[0]!);
-    const version = newVersionId();
     const attributes: { enabled: boolean; nbf: number; exp: number; tags?: Record<string, string> } = {
       enabled: input.enabled ?? fields.enabled,
       nbf: Math.floor(leaf.notBefore.getTime() / 1000),
@@ -362,11 +527,15 @@ export class CertificateService {
       ...attributes,
     });
     const now = nowSeconds(this.clock);
-    const created = previousPolicyCreated ?? now;
+    const created = policyCreated ?? now;
     return this.store.write(async (repo) => {
-      const made = await this.objects.createIn(repo, certificate, { policy: storedPolicy(fields, created, now), guard });
+      await guard?.(repo);
+      // A merge completes the waiting operation; anything else waits for it to end.
+      if (options.version === undefined) await this.refuseInProgress(repo, vault, name);
+      const made = await this.objects.createIn(repo, certificate, { policy: storedPolicy(fields, created, now) });
       await this.keys.objects.createIn(repo, key);
       await this.secrets.objects.createIn(repo, secret);
+      await after?.(repo);
       return made;
     });
   }
@@ -482,6 +651,8 @@ export class CertificateService {
 
   /** The operation that made the newest version: issued ones complete at once; imported ones have none. */
   async operation(vault: Vault, name: string): Promise<CertificateOperation> {
+    const pending = await this.store.read((repo) => this.pendingIn(repo, vault, name));
+    if (pending) return pendingOperationOf(pending);
     const latest = await this.objects.get(vault, name).catch((e: unknown) => {
       if ((e as { code?: string }).code === "CertificateNotFound") throw pendingNotFound(name);
       throw e;
@@ -498,10 +669,10 @@ interface CertificateBackup {
   secret: BackupDocument;
 }
 
-/** Only Self issues here so far; other issuers come with the issuers API. */
+/** Self issues here and Unknown waits for a merge; a CA provider's issuer cannot be reached from here yet. */
 function checkIssuer(fields: CertificatePolicyFields): void {
   if (fields.issuer.name.toLowerCase() !== "self") {
-    throw badParameter(`The issuer '${fields.issuer.name}' is not available on this Lockbox server yet: use Self.`);
+    throw badParameter(`The issuer '${fields.issuer.name}' is not available on this Lockbox server yet: use Self or Unknown.`);
   }
 }
 
@@ -513,9 +684,19 @@ function operationOf(v: CertificateVersion): CertificateOperation {
     issuer: v.object.policy?.issuer.name ?? "Self",
     ...(v.props.csr ? { csr: v.props.csr } : {}),
     status: "completed",
+    cancellationRequested: false,
     requestId: v.version,
   };
 }
+
+const pendingOperationOf = (op: PendingOperation): CertificateOperation => ({
+  name: op.name,
+  issuer: op.issuer,
+  csr: op.csr,
+  status: op.status,
+  cancellationRequested: op.status === "cancelled",
+  requestId: op.version,
+});
 
 const rsaSize = (key: KeyObject): number => createPublicKey(key).asymmetricKeyDetails?.modulusLength ?? 2048;
 

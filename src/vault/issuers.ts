@@ -2,7 +2,7 @@ import type { Keyring } from "../crypto/envelope.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { badParameter, notFound } from "../kernel/errors.ts";
 import { definedOnly } from "../kernel/json.ts";
-import type { Store, VaultSettingRecord } from "../store/store.ts";
+import type { Repo, Store, VaultSettingRecord } from "../store/store.ts";
 import { canonicalName } from "./names.ts";
 import type { Page } from "./objects.ts";
 import type { Vault } from "./vaults.ts";
@@ -58,6 +58,23 @@ export class CertificateSettings {
 
   private open<T>(vault: Vault, r: VaultSettingRecord): T {
     return JSON.parse(this.keyring.open(vault, this.aad(r.vault, r.kind, r.name), r.sealed).toString("utf8")) as T;
+  }
+
+  /** A sealed setting of a vault, read in the caller's transaction (a certificate's pending operation). */
+  async readIn<T>(repo: Repo, vault: Vault, kind: VaultSettingRecord["kind"], name: string): Promise<T | undefined> {
+    const r = await repo.getSetting(vault.name, kind, name);
+    return r ? this.open<T>(vault, r) : undefined;
+  }
+
+  /** Writes a sealed setting in the caller's transaction. */
+  async writeIn(repo: Repo, vault: Vault, kind: VaultSettingRecord["kind"], name: string, value: unknown): Promise<void> {
+    const now = nowSeconds(this.clock);
+    await repo.putSetting({ vault: vault.name, kind, name, sealed: this.seal(vault, kind, name, value), created: now, updated: now });
+  }
+
+  /** Removes a setting in the caller's transaction. */
+  removeIn(repo: Repo, vault: Vault, kind: VaultSettingRecord["kind"], name: string): Promise<boolean> {
+    return repo.deleteSetting(vault.name, kind, name);
   }
 
   /** Replaces the vault's contacts. */

@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, verify, X509Certificate } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DefaultAzureCredential } from "@azure/identity";
@@ -263,6 +263,95 @@ describe("loading and switching a certificate", () => {
     assert.ok((await secrets.getSecret("switch")).value);
     assert.equal((await keys.getKey("switch")).properties.enabled, true);
     assert.deepEqual((await certificates.getCertificate("switch")).properties.tags, { team: "web" });
+  });
+});
+
+describe("the Unknown issuer: a CSR, signed by the user's own CA, merged", () => {
+  /** Signs a CSR (DER) with a CA made by openssl in the test; returns the leaf and CA certificates (DER). */
+  function signWithTestCa(csrDer: Uint8Array, label: string): { leaf: Buffer; ca: Buffer } {
+    const dir = mkdtempSync(join(work, `${label}-`));
+    const run = (args: string[]) => {
+      const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
+      assert.equal(r.status, 0, `openssl ${args[0]}: ${r.stderr}`);
+    };
+    writeFileSync(join(dir, "req.der"), csrDer);
+    run([
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.pem",
+      "-subj",
+      "/CN=Test CA",
+      "-days",
+      "30",
+    ]);
+    run(["req", "-in", "req.der", "-inform", "DER", "-out", "req.pem"]);
+    run(["x509", "-req", "-in", "req.pem", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.pem", "-days", "20"]);
+    const der = (file: string) => Buffer.from(new X509Certificate(readFileSync(join(dir, file))).raw);
+    return { leaf: der("leaf.pem"), ca: der("ca.pem") };
+  }
+
+  test("create waits with a CSR; a create meanwhile is 409; merging another key's certificate is 400 and changes nothing; the right one completes it", async () => {
+    await certificates.beginCreateCertificate("by-my-ca", {
+      issuerName: "Unknown",
+      subject: "CN=by-my-ca.contoso.test",
+      subjectAlternativeNames: { dnsNames: ["by-my-ca.contoso.test"] },
+    });
+    const op = (await certificates.getCertificateOperation("by-my-ca")).getOperationState().certificateOperation!;
+    assert.equal(op.status, "inProgress");
+    assert.ok(op.csr && op.csr.length > 0, "the operation carries the CSR");
+    const waiting = await certificates.getCertificate("by-my-ca");
+    assert.equal(waiting.cer, undefined, "a pending certificate has no cer yet");
+    assert.equal(waiting.policy?.issuerName, "Unknown");
+    await rejectsWith(secrets.getSecret("by-my-ca"), 404, "SecretNotFound");
+    await rejectsWith(certificates.beginCreateCertificate("by-my-ca", { issuerName: "Self", subject: "CN=x" }), 409, "Conflict");
+
+    const other = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+    const stranger = await selfSigned({ subject: "CN=by-my-ca.contoso.test", notBefore: new Date(), validityMonths: 1 }, other);
+    await rejectsWith(certificates.mergeCertificate("by-my-ca", [stranger]), 400, "BadParameter", { message: /public key/ });
+    assert.equal(
+      (await (await certificates.getCertificateOperation("by-my-ca")).getOperationState()).certificateOperation?.status,
+      "inProgress",
+    );
+
+    const { leaf, ca } = signWithTestCa(op.csr!, "by-my-ca");
+    const merged = await certificates.mergeCertificate("by-my-ca", [leaf, ca]);
+    assert.deepEqual(Buffer.from(merged.cer!), leaf);
+    assert.equal(merged.properties.version, (await keys.getKey("by-my-ca")).properties.version);
+    const pfx = openPfx((await secrets.getSecret("by-my-ca")).value!, "by-my-ca");
+    assert.equal(pfx.certificate.fingerprint256, new X509Certificate(leaf).fingerprint256);
+    assert.ok(pfx.certificate.checkPrivateKey(pfx.key), "the merged certificate is for the key Lockbox made");
+    assert.ok(new X509Certificate(leaf).verify(new X509Certificate(ca).publicKey));
+    const operation = await certificates.getCertificateOperation("by-my-ca");
+    assert.equal(operation.getOperationState().certificateOperation?.status, "completed");
+  });
+
+  test("cancel and delete the pending operation; the name is free again", async () => {
+    await certificates.beginCreateCertificate("cancelled-csr", {
+      issuerName: "Unknown",
+      subject: "CN=cancelled.contoso.test",
+    });
+    // getCertificateOperation reads the certificate first: a pending one is there, without its cer.
+    const poller = await certificates.getCertificateOperation("cancelled-csr");
+    assert.equal(poller.getOperationState().certificateOperation?.status, "inProgress");
+    await poller.cancelOperation();
+    assert.equal(poller.getOperationState().certificateOperation?.cancellationRequested, true);
+    assert.equal(poller.getOperationState().certificateOperation?.status, "cancelled");
+    const deleted = await certificates.deleteCertificateOperation("cancelled-csr");
+    assert.equal(deleted.status, "cancelled");
+    await rejectsWith(certificates.deleteCertificateOperation("cancelled-csr"), 404, "PendingCertificateNotFound");
+    await rejectsWith(certificates.mergeCertificate("cancelled-csr", [Buffer.from("x")]), 404, "PendingCertificateNotFound");
+    const created = await (
+      await certificates.beginCreateCertificate("cancelled-csr", { issuerName: "Self", subject: "CN=cancelled.contoso.test" })
+    ).pollUntilDone();
+    assert.match(created.properties.version ?? "", /^[0-9a-f]{32}$/);
   });
 });
 
