@@ -8,6 +8,9 @@ import { CertificateClient, type CertificatePolicy } from "@azure/keyvault-certi
 import { KeyClient } from "@azure/keyvault-keys";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { advanceClock, clockNow } from "../helpers/clock.ts";
+import { developerToken, raw } from "../helpers/http.ts";
+import { startWebhook, type ReceivedEvent } from "../helpers/webhook.ts";
+import { eventually } from "../helpers/wait.ts";
 import { collect } from "../helpers/sdk.ts";
 import { removeDataDir, startLockbox, stopOrKill, useEnvironment, type Lockbox } from "../helpers/server.ts";
 
@@ -96,5 +99,50 @@ describe("AutoRenew on the dev clock", () => {
       "reuse_key keeps the key",
     );
     assert.equal(renewalsOf("renew-share"), 1);
+  });
+});
+
+describe("certificate events", () => {
+  test("CertificateNewVersionCreated on create and on renewal, CertificateNearExpiry when EmailContacts falls due, CertificateExpired", async () => {
+    const hook = await startWebhook();
+    const subscribed = await raw(lockbox, {
+      method: "POST",
+      path: "/lockbox/v1/vaults/default/subscriptions",
+      body: { endpoint: hook.url },
+      token: await developerToken(lockbox),
+    });
+    assert.equal(subscribed.status, 201, subscribed.text);
+    await hook.waitUntil(() => hook.validations > 0, "the subscription's validation handshake");
+    await eventually("the subscription validated", 15_000, async () => {
+      const listed = await raw(lockbox, { path: "/lockbox/v1/vaults/default/subscriptions", token: await developerToken(lockbox) });
+      assert.ok((listed.json.value as Array<{ id: string; validated: boolean }>).some((s) => s.id === subscribed.json.id && s.validated));
+    });
+    const is = (type: string, name: string) => (e: ReceivedEvent) => e.type === `Microsoft.KeyVault.${type}` && e.data.ObjectName === name;
+    try {
+      const telling = await (
+        await certificates.beginCreateCertificate("tell-me", {
+          issuerName: "Self",
+          subject: "CN=tell-me.contoso.test",
+          validityInMonths: 2,
+          lifetimeActions: [{ action: "EmailContacts", daysBeforeExpiry: 10 }],
+        })
+      ).pollUntilDone();
+      const created = await hook.waitFor(is("CertificateNewVersionCreated", "tell-me"), "CertificateNewVersionCreated");
+      assert.equal(created.data.ObjectType, "Certificate");
+      assert.equal(created.data.Version, telling.properties.version);
+      assert.match(String(created.data.Id), /\/certificates\/tell-me\//);
+
+      const expiry = Math.floor(telling.properties.expiresOn!.getTime() / 1000);
+      await advanceClock(lockbox, expiry - 11 * DAY - (await clockNow(lockbox)));
+      assert.equal(hook.matching(is("CertificateNearExpiry", "tell-me")).length, 0, "11 days before expiry: not yet near");
+      await advanceClock(lockbox, 2 * DAY);
+      const near = await hook.waitFor(is("CertificateNearExpiry", "tell-me"), "CertificateNearExpiry 10 days before expiry");
+      assert.equal(near.data.Version, telling.properties.version);
+      await advanceClock(lockbox, 10 * DAY);
+      await hook.waitFor(is("CertificateExpired", "tell-me"), "CertificateExpired");
+      assert.equal(await versionsOf("tell-me"), 1, "EmailContacts renews nothing");
+    } finally {
+      await hook.close();
+    }
   });
 });
