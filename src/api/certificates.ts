@@ -13,6 +13,7 @@ import {
 import type { Vault } from "../vault/vaults.ts";
 import { vaultRoute } from "./context.ts";
 import { objectRoutes } from "./objects.ts";
+import { base64Bytes } from "../crypto/pkcs12.ts";
 import { badParameter } from "../kernel/errors.ts";
 import { attributesOf, objectId, tagsSchema, timeSchema } from "./wire.ts";
 
@@ -225,8 +226,9 @@ function operationWire(origin: string, op: CertificateOperation) {
 
 /** Certificates travel in base64 (x5c, as the SDK and RFC 7517 write it), url-safe or not. */
 function fromBase64(value: string, what: string): Buffer {
-  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(value)) throw badParameter(`${what} is not valid base64.`);
-  return Buffer.from(value.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+  const bytes = base64Bytes(value);
+  if (!bytes) throw badParameter(`${what} is not valid base64.`);
+  return bytes;
 }
 
 type Params = { name: string; version?: string };
@@ -295,16 +297,8 @@ export function certificateRoutes(app: FastifyInstance, certificates: Certificat
   });
 
   vaultRoute(app, "GET", "/certificates/:name/{version}", "CertificateGet", {}, async (req) => {
-    const { name, version } = params(req);
-    try {
-      return certificateBundle(req.origin, req.vault, await certificates.get(req.vault, name, version));
-    } catch (e) {
-      // A certificate whose first version waits for its issuer is there, without a cer.
-      const pending =
-        (e as { code?: string }).code === "CertificateNotFound" ? await certificates.pendingCertificate(req.vault, name) : undefined;
-      if (!pending || (version && version !== pending.version)) throw e;
-      return pendingBundle(req.origin, pending);
-    }
+    const found = await certificates.getOrPending(req.vault, params(req).name, params(req).version);
+    return "pending" in found ? pendingBundle(req.origin, found.pending) : certificateBundle(req.origin, req.vault, found);
   });
 
   vaultRoute(app, "PATCH", "/certificates/:name/{version}", "CertificateUpdate", { body: updateSchema }, async (req) => {

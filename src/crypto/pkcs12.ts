@@ -515,6 +515,12 @@ export function leafMatchesKey(bundle: CertificateBundle): boolean {
 
 const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
 
+/** The bytes of base64 text, standard or url-safe, whitespace ignored; undefined if it is not base64. */
+export function base64Bytes(text: string): Buffer | undefined {
+  const compact = text.replace(/\s+/g, "");
+  return BASE64.test(compact) ? Buffer.from(compact.replace(/-/g, "+").replace(/_/g, "/"), "base64") : undefined;
+}
+
 /**
  * Reads an imported certificate value as Azure does, by looking at it: PEM text if it has a "-----BEGIN" line, else
  * base64 (standard or url-safe) of PEM text (the SDK base64-encodes the bytes it is given unless told the value is
@@ -527,9 +533,7 @@ export async function readCertificateValue(value: string, password?: string): Pr
 /** As readCertificateValue, also saying which of the two forms the value was. */
 export async function readCertificateValueKind(value: string, password?: string): Promise<{ bundle: CertificateBundle; pem: boolean }> {
   if (value.includes("-----BEGIN ")) return { bundle: readPem(value), pem: true };
-  const compact = value.replace(/\s+/g, "");
-  if (!BASE64.test(compact)) fail("The certificate value is neither PEM nor base64 PKCS#12 (PFX).");
-  const bytes = Buffer.from(compact.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+  const bytes = base64Bytes(value) ?? fail("The certificate value is neither PEM nor base64 PKCS#12 (PFX).");
   const text = bytes.toString("latin1");
   if (text.includes("-----BEGIN ")) return { bundle: readPem(text), pem: true };
   return { bundle: await readPfx(bytes, password), pem: false };

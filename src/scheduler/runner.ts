@@ -34,6 +34,16 @@ const RETRY_FAILED_AFTER = 60;
 const LEASE_SECONDS = 120;
 const BATCH = 50;
 
+/** What the scheduler works on: an instance's store, clock and services (server/instance.ts's Instance is one). */
+export interface SchedulerServices {
+  store: Store;
+  clock: Clock;
+  vaults: Vaults;
+  keys: KeyService;
+  secrets: SecretService;
+  certificates: CertificateService;
+}
+
 /**
  * Carries out due lifetime actions, found through the index on their due time. Each is
  * done exactly once: the transaction that has its effect (a new version, an event in the
@@ -54,17 +64,26 @@ export class Scheduler {
     return this.completed;
   }
 
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly vaults: Vaults;
+  private readonly keys: KeyService;
+  private readonly secrets: SecretService;
+  private readonly certificates: CertificateService;
+
   constructor(
-    private readonly store: Store,
-    private readonly clock: Clock,
-    private readonly vaults: Vaults,
-    private readonly keys: KeyService,
-    private readonly secrets: SecretService,
-    private readonly certificates: CertificateService,
+    services: SchedulerServices,
     private readonly deliverer: Deliverer,
     private readonly log: SchedulerLog,
     private readonly audit: SchedulerAudit,
-  ) {}
+  ) {
+    this.store = services.store;
+    this.clock = services.clock;
+    this.vaults = services.vaults;
+    this.keys = services.keys;
+    this.secrets = services.secrets;
+    this.certificates = services.certificates;
+  }
 
   start(intervalMs: number): void {
     void this.kick();

@@ -66,23 +66,13 @@ export async function serve(config: Config): Promise<void> {
       warn: (message) => log.warn(message),
     },
   );
-  scheduler = new Scheduler(
-    instance.store,
-    instance.clock,
-    instance.vaults,
-    instance.keys,
-    instance.secrets,
-    instance.certificates,
-    deliverer,
-    log,
-    {
-      ready: () => audit.ready(),
-      record: (entry) =>
-        audit.record(
-          scheduledEvent(entry, { timeMs: instance.clock.nowMs(), subscription: instance.tenantId, origin: publicOrigin(entry.vault) }),
-        ),
-    },
-  );
+  scheduler = new Scheduler(instance, deliverer, log, {
+    ready: () => audit.ready(),
+    record: (entry) =>
+      audit.record(
+        scheduledEvent(entry, { timeMs: instance.clock.nowMs(), subscription: instance.tenantId, origin: publicOrigin(entry.vault) }),
+      ),
+  });
   scheduler.start(SCHEDULER_INTERVAL_MS);
 
   // Ready for a signal before anyone is told the server is up.

@@ -1,7 +1,7 @@
 import { createHash, createPublicKey, type KeyObject } from "node:crypto";
-import { isCurve, type Curve } from "../crypto/algorithms.ts";
+import { DEFAULT_KEY_OPS, isCurve, type Curve } from "../crypto/algorithms.ts";
 import type { Keyring } from "../crypto/envelope.ts";
-import { generateKey, keyObjectOf, privateJwkOf, RSA_SIZES, type PrivateJwk } from "../crypto/keys.ts";
+import { generateKey, keyObjectOf, privateJwkOf, rsaBits, RSA_SIZES, type PrivateJwk } from "../crypto/keys.ts";
 import {
   buildPem,
   buildPfx,
@@ -329,7 +329,7 @@ export class CertificateService {
 
   /** A create or import while an operation on the name waits is 409, as in Azure. */
   private async refuseInProgress(repo: Repo, vault: Vault, name: string): Promise<void> {
-    const op = await this.settings.readIn<PendingOperation>(repo, vault, "operation", canonicalName(name));
+    const op = await this.pendingIn(repo, vault, name);
     if (op?.status === "inProgress") {
       throw conflict(`A certificate operation for ${name} is in progress; cancel or delete it, or merge its certificate, first.`);
     }
@@ -340,20 +340,20 @@ export class CertificateService {
   }
 
   /**
-   * What a certificate is while its first version waits for its issuer (the SDK reads it
-   * before the operation): the pending version's id and policy; undefined when none waits.
+   * A version, or, while the certificate's first version waits for its issuer, that pending
+   * version (its ids and policy, no certificate yet): the SDK reads it before the operation.
    */
-  async pendingCertificate(vault: Vault, name: string): Promise<PendingCertificate | undefined> {
-    const op = await this.store.read((repo) => this.pendingIn(repo, vault, name));
-    if (!op) return undefined;
-    const now = nowSeconds(this.clock);
-    return {
-      name: op.name,
-      version: op.version,
-      enabled: op.enabled ?? op.fields.enabled,
-      tags: op.tags,
-      policy: storedPolicy(op.fields, op.policyCreated ?? now, now),
-    };
+  async getOrPending(vault: Vault, name: string, version?: string): Promise<CertificateVersion | { pending: PendingCertificate }> {
+    try {
+      return await this.objects.get(vault, name, version);
+    } catch (e) {
+      if ((e as { code?: string }).code !== "CertificateNotFound") throw e;
+      const op = await this.store.read((repo) => this.pendingIn(repo, vault, name));
+      if (!op || (version && version !== op.version)) throw e;
+      const now = nowSeconds(this.clock);
+      const policy = storedPolicy(op.fields, op.policyCreated ?? now, now);
+      return { pending: { name: op.name, version: op.version, enabled: op.enabled ?? op.fields.enabled, tags: op.tags, policy } };
+    }
   }
 
   /** Asks the pending operation to stop: it is cancelled, and no longer blocks the name. */
@@ -465,7 +465,10 @@ export class CertificateService {
     const facts = certificateFacts(bundle.chain[0]!);
     const material = privateJwkOf(bundle.key);
     const derived: CertificatePolicyInput = {
-      key: material.kty === "EC" ? { kty: "EC", crv: material.crv } : { kty: "RSA", keySize: rsaSize(bundle.key) },
+      key:
+        material.kty === "EC"
+          ? { kty: "EC", crv: material.crv }
+          : { kty: "RSA", keySize: material.kty === "RSA" ? rsaBits(material) : undefined },
       secret: { contentType: pem ? PEM : PKCS12 },
       x509: {
         subject: facts.subject,
@@ -519,7 +522,7 @@ export class CertificateService {
     const key = this.keys.prepareManaged(vault, name, version, made.material, {
       kty: fields.key.kty,
       exportable: fields.key.exportable,
-      keyOps: isRsa(fields.key.kty) ? ["sign", "verify", "encrypt", "decrypt", "wrapKey", "unwrapKey"] : ["sign", "verify"],
+      keyOps: DEFAULT_KEY_OPS[isRsa(fields.key.kty) ? "RSA" : "EC"],
       ...attributes,
     });
     const secret = this.secrets.prepareManaged(vault, name, version, secretValue, {
@@ -558,10 +561,6 @@ export class CertificateService {
       if ((e as { code?: string }).code === "CertificateNotFound") return undefined;
       throw e;
     }
-  }
-
-  get(vault: Vault, name: string, version?: string): Promise<CertificateVersion> {
-    return this.objects.get(vault, name, version);
   }
 
   /** The certificate's policy (a certificate always has one). */
@@ -697,8 +696,6 @@ const pendingOperationOf = (op: PendingOperation): CertificateOperation => ({
   cancellationRequested: op.status === "cancelled",
   requestId: op.version,
 });
-
-const rsaSize = (key: KeyObject): number => createPublicKey(key).asymmetricKeyDetails?.modulusLength ?? 2048;
 
 /** x5t: the SHA-1 thumbprint of the DER certificate. */
 export const thumbprintOf = (cerBase64: string): Buffer => createHash("sha1").update(Buffer.from(cerBase64, "base64")).digest();

@@ -82,58 +82,42 @@ export class CertificateSettings {
     if (contacts.length === 0) throw badParameter("At least one contact is needed; delete the contacts to have none.");
     if (contacts.length > MAX_CONTACTS) throw badParameter(`At most ${MAX_CONTACTS} contacts are allowed.`);
     for (const c of contacts) if (!c.email && !c.phone) throw badParameter("A contact needs an email address or a phone number.");
-    const now = nowSeconds(this.clock);
-    const sealed = this.seal(vault, "contacts", "", contacts);
-    await this.store.write((repo) =>
-      repo.putSetting({ vault: vault.name, kind: "contacts", name: "", sealed, created: now, updated: now }),
-    );
+    await this.store.write((repo) => this.writeIn(repo, vault, "contacts", "", contacts));
     return contacts;
   }
 
   async getContacts(vault: Vault): Promise<Contact[]> {
-    const r = await this.store.read((repo) => repo.getSetting(vault.name, "contacts", ""));
-    if (!r) throw contactsNotFound();
-    return this.open<Contact[]>(vault, r);
+    return (await this.store.read((repo) => this.readIn<Contact[]>(repo, vault, "contacts", ""))) ?? contactsNotFound();
   }
 
   /** Removes the vault's contacts and returns them. */
-  async deleteContacts(vault: Vault): Promise<Contact[]> {
+  deleteContacts(vault: Vault): Promise<Contact[]> {
     return this.store.write(async (repo) => {
-      const r = await repo.getSetting(vault.name, "contacts", "");
-      if (!r) throw contactsNotFound();
-      await repo.deleteSetting(vault.name, "contacts", "");
-      return this.open<Contact[]>(vault, r);
+      const contacts = (await this.readIn<Contact[]>(repo, vault, "contacts", "")) ?? contactsNotFound();
+      await this.removeIn(repo, vault, "contacts", "");
+      return contacts;
     });
   }
 
   /** Creates or replaces an issuer. */
-  async setIssuer(vault: Vault, name: string, input: IssuerInput): Promise<Issuer> {
+  setIssuer(vault: Vault, name: string, input: IssuerInput): Promise<Issuer> {
     const key = canonicalName(name);
     if (!input.provider) throw badParameter("An issuer needs a provider.");
     const now = nowSeconds(this.clock);
     return this.store.write(async (repo) => {
-      const existing = await repo.getSetting(vault.name, "issuer", key);
-      const issuer = issuerOf(name, input, existing ? this.open<Issuer>(vault, existing).created : now, now);
-      await repo.putSetting({
-        vault: vault.name,
-        kind: "issuer",
-        name: key,
-        sealed: this.seal(vault, "issuer", key, issuer),
-        created: issuer.created,
-        updated: now,
-      });
+      const existing = await this.readIn<Issuer>(repo, vault, "issuer", key);
+      const issuer = issuerOf(name, input, existing?.created ?? now, now);
+      await this.writeIn(repo, vault, "issuer", key, issuer);
       return issuer;
     });
   }
 
   /** Changes the given fields of an issuer. */
-  async updateIssuer(vault: Vault, name: string, input: IssuerInput): Promise<Issuer> {
+  updateIssuer(vault: Vault, name: string, input: IssuerInput): Promise<Issuer> {
     const key = canonicalName(name);
     const now = nowSeconds(this.clock);
     return this.store.write(async (repo) => {
-      const existing = await repo.getSetting(vault.name, "issuer", key);
-      if (!existing) throw issuerNotFound(name);
-      const previous = this.open<Issuer>(vault, existing);
+      const previous = (await this.readIn<Issuer>(repo, vault, "issuer", key)) ?? issuerNotFound(name);
       // Member by member: the SDK sends credentials with only what the caller gave.
       const credentials = input.credentials ? { ...previous.credentials, ...definedOnly(input.credentials) } : previous.credentials;
       const organization = input.organization
@@ -144,24 +128,21 @@ export class CertificateSettings {
           }
         : previous.organization;
       const issuer = issuerOf(previous.name, { ...previous, ...definedOnly(input), credentials, organization }, previous.created, now);
-      await repo.putSetting({ ...existing, sealed: this.seal(vault, "issuer", key, issuer), updated: now });
+      await this.writeIn(repo, vault, "issuer", key, issuer);
       return issuer;
     });
   }
 
   async getIssuer(vault: Vault, name: string): Promise<Issuer> {
-    const r = await this.store.read((repo) => repo.getSetting(vault.name, "issuer", canonicalName(name)));
-    if (!r) throw issuerNotFound(name);
-    return this.open<Issuer>(vault, r);
+    return (await this.store.read((repo) => this.readIn<Issuer>(repo, vault, "issuer", canonicalName(name)))) ?? issuerNotFound(name);
   }
 
-  async deleteIssuer(vault: Vault, name: string): Promise<Issuer> {
+  deleteIssuer(vault: Vault, name: string): Promise<Issuer> {
     const key = canonicalName(name);
     return this.store.write(async (repo) => {
-      const r = await repo.getSetting(vault.name, "issuer", key);
-      if (!r) throw issuerNotFound(name);
-      await repo.deleteSetting(vault.name, "issuer", key);
-      return this.open<Issuer>(vault, r);
+      const issuer = (await this.readIn<Issuer>(repo, vault, "issuer", key)) ?? issuerNotFound(name);
+      await this.removeIn(repo, vault, "issuer", key);
+      return issuer;
     });
   }
 
@@ -184,5 +165,9 @@ function issuerOf(name: string, input: IssuerInput, created: number, updated: nu
   };
 }
 
-const contactsNotFound = () => notFound("ContactsNotFound", "Contacts not found");
-const issuerNotFound = (name: string) => notFound("CertificateIssuerNotFound", `Issuer not found: ${name}`);
+const contactsNotFound = (): never => {
+  throw notFound("ContactsNotFound", "Contacts not found");
+};
+const issuerNotFound = (name: string): never => {
+  throw notFound("CertificateIssuerNotFound", `Issuer not found: ${name}`);
+};

@@ -61,19 +61,9 @@ export function schedulerOf(p: InProcess, options: { fetchImpl?: Fetch; store?: 
     options.fetchImpl,
   );
   const state = { audited: [] as ScheduledAudit[], auditWritable: true, warnings };
-  const scheduler = new Scheduler(
-    store,
-    instance.clock,
-    instance.vaults,
-    instance.keys,
-    instance.secrets,
-    instance.certificates,
-    deliverer,
-    log,
-    {
-      ready: () => state.auditWritable,
-      record: (entry) => void state.audited.push(entry),
-    },
-  );
+  const scheduler = new Scheduler({ ...instance, store }, deliverer, log, {
+    ready: () => state.auditWritable,
+    record: (entry) => void state.audited.push(entry),
+  });
   return Object.assign(state, { scheduler });
 }
