@@ -397,16 +397,23 @@ describe("encrypt and decrypt with RSA", () => {
 
     const malformed = crypto.randomBytes(256);
     malformed[0] = malformed[0]! & 0x7f; // below the 2048-bit modulus, so a valid RSA input
+    // The synthetic message may be empty (its length is derived too, from 0 up): the SDK then
+    // gives "" rather than bytes.
+    const bytesOf = (result: unknown): Buffer => (result instanceof Uint8Array ? Buffer.from(result) : Buffer.alloc(0));
     const first = await client.decrypt({ algorithm: "RSA1_5", ciphertext: malformed });
-    assert.ok(first.result instanceof Uint8Array, "decrypt of a malformed ciphertext returned no bytes");
-    assert.ok(first.result.length <= 245, `implicit rejection returned ${first.result.length} bytes, more than a message can have`);
+    assert.ok(
+      first.result instanceof Uint8Array || (first.result as unknown) === "",
+      "decrypt of a malformed ciphertext returned no bytes",
+    );
+    const firstBytes = bytesOf(first.result);
+    assert.ok(firstBytes.length <= 245, `implicit rejection returned ${firstBytes.length} bytes, more than a message can have`);
     const second = await keys.getCryptographyClient(key.name).decrypt({ algorithm: "RSA1_5", ciphertext: malformed });
-    assert.ok(same(second.result, first.result), "implicit rejection is not deterministic for the same ciphertext");
+    assert.ok(bytesOf(second.result).equals(firstBytes), "implicit rejection is not deterministic for the same ciphertext");
 
     // The same through the raw API: 200, not an error.
     const r = await operation(key, "decrypt", { alg: "RSA1_5", value: b64u(malformed) });
     assert.equal(r.status, 200, r.text);
-    assert.equal(r.json.value, b64u(first.result));
+    assert.equal(r.json.value, b64u(firstBytes));
 
     // A well-formed ciphertext still decrypts to its message.
     const plaintext = crypto.randomBytes(48);
