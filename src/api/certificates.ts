@@ -15,7 +15,8 @@ import { vaultRoute } from "./context.ts";
 import { objectRoutes } from "./objects.ts";
 import { base64Bytes } from "../crypto/pkcs12.ts";
 import { badParameter } from "../kernel/errors.ts";
-import { attributesOf, objectId, tagsSchema, timeSchema } from "./wire.ts";
+import { attributesOf, booleanQuery, listBody, objectId, tagsSchema, timeSchema } from "./wire.ts";
+import { pageRequest } from "../http/paging.ts";
 
 /** The policy as the wire spells it (certificates.json's CertificatePolicy). */
 interface PolicyBody {
@@ -201,6 +202,15 @@ function certificateBundle(origin: string, vault: Vault, v: CertificateVersion) 
   };
 }
 
+/** A certificate in a list whose first version still waits: its id and attributes, no thumbprint yet. */
+function pendingItem(origin: string, p: PendingCertificate) {
+  return {
+    id: objectId(origin, "certificates", p.name),
+    attributes: { enabled: p.enabled, created: p.policy.created, updated: p.policy.updated },
+    ...(p.tags ? { tags: p.tags } : {}),
+  };
+}
+
 function pendingBundle(origin: string, p: PendingCertificate) {
   return {
     id: objectId(origin, "certificates", p.name, p.version),
@@ -219,6 +229,8 @@ function operationWire(origin: string, op: CertificateOperation) {
     ...(op.csr ? { csr: op.csr } : {}),
     cancellation_requested: op.cancellationRequested,
     status: op.status,
+    ...(op.statusDetails ? { status_details: op.statusDetails } : {}),
+    ...(op.error ? { error: { code: op.error.code, message: op.error.message } } : {}),
     target: objectId(origin, "certificates", op.name),
     request_id: op.requestId,
   };
@@ -236,6 +248,16 @@ const params = (req: FastifyRequest) => req.params as Params;
 
 /** The certificates part of the Key Vault data plane. Handlers map HTTP to CertificateService and back. */
 export function certificateRoutes(app: FastifyInstance, certificates: CertificateService): void {
+  vaultRoute(app, "GET", "/certificates", "CertificateList", {}, async (req) => {
+    const query = req.query as Record<string, unknown>;
+    const { limit, cursor } = pageRequest(query);
+    const includePending = booleanQuery(query.includePending, "includePending");
+    const page = await certificates.list(req.vault, limit, cursor, includePending);
+    const item = (v: (typeof page.items)[number]) =>
+      "pending" in v ? pendingItem(req.origin, v.pending) : certificateItem(req.origin, req.vault, v, false);
+    return listBody(req, page, limit, item, includePending ? { includePending: "true" } : {});
+  });
+
   vaultRoute(app, "POST", "/certificates/:name/create", "CertificateCreate", { body: createSchema }, async (req, reply) => {
     const body = (req.body ?? {}) as { policy?: PolicyBody; attributes?: AttributesBody; tags?: Record<string, string> };
     const issued = await certificates.create(req.vault, params(req).name, {
@@ -320,6 +342,7 @@ export function certificateRoutes(app: FastifyInstance, certificates: Certificat
       purge: (vault, name) => certificates.purge(vault, name),
       backup: (vault, name) => certificates.backup(vault, name),
       restore: (vault, blob) => certificates.restore(vault, blob),
+      list: "own",
     },
   );
 }

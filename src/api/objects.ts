@@ -28,8 +28,11 @@ export function objectRoutes<P, Q extends PlannedPolicy>(
   app: FastifyInstance,
   objects: VersionedObjects<P, Q>,
   wire: ObjectWire<Version<P, Q>>,
-  /** What a kind does in place of the engine's own (a certificate deletes, restores... its key and secret with it). */
-  own: Partial<Pick<VersionedObjects<P, Q>, "delete" | "recover" | "purge" | "backup" | "restore">> = {},
+  /**
+   * What a kind does in place of the engine's own (a certificate deletes, restores... its key
+   * and secret with it); `list: "own"` when the kind serves its list itself.
+   */
+  own: Partial<Pick<VersionedObjects<P, Q>, "delete" | "recover" | "purge" | "backup" | "restore">> & { list?: "own" } = {},
 ): void {
   const ops = {
     delete: own.delete ?? objects.delete.bind(objects),
@@ -50,10 +53,12 @@ export function objectRoutes<P, Q extends PlannedPolicy>(
     deletedBundle(req.origin, req.vault, await ops.delete(req.vault, nameOf(req))),
   );
 
-  vaultRoute(app, "GET", `/${c}`, op("List"), {}, async (req) => {
-    const { limit, cursor } = pageRequest(req.query as Record<string, unknown>);
-    return listBody(req, await objects.list(req.vault, limit, cursor), limit, (v) => wire.item(req.origin, req.vault, v, false));
-  });
+  if (own.list !== "own") {
+    vaultRoute(app, "GET", `/${c}`, op("List"), {}, async (req) => {
+      const { limit, cursor } = pageRequest(req.query as Record<string, unknown>);
+      return listBody(req, await objects.list(req.vault, limit, cursor), limit, (v) => wire.item(req.origin, req.vault, v, false));
+    });
+  }
 
   vaultRoute(app, "GET", `/${c}/:name/versions`, op("ListVersions"), {}, async (req) => {
     const { limit, cursor } = pageRequest(req.query as Record<string, unknown>);

@@ -51,6 +51,7 @@ export const secretBundle = (origin: string, vault: Vault, v: SecretVersion, val
   ...secretItem(origin, vault, v, true),
   // A certificate's secret names the certificate's key.
   ...(v.props.managed ? { kid: objectId(origin, "keys", v.object.displayName, v.version) } : {}),
+  ...(v.props.previousVersion ? { previousVersion: v.props.previousVersion } : {}),
 });
 
 const attributeInput = (a: AttributesBody | undefined) => ({

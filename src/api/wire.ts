@@ -54,9 +54,22 @@ export const fromWireTime = (t: number | undefined): number | undefined => (t !=
 export const tagsSchema = { type: "object", additionalProperties: { type: "string" } } as const;
 export const timeSchema = { type: "integer" } as const;
 
-/** A list response: `value` always present, `nextLink` absolute on the caller's origin or null. */
-export function listBody<V>(req: VaultRequest, page: Page<V>, limit: number, item: (v: V) => object) {
-  return { value: page.items.map(item), nextLink: nextLink(req.origin, req.url.split("?")[0]!, req.apiVersion, limit, page.cursor) };
+/**
+ * A list response: `value` always present, `nextLink` absolute on the caller's origin or null,
+ * carrying the list's own query options (`query`) to the next page.
+ */
+export function listBody<V>(req: VaultRequest, page: Page<V>, limit: number, item: (v: V) => object, query: Record<string, string> = {}) {
+  return {
+    value: page.items.map(item),
+    nextLink: nextLink(req.origin, req.url.split("?")[0]!, req.apiVersion, limit, page.cursor, query),
+  };
+}
+
+/** A boolean query option (`includePending=true`): absent is false; anything but true or false is BadParameter. */
+export function booleanQuery(value: unknown, name: string): boolean {
+  if (value === undefined || value === "" || value === "false") return false;
+  if (value === "true") return true;
+  throw badParameter(`Invalid value for ${name}: ${String(value)}. It must be true or false.`);
 }
 
 /** Binary fields travel as base64url; anything else is BadParameter. */

@@ -35,8 +35,15 @@ function decodeSkipToken(token: string): string {
 }
 
 /** The absolute nextLink for the page after `cursor`, on the caller's own origin. */
-export function nextLink(origin: string, path: string, apiVersion: string, limit: number, cursor: string | undefined): string | null {
+export function nextLink(
+  origin: string,
+  path: string,
+  apiVersion: string,
+  limit: number,
+  cursor: string | undefined,
+  query: Record<string, string> = {},
+): string | null {
   if (cursor === undefined) return null;
-  const q = new URLSearchParams({ "api-version": apiVersion, $skiptoken: encodeSkipToken(cursor), maxresults: String(limit) });
+  const q = new URLSearchParams({ "api-version": apiVersion, $skiptoken: encodeSkipToken(cursor), maxresults: String(limit), ...query });
   return `${origin}${path}?${q.toString().replace("%24skiptoken", "$skiptoken")}`;
 }

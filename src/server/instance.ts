@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { createPrivateKey, randomBytes, randomUUID, X509Certificate, type KeyObject } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Keyring, KEY_BYTES, parseRootKey } from "../crypto/envelope.ts";
@@ -14,13 +14,13 @@ import { ScheduledLifecycle } from "../scheduler/planning.ts";
 import { webhookRotator } from "../webhooks/send.ts";
 import { Subscriptions } from "../events/subscriptions.ts";
 import { AccessControl } from "../authz/access.ts";
-import { CertificateService } from "../vault/certificates.ts";
+import { CertificateService, type CertificateAuthority } from "../vault/certificates.ts";
 import { CertificateSettings } from "../vault/issuers.ts";
 import { SecretService } from "../vault/secrets.ts";
 import { KeyService } from "../vault/keys.ts";
 import { CryptoPool } from "../crypto/pool.ts";
 import { DEFAULT_VAULT, Vaults } from "../vault/vaults.ts";
-import type { CaPem, SharedCa } from "./tls.ts";
+import { newLocalCa, type CaPem, type SharedCa } from "./tls.ts";
 import { KvError } from "../kernel/errors.ts";
 import { prepareDataDir, readMarker, writeMarker } from "./datadir.ts";
 
@@ -199,6 +199,28 @@ export async function openInstance(
     return { cert, key: caKey.open(key).toString("utf8") };
   };
 
+  const sharedCa: SharedCa = {
+    async load() {
+      const stored = await caKey.stored();
+      return stored === undefined ? undefined : openCa(stored);
+    },
+    async save(ca) {
+      const stored = JSON.stringify({ cert: ca.cert, key: caKey.seal(Buffer.from(ca.key)) });
+      return openCa(await store.write((repo) => repo.keepMeta(LOCAL_CA_META, stored)));
+    },
+  };
+  // Issuers of provider Lockbox issue from the same CA, made here first when the server has
+  // an operator's TLS certificate (every process keeps the first one saved).
+  let caForIssuing: Promise<{ certificate: Buffer; key: KeyObject }> | undefined;
+  const localCa: CertificateAuthority = () => {
+    caForIssuing ??= (async () => {
+      const pem = (await sharedCa.load()) ?? (await sharedCa.save(await newLocalCa()));
+      return { certificate: Buffer.from(new X509Certificate(pem.cert).raw), key: createPrivateKey(pem.key) };
+    })();
+    caForIssuing.catch(() => (caForIssuing = undefined));
+    return caForIssuing;
+  };
+
   const access = new AccessControl(store, clock);
   // Caches follow changes made by any process sharing the store.
   store.onChange((topic) => {
@@ -222,21 +244,12 @@ export async function openInstance(
     identities,
     secrets,
     keys,
-    certificates: new CertificateService(store, keyring, clock, keys, secrets, certificateSettings, lifecycle),
+    certificates: new CertificateService(store, keyring, clock, keys, secrets, certificateSettings, localCa, lifecycle),
     certificateSettings,
     subscriptions: new Subscriptions(store, clock, async (vault) => Boolean(await vaults.find(vault))),
     access,
     devClock,
-    sharedCa: {
-      async load() {
-        const stored = await caKey.stored();
-        return stored === undefined ? undefined : openCa(stored);
-      },
-      async save(ca) {
-        const stored = JSON.stringify({ cert: ca.cert, key: caKey.seal(Buffer.from(ca.key)) });
-        return openCa(await store.write((repo) => repo.keepMeta(LOCAL_CA_META, stored)));
-      },
-    },
+    sharedCa,
     async developerHeader() {
       return (await developerHeader.read())!.toString("utf8");
     },

@@ -58,6 +58,15 @@ async function createCa(): Promise<{ cert: x509.X509Certificate; keys: CryptoKey
   return { cert, keys };
 }
 
+/** A new local CA (ECDSA P-256, ten years), as PEM texts. */
+export async function newLocalCa(): Promise<CaPem> {
+  const created = await createCa();
+  return {
+    cert: created.cert.toString("pem"),
+    key: toPem(await webcrypto.subtle.exportKey("pkcs8", created.keys.privateKey), "PRIVATE KEY"),
+  };
+}
+
 async function createServerCert(ca: x509.X509Certificate, caKey: CryptoKey, dnsSuffix: string): Promise<{ cert: string; key: string }> {
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as CryptoKeyPair;
   const now = Date.now();
@@ -121,13 +130,7 @@ export async function ensureTls(dir: string, dnsSuffix: string, shared?: SharedC
   let pem = await shared?.load();
   if (!pem && existsSync(caFile) && existsSync(caKeyFile))
     pem = { cert: readFileSync(caFile, "utf8"), key: readFileSync(caKeyFile, "utf8") };
-  if (!pem) {
-    const created = await createCa();
-    pem = {
-      cert: created.cert.toString("pem"),
-      key: toPem(await webcrypto.subtle.exportKey("pkcs8", created.keys.privateKey), "PRIVATE KEY"),
-    };
-  }
+  pem ??= await newLocalCa();
   if (shared) pem = await shared.save(pem);
   if (!existsSync(caFile) || readFileSync(caFile, "utf8") !== pem.cert) {
     writePrivate(caKeyFile, pem.key);

@@ -14,6 +14,7 @@ import {
 import {
   certificateFacts,
   certificationRequest,
+  issue as issueFrom,
   selfSigned,
   TemplateError,
   type CertificateTemplate,
@@ -21,13 +22,13 @@ import {
   KEY_USAGES,
 } from "../crypto/x509.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
-import { badParameter, conflict, notFound } from "../kernel/errors.ts";
+import { badParameter, conflict, forbidden, notFound } from "../kernel/errors.ts";
 import { definedOnly, isRecord, storedShapeError } from "../kernel/json.ts";
 import type { Repo, Store } from "../store/store.ts";
 import type { KeyService } from "./keys.ts";
 import type { Lifecycle, PlannedPolicy } from "./lifecycle.ts";
 import { canonicalName, newVersionId } from "./names.ts";
-import { validateTags, VersionedObjects, type BackupDocument, type KindRules } from "./objects.ts";
+import { validateTags, VersionedObjects, type BackupDocument, type KindRules, type Page } from "./objects.ts";
 import type { LifetimeAction } from "./rotation.ts";
 import type { CertificateSettings } from "./issuers.ts";
 import type { SecretService } from "./secrets.ts";
@@ -99,15 +100,45 @@ export interface CertificateImportInput {
   tags?: Record<string, string>;
 }
 
+/** Why an operation failed, as Azure's operation error carries it. */
+export interface OperationError {
+  code: string;
+  message: string;
+}
+
 /** The state of the operation that makes a certificate's newest version. */
 export interface CertificateOperation {
   name: string;
   issuer: string;
   csr?: string;
-  status: "completed" | "inProgress" | "cancelled";
+  status: "completed" | "inProgress" | "cancelled" | "failed";
+  statusDetails?: string;
+  error?: OperationError;
   cancellationRequested: boolean;
   requestId: string;
 }
+
+/**
+ * The instance's own CA, kept by the server (the one that signs its TLS certificate):
+ * issuers of provider `Lockbox` issue from it.
+ */
+export type CertificateAuthority = () => Promise<{ certificate: Buffer; key: KeyObject }>;
+
+/** The provider name of issuers that issue from the instance's CA. */
+export const LOCKBOX_PROVIDER = "Lockbox";
+
+/**
+ * How the policy's issuer makes a version: signed here (Self, or by the instance's CA), or
+ * kept as a pending operation (Unknown waits for a merge; a CA provider Lockbox cannot reach
+ * fails at once, with its reason).
+ */
+type Issuing =
+  | { by: "self" }
+  | { by: "ca"; ca: { certificate: Buffer; key: KeyObject } }
+  | { by: "merge" }
+  | { by: "unreachable"; error: OperationError };
+
+type Pending = Extract<Issuing, { by: "merge" | "unreachable" }>;
 
 /**
  * A certificate's version waiting for its issuer (the Unknown issuer waits for a merge of the
@@ -122,11 +153,12 @@ interface PendingOperation {
   fields: CertificatePolicyFields;
   enabled?: boolean;
   tags?: Record<string, string>;
-  status: "inProgress" | "cancelled";
+  status: "inProgress" | "cancelled" | "failed";
+  error?: OperationError;
   policyCreated?: number;
 }
 
-/** A certificate whose first version waits for its issuer. */
+/** A certificate whose first version waits for its issuer (or whose issuer failed). */
 export interface PendingCertificate {
   name: string;
   version: string;
@@ -142,8 +174,6 @@ interface WriteOptions {
   guard?: (repo: Repo) => Promise<void>;
   /** The version id: a merge completes the pending version under the id its operation gave. */
   version?: string;
-  /** Runs last in the transaction (a merge removes its operation). */
-  after?: (repo: Repo) => Promise<void>;
 }
 
 const KEY_TYPES = new Set(["RSA", "RSA-HSM", "EC", "EC-HSM"]);
@@ -282,6 +312,7 @@ export class CertificateService {
     private readonly keys: KeyService,
     private readonly secrets: SecretService,
     private readonly settings: CertificateSettings,
+    private readonly authority: CertificateAuthority,
     lifecycle?: Lifecycle,
   ) {
     this.objects = new VersionedObjects(CERTIFICATE_RULES, store, keyring, clock, lifecycle);
@@ -291,20 +322,46 @@ export class CertificateService {
   async create(vault: Vault, name: string, input: CertificateCreateInput): Promise<IssuedCertificate> {
     const existing = await this.currentPolicy(vault, name);
     const fields = validateCertificatePolicy(input.policy ?? {}, input.policy ? undefined : existing);
-    if (fields.issuer.name.toLowerCase() === "unknown")
-      return { operation: await this.startPending(vault, name, fields, input, existing?.created) };
-    checkIssuer(fields);
-    const version = await this.issue(vault, name, fields, input, await this.newKey(fields), existing?.created);
+    const issuing = await this.issuing(vault, fields);
+    if (issuing.by === "merge" || issuing.by === "unreachable") {
+      return { operation: await this.startPending(vault, name, fields, input, issuing, existing?.created) };
+    }
+    const version = await this.issue(vault, name, fields, input, await this.newKey(fields), issuing, existing?.created);
     return { version, operation: operationOf(version) };
   }
 
-  /** The Unknown issuer: a new key and its CSR, kept as the certificate's pending operation until a merge. */
+  /**
+   * Who issues from this policy. A named issuer must be set in the vault and enabled; one of
+   * provider Lockbox issues from the instance's CA, any other provider cannot be reached.
+   */
+  private async issuing(vault: Vault, fields: CertificatePolicyFields): Promise<Issuing> {
+    const name = fields.issuer.name;
+    if (name.toLowerCase() === "self") return { by: "self" };
+    if (name.toLowerCase() === "unknown") return { by: "merge" };
+    const issuer = await this.settings.findIssuer(vault, name);
+    if (!issuer) {
+      throw badParameter(`The issuer '${name}' is not set in this vault: set it with setCertificateIssuer, or use Self or Unknown.`);
+    }
+    if (!issuer.enabled) throw badParameter(`The issuer '${name}' is disabled.`);
+    if (issuer.provider.toLowerCase() === LOCKBOX_PROVIDER.toLowerCase()) return { by: "ca", ca: await this.authority() };
+    const message =
+      `The certificate authority '${issuer.provider}' of issuer '${issuer.name}' cannot be reached from this Lockbox server. ` +
+      `Use an issuer of provider ${LOCKBOX_PROVIDER}, Self, or Unknown and merge the certificate your CA signs.`;
+    return { by: "unreachable", error: { code: "CertificateAuthorityUnreachable", message } };
+  }
+
+  /**
+   * A version that waits: a new key and its CSR, kept as the certificate's pending operation,
+   * in progress until a merge (Unknown) or failed at once (a CA Lockbox cannot reach).
+   */
   private async startPending(
     vault: Vault,
     name: string,
     fields: CertificatePolicyFields,
     input: CertificateCreateInput,
+    issuing: Pending,
     policyCreated?: number,
+    guard?: (repo: Repo) => Promise<void>,
   ): Promise<CertificateOperation> {
     const material = await this.newKey(fields);
     const csr = (await asBadParameter(certificationRequest(this.template(fields), keyObjectOf(material)))).toString("base64");
@@ -317,10 +374,11 @@ export class CertificateService {
       fields,
       ...(input.enabled !== undefined ? { enabled: input.enabled } : {}),
       ...(input.tags ? { tags: input.tags } : {}),
-      status: "inProgress",
+      ...(issuing.by === "merge" ? { status: "inProgress" as const } : { status: "failed" as const, error: issuing.error }),
       ...(policyCreated !== undefined ? { policyCreated } : {}),
     };
     await this.store.write(async (repo) => {
+      await guard?.(repo);
       await this.refuseInProgress(repo, vault, name);
       await this.settings.writeIn(repo, vault, "operation", canonicalName(name), op);
     });
@@ -350,17 +408,57 @@ export class CertificateService {
       if ((e as { code?: string }).code !== "CertificateNotFound") throw e;
       const op = await this.store.read((repo) => this.pendingIn(repo, vault, name));
       if (!op || (version && version !== op.version)) throw e;
-      const now = nowSeconds(this.clock);
-      const policy = storedPolicy(op.fields, op.policyCreated ?? now, now);
-      return { pending: { name: op.name, version: op.version, enabled: op.enabled ?? op.fields.enabled, tags: op.tags, policy } };
+      return { pending: this.pendingCertificateOf(op) };
     }
   }
 
-  /** Asks the pending operation to stop: it is cancelled, and no longer blocks the name. */
+  private pendingCertificateOf(op: PendingOperation): PendingCertificate {
+    const now = nowSeconds(this.clock);
+    const policy = storedPolicy(op.fields, op.policyCreated ?? now, now);
+    return { name: op.name, version: op.version, enabled: op.enabled ?? op.fields.enabled, tags: op.tags, policy };
+  }
+
+  /**
+   * The certificates, by name; with `includePending`, then those whose first version still
+   * waits for its issuer (listed after the others, so that each list pages in the store's own order).
+   */
+  async list(
+    vault: Vault,
+    limit: number,
+    cursor: string | undefined,
+    includePending: boolean,
+  ): Promise<Page<CertificateVersion | { pending: PendingCertificate }>> {
+    const inPending = cursor?.startsWith(PENDING_CURSOR) ?? false;
+    const items: Array<CertificateVersion | { pending: PendingCertificate }> = [];
+    if (!inPending) {
+      const page = await this.objects.list(vault, limit, cursor);
+      if (!includePending || page.cursor !== undefined) return page;
+      items.push(...page.items);
+      if (items.length === limit) return { items, cursor: PENDING_CURSOR };
+    }
+    const after = inPending ? cursor!.slice(PENDING_CURSOR.length) || undefined : undefined;
+    const ops = await this.settings.list<PendingOperation>(vault, "operation", limit - items.length, after);
+    const alone = await this.store.read(async (repo) => {
+      const found: PendingOperation[] = [];
+      for (const op of ops.items) if (!(await repo.getObject(vault.name, "certificate", op.key))) found.push(op);
+      return found;
+    });
+    items.push(...alone.map((op) => ({ pending: this.pendingCertificateOf(op) })));
+    return ops.cursor === undefined ? { items } : { items, cursor: PENDING_CURSOR + ops.cursor };
+  }
+
+  /**
+   * Asks the pending operation to stop: it is cancelled, and no longer blocks the name. An
+   * operation that already ended (completed, cancelled, failed) is 403, as in Azure.
+   */
   cancel(vault: Vault, name: string): Promise<CertificateOperation> {
     return this.store.write(async (repo) => {
       const op = await this.pendingIn(repo, vault, name);
-      if (!op) throw pendingNotFound(name);
+      if (!op) {
+        await this.completedOperationIn(repo, vault, name);
+        throw notInProgress();
+      }
+      if (op.status !== "inProgress") throw notInProgress();
       const cancelled: PendingOperation = { ...op, status: "cancelled" };
       await this.settings.writeIn(repo, vault, "operation", canonicalName(name), cancelled);
       return pendingOperationOf(cancelled);
@@ -415,7 +513,6 @@ export class CertificateService {
         guard: async (repo) => {
           if ((await this.pendingIn(repo, vault, name))?.version !== op.version) throw pendingNotFound(name);
         },
-        after: async (repo) => void (await this.settings.removeIn(repo, vault, "operation", canonicalName(name))),
       },
     );
   }
@@ -425,34 +522,44 @@ export class CertificateService {
    * key unless the policy reuses it; `guard` runs first in the transaction (the action is
    * still due). Tags carry over.
    */
-  async renew(vault: Vault, name: string, guard?: (repo: Repo) => Promise<void>): Promise<CertificateVersion> {
+  async renew(vault: Vault, name: string, guard?: (repo: Repo) => Promise<void>): Promise<{ version: string }> {
     const latest = await this.objects.get(vault, name);
     const policy = latest.object.policy;
     if (!policy) throw notFound("CertificateNotFound", `The certificate ${name} has no policy.`);
-    checkIssuer(policy);
+    const tags = { tags: latest.tags ?? undefined };
+    const issuing = await this.issuing(vault, policy);
+    // A CA outside Lockbox renews as it issues: an operation waits for the merge (or fails).
+    if (issuing.by === "merge" || issuing.by === "unreachable") {
+      const op = await this.startPending(vault, name, policy, tags, issuing, policy.created, guard);
+      return { version: op.requestId };
+    }
     const material = policy.key.reuseKey ? this.keys.material(vault, await this.keys.objects.get(vault, name)) : await this.newKey(policy);
-    return this.issue(vault, name, policy, { tags: latest.tags ?? undefined }, material, policy.created, guard);
+    return this.issue(vault, name, policy, tags, material, issuing, policy.created, guard);
   }
 
   private newKey(fields: CertificatePolicyFields): Promise<PrivateJwk> {
     return isRsa(fields.key.kty) ? generateKey("RSA", { size: fields.key.keySize }) : generateKey("EC", { crv: fields.key.crv });
   }
 
-  /** Issues a version from the policy with this key material: Self signs it with its own key. */
+  /** Issues a version from the policy with this key material: Self signs it with its own key, a Lockbox issuer with the instance's CA. */
   private async issue(
     vault: Vault,
     name: string,
     fields: CertificatePolicyFields,
     input: { enabled?: boolean; tags?: Record<string, string> },
     material: PrivateJwk,
+    issuing: Extract<Issuing, { by: "self" | "ca" }>,
     policyCreated?: number,
     guard?: (repo: Repo) => Promise<void>,
   ): Promise<CertificateVersion> {
     const key = keyObjectOf(material);
     const template = this.template(fields);
-    const der = await asBadParameter(selfSigned(template, key));
+    const chain =
+      issuing.by === "ca"
+        ? [await asBadParameter(issueFrom(template, createPublicKey(key), issuing.ca)), issuing.ca.certificate]
+        : [await asBadParameter(selfSigned(template, key))];
     const csr = (await asBadParameter(certificationRequest(template, key))).toString("base64");
-    return this.write(vault, name, { key, material, chain: [der] }, fields, input, { origin: "issued", csr }, { policyCreated, guard });
+    return this.write(vault, name, { key, material, chain }, fields, input, { origin: "issued", csr }, { policyCreated, guard });
   }
 
   /** A new version from a PEM or PKCS#12 value with its private key; its policy is the given one or derived from it. */
@@ -502,7 +609,7 @@ export class CertificateService {
     props: Omit<CertificateProps, "cer">,
     options: WriteOptions = {},
   ): Promise<CertificateVersion> {
-    const { policyCreated, guard, after } = options;
+    const { policyCreated, guard } = options;
     const version = options.version ?? newVersionId();
     const leaf = certificateFacts(made.chain[0]!);
     const attributes: { enabled: boolean; nbf: number; exp: number; tags?: Record<string, string> } = {
@@ -535,10 +642,12 @@ export class CertificateService {
       await guard?.(repo);
       // A merge completes the waiting operation; anything else waits for it to end.
       if (options.version === undefined) await this.refuseInProgress(repo, vault, name);
+      const previous = await this.objects.latestIn(repo, vault.name, canonicalName(name));
       const made = await this.objects.createIn(repo, certificate, { policy: storedPolicy(fields, created, now) });
       await this.keys.objects.createIn(repo, key);
-      await this.secrets.objects.createIn(repo, secret);
-      await after?.(repo);
+      await this.secrets.objects.createIn(repo, previous ? withPreviousVersion(secret, previous.version) : secret);
+      // The new version is the operation's result: a merged, cancelled or failed operation is done with.
+      await this.settings.removeIn(repo, vault, "operation", canonicalName(name));
       return made;
     });
   }
@@ -649,16 +758,27 @@ export class CertificateService {
   }
 
   /** The operation that made the newest version: issued ones complete at once; imported ones have none. */
-  async operation(vault: Vault, name: string): Promise<CertificateOperation> {
-    const pending = await this.store.read((repo) => this.pendingIn(repo, vault, name));
-    if (pending) return pendingOperationOf(pending);
-    const latest = await this.objects.get(vault, name).catch((e: unknown) => {
-      if ((e as { code?: string }).code === "CertificateNotFound") throw pendingNotFound(name);
-      throw e;
+  operation(vault: Vault, name: string): Promise<CertificateOperation> {
+    return this.store.read(async (repo) => {
+      const pending = await this.pendingIn(repo, vault, name);
+      return pending ? pendingOperationOf(pending) : this.completedOperationIn(repo, vault, name);
     });
-    if (latest.props.origin !== "issued") throw pendingNotFound(name);
+  }
+
+  /** The completed operation of the newest version, when Lockbox issued it. */
+  private async completedOperationIn(repo: Repo, vault: Vault, name: string): Promise<CertificateOperation> {
+    const latest = await this.objects.latestIn(repo, vault.name, canonicalName(name));
+    if (latest?.props.origin !== "issued") throw pendingNotFound(name);
     return operationOf(latest);
   }
+}
+
+/** The skip token of the second part of a list with includePending (no certificate name has a colon). */
+const PENDING_CURSOR = "pending:";
+
+/** The backing secret of a version that follows another names it (Azure's previousVersion). */
+function withPreviousVersion<P extends { props?: object }, T extends { input: P }>(prepared: T, previousVersion: string): T {
+  return { ...prepared, input: { ...prepared.input, props: { ...prepared.input.props, previousVersion } } };
 }
 
 /** What a certificate backup holds: the engine's documents of the certificate, its key and its secret. */
@@ -668,13 +788,7 @@ interface CertificateBackup {
   secret: BackupDocument;
 }
 
-/** Self issues here and Unknown waits for a merge; a CA provider's issuer cannot be reached from here yet. */
-function checkIssuer(fields: CertificatePolicyFields): void {
-  if (fields.issuer.name.toLowerCase() !== "self") {
-    throw badParameter(`The issuer '${fields.issuer.name}' is not available on this Lockbox server yet: use Self or Unknown.`);
-  }
-}
-
+const notInProgress = () => forbidden("Pending status must be in progress to allow update.");
 const pendingNotFound = (name: string) => notFound("PendingCertificateNotFound", `Pending certificate not found: ${name}`);
 
 function operationOf(v: CertificateVersion): CertificateOperation {
@@ -693,6 +807,7 @@ const pendingOperationOf = (op: PendingOperation): CertificateOperation => ({
   issuer: op.issuer,
   csr: op.csr,
   status: op.status,
+  ...(op.error ? { error: op.error, statusDetails: op.error.message } : {}),
   cancellationRequested: op.status === "cancelled",
   requestId: op.version,
 });

@@ -117,7 +117,7 @@ export class CertificateSettings {
     const key = canonicalName(name);
     const now = nowSeconds(this.clock);
     return this.store.write(async (repo) => {
-      const previous = (await this.readIn<Issuer>(repo, vault, "issuer", key)) ?? issuerNotFound(name);
+      const previous = (await this.readIn<Issuer>(repo, vault, "issuer", key)) ?? issuerNotFound();
       // Member by member: the SDK sends credentials with only what the caller gave.
       const credentials = input.credentials ? { ...previous.credentials, ...definedOnly(input.credentials) } : previous.credentials;
       const organization = input.organization
@@ -134,21 +134,31 @@ export class CertificateSettings {
   }
 
   async getIssuer(vault: Vault, name: string): Promise<Issuer> {
-    return (await this.store.read((repo) => this.readIn<Issuer>(repo, vault, "issuer", canonicalName(name)))) ?? issuerNotFound(name);
+    return (await this.findIssuer(vault, name)) ?? issuerNotFound();
+  }
+
+  /** The issuer of that name, if the vault has one (a certificate policy names it). */
+  findIssuer(vault: Vault, name: string): Promise<Issuer | undefined> {
+    return this.store.read((repo) => this.readIn<Issuer>(repo, vault, "issuer", canonicalName(name)));
   }
 
   deleteIssuer(vault: Vault, name: string): Promise<Issuer> {
     const key = canonicalName(name);
     return this.store.write(async (repo) => {
-      const issuer = (await this.readIn<Issuer>(repo, vault, "issuer", key)) ?? issuerNotFound(name);
+      const issuer = (await this.readIn<Issuer>(repo, vault, "issuer", key)) ?? issuerNotFound();
       await this.removeIn(repo, vault, "issuer", key);
       return issuer;
     });
   }
 
-  async listIssuers(vault: Vault, limit: number, cursor?: string): Promise<Page<Issuer>> {
-    const rows = await this.store.read((repo) => repo.listSettings(vault.name, "issuer", cursor ?? null, limit + 1));
-    const items = rows.slice(0, limit).map((r) => this.open<Issuer>(vault, r));
+  listIssuers(vault: Vault, limit: number, cursor?: string): Promise<Page<Issuer>> {
+    return this.list<Issuer>(vault, "issuer", limit, cursor);
+  }
+
+  /** A page of a vault's settings of one kind, by canonical name; the cursor is the last name. */
+  async list<T>(vault: Vault, kind: VaultSettingRecord["kind"], limit: number, cursor?: string): Promise<Page<T & { key: string }>> {
+    const rows = await this.store.read((repo) => repo.listSettings(vault.name, kind, cursor ?? null, limit + 1));
+    const items = rows.slice(0, limit).map((r) => ({ ...this.open<T>(vault, r), key: r.name }));
     return rows.length > limit ? { items, cursor: rows[limit - 1]!.name } : { items };
   }
 }
@@ -168,6 +178,7 @@ function issuerOf(name: string, input: IssuerInput, created: number, updated: nu
 const contactsNotFound = (): never => {
   throw notFound("ContactsNotFound", "Contacts not found");
 };
-const issuerNotFound = (name: string): never => {
-  throw notFound("CertificateIssuerNotFound", `Issuer not found: ${name}`);
+/** Azure's words exactly (its own SDK tests compare them), without the name. */
+const issuerNotFound = (): never => {
+  throw notFound("CertificateIssuerNotFound", "Issuer not found");
 };

@@ -327,12 +327,13 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
   inTransaction<T>(
     fn: (repo: Repo, latestOf: (vault: string, name: string) => Promise<Version<P, Q> | undefined>) => Promise<T>,
   ): Promise<T> {
-    return this.store.write((repo) =>
-      fn(repo, async (vault, name) => {
-        const latest = await repo.getLatestVersion(vault, this.rules.kind, name);
-        return latest && latest.object.deletedAt == null ? this.typed(latest) : undefined;
-      }),
-    );
+    return this.store.write((repo) => fn(repo, (vault, name) => this.latestIn(repo, vault, name)));
+  }
+
+  /** The current version of a live object (by canonical name), in the caller's transaction. */
+  async latestIn(repo: Repo, vault: string, name: string): Promise<Version<P, Q> | undefined> {
+    const latest = await repo.getLatestVersion(vault, this.rules.kind, name);
+    return latest && latest.object.deletedAt == null ? this.typed(latest) : undefined;
   }
 
   /** Disables one version, in the caller's transaction (a rotation ending its predecessor's overlap). */

@@ -39,6 +39,8 @@ export interface SecretProps {
   rotatedFrom?: string;
   /** A certificate's backing secret (same name and version): changed only through the certificate. */
   managed?: boolean;
+  /** A certificate's backing secret: the certificate version this one's certificate followed. */
+  previousVersion?: string;
 }
 
 /**
@@ -71,7 +73,12 @@ export const SECRET_RULES: KindRules<SecretProps, SecretRotationPolicy> = {
     if (stored === null || stored === undefined) return {};
     if (!isRecord(stored)) throw storedShapeError("secret version");
     const rotatedFrom = stringField(stored, "rotatedFrom");
-    return { ...(rotatedFrom !== undefined ? { rotatedFrom } : {}), ...(stored.managed === true ? { managed: true } : {}) };
+    const previousVersion = stringField(stored, "previousVersion");
+    return {
+      ...(rotatedFrom !== undefined ? { rotatedFrom } : {}),
+      ...(stored.managed === true ? { managed: true } : {}),
+      ...(previousVersion !== undefined ? { previousVersion } : {}),
+    };
   },
   managed: (props) => props.managed === true,
   policy(stored) {

@@ -12,6 +12,7 @@ import { SecretClient } from "@azure/keyvault-secrets";
 import { selfSigned } from "../../src/crypto/x509.ts";
 import { cli, type Lockbox, serveForFile } from "../helpers/server.ts";
 import { collect, rejectsWith } from "../helpers/sdk.ts";
+import { developerToken, raw } from "../helpers/http.ts";
 
 // Certificates as a program written for Azure Key Vault uses them: the official
 // CertificateClient creates and imports, SecretClient loads the PFX or PEM, KeyClient and
@@ -528,3 +529,128 @@ describe("import", () => {
 });
 
 const b64 = (u: Uint8Array | undefined): string => Buffer.from(u ?? []).toString("base64url");
+
+describe("issuers that issue, and lists with pending certificates", () => {
+  test("an issuer of provider Lockbox issues from the instance's CA: the PFX holds the chain up to ca.pem, and a renewal names the version it follows", async () => {
+    await certificates.createIssuer("house-ca", "Lockbox");
+    const policy: CertificatePolicy = {
+      issuerName: "house-ca",
+      subject: "CN=api.contoso.test",
+      subjectAlternativeNames: { dnsNames: ["api.contoso.test"] },
+    };
+    const first = await (await certificates.beginCreateCertificate("by-house-ca", policy)).pollUntilDone();
+    const ca = new X509Certificate(readFileSync(join(lockbox.dataDir, "tls", "ca.pem")));
+    const leaf = new X509Certificate(Buffer.from(first.cer!));
+    assert.equal(leaf.issuer, ca.subject);
+    assert.ok(leaf.verify(ca.publicKey), "the leaf is signed by the CA the server's TLS certificate comes from");
+    assert.equal(leaf.checkIssued(ca), true);
+
+    const file = join(work, "house.pfx");
+    writeFileSync(file, Buffer.from((await secrets.getSecret("by-house-ca")).value!, "base64"));
+    const certs = spawnSync("openssl", ["pkcs12", "-in", file, "-passin", "pass:", "-nokeys"], { encoding: "utf8" });
+    assert.equal(certs.status, 0, certs.stderr);
+    const chain = [...certs.stdout.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map(
+      (m) => new X509Certificate(m[0]),
+    );
+    assert.deepEqual(
+      chain.map((c) => c.fingerprint256),
+      [leaf.fingerprint256, ca.fingerprint256],
+      "the PFX holds the leaf, then the CA",
+    );
+    assert.equal((await secrets.getSecret("by-house-ca")).properties.previousVersion, undefined, "a first version follows none");
+
+    const second = await (await certificates.beginCreateCertificate("by-house-ca", policy)).pollUntilDone();
+    const backing = await secrets.getSecret("by-house-ca");
+    assert.equal(backing.properties.version, second.properties.version);
+    assert.equal(backing.properties.previousVersion, first.properties.version);
+  });
+
+  test("an issuer whose CA cannot be reached ends the operation as failed, with its reason, not a hang; a missing or disabled issuer is 400", async () => {
+    await certificates.createIssuer("digicert-unreachable", "DigiCert", { accountId: "a", password: "p", organizationId: "o" });
+    // The poller reads the operation as it starts: failed, so beginCreateCertificate rejects with its reason.
+    await assert.rejects(
+      certificates.beginCreateCertificate("from-digicert", { issuerName: "digicert-unreachable", subject: "CN=d.contoso.test" }),
+      /cannot be reached/,
+    );
+    // getCertificateOperation rejects with the same reason; the operation itself says why.
+    await assert.rejects(certificates.getCertificateOperation("from-digicert"), /cannot be reached/);
+    const token = await developerToken(lockbox);
+    const op = (await raw(lockbox, { path: "/certificates/from-digicert/pending?api-version=7.5", token })).json;
+    assert.equal(op.status, "failed");
+    assert.equal(op.error?.code, "CertificateAuthorityUnreachable");
+    assert.match(op.status_details ?? "", /DigiCert/);
+    await rejectsWith(secrets.getSecret("from-digicert"), 404, "SecretNotFound");
+    // A failed operation cannot be cancelled, and does not hold the name.
+    const cancel = await raw(lockbox, {
+      method: "PATCH",
+      path: "/certificates/from-digicert/pending?api-version=7.5",
+      token,
+      body: { cancellation_requested: true },
+    });
+    assert.equal(cancel.status, 403);
+    assert.match(cancel.json.error.message, /must be in progress/);
+    const self = await (
+      await certificates.beginCreateCertificate("from-digicert", { issuerName: "Self", subject: "CN=d.contoso.test" })
+    ).pollUntilDone();
+    const after = (await certificates.getCertificateOperation("from-digicert")).getOperationState().certificateOperation!;
+    assert.equal(after.status, "completed", "the new version's operation replaces the failed one");
+    assert.equal(after.requestId, self.properties.version);
+
+    await rejectsWith(
+      certificates.beginCreateCertificate("no-such-issuer", { issuerName: "never-set", subject: "CN=x" }),
+      400,
+      "BadParameter",
+      {
+        message: /never-set/,
+      },
+    );
+    await certificates.createIssuer("switched-off", "Lockbox", { enabled: false });
+    await rejectsWith(
+      certificates.beginCreateCertificate("no-such-issuer", { issuerName: "switched-off", subject: "CN=x" }),
+      400,
+      "BadParameter",
+      {
+        message: /disabled/,
+      },
+    );
+    await rejectsWith(certificates.getCertificate("no-such-issuer"), 404, "CertificateNotFound");
+  });
+
+  test("includePending lists the certificates still waiting for their CA, after the others, over pages", async () => {
+    await certificates.beginCreateCertificate("waiting-listed", { issuerName: "Unknown", subject: "CN=waiting.contoso.test" });
+    const plain = await collect(certificates.listPropertiesOfCertificates());
+    assert.ok(plain.length >= 2, "other certificates exist");
+    assert.equal(
+      plain.find((c) => c.name === "waiting-listed"),
+      undefined,
+      "without includePending, a waiting certificate is not listed",
+    );
+    const all = await collect(certificates.listPropertiesOfCertificates({ includePending: true }));
+    const waiting = all.find((c) => c.name === "waiting-listed");
+    assert.ok(waiting, "includePending lists it");
+    assert.equal(waiting.x509Thumbprint, undefined);
+    assert.deepEqual(
+      all.filter((c) => c.name !== "waiting-listed").map((c) => c.name),
+      plain.map((c) => c.name),
+    );
+
+    // One a page: each nextLink carries includePending, and every name comes once.
+    const token = await developerToken(lockbox);
+    const names: string[] = [];
+    let path: string | null = "/certificates?api-version=7.5&maxresults=1&includePending=true";
+    while (path) {
+      const page = await raw(lockbox, { path, token });
+      assert.equal(page.status, 200, page.text);
+      names.push(...(page.json.value as Array<{ id: string }>).map((v) => v.id.split("/").pop()!));
+      path = page.json.nextLink ? new URL(page.json.nextLink).pathname + new URL(page.json.nextLink).search : null;
+      if (path) assert.match(path, /includePending=true/);
+    }
+    assert.deepEqual(
+      names,
+      all.map((c) => c.name),
+    );
+    const bad = await raw(lockbox, { path: "/certificates?api-version=7.5&includePending=maybe", token });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.error.code, "BadParameter");
+  });
+});
