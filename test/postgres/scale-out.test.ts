@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { ClientSecretCredential, DefaultAzureCredential } from "@azure/identity";
+import { CertificateClient } from "@azure/keyvault-certificates";
 import { KeyClient } from "@azure/keyvault-keys";
 import { SecretClient, type SecretClientOptions } from "@azure/keyvault-secrets";
 import { migrations } from "../../src/store/migrations.ts";
@@ -587,6 +588,61 @@ test(
     t.diagnostic(
       `POST /clock to A answered after ${Math.round(postMs)} ms; every key had its new version listed ${Math.round(appearedMs)} ms after it began; rotated by: ${rotatedBy.join(", ")}`,
     );
+  },
+);
+
+test(
+  "three schedulers, one AutoRenew policy: a certificate due for renewal gets one new version, with its key and secret, and one CertificateAutoRenew across the three audit logs",
+  LIMIT,
+  async () => {
+    const certificates = Object.fromEntries(
+      members().map(([label, s]) => [label, new CertificateClient(s.vaultUrl(), credential)]),
+    ) as Record<"A" | "B" | "C", CertificateClient>;
+    const labels = ["A", "B", "C"] as const;
+    const prefix = `scale-renewal-${hex()}`;
+    const names = labels.map((_, i) => `${prefix}-${i}`);
+    // One month of validity, renewed at half of it: due about 15 days after issue.
+    const policy = {
+      issuerName: "Self",
+      subject: "CN=renewed.contoso.test",
+      validityInMonths: 1,
+      lifetimeActions: [{ action: "AutoRenew" as const, lifetimePercentage: 50 }],
+    };
+    const first = new Map<string, string>();
+    for (const [i, name] of names.entries()) {
+      const made = await (await certificates[labels[i]!].beginCreateCertificate(name, policy)).pollUntilDone();
+      first.set(name, made.properties.version!);
+    }
+    const renewalsOf = (name: string): string[] =>
+      members().flatMap(([label, s]) =>
+        auditLines(s)
+          .filter((l) => l.operationName === "CertificateAutoRenew" && String(l.properties?.id ?? "").includes(`/certificates/${name}/`))
+          .map(() => label),
+      );
+    const versionsThrough = (label: "A" | "B" | "C", name: string) =>
+      collect(certificates[label].listPropertiesOfCertificateVersions(name));
+
+    const moved = await advanceClock(b, 16 * DAY);
+    await eventually("a second version of each certificate (through A)", 15_000, async () => {
+      for (const name of names) assert.equal((await versionsThrough("A", name)).length, 2, `${name} after 16 days`);
+    });
+    await allCaughtUp(moved);
+    for (const [, s] of members()) await schedulerRan(s);
+    const secrets = new SecretClient(c.vaultUrl(), credential);
+    const keys = new KeyClient(a.vaultUrl(), credential);
+    for (const name of names) {
+      for (const label of labels) {
+        const versions = await versionsThrough(label, name);
+        assert.equal(versions.length, 2, `${name} has ${versions.length} versions through ${label}, not 2`);
+      }
+      const latest = await certificates.C.getCertificate(name);
+      assert.notEqual(latest.properties.version, first.get(name));
+      assert.equal((await secrets.getSecret(name)).properties.version, latest.properties.version, `${name}: the secret follows`);
+      assert.equal((await secrets.getSecret(name)).properties.previousVersion, first.get(name));
+      assert.equal((await keys.getKey(name)).properties.version, latest.properties.version, `${name}: the key follows`);
+      const renewals = renewalsOf(name);
+      assert.equal(renewals.length, 1, `CertificateAutoRenew for ${name} in the audit logs of: ${renewals.join(", ")}`);
+    }
   },
 );
 
