@@ -1,7 +1,7 @@
 // Machine ceilings, measured in the same run as Lockbox: argv[2] = case, argv[3] = seconds.
 //   sqlite: one row per transaction, WAL, synchronous=FULL, one writer (commits/s)
 //   postgres URL: one row per transaction (synchronous_commit on) from 32 connections (commits/s)
-//   rsa-sign, rsa-decrypt, ec-sign, aes-gcm, token: node:crypto on every core (ops/s)
+//   rsa-sign, rsa-decrypt, ec-sign, aes-gcm, rsa-keygen, token: node:crypto on every core (ops/s)
 import Database from "better-sqlite3";
 import pg from "pg";
 import crypto from "node:crypto";
@@ -31,6 +31,8 @@ function cryptoLoop(kind, seconds) {
       c.final();
       c.getAuthTag();
     },
+    // What a self-signed certificate's key costs: an RSA-2048 key pair.
+    "rsa-keygen": () => crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }),
     // What issuing a token costs: an ES256 signature over a JWT-sized input.
     token: () => crypto.sign("sha256", Buffer.alloc(400, 1), { key: ec.privateKey, dsaEncoding: "ieee-p1363" }),
   };

@@ -380,6 +380,7 @@ export class CertificateService {
     await this.store.write(async (repo) => {
       await guard?.(repo);
       await this.refuseInProgress(repo, vault, name);
+      await this.refuseNameTaken(repo, vault, name);
       await this.settings.writeIn(repo, vault, "operation", canonicalName(name), op);
     });
     return pendingOperationOf(op);
@@ -390,6 +391,18 @@ export class CertificateService {
     const op = await this.pendingIn(repo, vault, name);
     if (op?.status === "inProgress") {
       throw conflict(`A certificate operation for ${name} is in progress; cancel or delete it, or merge its certificate, first.`);
+    }
+  }
+
+  /** A secret or key of the name that is not a certificate's keeps it: the certificate is 409. */
+  private async refuseNameTaken(repo: Repo, vault: Vault, name: string): Promise<void> {
+    for (const [noun, engine] of [
+      ["secret", this.secrets.objects],
+      ["key", this.keys.objects],
+    ] as const) {
+      if (await engine.holdsUnmanagedIn(repo, vault.name, canonicalName(name))) {
+        throw conflict(`A ${noun} named ${name} exists and is not a certificate's: a certificate needs its name for its ${noun}.`);
+      }
     }
   }
 
@@ -642,12 +655,14 @@ export class CertificateService {
       await guard?.(repo);
       // A merge completes the waiting operation; anything else waits for it to end.
       if (options.version === undefined) await this.refuseInProgress(repo, vault, name);
-      const previous = await this.objects.latestIn(repo, vault.name, canonicalName(name));
+      await this.refuseNameTaken(repo, vault, name);
+      const canonical = canonicalName(name);
+      const previous = await this.objects.latestIn(repo, vault.name, canonical);
       const made = await this.objects.createIn(repo, certificate, { policy: storedPolicy(fields, created, now) });
       await this.keys.objects.createIn(repo, key);
       await this.secrets.objects.createIn(repo, previous ? withPreviousVersion(secret, previous.version) : secret);
       // The new version is the operation's result: a merged, cancelled or failed operation is done with.
-      await this.settings.removeIn(repo, vault, "operation", canonicalName(name));
+      await this.settings.removeIn(repo, vault, "operation", canonical);
       return made;
     });
   }

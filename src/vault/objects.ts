@@ -330,6 +330,12 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
     return this.store.write((repo) => fn(repo, (vault, name) => this.latestIn(repo, vault, name)));
   }
 
+  /** Whether a live object of this name is the caller's own, not a certificate's (a certificate cannot take its name). */
+  async holdsUnmanagedIn(repo: Repo, vault: string, name: string): Promise<boolean> {
+    const latest = await this.latestIn(repo, vault, name);
+    return latest !== undefined && !this.isManaged(latest);
+  }
+
   /** The current version of a live object (by canonical name), in the caller's transaction. */
   async latestIn(repo: Repo, vault: string, name: string): Promise<Version<P, Q> | undefined> {
     const latest = await repo.getLatestVersion(vault, this.rules.kind, name);

@@ -654,3 +654,22 @@ describe("issuers that issue, and lists with pending certificates", () => {
     assert.equal(bad.json.error.code, "BadParameter");
   });
 });
+
+describe("names", () => {
+  test("a certificate cannot take the name of a secret or key of the caller's own: 409, and the secret or key is as it was", async () => {
+    await secrets.setSecret("taken-by-secret", "mine");
+    await rejectsWith(certificates.beginCreateCertificate("taken-by-secret", { issuerName: "Self", subject: "CN=x" }), 409, "Conflict", {
+      message: /secret named taken-by-secret/,
+    });
+    assert.equal((await secrets.getSecret("taken-by-secret")).value, "mine");
+    assert.equal((await collect(secrets.listPropertiesOfSecretVersions("taken-by-secret"))).length, 1);
+    await rejectsWith(certificates.getCertificate("taken-by-secret"), 404, "CertificateNotFound");
+
+    const own = await keys.createEcKey("taken-by-key");
+    await rejectsWith(certificates.beginCreateCertificate("taken-by-key", { issuerName: "Unknown", subject: "CN=x" }), 409, "Conflict", {
+      message: /key named taken-by-key/,
+    });
+    assert.equal((await keys.getKey("taken-by-key")).properties.version, own.properties.version);
+    await rejectsWith(certificates.deleteCertificateOperation("taken-by-key"), 404, "PendingCertificateNotFound");
+  });
+});
