@@ -102,6 +102,52 @@ describe("AutoRenew on the dev clock", () => {
   });
 });
 
+describe("AutoRenew through issuers", () => {
+  /** Moves the clock just past half the certificate's validity. */
+  async function pastHalf(first: { properties: { notBefore?: Date; expiresOn?: Date } }): Promise<void> {
+    const from = Math.floor(first.properties.notBefore!.getTime() / 1000);
+    const to = Math.floor(first.properties.expiresOn!.getTime() / 1000);
+    await advanceClock(lockbox, from + Math.floor((to - from) / 2) + DAY - (await clockNow(lockbox)));
+  }
+
+  test("an issuer of provider Lockbox renews from the instance's CA", async () => {
+    await certificates.createIssuer("renewing-house-ca", "Lockbox");
+    const policy: CertificatePolicy = {
+      issuerName: "renewing-house-ca",
+      subject: "CN=renew-ca.contoso.test",
+      validityInMonths: 2,
+      lifetimeActions: [{ action: "AutoRenew", lifetimePercentage: 50 }],
+    };
+    const first = await (await certificates.beginCreateCertificate("renew-ca", policy)).pollUntilDone();
+    await pastHalf(first);
+    assert.equal(await versionsOf("renew-ca"), 2);
+    const renewed = new X509Certificate(Buffer.from((await certificates.getCertificate("renew-ca")).cer!));
+    const ca = new X509Certificate(readFileSync(join(lockbox.dataDir, "tls", "ca.pem")));
+    assert.ok(renewed.checkIssued(ca) && renewed.verify(ca.publicKey), "the renewed certificate is the CA's too");
+    assert.equal(renewalsOf("renew-ca"), 1);
+  });
+
+  test("with the Unknown issuer, renewal starts an operation that waits for a merge; the current version stays", async () => {
+    const policy: CertificatePolicy = {
+      issuerName: "Self",
+      subject: "CN=renew-unknown.contoso.test",
+      validityInMonths: 2,
+      lifetimeActions: [{ action: "AutoRenew", lifetimePercentage: 50 }],
+    };
+    const first = await (await certificates.beginCreateCertificate("renew-unknown", policy)).pollUntilDone();
+    await certificates.updateCertificatePolicy("renew-unknown", { ...policy, issuerName: "Unknown" });
+    await pastHalf(first);
+    const op = (await certificates.getCertificateOperation("renew-unknown")).getOperationState().certificateOperation!;
+    assert.equal(op.status, "inProgress");
+    assert.ok(op.csr && op.csr.length > 0, "the renewal's CSR waits for the CA");
+    assert.equal(await versionsOf("renew-unknown"), 1);
+    assert.equal((await certificates.getCertificate("renew-unknown")).properties.version, first.properties.version);
+    assert.equal(renewalsOf("renew-unknown"), 1);
+    await advanceClock(lockbox, 3 * DAY);
+    assert.equal(renewalsOf("renew-unknown"), 1, "once");
+  });
+});
+
 describe("certificate events", () => {
   test("CertificateNewVersionCreated on create and on renewal, CertificateNearExpiry when EmailContacts falls due, CertificateExpired", async () => {
     const hook = await startWebhook();
