@@ -77,7 +77,7 @@ program
 program
   .command("env")
   .description(
-    "print the environment a client program needs (NODE_EXTRA_CA_CERTS, IDENTITY_ENDPOINT, IDENTITY_HEADER, TENANT_ID, KEYVAULT_URL)",
+    "print the environment a client program needs (NODE_EXTRA_CA_CERTS, SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, IDENTITY_ENDPOINT, IDENTITY_HEADER, TENANT_ID, KEYVAULT_URL)",
   )
   .addOption(dataDirOption())
   .option("--port <port>", "the server's port (default: the running server's, else 8443)")

@@ -9,6 +9,17 @@ import { KvError } from "../kernel/errors.ts";
 export const challengeHeader = (origin: string, tenantId: string, resource: string): string =>
   `Bearer authorization="${origin}/${tenantId}", resource="${resource}"`;
 
+/**
+ * The resource a vault's challenge names: the DNS suffix, and the port the client called
+ * unless it is 443. The Python SDK requires the vault's host and port to end with the
+ * resource's (the JS SDK compares host names only), so a vault at
+ * `https://default.vault.localhost:8443` announces `https://vault.localhost:8443`.
+ */
+export function vaultResource(dnsSuffix: string, origin: string): string {
+  const port = /:(\d+)$/.exec(origin)?.[1];
+  return `https://${dnsSuffix}${port && port !== "443" ? `:${port}` : ""}`;
+}
+
 const MISSING = "AKV10000: Request is missing a Bearer or PoP token.";
 
 /**

@@ -9,7 +9,7 @@ import { KvError, notFound, vaultNotFound } from "../kernel/errors.ts";
 import { DEFAULT_VAULT, type Vault, type Vaults } from "../vault/vaults.ts";
 import { checkApiVersion } from "./apiVersion.ts";
 import { auditRequests } from "./audit.ts";
-import { authenticate, challengeHeader } from "./auth.ts";
+import { authenticate, challengeHeader, vaultResource } from "./auth.ts";
 import { hostnameOf, originOf, vaultNameOf } from "./routing.ts";
 
 /** What the vault plane has established before a data-plane handler runs. */
@@ -62,7 +62,7 @@ export function decoratePipeline(app: FastifyInstance): void {
 
 /** The caller of a request: a valid token of an identity that still exists and is enabled (401 and a challenge otherwise). */
 async function callerOf(req: FastifyRequest, reply: FastifyReply, deps: PipelineDeps): Promise<Caller> {
-  const challenge = challengeHeader(req.origin, deps.tokens.tenantId, `https://${deps.dnsSuffix}`);
+  const challenge = challengeHeader(req.origin, deps.tokens.tenantId, vaultResource(deps.dnsSuffix, req.origin));
   const principal = await authenticate(req.headers.authorization, deps.tokens, reply, challenge, nowSeconds(deps.clock));
   const identity = await deps.identities.activeIdentity(principal.objectId);
   if (!identity) {

@@ -60,7 +60,7 @@ export class Tokens {
     private readonly publicJwk: JWK,
     private readonly clock: Clock,
     readonly tenantId: string,
-    private readonly audiences: string[],
+    private readonly audience: RegExp,
     private readonly clientLifetime: ClientLifetime | undefined,
   ) {}
 
@@ -85,9 +85,7 @@ export class Tokens {
     const publicJwk: JWK = { ...publicPart, kid, use: "sig", alg: ALG };
     const privateKey = (await importJWK(privateJwk, ALG)) as CryptoKey;
     const publicKey = (await importJWK(publicJwk, ALG)) as CryptoKey;
-    const bare = resource.replace(/\/+$/, "");
-    const audiences = [bare, `${bare}/`, "https://vault.azure.net", "https://vault.azure.net/"];
-    return new Tokens(privateKey, publicKey, publicJwk, clock, tenantId, audiences, clientLifetime);
+    return new Tokens(privateKey, publicKey, publicJwk, clock, tenantId, audienceOf(resource), clientLifetime);
   }
 
   get jwks(): { keys: JWK[] } {
@@ -143,7 +141,6 @@ export class Tokens {
     try {
       ({ payload } = await jwtVerify(token, this.publicKey, {
         algorithms: [ALG],
-        audience: this.audiences,
         currentDate: new Date(this.clock.nowMs()),
         requiredClaims: ["iss", "exp", "nbf", "oid", "tid"],
         clockTolerance: 0,
@@ -153,6 +150,10 @@ export class Tokens {
       const timing =
         code === "ERR_JWT_EXPIRED" || (code === "ERR_JWT_CLAIM_VALIDATION_FAILED" && (e as { claim?: string }).claim === "nbf");
       throw new TokenError(describeJoseError(e), timing);
+    }
+    const aud = payload.aud;
+    if (!(Array.isArray(aud) ? aud : [aud]).some((a) => typeof a === "string" && this.audience.test(a))) {
+      throw new TokenError("The token's audience is not this vault.");
     }
     const iss = String(payload.iss ?? "");
     if (!iss.startsWith("https://") || !iss.endsWith(`/${this.tenantId}/v2.0`) || iss.slice(8).split("/").length !== 3) {
@@ -169,6 +170,16 @@ export class Tokens {
     this.cache.set(token, { principal, nbf: payload.nbf!, exp: payload.exp! });
     return principal;
   }
+}
+
+/**
+ * The audiences a vault accepts: its resource with or without a port (every process of an
+ * instance, whatever port it listens on, takes the tokens of the others) and a trailing
+ * slash, and Azure's own `https://vault.azure.net`.
+ */
+function audienceOf(resource: string): RegExp {
+  const bare = resource.replace(/\/+$/, "").replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`^(?:${bare}(?::\\d{1,5})?|https://vault\\.azure\\.net)/?$`, "i");
 }
 
 function describeJoseError(e: unknown): string {

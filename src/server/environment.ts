@@ -1,11 +1,17 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { Instance } from "./instance.ts";
 import { DEFAULT_VAULT } from "../vault/vaults.ts";
 
 /** What a client program needs in its environment to reach Lockbox with DefaultAzureCredential. */
 export interface ClientEnvironment {
   NODE_EXTRA_CA_CERTS?: string;
+  /** OpenSSL, Go, .NET on Linux and Python's aiohttp: the system's CAs and Lockbox's. */
+  SSL_CERT_FILE?: string;
+  /** Python's requests (the Azure SDK for Python, az): the same bundle. */
+  REQUESTS_CA_BUNDLE?: string;
+  /** curl: the same bundle. */
+  CURL_CA_BUNDLE?: string;
   IDENTITY_ENDPOINT: string;
   IDENTITY_HEADER: string;
   TENANT_ID: string;
@@ -31,14 +37,55 @@ export function readRuntimeInfo(dataDir: string): RuntimeInfo | undefined {
   return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as RuntimeInfo) : undefined;
 }
 
+/** Where Debian, Fedora/RHEL, Alpine and others keep the system's CA bundle. */
+const SYSTEM_BUNDLES = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"];
+
+/** A PEM text that ends with a newline, so that files can be joined. */
+export const endLine = (pem: string): string => (pem.endsWith("\n") ? pem : `${pem}\n`);
+
+/** Writes `text` to `file` unless it already holds exactly that; returns the file. */
+function keep(file: string, text: string): string {
+  if (!existsSync(file) || readFileSync(file, "utf8") !== text) writeFileSync(file, text);
+  return file;
+}
+
+/**
+ * The CA files a client needs to trust Lockbox's local CA: for Node, the CA itself, or (when
+ * the user already had NODE_EXTRA_CA_CERTS) a file with theirs and Lockbox's; for everything
+ * else, a bundle of the system's CAs (or the user's SSL_CERT_FILE) and Lockbox's. The files
+ * live beside ca.pem and are rebuilt whenever what they join changes.
+ */
+export function trustFiles(
+  caFile: string,
+  env: NodeJS.ProcessEnv,
+): Pick<ClientEnvironment, "NODE_EXTRA_CA_CERTS" | "SSL_CERT_FILE" | "REQUESTS_CA_BUNDLE" | "CURL_CA_BUNDLE"> {
+  const dir = dirname(caFile);
+  const ca = endLine(readFileSync(caFile, "utf8"));
+  const joined = join(dir, "node-extra-ca.pem");
+  const extra = env.NODE_EXTRA_CA_CERTS;
+  // The user's own file is joined with Lockbox's CA; a file this printed before is kept as it is.
+  const nodeFile =
+    !extra || !existsSync(extra) || resolve(extra) === resolve(caFile)
+      ? caFile
+      : resolve(extra) === resolve(joined)
+        ? joined
+        : keep(joined, endLine(readFileSync(extra, "utf8")) + ca);
+  const sslFile = env.SSL_CERT_FILE;
+  const userBundle = sslFile && resolve(dirname(sslFile)) !== resolve(dir) ? sslFile : undefined;
+  const system = [userBundle, ...SYSTEM_BUNDLES].find((f): f is string => f !== undefined && existsSync(f));
+  const bundle = keep(join(dir, "ca-bundle.pem"), (system ? endLine(readFileSync(system, "utf8")) : "") + ca);
+  return { NODE_EXTRA_CA_CERTS: nodeFile, SSL_CERT_FILE: bundle, REQUESTS_CA_BUNDLE: bundle, CURL_CA_BUNDLE: bundle };
+}
+
 export async function clientEnvironment(
   instance: Instance,
   port: number,
   dnsSuffix: string,
   caFile: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<ClientEnvironment> {
   return {
-    ...(caFile ? { NODE_EXTRA_CA_CERTS: caFile } : {}),
+    ...(caFile ? trustFiles(caFile, env) : {}),
     IDENTITY_ENDPOINT: `https://127.0.0.1:${port}/msi/token`,
     IDENTITY_HEADER: await instance.developerHeader(),
     TENANT_ID: instance.tenantId,

@@ -3,6 +3,7 @@ import * as x509 from "@peculiar/x509";
 import { randomBytes, webcrypto } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { endLine } from "./environment.ts";
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -93,7 +94,7 @@ async function createServerCert(ca: x509.X509Certificate, caKey: CryptoKey, dnsS
     ],
   });
   const pkcs8 = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey);
-  return { cert: cert.toString("pem"), key: toPem(pkcs8, "PRIVATE KEY") };
+  return { cert: endLine(cert.toString("pem")), key: toPem(pkcs8, "PRIVATE KEY") };
 }
 
 const writePrivate = (file: string, text: string): void => writeFileSync(file, text, { mode: 0o600 });
@@ -132,9 +133,11 @@ export async function ensureTls(dir: string, dnsSuffix: string, shared?: SharedC
     pem = { cert: readFileSync(caFile, "utf8"), key: readFileSync(caKeyFile, "utf8") };
   pem ??= await newLocalCa();
   if (shared) pem = await shared.save(pem);
-  if (!existsSync(caFile) || readFileSync(caFile, "utf8") !== pem.cert) {
-    writePrivate(caKeyFile, pem.key);
-    writeFileSync(caFile, pem.cert);
+  // Every PEM written ends with a newline, so that a plain `cat` joins it into a bundle.
+  const caText = endLine(pem.cert);
+  if (!existsSync(caFile) || readFileSync(caFile, "utf8") !== caText) {
+    writePrivate(caKeyFile, endLine(pem.key));
+    writeFileSync(caFile, caText);
   }
   const ca = new x509.X509Certificate(pem.cert);
   const caKey = await webcrypto.subtle.importKey("pkcs8", fromPem(pem.key), ALG, false, ["sign"]);

@@ -10,20 +10,44 @@ export interface ProgramRun {
   events: Array<Record<string, any>>;
 }
 
+/** Debian's Python, which has python3-azure (the `python3` first on PATH may be another build). */
+export const PYTHON = "/usr/bin/python3";
+
 /**
  * Runs test/fixtures/PROGRAM as a user's own Node program: its own process, only PATH, HOME
  * and the given environment (what `lockbox env` prints), and, unless `dns` is false, the
  * test-only patch that resolves *.localhost.
  */
 export function runProgram(program: string, args: string[], env: Record<string, string>, dns = true): Promise<ProgramRun> {
-  const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...env };
   const nodeArgs = [...(dns ? ["--import", join(ROOT, "test/fixtures/dns-localhost.mjs")] : []), join("test/fixtures", program), ...args];
+  return run(process.execPath, nodeArgs, env);
+}
+
+/**
+ * Runs test/fixtures/python/PROGRAM with Debian's Python as a user's own program, as
+ * runProgram does (the *.localhost patch is localhost_resolves.py), answering its input()
+ * prompts with `input` lines.
+ */
+export function runPython(
+  program: string,
+  args: string[],
+  env: Record<string, string>,
+  options: { dns?: boolean; input?: string[] } = {},
+): Promise<ProgramRun> {
+  const file = join("test/fixtures/python", program);
+  const argv = options.dns === false ? [file, ...args] : [join("test/fixtures/python/localhost_resolves.py"), file, ...args];
+  return run(PYTHON, argv, env, options.input);
+}
+
+function run(command: string, argv: string[], env: Record<string, string>, input?: string[]): Promise<ProgramRun> {
+  const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...env };
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, argv, { cwd: ROOT, env: childEnv, stdio: [input ? "pipe" : "ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    if (input) child.stdin!.end(input.map((l) => `${l}\n`).join(""));
     const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
     child.on("error", reject);
     child.on("close", (code) => {

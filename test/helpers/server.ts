@@ -80,10 +80,15 @@ export interface CliResult {
   stderr: string;
 }
 
-/** The process environment of a CLI invocation: its data directory's database when it has one, then ENV. */
+/**
+ * The process environment of a CLI invocation: its data directory's database when it has one,
+ * then ENV. Not the test run's own CA variables (a user's shell has none; `lockbox env` would
+ * keep them in what it prints), unless ENV gives them.
+ */
 const cliEnv = (args: string[], env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => {
   const dataDir = dataDirOf(args, env);
-  return { ...process.env, ...(dataDir ? engineEnv(dataDir) : {}), ...env };
+  const { NODE_EXTRA_CA_CERTS: _node, SSL_CERT_FILE: _ssl, ...inherited } = process.env;
+  return { ...inherited, ...(dataDir ? engineEnv(dataDir) : {}), ...env };
 };
 
 /** Runs the `lockbox` CLI to completion, against its data directory's database when it has one. */

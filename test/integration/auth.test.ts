@@ -15,7 +15,9 @@ serveForFile({}, (started) => {
 });
 
 const RESOURCE = "https://vault.localhost";
-const challengeFor = (host: string): string => `Bearer authorization="https://${host}/${lockbox.env.TENANT_ID}", resource="${RESOURCE}"`;
+// The challenge names the port the client called (the Python SDK compares host and port).
+const challengeFor = (host: string): string =>
+  `Bearer authorization="https://${host}/${lockbox.env.TENANT_ID}", resource="${RESOURCE}:${lockbox.port}"`;
 
 /** A 401 as Key Vault answers it: code Unauthorized and a challenge the SDK can parse. */
 function assertChallenged(r: RawResponse, host = `localhost:${lockbox.port}`): void {
@@ -76,6 +78,16 @@ describe("rejected tokens", () => {
     const token = await developerToken(lockbox, "https://management.azure.com");
     assert.equal(decodeJwt(token).aud, "https://management.azure.com");
     await rejected(token);
+    for (const aud of ["https://vault.localhost.evil.test", "https://other.localhost:8443", "https://vault.localhost:8443/x"]) {
+      await rejected(await developerToken(lockbox, aud));
+    }
+  });
+
+  test("tokens for the vault resource with any port, without one, or with a trailing slash are accepted (every process of an instance takes them)", async () => {
+    for (const aud of [`${RESOURCE}:${lockbox.port}`, `${RESOURCE}:1234`, RESOURCE, `${RESOURCE}/`, `${RESOURCE}:${lockbox.port}/`]) {
+      const r = await raw(lockbox, { path: "/secrets?api-version=7.6", token: await developerToken(lockbox, aud) });
+      assert.equal(r.status, 200, `${aud}: ${r.text}`);
+    }
   });
 
   test("a token whose payload was re-encoded with another iss and tid", async () => {

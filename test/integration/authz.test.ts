@@ -139,7 +139,7 @@ function assertUnauthorized(r: RawResponse, label: string): void {
   assert.equal(typeof challenge, "string", `${label}: no WWW-Authenticate header`);
   assert.equal(
     challenge,
-    `Bearer authorization="https://localhost:${lockbox.port}/${lockbox.env.TENANT_ID}", resource="https://vault.localhost"`,
+    `Bearer authorization="https://localhost:${lockbox.port}/${lockbox.env.TENANT_ID}", resource="https://vault.localhost:${lockbox.port}"`,
     label,
   );
 }

@@ -1,7 +1,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { existsSync, statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DefaultAzureCredential } from "@azure/identity";
 import { SecretClient } from "@azure/keyvault-secrets";
@@ -27,7 +29,17 @@ describe("lockbox env", () => {
 
   test("--json prints one object with the running server's environment", async () => {
     const env = envJson();
-    assert.deepEqual(Object.keys(env).sort(), ["IDENTITY_ENDPOINT", "IDENTITY_HEADER", "KEYVAULT_URL", "NODE_EXTRA_CA_CERTS", "TENANT_ID"]);
+    assert.deepEqual(Object.keys(env).sort(), [
+      "CURL_CA_BUNDLE",
+      "IDENTITY_ENDPOINT",
+      "IDENTITY_HEADER",
+      "KEYVAULT_URL",
+      "NODE_EXTRA_CA_CERTS",
+      "REQUESTS_CA_BUNDLE",
+      "SSL_CERT_FILE",
+      "TENANT_ID",
+    ]);
+    assert.equal(realpathSync(env.NODE_EXTRA_CA_CERTS!), realpathSync(join(lockbox.dataDir, "tls", "ca.pem")));
     assert.ok(
       existsSync(env.NODE_EXTRA_CA_CERTS!) && statSync(env.NODE_EXTRA_CA_CERTS!).isFile(),
       `${env.NODE_EXTRA_CA_CERTS} is not a file`,
@@ -51,6 +63,42 @@ describe("lockbox env", () => {
     const lines = r.stdout.trim().split("\n");
     for (const line of lines) assert.match(line, /^export \w+='[^']*'$/);
     assert.deepEqual(parseExports(r.stdout), envJson());
+  });
+
+  test("one CA bundle for every other client: the system's CAs and Lockbox's, each PEM ending in a newline, which OpenSSL verifies the server with", () => {
+    const env = envJson();
+    assert.equal(env.SSL_CERT_FILE, env.REQUESTS_CA_BUNDLE);
+    assert.equal(env.SSL_CERT_FILE, env.CURL_CA_BUNDLE);
+    const bundle = readFileSync(env.SSL_CERT_FILE!, "utf8");
+    const ca = readFileSync(join(lockbox.dataDir, "tls", "ca.pem"), "utf8");
+    assert.ok(ca.endsWith("-----END CERTIFICATE-----\n"), "ca.pem ends with a newline");
+    assert.ok(bundle.endsWith(ca), "the bundle ends with Lockbox's CA");
+    const system = readFileSync("/etc/ssl/certs/ca-certificates.crt", "utf8");
+    assert.ok(bundle.startsWith(system), "the bundle starts with the system's CAs");
+    const verified = spawnSync("openssl", ["verify", "-CAfile", env.SSL_CERT_FILE!, join(lockbox.dataDir, "tls", "server.pem")], {
+      encoding: "utf8",
+    });
+    assert.equal(verified.status, 0, verified.stdout + verified.stderr);
+  });
+
+  test("a NODE_EXTRA_CA_CERTS the user already had is kept: it points at a file with theirs and Lockbox's", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lockbox-user-ca-"));
+    const theirs = join(dir, "corporate.pem");
+    const corporate =
+      readFileSync("/etc/ssl/certs/ca-certificates.crt", "utf8").split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----";
+    writeFileSync(theirs, corporate); // no final newline, as some tools write them
+    const r = cli(["env", "--data-dir", lockbox.dataDir, "--json"], { NODE_EXTRA_CA_CERTS: theirs });
+    assert.equal(r.status, 0, r.stderr);
+    const env = JSON.parse(r.stdout) as Record<string, string>;
+    assert.notEqual(env.NODE_EXTRA_CA_CERTS, theirs);
+    const joined = readFileSync(env.NODE_EXTRA_CA_CERTS!, "utf8");
+    assert.equal(joined, `${corporate}\n${readFileSync(join(lockbox.dataDir, "tls", "ca.pem"), "utf8")}`);
+    // Run again from the shell that took it: the joined file stays, with the user's CA in it.
+    const again = JSON.parse(
+      cli(["env", "--data-dir", lockbox.dataDir, "--json"], { NODE_EXTRA_CA_CERTS: env.NODE_EXTRA_CA_CERTS }).stdout,
+    );
+    assert.equal(again.NODE_EXTRA_CA_CERTS, env.NODE_EXTRA_CA_CERTS);
+    assert.equal(readFileSync(again.NODE_EXTRA_CA_CERTS, "utf8"), joined);
   });
 
   test("--port overrides the port", () => {

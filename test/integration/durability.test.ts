@@ -13,12 +13,16 @@ import { openRawStore, storedBytes } from "../helpers/storage.ts";
 // What the README promises about data: an acknowledged write survives a crash, values are
 // never at rest or in logs in the clear, a ciphertext only opens on its own record, and
 // SIGTERM finishes the requests in flight. Every test starts and restarts servers on one
-// data directory; every client after a restart is new (the port changes).
+// data directory and the port the file's first server had (as a user's server keeps its
+// port: the vault URL, and so the challenge's resource, stay the same), and every client
+// after a restart is new.
 //
 // One data directory for the whole file, not one per test: MSAL keeps managed identity
 // tokens in a single cache per process, and a token from another instance (another data
 // directory, another signing key) would be sent to the next one. Names differ per test.
 let dataDir: string;
+/** The port of the file's first server, which every later one takes. */
+let port: number | undefined;
 before(() => {
   dataDir = newDataDir();
 });
@@ -33,7 +37,8 @@ function workspace(t: TestContext): { dataDir: string; start: (args?: string[]) 
   return {
     dataDir,
     start: async (args = []) => {
-      const lockbox = await startLockbox({ dataDir, args });
+      const lockbox = await startLockbox({ dataDir, args: [...(port ? ["--port", String(port)] : []), ...args] });
+      port ??= lockbox.port;
       servers.push(lockbox);
       return lockbox;
     },

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { checkApiVersion } from "../../src/http/apiVersion.ts";
-import { challengeHeader } from "../../src/http/auth.ts";
+import { challengeHeader, vaultResource } from "../../src/http/auth.ts";
 import { encodeSkipToken, nextLink, pageRequest } from "../../src/http/paging.ts";
 import { hostnameOf, vaultNameOf } from "../../src/http/routing.ts";
 import { KvError } from "../../src/kernel/errors.ts";
@@ -34,8 +34,18 @@ test("the challenge is written so keyvault-common parses it: comma and space, qu
   );
 });
 
+test("the challenge's resource names the port the client called, unless it is 443", () => {
+  assert.equal(vaultResource("vault.localhost", "https://default.vault.localhost:8443"), "https://vault.localhost:8443");
+  assert.equal(vaultResource("kv.test", "https://a.kv.test:9000"), "https://kv.test:9000");
+  assert.equal(vaultResource("vault.localhost", "https://default.vault.localhost"), "https://vault.localhost");
+  assert.equal(vaultResource("vault.localhost", "https://default.vault.localhost:443"), "https://vault.localhost");
+});
+
 test("api-version: the SDKs' versions are accepted, others are BadParameter naming the version", () => {
   for (const v of ["7.0", "7.4", "7.6-preview.2", "7.6", "2025-07-01", "2026-04-01"]) assert.equal(checkApiVersion(v), v);
+  // What released SDKs of other languages default to: Debian's Python KeyClient sends 7.4-preview.1.
+  for (const v of ["2016-10-01", "7.3-preview", "7.4-preview.1", "7.5-preview.1", "7.6-preview.1"]) assert.equal(checkApiVersion(v), v);
+  for (const v of ["7.4-preview.2", "2015-06-01", "7.6-preview"]) assert.throws(() => checkApiVersion(v), /not recognized/);
   assert.throws(
     () => checkApiVersion("7.99"),
     (e: KvError) => isBadParameter(e) && e.message.includes("(7.99)"),
