@@ -14,6 +14,14 @@ function resourceOfScope(scope: string | undefined): string | undefined {
   return first?.slice(0, -"/.default".length);
 }
 
+/** The 2017-09-01 protocol's expires_on: "11/05/2021 15:18:31 +00:00" (UTC). */
+function legacyDate(epochSeconds: number): string {
+  const d = new Date(epochSeconds * 1000);
+  const two = (n: number) => String(n).padStart(2, "0");
+  const date = `${two(d.getUTCMonth() + 1)}/${two(d.getUTCDate())}/${d.getUTCFullYear()}`;
+  return `${date} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +00:00`;
+}
+
 /**
  * Token issuing as Azure's identity endpoints do it, so @azure/identity works offline:
  * the App Service managed identity endpoint, and OAuth2 client credentials with OpenID
@@ -33,25 +41,35 @@ export function identityRoutes(app: FastifyInstance, identities: Identities, tok
       `AADSTS90002: Tenant '${tenant}' not found. This Lockbox instance's tenant is ${tokens.tenantId}.`,
     );
 
-  app.get("/msi/token", async (req, reply) => {
-    const q = req.query as { resource?: string; client_id?: string };
-    const header = req.headers["x-identity-header"];
+  // App Service's managed identity endpoint, in both its protocols: 2019-08-01 (header
+  // X-IDENTITY-HEADER, client_id, expires_on in epoch seconds) as the SDKs call it, and
+  // 2017-09-01 (header `secret`, clientid, expires_on as a date; MSI_ENDPOINT and MSI_SECRET,
+  // with a trailing slash on the path) as az's `login --identity` calls it.
+  const managedIdentityToken = async (req: FastifyRequest, reply: FastifyReply) => {
+    const q = req.query as { resource?: string; client_id?: string; clientid?: string; "api-version"?: string };
+    const legacy = q["api-version"] === "2017-09-01";
+    const header = req.headers[legacy ? "secret" : "x-identity-header"];
+    const clientId = legacy ? q.clientid : q.client_id;
     if (!q.resource) return oauthError(reply, 400, "invalid_request", "The resource query parameter is required.");
     const identity = typeof header === "string" ? await identities.authenticateManaged(header) : undefined;
-    if (!identity)
-      return oauthError(reply, 401, "invalid_client", "The X-IDENTITY-HEADER value does not name an enabled managed identity.");
-    if (q.client_id && q.client_id !== identity.clientId) {
+    if (!identity) {
+      const named = legacy ? "secret" : "X-IDENTITY-HEADER";
+      return oauthError(reply, 401, "invalid_client", `The ${named} value does not name an enabled managed identity.`);
+    }
+    if (clientId && clientId !== identity.clientId) {
       return oauthError(reply, 400, "invalid_request", "The client_id does not belong to the managed identity of this header.");
     }
     const { token, expiresOn } = await tokens.issue(identity, q.resource, originOf(req));
     return {
       access_token: token,
-      expires_on: String(expiresOn),
+      expires_on: legacy ? legacyDate(expiresOn) : String(expiresOn),
       resource: q.resource,
       token_type: "Bearer",
       client_id: identity.clientId,
     };
-  });
+  };
+  app.get("/msi/token", managedIdentityToken);
+  app.get("/msi/token/", managedIdentityToken);
 
   const openidConfiguration = async (req: FastifyRequest, reply: FastifyReply) => {
     const tenant = tenantOf(req);

@@ -9,7 +9,7 @@ import {
   DEFAULT_PORT,
   DEFAULT_REQUEST_TIMEOUT_SECONDS,
 } from "../server/config.ts";
-import { asShell, clientEnvironment, readRuntimeInfo } from "../server/environment.ts";
+import { asShell, azLines, clientEnvironment, readRuntimeInfo } from "../server/environment.ts";
 import { openInstance, type Instance } from "../server/instance.ts";
 import { serve } from "../server/serve.ts";
 import { KvError, vaultNotFound } from "../kernel/errors.ts";
@@ -83,7 +83,8 @@ program
   .option("--port <port>", "the server's port (default: the running server's, else 8443)")
   .option("--dns-suffix <suffix>", "the server's DNS suffix (default: the running server's)")
   .option("--json", "print one JSON object instead of shell export lines")
-  .action(async (opts: { dataDir?: string; port?: string; dnsSuffix?: string; json?: boolean }) => {
+  .option("--az", "print the az CLI lines that register this server as a cloud and log in")
+  .action(async (opts: { dataDir?: string; port?: string; dnsSuffix?: string; json?: boolean; az?: boolean }) => {
     const dataDir = dataDirOf(opts.dataDir);
     const running = readRuntimeInfo(dataDir);
     const port = opts.port !== undefined ? parsePort(opts.port) : (running?.port ?? DEFAULT_PORT);
@@ -91,6 +92,7 @@ program
     const localCa = join(dataDir, "tls", "ca.pem");
     const caFile = running ? running.caFile : existsSync(localCa) ? localCa : undefined;
     await withInstance(opts.dataDir, async (instance) => {
+      if (opts.az) return void console.log(azLines(port, dnsSuffix, instance.tenantId));
       const env = await clientEnvironment(instance, port, dnsSuffix, caFile);
       console.log(opts.json ? JSON.stringify(env, null, 2) : asShell(env));
     });

@@ -44,6 +44,8 @@ interface Cached {
   principal: Principal;
   nbf: number;
   exp: number;
+  /** Whether the audience is the vault's (tokens for Resource Manager are good only there). */
+  forVault: boolean;
 }
 
 /**
@@ -128,15 +130,21 @@ export class Tokens {
     return { token, expiresOn };
   }
 
-  /** The principal a bearer token stands for; throws TokenError when it is not valid now. */
-  async validate(token: string): Promise<Principal> {
+  /**
+   * The principal a bearer token stands for; throws TokenError when it is not valid now, or
+   * its audience is not the vault's (`anyAudience`: any audience of a token this instance
+   * issued, for the Resource Manager endpoints az asks).
+   */
+  async validate(token: string, options: { anyAudience?: boolean } = {}): Promise<Principal> {
     const now = nowSeconds(this.clock);
+    const checked = (entry: Cached): Principal => {
+      if (now < entry.nbf) throw new TokenError("The token is not yet valid.", true);
+      if (now >= entry.exp) throw new TokenError("The token is expired.", true);
+      if (!entry.forVault && !options.anyAudience) throw new TokenError("The token's audience is not this vault.");
+      return entry.principal;
+    };
     const hit = this.cache.get(token);
-    if (hit) {
-      if (now < hit.nbf) throw new TokenError("The token is not yet valid.", true);
-      if (now >= hit.exp) throw new TokenError("The token is expired.", true);
-      return hit.principal;
-    }
+    if (hit) return checked(hit);
     let payload;
     try {
       ({ payload } = await jwtVerify(token, this.publicKey, {
@@ -152,9 +160,7 @@ export class Tokens {
       throw new TokenError(describeJoseError(e), timing);
     }
     const aud = payload.aud;
-    if (!(Array.isArray(aud) ? aud : [aud]).some((a) => typeof a === "string" && this.audience.test(a))) {
-      throw new TokenError("The token's audience is not this vault.");
-    }
+    const forVault = (Array.isArray(aud) ? aud : [aud]).some((a) => typeof a === "string" && this.audience.test(a));
     const iss = String(payload.iss ?? "");
     if (!iss.startsWith("https://") || !iss.endsWith(`/${this.tenantId}/v2.0`) || iss.slice(8).split("/").length !== 3) {
       throw new TokenError("The token was not issued by this Lockbox instance.");
@@ -166,9 +172,10 @@ export class Tokens {
       tenantId: String(payload.tid),
       expires: payload.exp!,
     };
+    const entry: Cached = { principal, nbf: payload.nbf!, exp: payload.exp!, forVault };
     if (this.cache.size >= MAX_CACHED) this.cache.clear();
-    this.cache.set(token, { principal, nbf: payload.nbf!, exp: payload.exp! });
-    return principal;
+    this.cache.set(token, entry);
+    return checked(entry);
   }
 }
 

@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { Server as HttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { adminRoutes } from "../api/admin.ts";
+import { armRoutes } from "../api/arm.ts";
 import { certificateRoutes } from "../api/certificates.ts";
 import { issuerRoutes } from "../api/issuers.ts";
 import { identityRoutes } from "../api/identity.ts";
@@ -11,6 +12,7 @@ import { secretRoutes } from "../api/secrets.ts";
 import type { AuditLog } from "../audit/audit.ts";
 import { parseJsonBody } from "../http/body.ts";
 import { renderError } from "../http/errors.ts";
+import { vaultResource } from "../http/auth.ts";
 import { adminPlane, decoratePipeline, vaultPlane, type PipelineDeps } from "../http/pipeline.ts";
 import { checkRequestShape } from "../http/routing.ts";
 import type { Tokens } from "../identity/tokens.ts";
@@ -138,5 +140,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ),
   );
   identityRoutes(app, identities, tokens);
+  armRoutes(app, tokens, (origin) => vaultResource(config.dnsSuffix, origin));
   return app;
 }

@@ -14,6 +14,11 @@ export interface ClientEnvironment {
   CURL_CA_BUNDLE?: string;
   IDENTITY_ENDPOINT: string;
   IDENTITY_HEADER: string;
+  /** The older App Service managed-identity protocol (2017-09-01), which `az login --identity` speaks. */
+  MSI_ENDPOINT: string;
+  MSI_SECRET: string;
+  /** What makes az take MSI_ENDPOINT as App Service's. */
+  APPSETTING_WEBSITE_SITE_NAME: string;
   TENANT_ID: string;
   KEYVAULT_URL: string;
 }
@@ -84,13 +89,30 @@ export async function clientEnvironment(
   caFile: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ClientEnvironment> {
+  const header = await instance.developerHeader();
   return {
     ...(caFile ? trustFiles(caFile, env) : {}),
     IDENTITY_ENDPOINT: `https://127.0.0.1:${port}/msi/token`,
-    IDENTITY_HEADER: await instance.developerHeader(),
+    IDENTITY_HEADER: header,
+    MSI_ENDPOINT: `https://127.0.0.1:${port}/msi/token`,
+    MSI_SECRET: header,
+    APPSETTING_WEBSITE_SITE_NAME: "lockbox",
     TENANT_ID: instance.tenantId,
     KEYVAULT_URL: `https://${DEFAULT_VAULT}.${dnsSuffix}:${port}`,
   };
+}
+
+/** The az CLI lines that take this server as a cloud and log in with the developer identity. */
+export function azLines(port: number, dnsSuffix: string, tenantId: string): string {
+  const rm = `https://127.0.0.1:${port}/`;
+  return [
+    '# az reads REQUESTS_CA_BUNDLE, MSI_ENDPOINT, MSI_SECRET and APPSETTING_WEBSITE_SITE_NAME from `eval "$(lockbox env)"`.',
+    `az cloud register --name Lockbox --endpoint-resource-manager ${rm} --suffix-keyvault-dns .${dnsSuffix}:${port}`,
+    "az cloud set --name Lockbox",
+    "az login --identity --allow-no-subscriptions",
+    `# or a service principal (the tenant as its id: az resolves a name through Azure's own directory):`,
+    `# az login --service-principal --username CLIENT_ID --password=SECRET --tenant ${tenantId} --allow-no-subscriptions`,
+  ].join("\n");
 }
 
 export const shellQuote = (v: string): string => `'${v.replaceAll("'", `'\\''`)}'`;

@@ -39,6 +39,19 @@ export function runPython(
   return run(PYTHON, argv, env, options.input);
 }
 
+/**
+ * Runs Debian's az CLI (azure-cli) as a user runs it, with only the given environment and
+ * the test-only *.localhost patch; stdin is closed.
+ */
+export function runAz(args: string[], env: Record<string, string>): Promise<ProgramRun> {
+  return run(PYTHON, [join("test/fixtures/python/localhost_resolves.py"), "-m", "azure.cli", ...args], {
+    AZ_INSTALLER: "DEB",
+    AZURE_CORE_COLLECT_TELEMETRY: "false",
+    AZURE_CORE_NO_COLOR: "true",
+    ...env,
+  });
+}
+
 function run(command: string, argv: string[], env: Record<string, string>, input?: string[]): Promise<ProgramRun> {
   const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...env };
   return new Promise((resolve, reject) => {
@@ -48,13 +61,14 @@ function run(command: string, argv: string[], env: Record<string, string>, input
     child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
     if (input) child.stdin!.end(input.map((l) => `${l}\n`).join(""));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
     child.on("error", reject);
     child.on("close", (code) => {
       clearTimeout(timer);
+      // One JSON object a line (az prints indented JSON, whose lines are not events).
       const events = stdout
         .split("\n")
-        .filter((l) => l.startsWith("{"))
+        .filter((l) => l.startsWith("{") && l.endsWith("}"))
         .map((l) => JSON.parse(l) as Record<string, any>);
       resolve({ code, stdout, stderr, events });
     });

@@ -97,6 +97,12 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** `lockbox role assign` of a built-in role on a vault (default: `default`), which must succeed. */
+export function assignRole(dataDir: string, assignee: string, role: string, vault = "default"): void {
+  const r = cli(["role", "assign", "--vault", vault, "--assignee", assignee, "--role", role, "--data-dir", dataDir]);
+  if (r.status !== 0) throw new Error(`lockbox role assign ${role} to ${assignee} failed (${r.status}):\n${r.stderr}`);
+}
+
 /** Runs a command line through another (e.g. `unshare`, `nsenter`): gets it, returns what to run. */
 export type Via = (argv: string[]) => string[];
 

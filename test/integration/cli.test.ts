@@ -30,15 +30,20 @@ describe("lockbox env", () => {
   test("--json prints one object with the running server's environment", async () => {
     const env = envJson();
     assert.deepEqual(Object.keys(env).sort(), [
+      "APPSETTING_WEBSITE_SITE_NAME",
       "CURL_CA_BUNDLE",
       "IDENTITY_ENDPOINT",
       "IDENTITY_HEADER",
       "KEYVAULT_URL",
+      "MSI_ENDPOINT",
+      "MSI_SECRET",
       "NODE_EXTRA_CA_CERTS",
       "REQUESTS_CA_BUNDLE",
       "SSL_CERT_FILE",
       "TENANT_ID",
     ]);
+    assert.equal(env.MSI_ENDPOINT, env.IDENTITY_ENDPOINT, "az's older protocol on the same endpoint");
+    assert.equal(env.MSI_SECRET, env.IDENTITY_HEADER);
     assert.equal(realpathSync(env.NODE_EXTRA_CA_CERTS!), realpathSync(join(lockbox.dataDir, "tls", "ca.pem")));
     assert.ok(
       existsSync(env.NODE_EXTRA_CA_CERTS!) && statSync(env.NODE_EXTRA_CA_CERTS!).isFile(),
