@@ -27,7 +27,18 @@ function legacyDate(epochSeconds: number): string {
  * the App Service managed identity endpoint, and OAuth2 client credentials with OpenID
  * discovery and JWKS for service principals (tenant `adfs` too, for EnvironmentCredential).
  */
-export function identityRoutes(app: FastifyInstance, identities: Identities, tokens: Tokens): void {
+export function identityRoutes(app: FastifyInstance, identities: Identities, tokens: Tokens, caCertificate: string | undefined): void {
+  // The local CA's certificate, for clients (in containers, on other machines) that must trust
+  // it and cannot read the data directory. Public, as a CA certificate is.
+  app.get("/lockbox/v1/ca.pem", async (_req, reply) => {
+    if (!caCertificate) {
+      return reply
+        .code(404)
+        .send({ error: { code: "NotFound", message: "This server uses an operator's TLS certificate, not a local CA." } });
+    }
+    return reply.type("application/x-pem-file").send(caCertificate);
+  });
+
   const knownTenant = (tenant: string): boolean => {
     const t = tenant.toLowerCase();
     return t === tokens.tenantId.toLowerCase() || t === "adfs";

@@ -9,7 +9,7 @@ import {
   DEFAULT_PORT,
   DEFAULT_REQUEST_TIMEOUT_SECONDS,
 } from "../server/config.ts";
-import { asShell, azLines, clientEnvironment, readRuntimeInfo } from "../server/environment.ts";
+import { asShell, azLines, clientEnvironment, readRuntimeInfo, SHELLS, type Shell } from "../server/environment.ts";
 import { openInstance, type Instance } from "../server/instance.ts";
 import { serve } from "../server/serve.ts";
 import { KvError, vaultNotFound } from "../kernel/errors.ts";
@@ -84,7 +84,8 @@ program
   .option("--dns-suffix <suffix>", "the server's DNS suffix (default: the running server's)")
   .option("--json", "print one JSON object instead of shell export lines")
   .option("--az", "print the az CLI lines that register this server as a cloud and log in")
-  .action(async (opts: { dataDir?: string; port?: string; dnsSuffix?: string; json?: boolean; az?: boolean }) => {
+  .addOption(new Option("--shell <shell>", "the shell to write for (default sh: bash, zsh, ...)").choices(SHELLS))
+  .action(async (opts: { dataDir?: string; port?: string; dnsSuffix?: string; json?: boolean; az?: boolean; shell?: Shell }) => {
     const dataDir = dataDirOf(opts.dataDir);
     const running = readRuntimeInfo(dataDir);
     const port = opts.port !== undefined ? parsePort(opts.port) : (running?.port ?? DEFAULT_PORT);
@@ -94,7 +95,7 @@ program
     await withInstance(opts.dataDir, async (instance) => {
       if (opts.az) return void console.log(azLines(port, dnsSuffix, instance.tenantId));
       const env = await clientEnvironment(instance, port, dnsSuffix, caFile);
-      console.log(opts.json ? JSON.stringify(env, null, 2) : asShell(env));
+      console.log(opts.json ? JSON.stringify(env, null, 2) : asShell(env, opts.shell));
     });
   });
 

@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyInstance } from "fastify";
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { Server as HttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { adminRoutes } from "../api/admin.ts";
@@ -19,6 +20,7 @@ import type { Tokens } from "../identity/tokens.ts";
 import { badParameter, notFound } from "../kernel/errors.ts";
 import type { Config } from "./config.ts";
 import { clientErrorHandler, guardConnections, httpsOptions } from "./connections.ts";
+import { endLine } from "./environment.ts";
 import type { Instance } from "./instance.ts";
 import type { TlsMaterial } from "./tls.ts";
 
@@ -139,7 +141,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       }),
     ),
   );
-  identityRoutes(app, identities, tokens);
+  identityRoutes(app, identities, tokens, tls.caFile ? endLine(readFileSync(tls.caFile, "utf8")) : undefined);
   armRoutes(app, tokens, (origin) => vaultResource(config.dnsSuffix, origin));
   return app;
 }

@@ -117,7 +117,25 @@ export function azLines(port: number, dnsSuffix: string, tenantId: string): stri
 
 export const shellQuote = (v: string): string => `'${v.replaceAll("'", `'\\''`)}'`;
 
-export const asShell = (env: ClientEnvironment): string =>
-  Object.entries(env)
-    .map(([k, v]) => `export ${k}=${shellQuote(String(v))}`)
+/** The shells `lockbox env --shell` writes for. */
+export const SHELLS = ["sh", "fish", "powershell", "cmd"] as const;
+export type Shell = (typeof SHELLS)[number];
+
+/** The environment as lines a shell runs to set it (`eval "$(lockbox env)"`, `lockbox env --shell fish | source`, ...). */
+export function asShell(env: ClientEnvironment, shell: Shell = "sh"): string {
+  const line = (k: string, v: string): string => {
+    switch (shell) {
+      case "sh":
+        return `export ${k}=${shellQuote(v)}`;
+      case "fish":
+        return `set -gx ${k} ${shellQuote(v).replaceAll(`'\\''`, `\\'`)}`;
+      case "powershell":
+        return `$env:${k} = '${v.replaceAll("'", "''")}'`;
+      case "cmd":
+        return `set "${k}=${v}"`;
+    }
+  };
+  return Object.entries(env)
+    .map(([k, v]) => line(k, String(v)))
     .join("\n");
+}

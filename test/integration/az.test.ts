@@ -1,5 +1,6 @@
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { constants, createHash, createPublicKey, publicEncrypt, verify } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -111,6 +112,91 @@ describe("az with the managed identity", () => {
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /Not Found/);
     assert.match(missing.stderr, /SecretNotFound/);
+  });
+});
+
+describe("az rest through the vault API, logged in with the managed identity", () => {
+  let env: Record<string, string>;
+  const rest = async (method: string, path: string, body?: object): Promise<any> => {
+    const url = path.startsWith("https://") ? path : `${lockbox.vaultUrl()}${path}${path.includes("?") ? "&" : "?"}api-version=7.4`;
+    const args = [
+      "rest",
+      "--method",
+      method,
+      "--resource",
+      vaultResource(),
+      "--url",
+      url,
+      ...(body ? ["--body", JSON.stringify(body)] : []),
+    ];
+    const out = (await az(args, env)).stdout.trim();
+    return out ? JSON.parse(out) : undefined;
+  };
+  const refused = async (method: string, path: string, body?: object): Promise<string> => {
+    const url = `${lockbox.vaultUrl()}${path}?api-version=7.4`;
+    const run = await runAz(
+      ["rest", "--method", method, "--resource", vaultResource(), "--url", url, ...(body ? ["--body", JSON.stringify(body)] : [])],
+      env,
+    );
+    assert.notEqual(run.code, 0, `${method} ${path} was not refused:\n${run.stdout}`);
+    return run.stderr;
+  };
+  before(async () => {
+    env = azEnv();
+    const lines = azLines();
+    for (const line of lines) await az(line, env);
+  });
+
+  test("rotate by hand with the old version disabled; delete, recover, purge; backup and restore into another vault", async () => {
+    const first = await rest("put", "/secrets/az-rotated", { value: "one" });
+    const second = await rest("put", "/secrets/az-rotated", { value: "two" });
+    const firstVersion = first.id.split("/").pop();
+    await rest("patch", `/secrets/az-rotated/${firstVersion}`, { attributes: { enabled: false } });
+    assert.match(await refused("get", `/secrets/az-rotated/${firstVersion}`), /SecretDisabled|Forbidden/);
+    assert.equal((await rest("get", "/secrets/az-rotated")).id, second.id);
+
+    const deleted = await rest("delete", "/secrets/az-rotated");
+    assert.equal(deleted.recoveryId, `${lockbox.vaultUrl()}/deletedsecrets/az-rotated`);
+    assert.match(await refused("put", "/secrets/az-rotated", { value: "three" }), /ObjectIsDeletedButRecoverable|Conflict/);
+    await rest("post", "/deletedsecrets/az-rotated/recover");
+    assert.equal((await rest("get", "/secrets/az-rotated")).value, "two");
+
+    const backup = await rest("post", "/secrets/az-rotated/backup");
+    assert.equal(cli(["vault", "create", "az-other", "--data-dir", lockbox.dataDir]).status, 0);
+    const restored = await rest("post", `${lockbox.vaultUrl("az-other")}/secrets/restore?api-version=7.4`, { value: backup.value });
+    assert.equal(restored.id, `${lockbox.vaultUrl("az-other")}/secrets/az-rotated/${second.id.split("/").pop()}`);
+
+    await rest("delete", "/secrets/az-rotated");
+    await rest("delete", "/deletedsecrets/az-rotated");
+    assert.match(await refused("get", "/deletedsecrets/az-rotated"), /SecretNotFound/);
+  });
+
+  test("paging through nextLink, and a 400 with Azure's error", async () => {
+    for (const i of [1, 2, 3]) await rest("put", `/secrets/az-page-${i}`, { value: "x" });
+    const first = await rest("get", "/secrets?maxresults=2");
+    assert.equal(first.value.length, 2);
+    assert.ok(first.nextLink, "a first page of two has a nextLink");
+    const next = await rest("get", first.nextLink);
+    assert.ok(next.value.length >= 1);
+    assert.equal(new Set([...first.value, ...next.value].map((v: { id: string }) => v.id)).size, first.value.length + next.value.length);
+    assert.match(await refused("put", "/secrets/az-bad", { contentType: "no value" }), /BadParameter/);
+  });
+
+  test("an RSA key: az rest signs and decrypts, node:crypto verifies and encrypts", async () => {
+    const key = (await rest("post", "/keys/az-rsa/create", { kty: "RSA", key_size: 2048 })).key;
+    const publicKey = createPublicKey({ key: { kty: "RSA", n: key.n, e: key.e }, format: "jwk" });
+    const digest = createHash("sha256").update("signed through az").digest();
+    const signed = await rest("post", `/keys/az-rsa/${key.kid.split("/").pop()}/sign`, {
+      alg: "RS256",
+      value: digest.toString("base64url"),
+    });
+    assert.ok(verify("sha256", Buffer.from("signed through az"), publicKey, Buffer.from(signed.value, "base64url")));
+    const ciphertext = publicEncrypt(
+      { key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" },
+      Buffer.from("for the vault"),
+    );
+    const decrypted = await rest("post", "/keys/az-rsa/decrypt", { alg: "RSA-OAEP-256", value: ciphertext.toString("base64url") });
+    assert.equal(Buffer.from(decrypted.value, "base64url").toString(), "for the vault");
   });
 });
 

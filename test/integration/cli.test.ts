@@ -106,6 +106,13 @@ describe("lockbox env", () => {
     assert.equal(readFileSync(again.NODE_EXTRA_CA_CERTS, "utf8"), joined);
   });
 
+  test("GET /lockbox/v1/ca.pem serves the local CA without a token, for clients that cannot read the data directory", async () => {
+    const r = await raw(lockbox, { path: "/lockbox/v1/ca.pem" });
+    assert.equal(r.status, 200, r.text);
+    assert.match(String(r.headers["content-type"]), /^application\/x-pem-file/);
+    assert.equal(r.text, readFileSync(join(lockbox.dataDir, "tls", "ca.pem"), "utf8"));
+  });
+
   test("--port overrides the port", () => {
     const env = envJson("--port", "9999");
     assert.equal(env.IDENTITY_ENDPOINT, "https://127.0.0.1:9999/msi/token");
