@@ -23,8 +23,16 @@ import { existsSync, readFileSync } from "node:fs";
 // Every file Lockbox makes (database, WAL, keys, server state) is its user's alone.
 process.umask(0o077);
 
+/** The version in package.json (two folders up from src/cli/ and from dist/cli/). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+}
+
 const program = new Command();
-program.name("lockbox").description("A self-hosted Azure Key Vault for the official Azure SDKs.");
+program
+  .name("lockbox")
+  .description("A self-hosted Azure Key Vault for the official Azure SDKs.")
+  .version(packageVersion(), "-V, --version", "print Lockbox's version");
 
 const dataDirOption = () => new Option("--data-dir <dir>", "data directory (env LOCKBOX_DATA_DIR, default ./.lockbox)");
 

@@ -5,6 +5,7 @@ import type { Server as HttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { adminRoutes } from "../api/admin.ts";
 import { armRoutes } from "../api/arm.ts";
+import { healthRoutes } from "../api/health.ts";
 import { certificateRoutes } from "../api/certificates.ts";
 import { issuerRoutes } from "../api/issuers.ts";
 import { identityRoutes } from "../api/identity.ts";
@@ -143,5 +144,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   identityRoutes(app, identities, tokens, tls.caFile ? endLine(readFileSync(tls.caFile, "utf8")) : undefined);
   armRoutes(app, tokens, (origin) => vaultResource(config.dnsSuffix, origin));
+  // Ready when the store answers: the tenant id is written by the first migration's instance.
+  healthRoutes(app, async () => {
+    if (!(await instance.store.read((repo) => repo.getMeta("tenant_id")))) throw new Error("the store is not initialised");
+  });
   return app;
 }

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { DefaultAzureCredential } from "@azure/identity";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { developerToken, raw } from "../helpers/http.ts";
-import { cli, type Lockbox, newDataDir, removeDataDir, serveForFile, startLockbox } from "../helpers/server.ts";
+import { cli, type Lockbox, newDataDir, removeDataDir, ROOT, serveForFile, startLockbox } from "../helpers/server.ts";
 import { eventually } from "../helpers/wait.ts";
 
 // The `lockbox` command line: env, vault create/list/delete, serve's root key, and SIGTERM.
@@ -113,6 +113,15 @@ describe("lockbox env", () => {
     assert.equal(r.text, readFileSync(join(lockbox.dataDir, "tls", "ca.pem"), "utf8"));
   });
 
+  test("GET /healthz and /readyz answer without a token and say nothing else", async () => {
+    const health = await raw(lockbox, { path: "/healthz" });
+    assert.equal(health.status, 200);
+    assert.deepEqual(health.json, { status: "ok" });
+    const ready = await raw(lockbox, { path: "/readyz" });
+    assert.equal(ready.status, 200);
+    assert.deepEqual(ready.json, { status: "ready" });
+  });
+
   test("--port overrides the port", () => {
     const env = envJson("--port", "9999");
     assert.equal(env.IDENTITY_ENDPOINT, "https://127.0.0.1:9999/msi/token");
@@ -120,6 +129,12 @@ describe("lockbox env", () => {
     assert.equal(env.IDENTITY_HEADER, lockbox.env.IDENTITY_HEADER);
     assert.equal(env.TENANT_ID, lockbox.env.TENANT_ID);
   });
+});
+
+test("lockbox --version prints the package's version", () => {
+  const r = cli(["--version"]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version);
 });
 
 describe("lockbox vault", () => {

@@ -2,6 +2,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { DefaultAzureCredential } from "@azure/identity";
 import { SecretClient } from "@azure/keyvault-secrets";
+import { raw } from "../helpers/http.ts";
 import { createDatabase, startThrowawayCluster, type ThrowawayCluster } from "../helpers/postgres.ts";
 import { collect, rejectsWith } from "../helpers/sdk.ts";
 import { newDataDir, removeDataDir, saveEnvironment, startLockbox, stopOrKill, useEnvironment, type Lockbox } from "../helpers/server.ts";
@@ -38,8 +39,12 @@ test(
     // No retries, so that each call is one request and its outcome is seen as it is.
     const client = new SecretClient(lockbox.vaultUrl(), new DefaultAzureCredential(), { retryOptions: { maxRetries: 0 } });
     const before = await client.setSecret("outage", "before");
+    const ready = async () => (await raw(lockbox, { path: "/readyz" })).status;
+    assert.equal(await ready(), 200);
 
     await cluster.halt();
+    assert.equal(await ready(), 503, "not ready while the database is down");
+    assert.equal((await raw(lockbox, { path: "/healthz" })).status, 200, "but alive");
     await rejectsWith(client.setSecret("outage", "during"), 503, "ServiceUnavailable", { message: /storage is unavailable/ });
     await assert.rejects(client.getSecret("outage"), (e: any) => {
       assert.equal(e.statusCode, 503, `getSecret during the outage: ${e.statusCode} ${e.message}`);
@@ -49,6 +54,7 @@ test(
     assert.equal(lockbox.process.exitCode, null, "the server survives the outage");
 
     await cluster.resume();
+    await eventually("ready again", 30_000, async () => assert.equal(await ready(), 200));
     const read = await eventually("getSecret works again", 30_000, () => client.getSecret("outage"));
     assert.equal(read.value, "before");
     assert.equal(read.properties.version, before.properties.version);
