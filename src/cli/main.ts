@@ -38,7 +38,7 @@ const dataDirOption = () => new Option("--data-dir <dir>", "data directory (env 
 
 /** Runs a command against the data directory's store; works while a server runs on it. */
 async function withInstance(dataDir: string | undefined, fn: (i: Instance) => Promise<void>): Promise<void> {
-  const instance = await openInstance(dataDirOf(dataDir));
+  const instance = await openInstance(dataDirOf(dataDir), process.env, { existing: true });
   try {
     await fn(instance);
   } finally {
@@ -80,6 +80,20 @@ program
   .option("--init", "begin a new instance on an empty store, even though a root key was given or the data directory names an instance")
   .action(async (opts) => {
     await serve(resolveConfig(opts));
+  });
+
+program
+  .command("init")
+  .description("create a new, empty store in the data directory (lockbox serve also does on its first start)")
+  .addOption(dataDirOption())
+  .action(async (opts: { dataDir?: string }) => {
+    const dataDir = dataDirOf(opts.dataDir);
+    const instance = await openInstance(dataDir);
+    try {
+      console.log(`Lockbox data in ${dataDir}: tenant ${instance.tenantId}, the vault default, and the developer identity.`);
+    } finally {
+      await instance.close();
+    }
   });
 
 program

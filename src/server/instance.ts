@@ -134,6 +134,11 @@ export interface InstanceOptions {
   storage?: Storage;
   /** An empty store begins a new instance even where there was one (a root key, a data directory that names its instance). */
   init?: boolean;
+  /**
+   * Open only a store that exists (the CLI's commands other than serve and init): a data
+   * directory with no Lockbox data is refused, and nothing is created.
+   */
+  existing?: boolean;
 }
 
 export async function openInstance(
@@ -141,16 +146,24 @@ export async function openInstance(
   env: NodeJS.ProcessEnv = process.env,
   options: InstanceOptions = {},
 ): Promise<Instance> {
-  prepareDataDir(dataDir);
   const storage = options.storage ?? storageOf({}, env);
   const where = storage.engine === "sqlite" ? `the SQLite database ${join(dataDir, "lockbox.db")}` : describeStore(storage);
+  const noData = (): Error =>
+    new Error(
+      `${dataDir} holds no Lockbox data (${where} is missing or empty), and nothing was created. Give the --data-dir (or LOCKBOX_DATA_DIR, and LOCKBOX_POSTGRES_URL) of your server, or start one there first: lockbox serve --data-dir ${dataDir} (or lockbox init).`,
+    );
+  if (options.existing && storage.engine === "sqlite" && !existsSync(join(dataDir, "lockbox.db"))) throw noData();
+  prepareDataDir(dataDir);
   // A missing SQLite file is refused before it is made (and before a stale WAL is replayed into it).
   if (storage.engine === "sqlite" && !existsSync(join(dataDir, "lockbox.db"))) refuseEmptyStore(dataDir, where, env, options.init ?? false);
   const store = await openStore(dataDir, storage);
   let keyring: Keyring;
   let instanceId: string;
   try {
-    if (!(await store.read((repo) => repo.getMeta(ROOT_KEY_CHECK_META)))) refuseEmptyStore(dataDir, where, env, options.init ?? false);
+    if (!(await store.read((repo) => repo.getMeta(ROOT_KEY_CHECK_META)))) {
+      if (options.existing) throw noData();
+      refuseEmptyStore(dataDir, where, env, options.init ?? false);
+    }
     keyring = new Keyring(await loadRootKey(dataDir, store, where, env));
     await checkRootKey(store, keyring, where);
     instanceId =

@@ -131,6 +131,25 @@ describe("lockbox env", () => {
   });
 });
 
+describe("a data directory with no Lockbox data", () => {
+  test("env, vault create and role list refuse it in one line naming it and the fix, and create nothing; init makes a store", () => {
+    const typo = join(mkdtempSync(join(tmpdir(), "lockbox-typo-")), "no-such-dir");
+    for (const args of [["env"], ["vault", "create", "typo-vault"], ["role", "list", "--vault", "default"]]) {
+      const r = cli([...args, "--data-dir", typo]);
+      assert.equal(r.status, 1, `lockbox ${args.join(" ")}: ${r.stdout}${r.stderr}`);
+      assert.equal(r.stdout, "");
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^lockbox: ${typo} holds no Lockbox data .*lockbox serve --data-dir ${typo}`));
+      assert.equal(existsSync(typo), false, `lockbox ${args.join(" ")} created ${typo}`);
+    }
+    const init = cli(["init", "--data-dir", typo]);
+    assert.equal(init.status, 0, init.stderr);
+    const env = cli(["env", "--json", "--data-dir", typo]);
+    assert.equal(env.status, 0, env.stderr);
+    assert.match(JSON.parse(env.stdout).IDENTITY_HEADER, /.{20,}/);
+  });
+});
+
 test("lockbox --version prints the package's version", () => {
   const r = cli(["--version"]);
   assert.equal(r.status, 0, r.stderr);
