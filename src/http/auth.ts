@@ -40,10 +40,11 @@ export async function authenticate(
   authorization: string | undefined,
   tokens: Tokens,
   reply: FastifyReply,
-  challenge: string,
+  /** The challenge of a 401, made only when one is answered. */
+  challenge: () => string,
   now: number,
 ): Promise<Principal> {
-  const deny = (message: string, header = challenge): KvError => {
+  const deny = (message: string, header = challenge()): KvError => {
     void reply.header("www-authenticate", header);
     return new KvError(401, "Unauthorized", message);
   };
@@ -51,7 +52,7 @@ export async function authenticate(
   try {
     return await tokens.validate(authorization.slice(7).trim());
   } catch (e) {
-    if (e instanceof TokenError) throw deny(`AKV10032: Invalid token. ${e.message}`, e.timing ? claimsChallenge(now) : challenge);
+    if (e instanceof TokenError) throw deny(`AKV10032: Invalid token. ${e.message}`, e.timing ? claimsChallenge(now) : challenge());
     throw e;
   }
 }

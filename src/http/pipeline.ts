@@ -62,11 +62,12 @@ export function decoratePipeline(app: FastifyInstance): void {
 
 /** The caller of a request: a valid token of an identity that still exists and is enabled (401 and a challenge otherwise). */
 async function callerOf(req: FastifyRequest, reply: FastifyReply, deps: PipelineDeps): Promise<Caller> {
-  const challenge = challengeHeader(req.origin, deps.tokens.tenantId, vaultResource(deps.dnsSuffix, req.origin));
+  // Made only for a 401: a request with a good token needs none.
+  const challenge = (): string => challengeHeader(req.origin, deps.tokens.tenantId, vaultResource(deps.dnsSuffix, req.origin));
   const principal = await authenticate(req.headers.authorization, deps.tokens, reply, challenge, nowSeconds(deps.clock));
   const identity = await deps.identities.activeIdentity(principal.objectId);
   if (!identity) {
-    void reply.header("www-authenticate", challenge);
+    void reply.header("www-authenticate", challenge());
     throw new KvError(401, "Unauthorized", "AKV10032: Invalid token. The identity it was issued to is disabled or deleted.");
   }
   return { ...principal, name: identity.name, admin: identity.admin };

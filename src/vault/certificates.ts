@@ -394,6 +394,15 @@ export class CertificateService {
     }
   }
 
+  /**
+   * The engines of a certificate's backing key and secret, which follow it in every change
+   * (their version types differ; what is done to them here is the same for both).
+   */
+  private async eachBacking(fn: <P, Q extends PlannedPolicy>(objects: VersionedObjects<P, Q>) => Promise<unknown>): Promise<void> {
+    await fn(this.keys.objects);
+    await fn(this.secrets.objects);
+  }
+
   /** A secret or key of the name that is not a certificate's keeps it: the certificate is 409. */
   private async refuseNameTaken(repo: Repo, vault: Vault, name: string): Promise<void> {
     for (const [noun, engine] of [
@@ -712,8 +721,7 @@ export class CertificateService {
       const updated = await this.objects.updateIn(repo, found, input);
       if (input.enabled !== undefined) {
         const enabled = { enabled: input.enabled };
-        await this.keys.objects.updateIn(repo, await this.keys.objects.findIn(repo, vault, name, found.version), enabled);
-        await this.secrets.objects.updateIn(repo, await this.secrets.objects.findIn(repo, vault, name, found.version), enabled);
+        await this.eachBacking(async (o) => o.updateIn(repo, await o.findIn(repo, vault, name, found.version), enabled));
       }
       return updated;
     });
@@ -723,8 +731,7 @@ export class CertificateService {
   delete(vault: Vault, name: string): Promise<CertificateVersion> {
     return this.store.write(async (repo) => {
       const deleted = await this.objects.deleteIn(repo, await this.objects.findIn(repo, vault, name), vault);
-      await this.keys.objects.deleteIn(repo, await this.keys.objects.findIn(repo, vault, name), vault);
-      await this.secrets.objects.deleteIn(repo, await this.secrets.objects.findIn(repo, vault, name), vault);
+      await this.eachBacking(async (o) => o.deleteIn(repo, await o.findIn(repo, vault, name), vault));
       return deleted;
     });
   }
@@ -733,8 +740,7 @@ export class CertificateService {
   recover(vault: Vault, name: string): Promise<CertificateVersion> {
     return this.store.write(async (repo) => {
       const recovered = await this.objects.recoverIn(repo, await this.objects.findDeletedIn(repo, vault, name), vault);
-      await this.keys.objects.recoverIn(repo, await this.keys.objects.findDeletedIn(repo, vault, name), vault);
-      await this.secrets.objects.recoverIn(repo, await this.secrets.objects.findDeletedIn(repo, vault, name), vault);
+      await this.eachBacking(async (o) => o.recoverIn(repo, await o.findDeletedIn(repo, vault, name), vault));
       return recovered;
     });
   }
@@ -743,8 +749,7 @@ export class CertificateService {
   async purge(vault: Vault, name: string): Promise<void> {
     await this.store.write(async (repo) => {
       await this.objects.purgeIn(repo, await this.objects.findDeletedIn(repo, vault, name), vault);
-      await this.keys.objects.purgeIn(repo, await this.keys.objects.findDeletedIn(repo, vault, name), vault);
-      await this.secrets.objects.purgeIn(repo, await this.secrets.objects.findDeletedIn(repo, vault, name), vault);
+      await this.eachBacking(async (o) => o.purgeIn(repo, await o.findDeletedIn(repo, vault, name), vault));
     });
   }
 

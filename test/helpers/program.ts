@@ -55,16 +55,21 @@ export function runAz(args: string[], env: Record<string, string>): Promise<Prog
 function run(command: string, argv: string[], env: Record<string, string>, input?: string[]): Promise<ProgramRun> {
   const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...env };
   return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, { cwd: ROOT, env: childEnv, stdio: [input ? "pipe" : "ignore", "pipe", "pipe"] });
+    // A program that hangs is killed at the limit, so that its test fails instead of the run hanging.
+    const child = spawn(command, argv, {
+      cwd: ROOT,
+      env: childEnv,
+      stdio: [input ? "pipe" : "ignore", "pipe", "pipe"],
+      timeout: 120_000,
+      killSignal: "SIGKILL",
+    });
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
     if (input) child.stdin!.end(input.map((l) => `${l}\n`).join(""));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
     child.on("error", reject);
     child.on("close", (code) => {
-      clearTimeout(timer);
       // One JSON object a line (az prints indented JSON, whose lines are not events).
       const events = stdout
         .split("\n")
