@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import { readMarker } from "./datadir.ts";
 
 /** Everything `lockbox serve` can be told, from flags and the environment, in one typed object. */
 export interface Config {
@@ -74,13 +75,29 @@ export function dataDirOf(flag: string | undefined, env: NodeJS.ProcessEnv = pro
  * --storage / LOCKBOX_STORAGE (sqlite or postgres) and --postgres-url / LOCKBOX_POSTGRES_URL;
  * a PostgreSQL URL alone means postgres.
  */
-export function storageOf(flags: { storage?: string; postgresUrl?: string }, env: NodeJS.ProcessEnv = process.env): Storage {
-  const url = flags.postgresUrl ?? env.LOCKBOX_POSTGRES_URL;
-  const engine = flags.storage ?? env.LOCKBOX_STORAGE ?? (url ? "postgres" : "sqlite");
+export function storageOf(
+  flags: { storage?: string; postgresUrl?: string },
+  env: NodeJS.ProcessEnv = process.env,
+  recorded?: Storage,
+): Storage {
+  const given = flags.storage ?? env.LOCKBOX_STORAGE;
+  const url =
+    flags.postgresUrl ?? env.LOCKBOX_POSTGRES_URL ?? (given === undefined || given === "postgres" ? recordedUrl(recorded) : undefined);
+  const engine = given ?? (url ? "postgres" : (recorded?.engine ?? "sqlite"));
   if (engine === "sqlite") return { engine };
   if (engine !== "postgres") throw new Error(`invalid storage: ${engine} (sqlite or postgres)`);
   if (!url) throw new Error("--storage postgres needs --postgres-url or LOCKBOX_POSTGRES_URL");
   return { engine, url };
+}
+
+const recordedUrl = (recorded: Storage | undefined): string | undefined => (recorded?.engine === "postgres" ? recorded.url : undefined);
+
+/** A PostgreSQL URL as it may be written down and shown: without its password (which comes from PGPASSWORD or ~/.pgpass). */
+export function withoutPassword(url: string): string {
+  const u = new URL(url);
+  u.password = "";
+  u.searchParams.delete("password");
+  return u.toString();
 }
 
 export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Config {
@@ -99,7 +116,7 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     tlsKey: tlsKey ? resolve(tlsKey) : undefined,
     logLevel: flags.logLevel ?? env.LOCKBOX_LOG_LEVEL ?? "info",
     devClock: flags.devClock ?? env.LOCKBOX_DEV_CLOCK === "1",
-    storage: storageOf(flags, env),
+    storage: storageOf(flags, env, readMarker(dataDirOf(flags.dataDir, env))?.storage),
     requestTimeoutMs: Math.round(
       1000 * positive(flags.requestTimeout ?? env.LOCKBOX_REQUEST_TIMEOUT ?? DEFAULT_REQUEST_TIMEOUT_SECONDS, "request timeout"),
     ),

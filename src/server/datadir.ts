@@ -1,5 +1,6 @@
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Storage } from "./config.ts";
 
 /** The data directory's own folders, whose files are Lockbox's too. */
 const SUBDIRS = ["tls"];
@@ -40,6 +41,13 @@ export interface InstanceMarker {
   instance: string;
   /** The store, as a person reads it (no credentials): "the SQLite database /x/lockbox.db". */
   store: string;
+  /** The storage the server uses, for the CLI to follow (a PostgreSQL URL without its password). */
+  storage?: Storage;
+}
+
+/** Whether a data directory holds a Lockbox instance (its marker or its SQLite database). */
+export function hasLockboxData(dir: string): boolean {
+  return existsSync(markerFile(dir)) || existsSync(join(dir, "lockbox.db"));
 }
 
 const markerFile = (dir: string): string => join(dir, "instance.json");
@@ -56,7 +64,11 @@ export function readMarker(dir: string): InstanceMarker | undefined {
     );
   }
   if (typeof marker.instance !== "string") throw new Error(`${file} does not name an instance.`);
-  return { instance: marker.instance, store: String(marker.store ?? "an unknown store") };
+  const storage =
+    marker.storage?.engine === "sqlite" || (marker.storage?.engine === "postgres" && typeof marker.storage.url === "string")
+      ? marker.storage
+      : undefined;
+  return { instance: marker.instance, store: String(marker.store ?? "an unknown store"), ...(storage ? { storage } : {}) };
 }
 
 export function writeMarker(dir: string, marker: InstanceMarker): void {

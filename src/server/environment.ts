@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Instance } from "./instance.ts";
 import { DEFAULT_VAULT } from "../vault/vaults.ts";
@@ -26,20 +27,129 @@ export interface ClientEnvironment {
 /** Written by a running server so that `lockbox env` can tell its port and CA without flags. */
 export interface RuntimeInfo {
   pid: number;
-  port: number;
-  dnsSuffix: string;
+  /** Absent while the server starts. */
+  port?: number;
+  dnsSuffix?: string;
   caFile?: string;
 }
 
 const runtimeFile = (dataDir: string): string => join(dataDir, "server.json");
 
-export function writeRuntimeInfo(dataDir: string, info: RuntimeInfo): void {
-  writeFileSync(runtimeFile(dataDir), JSON.stringify(info, null, 2) + "\n");
+/** Whether a process with this id runs (one of another user's counts). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
-export function readRuntimeInfo(dataDir: string): RuntimeInfo | undefined {
+function parseRuntime(file: string): RuntimeInfo | undefined {
+  try {
+    const info = JSON.parse(readFileSync(file, "utf8")) as RuntimeInfo;
+    return Number.isInteger(info.pid) ? info : undefined;
+  } catch {
+    return undefined; // a torn or foreign file describes no server
+  }
+}
+
+/** The server running on this data directory, from its server.json; a file left by a server that is gone is ignored (and `stale` told). */
+export function readRuntimeInfo(dataDir: string, stale?: (info: RuntimeInfo) => void): RuntimeInfo | undefined {
   const file = runtimeFile(dataDir);
-  return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as RuntimeInfo) : undefined;
+  if (!existsSync(file)) return undefined;
+  const info = parseRuntime(file);
+  if (info && alive(info.pid)) return info;
+  if (info) stale?.(info);
+  return undefined;
+}
+
+/**
+ * Every running server of this user, listed in a folder of their own under the system's
+ * temporary folder (one file per process), so that a command run outside any data
+ * directory can find it.
+ */
+const registryDir = (): string => join(tmpdir(), `lockbox-${process.getuid?.() ?? "user"}`, "servers");
+
+export interface RegisteredServer {
+  pid: number;
+  port: number;
+  dataDir: string;
+}
+
+function register(entry: RegisteredServer): string {
+  const dir = registryDir();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, `${entry.pid}-${entry.port}.json`);
+  writeFileSync(file, JSON.stringify(entry) + "\n", { mode: 0o600 });
+  return file;
+}
+
+/** The servers of this user that run now (files of servers that died are removed). */
+export function runningServers(): RegisteredServer[] {
+  const dir = registryDir();
+  if (!existsSync(dir)) return [];
+  const found: RegisteredServer[] = [];
+  for (const name of readdirSync(dir)) {
+    const file = join(dir, name);
+    let entry: RegisteredServer;
+    try {
+      entry = JSON.parse(readFileSync(file, "utf8")) as RegisteredServer;
+    } catch {
+      continue;
+    }
+    if (alive(entry.pid) && readRuntimeInfo(entry.dataDir)?.pid === entry.pid) found.push(entry);
+    else rmSync(file, { force: true });
+  }
+  return found;
+}
+
+/** A data directory's server, claimed by the one that serves it (server.json, made exclusively). */
+export interface RuntimeClaim {
+  /** Tells clients where the server listens. */
+  publish(info: Omit<RuntimeInfo, "pid">): void;
+  /** The server is gone: server.json is removed (only if it is still this claim's). */
+  release(): void;
+}
+
+/**
+ * One server per data directory: server.json is made with O_EXCL and names this process;
+ * one naming a live process is refused with its pid and port, one left by a process that
+ * died (kill -9, a power cut) is taken over.
+ */
+export function claimRuntime(dataDir: string): RuntimeClaim {
+  const file = runtimeFile(dataDir);
+  const write = (info: RuntimeInfo, flag: string): void => writeFileSync(file, JSON.stringify(info, null, 2) + "\n", { flag, mode: 0o600 });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      write({ pid: process.pid }, "wx");
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 2) throw e;
+      const other = parseRuntime(file);
+      if (other && alive(other.pid))
+        throw new Error(
+          `another Lockbox server (pid ${other.pid}${other.port ? `, port ${other.port}` : ", starting"}) serves ${dataDir}: nothing was started. Use that one, stop it first, or give this server a --data-dir of its own.`,
+        );
+      rmSync(file, { force: true });
+    }
+  }
+  let released = false;
+  let listed: string | undefined;
+  const mine = (): boolean => parseRuntime(file)?.pid === process.pid;
+  return {
+    publish(info) {
+      if (released) return;
+      write({ pid: process.pid, ...info }, "w");
+      if (info.port !== undefined) listed = register({ pid: process.pid, port: info.port, dataDir: resolve(dataDir) });
+    },
+    release() {
+      if (released) return;
+      released = true;
+      if (listed) rmSync(listed, { force: true });
+      if (mine()) rmSync(file, { force: true });
+    },
+  };
 }
 
 /** Where Debian, Fedora/RHEL, Alpine and others keep the system's CA bundle. */

@@ -6,7 +6,7 @@ import { SealedSetting } from "../crypto/settings.ts";
 import { Identities } from "../identity/identities.ts";
 import { SqliteStore } from "../store/sqlite/engine.ts";
 import { PostgresStore } from "../store/postgres/engine.ts";
-import { storageOf, type Storage } from "./config.ts";
+import { storageOf, withoutPassword, type Storage } from "./config.ts";
 import type { Store } from "../store/store.ts";
 import { systemClock, type Clock } from "../kernel/clock.ts";
 import { StoredDevClock } from "../vault/devclock.ts";
@@ -82,6 +82,12 @@ function describeStore(storage: Storage): string {
   return `the PostgreSQL database ${url.pathname.slice(1) || url.username} on ${url.host}`;
 }
 
+/** The storage as the data directory records it: a PostgreSQL URL without its password. */
+const recordOf = (storage: Storage): Storage =>
+  storage.engine === "sqlite" ? storage : { engine: "postgres", url: withoutPassword(storage.url) };
+const storageName = (storage: Storage): string =>
+  storage.engine === "sqlite" ? "SQLite in the data directory" : `PostgreSQL at ${withoutPassword(storage.url)}`;
+
 function openStore(dataDir: string, storage: Storage): Promise<Store> | Store {
   return storage.engine === "postgres" ? PostgresStore.open(storage.url) : new SqliteStore(join(dataDir, "lockbox.db"));
 }
@@ -146,7 +152,12 @@ export async function openInstance(
   env: NodeJS.ProcessEnv = process.env,
   options: InstanceOptions = {},
 ): Promise<Instance> {
-  const storage = options.storage ?? storageOf({}, env);
+  const recorded = readMarker(dataDir)?.storage;
+  const storage = options.storage ?? storageOf({}, env, recorded);
+  if (options.existing && recorded && storageName(recorded) !== storageName(storage))
+    throw new Error(
+      `the server of ${dataDir} uses ${storageName(recorded)}, but this command was pointed at ${storageName(storage)}: nothing was done. Unset LOCKBOX_STORAGE and LOCKBOX_POSTGRES_URL to follow the server, or give the same storage.`,
+    );
   const where = storage.engine === "sqlite" ? `the SQLite database ${join(dataDir, "lockbox.db")}` : describeStore(storage);
   const noData = (): Error =>
     new Error(
@@ -175,8 +186,13 @@ export async function openInstance(
         `${dataDir} belongs to the Lockbox instance ${marker.instance}, kept in ${marker.store}, but ${where} holds the instance ${instanceId}: nothing was started or changed. Point Lockbox at the store of this data directory, or use a data directory of its own for the other store.`,
       );
     }
-    if (marker?.instance !== instanceId || marker.store !== describeStore(storage))
-      writeMarker(dataDir, { instance: instanceId, store: describeStore(storage) });
+    const record = recordOf(storage);
+    if (
+      marker?.instance !== instanceId ||
+      marker.store !== describeStore(storage) ||
+      JSON.stringify(marker.storage) !== JSON.stringify(record)
+    )
+      writeMarker(dataDir, { instance: instanceId, store: describeStore(storage), storage: record });
     prepareDataDir(dataDir); // the files the store made just now
   } catch (e) {
     await store.close();

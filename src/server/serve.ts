@@ -6,9 +6,11 @@ import { AuditLog, scheduledEvent } from "../audit/audit.ts";
 import { systemClock } from "../kernel/clock.ts";
 import { buildApp } from "./app.ts";
 import type { Config } from "./config.ts";
-import { shellQuote, writeRuntimeInfo } from "./environment.ts";
+import { claimRuntime, shellQuote, type RuntimeClaim } from "./environment.ts";
+import { prepareDataDir } from "./datadir.ts";
+import type { Logger } from "pino";
 import { createLogger } from "./logging.ts";
-import { openInstance } from "./instance.ts";
+import { openInstance, type Instance } from "./instance.ts";
 import { DEFAULT_VAULT } from "../vault/vaults.ts";
 import { ensureTls, operatorTls } from "./tls.ts";
 
@@ -16,19 +18,47 @@ const SCHEDULER_INTERVAL_MS = 1000;
 /** Under the dev clock, clients are told tokens last this long in real time (see identity/tokens.ts). */
 const DEV_CLOCK_TOKEN_SECONDS = 240;
 
+/** A server started by startServer: where it listens, and how to stop it. */
+export interface RunningServer {
+  port: number;
+  config: Config;
+  instance: Instance;
+  /** The local CA clients must trust (absent with an operator's certificate). */
+  caFile?: string;
+  /** https://{vault}.{dns-suffix}[:port] */
+  publicOrigin(vault: string): string;
+  /** Log rotation: the audit log was moved away; write on at its path. */
+  reopenAudit(): void;
+  /** Stops accepting, finishes the requests in flight, stops the scheduler, closes the store and gives up the data directory. */
+  stop(): Promise<void>;
+}
+
 /**
- * `lockbox serve`: opens the data directory, listens on HTTPS, prints where it listens and
- * how to get a client environment (never a credential: stdout is often a log), and on
- * SIGINT/SIGTERM stops accepting, finishes the requests in flight, closes the store and
- * exits 0.
+ * Opens the data directory (one server per data directory: see claimRuntime), listens on
+ * HTTPS and starts the scheduler. `lockbox serve` and the in-process API both start here.
  */
-export async function serve(config: Config): Promise<void> {
-  const log = createLogger(config.logLevel);
-  const instance = await openInstance(config.dataDir, process.env, {
-    devClock: config.devClock,
-    storage: config.storage,
-    init: config.init,
-  });
+export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+  prepareDataDir(config.dataDir);
+  const claim = claimRuntime(config.dataDir);
+  const released = (): void => claim.release();
+  process.once("exit", released);
+  let instance: Instance | undefined;
+  try {
+    instance = await openInstance(config.dataDir, process.env, {
+      devClock: config.devClock,
+      storage: config.storage,
+      init: config.init,
+    });
+    return await listen(config, log, instance, claim, () => process.removeListener("exit", released));
+  } catch (e) {
+    await instance?.close();
+    released();
+    process.removeListener("exit", released);
+    throw e;
+  }
+}
+
+async function listen(config: Config, log: Logger, instance: Instance, claim: RuntimeClaim, done: () => void): Promise<RunningServer> {
   const tls =
     config.tlsCert && config.tlsKey
       ? operatorTls(config.tlsCert, config.tlsKey)
@@ -56,7 +86,7 @@ export async function serve(config: Config): Promise<void> {
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   port = typeof address === "object" && address ? address.port : config.port;
-  writeRuntimeInfo(config.dataDir, { pid: process.pid, port, dnsSuffix: config.dnsSuffix, caFile: tls.caFile });
+  claim.publish({ port, dnsSuffix: config.dnsSuffix, caFile: tls.caFile });
 
   const deliverer = new Deliverer(
     instance.store,
@@ -66,38 +96,69 @@ export async function serve(config: Config): Promise<void> {
       warn: (message) => log.warn(message),
     },
   );
+  const opened = instance;
   scheduler = new Scheduler(instance, deliverer, log, {
     ready: () => audit.ready(),
     record: (entry) =>
       audit.record(
-        scheduledEvent(entry, { timeMs: instance.clock.nowMs(), subscription: instance.tenantId, origin: publicOrigin(entry.vault) }),
+        scheduledEvent(entry, { timeMs: opened.clock.nowMs(), subscription: opened.tenantId, origin: publicOrigin(entry.vault) }),
       ),
   });
   scheduler.start(SCHEDULER_INTERVAL_MS);
 
+  let stopped: Promise<void> | undefined;
+  return {
+    port,
+    config,
+    instance,
+    caFile: tls.caFile,
+    publicOrigin,
+    reopenAudit: () => void audit.reopen(),
+    stop() {
+      stopped ??= (async () => {
+        await app.close();
+        await scheduler?.stop();
+        audit.close();
+        await opened.close();
+        claim.release();
+        done();
+      })();
+      return stopped;
+    },
+  };
+}
+
+/**
+ * `lockbox serve`: starts the server, prints where it listens and how to get a client
+ * environment (never a credential: stdout is often a log), and on SIGINT/SIGTERM stops
+ * accepting, finishes the requests in flight, closes the store and exits 0.
+ */
+export async function serve(config: Config): Promise<void> {
+  const log = createLogger(config.logLevel);
+  const server = await startServer(config, log);
+  const { port } = server;
   // Ready for a signal before anyone is told the server is up.
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     log.info(`${signal} received: finishing requests in flight`);
-    await app.close();
-    await scheduler?.stop();
-    audit.close();
-    await instance.close();
+    await server.stop();
     process.exit(0);
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
   // Log rotation: the audit log was moved away; write on at its path.
-  process.on("SIGHUP", () => void audit.reopen());
+  process.on("SIGHUP", () => void server.reopenAudit());
 
   const shownHost = config.host.includes(":") ? `[${config.host}]` : config.host;
   process.stdout.write(
     [
       `Lockbox listening on https://${shownHost}:${port} (data in ${config.dataDir})`,
       `Vault URLs: https://{vault}.${config.dnsSuffix}:${port}, e.g. KEYVAULT_URL=https://${DEFAULT_VAULT}.${config.dnsSuffix}:${port}`,
-      tls.caFile ? `TLS: certificate from the local CA ${tls.caFile} (NODE_EXTRA_CA_CERTS)` : `TLS: the certificate ${config.tlsCert}`,
+      server.caFile
+        ? `TLS: certificate from the local CA ${server.caFile} (NODE_EXTRA_CA_CERTS)`
+        : `TLS: the certificate ${config.tlsCert}`,
       `Audit log: ${config.auditLog}`,
       "",
       "For a program's environment (IDENTITY_ENDPOINT, IDENTITY_HEADER, ...), run in another terminal:",

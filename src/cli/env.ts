@@ -1,0 +1,36 @@
+import { Command, Option } from "commander";
+import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { parsePort, DEFAULT_DNS_SUFFIX, DEFAULT_PORT } from "../server/config.ts";
+import { asShell, azLines, clientEnvironment, readRuntimeInfo, SHELLS, type Shell } from "../server/environment.ts";
+import { dataDirOption, resolveDataDir, withInstance } from "./common.ts";
+
+export function envCommands(program: Command): void {
+  program
+    .command("env")
+    .description(
+      "print the environment a client program needs (NODE_EXTRA_CA_CERTS, SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, IDENTITY_ENDPOINT, IDENTITY_HEADER, TENANT_ID, KEYVAULT_URL)",
+    )
+    .addOption(dataDirOption())
+    .option("--port <port>", "the server's port (default: the running server's, else 8443)")
+    .option("--dns-suffix <suffix>", "the server's DNS suffix (default: the running server's)")
+    .option("--json", "print one JSON object instead of shell export lines")
+    .option("--az", "print the az CLI lines that register this server as a cloud and log in")
+    .addOption(new Option("--shell <shell>", "the shell to write for (default sh: bash, zsh, ...)").choices(SHELLS))
+    .action(async (opts: { dataDir?: string; port?: string; dnsSuffix?: string; json?: boolean; az?: boolean; shell?: Shell }) => {
+      const given = opts.port !== undefined ? parsePort(opts.port) : undefined;
+      const dataDir = resolveDataDir(opts.dataDir, given);
+      const running = readRuntimeInfo(dataDir, (stale) =>
+        console.error(`lockbox: ${join(dataDir, "server.json")} names pid ${stale.pid}, which no longer runs: ignored`),
+      );
+      const port = given ?? running?.port ?? DEFAULT_PORT;
+      const dnsSuffix = opts.dnsSuffix ?? running?.dnsSuffix ?? DEFAULT_DNS_SUFFIX;
+      const localCa = join(dataDir, "tls", "ca.pem");
+      const caFile = running ? running.caFile : existsSync(localCa) ? localCa : undefined;
+      await withInstance(dataDir, async (instance) => {
+        if (opts.az) return void console.log(azLines(port, dnsSuffix, instance.tenantId));
+        const env = await clientEnvironment(instance, port, dnsSuffix, caFile);
+        console.log(opts.json ? JSON.stringify(env, null, 2) : asShell(env, opts.shell));
+      });
+    });
+}

@@ -1,0 +1,65 @@
+import { Command, Option } from "commander";
+import {
+  resolveConfig,
+  dataDirOf,
+  DEFAULT_DNS_SUFFIX,
+  DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_PORT,
+  DEFAULT_REQUEST_TIMEOUT_SECONDS,
+} from "../server/config.ts";
+import { openInstance } from "../server/instance.ts";
+import { serve } from "../server/serve.ts";
+import { dataDirOption } from "./common.ts";
+
+export function serveCommands(program: Command): void {
+  program
+    .command("serve")
+    .description("run the HTTPS server")
+    .option("--host <host>", "address to listen on (env LOCKBOX_HOST)", undefined)
+    .option("--port <port>", `port to listen on, 0 for any free port (env LOCKBOX_PORT, default ${DEFAULT_PORT})`)
+    .addOption(dataDirOption())
+    .option("--dns-suffix <suffix>", `vault hosts are {vault}.SUFFIX (env LOCKBOX_DNS_SUFFIX, default ${DEFAULT_DNS_SUFFIX})`)
+    .option("--tls-cert <file>", "an operator's certificate (PEM) instead of the local CA's (env LOCKBOX_TLS_CERT)")
+    .option("--tls-key <file>", "the key of --tls-cert (PEM) (env LOCKBOX_TLS_KEY)")
+    .option("--log-level <level>", "fatal, error, warn, info, debug or trace (env LOCKBOX_LOG_LEVEL)")
+    .option("--audit-log <file>", "append AuditEvent lines here (env LOCKBOX_AUDIT_LOG, default DATA-DIR/audit.log)")
+    .option("--dev-clock", "for tests: a clock that GET/POST /lockbox/v1/clock reads and moves forward (env LOCKBOX_DEV_CLOCK=1)")
+    .addOption(
+      new Option("--storage <engine>", "sqlite (in the data directory) or postgres (env LOCKBOX_STORAGE)").choices(["sqlite", "postgres"]),
+    )
+    .option(
+      "--postgres-url <url>",
+      "the PostgreSQL database, e.g. postgres://user@host/lockbox (env LOCKBOX_POSTGRES_URL; implies --storage postgres)",
+    )
+    .option(
+      "--request-timeout <seconds>",
+      `a whole request must arrive within this long, its headers within 10 s (env LOCKBOX_REQUEST_TIMEOUT, default ${DEFAULT_REQUEST_TIMEOUT_SECONDS})`,
+    )
+    .option(
+      "--keep-alive-timeout <seconds>",
+      `idle keep-alive connections are closed after this long (env LOCKBOX_KEEP_ALIVE_TIMEOUT, default ${DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS})`,
+    )
+    .option(
+      "--max-connections <n>",
+      `at most this many connections at once; more are closed at once (env LOCKBOX_MAX_CONNECTIONS, default ${DEFAULT_MAX_CONNECTIONS})`,
+    )
+    .option("--init", "begin a new instance on an empty store, even though a root key was given or the data directory names an instance")
+    .action(async (opts) => {
+      await serve(resolveConfig(opts));
+    });
+
+  program
+    .command("init")
+    .description("create a new, empty store in the data directory (lockbox serve also does on its first start)")
+    .addOption(dataDirOption())
+    .action(async (opts: { dataDir?: string }) => {
+      const dataDir = dataDirOf(opts.dataDir);
+      const instance = await openInstance(dataDir);
+      try {
+        console.log(`Lockbox data in ${dataDir}: tenant ${instance.tenantId}, the vault default, and the developer identity.`);
+      } finally {
+        await instance.close();
+      }
+    });
+}
