@@ -132,14 +132,16 @@ export class AccessControl {
   }
 }
 
-function normalizeScope(scope: string): string {
+/** A role assignment's scope as stored: `/`, or `/secrets|keys|certificates/NAME` (canonical). */
+export function normalizeScope(scope: string): string {
   if (scope === "/" || scope === "") return "/";
   const m = /^\/(secrets|keys|certificates)\/([^/]+)$/i.exec(scope);
   if (!m) throw badParameter(`The scope '${scope}' is not valid: use /, /secrets/NAME, /keys/NAME or /certificates/NAME.`);
   return `/${m[1]!.toLowerCase()}/${canonicalName(m[2]!)}`;
 }
 
-function checkPermissions(kind: PermissionKind, given: string[]): string[] {
+/** Access-policy permissions of one collection as stored: known names in their own case, `all` for every one. */
+export function checkPermissions(kind: PermissionKind, given: string[]): string[] {
   const known = PERMISSIONS[kind];
   const out: string[] = [];
   for (const g of given) {

@@ -161,6 +161,48 @@ const asBadParameter = (e: unknown): never => {
 };
 
 /**
+ * Checks what a generated key is asked to be (type, size or curve, exponent, key_ops,
+ * release policy) and gives what generation needs: the API's create and a seed file check
+ * one set of rules.
+ */
+export function keySpecOf(input: KeyCreateInput): { family: KeyFamily; shape: KeyShape } {
+  const family = familyOf(input.kty);
+  checkKeyOps(input.keyOps);
+  checkRelease(input.exportable, input.releasePolicy);
+  if (family === "RSA") {
+    const size = input.keySize ?? 2048;
+    if (!RSA_SIZES.includes(size)) throw badParameter(`An RSA key size must be 2048, 3072 or 4096; ${size} is not.`);
+    const exponent = input.publicExponent ?? 65537;
+    if (exponent !== 3 && exponent !== 65537) throw badParameter("The public exponent must be 3 or 65537.");
+    return { family, shape: { size, exponent } };
+  }
+  if (family === "EC") {
+    const crv = input.crv ?? "P-256";
+    if (!isCurve(crv)) throw badParameter(`The curve '${crv}' is not supported: use P-256, P-256K, P-384 or P-521.`);
+    return { family, shape: { crv } };
+  }
+  const size = input.keySize ?? 256;
+  if (!OCT_SIZES.includes(size)) throw badParameter(`A symmetric key size must be 128, 192 or 256; ${size} is not.`);
+  return { family, shape: { size } };
+}
+
+/** Checks an imported key (its JWK, key_ops, release policy) and gives its type and private material. */
+export function importedKeyOf(input: KeyImportInput): { kty: string; keyOps: string[] | undefined; material: PrivateJwk } {
+  const jwk = input.key;
+  const given = typeof jwk.kty === "string" ? jwk.kty : "";
+  const family = familyOf(given);
+  const kty = input.hsm && !given.endsWith("-HSM") ? `${given}-HSM` : given;
+  const keyOps = Array.isArray(jwk.key_ops) ? (jwk.key_ops as string[]) : undefined;
+  checkKeyOps(keyOps);
+  checkRelease(input.exportable, input.releasePolicy);
+  try {
+    return { kty, keyOps, material: importJwk(family, jwk) };
+  } catch (e) {
+    return asBadParameter(e);
+  }
+}
+
+/**
  * Keys: the shared versioned-object rules, plus key material (sealed like secret values),
  * rotation policies and the cryptographic operations.
  */
@@ -231,43 +273,13 @@ export class KeyService {
   }
 
   async create(vault: Vault, name: string, input: KeyCreateInput): Promise<KeyVersion> {
-    const family = familyOf(input.kty);
-    checkKeyOps(input.keyOps);
-    checkRelease(input.exportable, input.releasePolicy);
-    let options: KeyShape = {};
-    if (family === "RSA") {
-      const size = input.keySize ?? 2048;
-      if (!RSA_SIZES.includes(size)) throw badParameter(`An RSA key size must be 2048, 3072 or 4096; ${size} is not.`);
-      const exponent = input.publicExponent ?? 65537;
-      if (exponent !== 3 && exponent !== 65537) throw badParameter("The public exponent must be 3 or 65537.");
-      options = { size, exponent };
-    } else if (family === "EC") {
-      const crv = input.crv ?? "P-256";
-      if (!isCurve(crv)) throw badParameter(`The curve '${crv}' is not supported: use P-256, P-256K, P-384 or P-521.`);
-      options = { crv };
-    } else {
-      const size = input.keySize ?? 256;
-      if (!OCT_SIZES.includes(size)) throw badParameter(`A symmetric key size must be 128, 192 or 256; ${size} is not.`);
-      options = { size };
-    }
-    const material = await generateKey(family, options);
+    const { family, shape } = keySpecOf(input);
+    const material = await generateKey(family, shape);
     return this.addVersion(vault, name, input.kty, material, input);
   }
 
   async import(vault: Vault, name: string, input: KeyImportInput): Promise<KeyVersion> {
-    const jwk = input.key;
-    const given = typeof jwk.kty === "string" ? jwk.kty : "";
-    const family = familyOf(given);
-    const kty = input.hsm && !given.endsWith("-HSM") ? `${given}-HSM` : given;
-    const keyOps = Array.isArray(jwk.key_ops) ? (jwk.key_ops as string[]) : undefined;
-    checkKeyOps(keyOps);
-    checkRelease(input.exportable, input.releasePolicy);
-    let material: PrivateJwk;
-    try {
-      material = importJwk(family, jwk);
-    } catch (e) {
-      return asBadParameter(e);
-    }
+    const { kty, keyOps, material } = importedKeyOf(input);
     return this.addVersion(vault, name, kty, material, { ...input, keyOps });
   }
 

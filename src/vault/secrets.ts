@@ -95,6 +95,16 @@ function checkContentType(contentType: string | undefined): void {
   }
 }
 
+/** Checks a new secret version's value and content type (the API's set and a seed file alike); the value as bytes. */
+export function checkSecretInput(input: SecretInput): Buffer {
+  const value = Buffer.from(input.value, "utf8");
+  if (value.length > MAX_SECRET_BYTES) {
+    throw badParameter(`The secret value is ${value.length} bytes; a secret value can be at most ${MAX_SECRET_BYTES} bytes.`);
+  }
+  checkContentType(input.contentType);
+  return value;
+}
+
 /** Secrets: the shared versioned-object rules plus a value, and rotation beyond Azure. */
 export class SecretService {
   readonly objects: VersionedObjects<SecretProps, SecretRotationPolicy>;
@@ -111,11 +121,7 @@ export class SecretService {
   }
 
   async set(vault: Vault, name: string, input: SecretInput): Promise<Secret> {
-    const value = Buffer.from(input.value, "utf8");
-    if (value.length > MAX_SECRET_BYTES) {
-      throw badParameter(`The secret value is ${value.length} bytes; a secret value can be at most ${MAX_SECRET_BYTES} bytes.`);
-    }
-    checkContentType(input.contentType);
+    const value = checkSecretInput(input);
     const version = await this.objects.create(vault, name, value, {
       enabled: input.enabled,
       nbf: input.nbf,

@@ -29,6 +29,14 @@ export const DEFAULT_RETENTION_DAYS = 90;
 export const DEFAULT_VAULT = "default";
 const CACHE_MS = 1000;
 
+/** A vault's soft-delete retention: a whole number of days from 7 to 90. */
+export function checkRetentionDays(days: number): number {
+  if (!Number.isInteger(days) || days < 7 || days > 90) {
+    throw badParameter("The soft-delete retention period must be a whole number of days from 7 to 90.");
+  }
+  return days;
+}
+
 function toVault(r: VaultRecord): Vault {
   const base = r.retentionDays === 90 ? "Recoverable" : "CustomizedRecoverable";
   return {
@@ -60,10 +68,7 @@ export class Vaults {
 
   async create(name: string, options: VaultOptions = {}): Promise<Vault> {
     const key = canonicalVaultName(name);
-    const retentionDays = options.retentionDays ?? DEFAULT_RETENTION_DAYS;
-    if (!Number.isInteger(retentionDays) || retentionDays < 7 || retentionDays > 90) {
-      throw badParameter("The soft-delete retention period must be a whole number of days from 7 to 90.");
-    }
+    const retentionDays = checkRetentionDays(options.retentionDays ?? DEFAULT_RETENTION_DAYS);
     const record: VaultRecord = {
       name: key,
       wrappedKey: this.keyring.newWrappedDataKey(key),
