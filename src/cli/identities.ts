@@ -4,7 +4,7 @@ import type { IdentityKind, IdentityRecord } from "../store/store.ts";
 import { dataDirOption, withInstance } from "./common.ts";
 
 /** What a new identity's credential looks like to its user. */
-function printCredential(i: Instance, identity: IdentityRecord, credential: string, json: boolean | undefined): void {
+export function printCredential(i: Instance, identity: IdentityRecord, credential: string, json: boolean | undefined): void {
   if (identity.kind === "managed") {
     if (json)
       console.log(JSON.stringify({ name: identity.name, objectId: identity.id, clientId: identity.clientId, identityHeader: credential }));

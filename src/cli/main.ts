@@ -8,6 +8,7 @@ import { identityCommands } from "./identities.ts";
 import { accessCommands } from "./access.ts";
 import { eventCommands } from "./events.ts";
 import { objectCommands } from "./objects.ts";
+import { seedCommands } from "./seed.ts";
 
 // Every file Lockbox makes (database, WAL, keys, server state) is its user's alone.
 process.umask(0o077);
@@ -31,6 +32,7 @@ program.addCommand(identityCommands("sp", "service principal", "client id and se
 accessCommands(program);
 eventCommands(program);
 objectCommands(program);
+seedCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`lockbox: ${e instanceof KvError || e instanceof Error ? e.message : String(e)}`);

@@ -44,9 +44,10 @@ export function serveCommands(program: Command): void {
       "--max-connections <n>",
       `at most this many connections at once; more are closed at once (env LOCKBOX_MAX_CONNECTIONS, default ${DEFAULT_MAX_CONNECTIONS})`,
     )
+    .option("--seed <file>", "apply this seed file (see lockbox seed) once the server has started, before it is announced")
     .option("--init", "begin a new instance on an empty store, even though a root key was given or the data directory names an instance")
     .action(async (opts) => {
-      await serve(resolveConfig(opts));
+      await serve(resolveConfig(opts), { seedFile: opts.seed });
     });
 
   program

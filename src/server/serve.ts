@@ -13,6 +13,7 @@ import { createLogger } from "./logging.ts";
 import { openInstance, type Instance } from "./instance.ts";
 import { DEFAULT_VAULT } from "../vault/vaults.ts";
 import { ensureTls, operatorTls } from "./tls.ts";
+import { applySeed, describeChange, describeNote, loadSeed, seedFailure } from "./seed.ts";
 
 const SCHEDULER_INTERVAL_MS = 1000;
 /** Under the dev clock, clients are told tokens last this long in real time (see identity/tokens.ts). */
@@ -133,10 +134,13 @@ async function listen(config: Config, log: Logger, instance: Instance, claim: Ru
  * environment (never a credential: stdout is often a log), and on SIGINT/SIGTERM stops
  * accepting, finishes the requests in flight, closes the store and exits 0.
  */
-export async function serve(config: Config): Promise<void> {
+export async function serve(config: Config, options: { seedFile?: string } = {}): Promise<void> {
   const log = createLogger(config.logLevel);
+  // A seed file is read and checked on its own before anything starts.
+  const seed = options.seedFile === undefined ? undefined : { file: options.seedFile, ...loadSeed(options.seedFile) };
   const server = await startServer(config, log);
   const { port } = server;
+  const seeded = seed ? await applyServerSeed(server, seed) : [];
   // Ready for a signal before anyone is told the server is up.
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -154,6 +158,7 @@ export async function serve(config: Config): Promise<void> {
   const shownHost = config.host.includes(":") ? `[${config.host}]` : config.host;
   process.stdout.write(
     [
+      ...seeded,
       `Lockbox listening on https://${shownHost}:${port} (data in ${config.dataDir})`,
       `Vault URLs: https://{vault}.${config.dnsSuffix}:${port}, e.g. KEYVAULT_URL=https://${DEFAULT_VAULT}.${config.dnsSuffix}:${port}`,
       server.caFile
@@ -167,4 +172,31 @@ export async function serve(config: Config): Promise<void> {
       "",
     ].join("\n"),
   );
+}
+
+/**
+ * `serve --seed`: applies the seed once the server runs, and says what it changed. A seed that
+ * fails stops the server. No credential is printed (stdout is often a log): the seed's
+ * credentialsFile has them, or `lockbox identity|sp rotate` makes new ones.
+ */
+async function applyServerSeed(server: RunningServer, seed: { file: string; seed: unknown; baseDir: string }): Promise<string[]> {
+  let result;
+  try {
+    result = await applySeed(server.instance, seed.seed, seed.baseDir);
+  } catch (e) {
+    await server.stop();
+    throw seedFailure(seed.file, e);
+  }
+  const lines = [
+    ...result.changes.map((c) => `Seed ${seed.file}: ${describeChange(c)}`),
+    ...result.notes.map((n) => `Seed ${seed.file}: ${describeNote(n)}`),
+  ];
+  if (result.changes.length === 0) lines.push(`Seed ${seed.file}: nothing to change`);
+  if (result.credentialsFile) lines.push(`Seed ${seed.file}: credentials written to ${result.credentialsFile}`);
+  else
+    for (const { identity } of result.credentials)
+      lines.push(
+        `Seed ${seed.file}: serve prints no credential of ${identity.name}; name a credentialsFile in the seed, or run lockbox ${identity.kind === "managed" ? "identity" : "sp"} rotate ${identity.name}`,
+      );
+  return lines;
 }
