@@ -10,6 +10,13 @@ const hash = (credential: string): string => createHash("sha256").update(credent
 const newCredential = (): string => randomBytes(32).toString("base64url");
 const IDENTITY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/** An identity's name: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit. */
+export function checkIdentityName(name: string): void {
+  if (!IDENTITY_NAME.test(name)) {
+    throw badParameter(`The identity name '${name}' is invalid: use 1-64 letters, digits, '.', '_' or '-'.`);
+  }
+}
+
 export interface NewIdentity {
   identity: IdentityRecord;
   /** Shown once: the managed identity's header value, or the service principal's client secret. */
@@ -46,9 +53,7 @@ export class Identities {
 
   /** A new identity and its credential, for the caller to insert (e.g. with something else in one transaction). */
   prepare(name: string, kind: IdentityKind, options: { admin?: boolean } = {}): NewIdentity {
-    if (!IDENTITY_NAME.test(name)) {
-      throw badParameter(`The identity name '${name}' is invalid: use 1-64 letters, digits, '.', '_' or '-'.`);
-    }
+    checkIdentityName(name);
     const credential = newCredential();
     const identity: IdentityRecord = {
       id: randomUUID(),

@@ -5,6 +5,7 @@ import { checkPermissions, normalizeScope } from "../authz/access.ts";
 import { PERMISSIONS, type PermissionKind } from "../authz/operations.ts";
 import { BUILT_IN_ROLES, roleNamed } from "../authz/roles.ts";
 import { privateJwkOf, shapeOf, type PrivateJwk } from "../crypto/keys.ts";
+import { checkIdentityName } from "../identity/identities.ts";
 import { KvError } from "../kernel/errors.ts";
 import { isRecord } from "../kernel/json.ts";
 import type { IdentityKind, IdentityRecord } from "../store/store.ts";
@@ -206,7 +207,7 @@ class Problems {
   /** An ISO 8601 date and time, as Unix seconds. */
   time(value: unknown, path: string): number | undefined {
     if (value === undefined) return undefined;
-    const ms = typeof value === "string" ? Date.parse(value) : NaN;
+    const ms = typeof value === "string" && /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;
     if (Number.isFinite(ms)) return Math.floor(ms / 1000);
     this.add(path, "must be an ISO 8601 date and time, e.g. 2030-01-01T00:00:00Z");
     return undefined;
@@ -443,10 +444,9 @@ export function parseSeed(seed: unknown, baseDir: string, env: NodeJS.ProcessEnv
         if (x.name === undefined) p.add(join(at, "name"), "is required");
         continue;
       }
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
-        p.add(join(at, "name"), `the identity name '${name}' is invalid: use 1-64 letters, digits, '.', '_' or '-'`);
-        continue;
-      }
+      const refused = p.list.length;
+      p.check(join(at, "name"), () => checkIdentityName(name));
+      if (p.list.length > refused) continue;
       if (names.has(name)) {
         p.add(join(at, "name"), `another identity or service principal of the seed is named '${name}'`);
         continue;
