@@ -4,8 +4,9 @@
 // run's NODE_EXTRA_CA_CERTS does not name: trust and names come from startLockbox alone.
 import { test as nodeTest } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { request } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -147,4 +148,75 @@ test("in a process with an empty environment (no NODE_EXTRA_CA_CERTS, no identit
   assert.equal(run.stderr, "");
   assert.equal(run.stdout, "world\n");
   assert.equal(run.status, 0);
+});
+
+/** One HTTPS request that trusts `ca` alone. */
+function call(
+  url: string,
+  ca: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca, agent: false, method: init.method ?? "GET", headers: init.headers }, (res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString("utf8")));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end(init.body);
+  });
+}
+
+test("lockbox serve --in-memory: a temporary data directory with no store in it, lockbox env works, other commands say why they cannot, and all is gone at exit", async () => {
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+  const server = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--in-memory", "--port", "0"], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  server.stdout.on("data", (c: Buffer) => (output += c.toString("utf8")));
+  server.stderr.on("data", (c: Buffer) => (output += c.toString("utf8")));
+  const exited = new Promise<number | null>((resolve) => server.on("exit", (code) => resolve(code)));
+  let dataDir = "";
+  try {
+    const [, port, dir] = await new Promise<RegExpExecArray>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`not listening within 30 s:\n${output}`)), 30_000);
+      server.stdout.on("data", () => {
+        const m = /listening on https:\/\/127\.0\.0\.1:(\d+) \(data in memory, gone at exit; TLS files in (.+)\)/.exec(output);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m);
+        }
+      });
+    });
+    dataDir = dir!;
+    const files = readdirSync(dataDir);
+    for (const f of ["lockbox.db", "root.key", "instance.json"]) assert.ok(!files.includes(f), `no ${f} in ${files.join(", ")}`);
+
+    const env = cli(["env", "--json", "--data-dir", dataDir]);
+    assert.equal(env.status, 0, env.stderr);
+    const { IDENTITY_ENDPOINT, IDENTITY_HEADER } = JSON.parse(env.stdout) as Record<string, string>;
+    const ca = readFileSync(join(dataDir, "tls/ca.pem"), "utf8");
+    const resource = `https://vault.localhost:${port}`;
+    const issued = await call(`${IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=${encodeURIComponent(resource)}`, ca, {
+      headers: { "x-identity-header": IDENTITY_HEADER! },
+    });
+    assert.equal(issued.status, 200, issued.body);
+    const token = (JSON.parse(issued.body) as { access_token: string }).access_token;
+    const put = await call(`https://localhost:${port}/secrets/in-memory?api-version=7.5`, ca, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ value: "kept in memory" }),
+    });
+    assert.equal(put.status, 200, put.body);
+
+    const list = cli(["vault", "list", "--data-dir", dataDir]);
+    assert.equal(list.status, 1);
+    assert.match(list.stderr, /keeps its data in its own memory \(serve --in-memory\)/);
+  } finally {
+    server.kill("SIGTERM");
+  }
+  assert.equal(await exited, 0, output);
+  assert.ok(dataDir && !existsSync(dataDir), `${dataDir} is removed at exit`);
 });
