@@ -2,7 +2,7 @@ import { Option } from "commander";
 import { dataDirOf } from "../server/config.ts";
 import { openInstance, type Instance } from "../server/instance.ts";
 import { hasLockboxData } from "../server/datadir.ts";
-import { runningServers } from "../server/environment.ts";
+import { readRuntimeInfo, runningServers } from "../server/environment.ts";
 import { vaultNotFound } from "../kernel/errors.ts";
 
 export const dataDirOption = () => new Option("--data-dir <dir>", "data directory (env LOCKBOX_DATA_DIR, default ./.lockbox)");
@@ -31,7 +31,12 @@ export function resolveDataDir(flag: string | undefined, port?: number): string 
 
 /** Runs a command against the data directory's store; works while a server runs on it. */
 export async function withInstance(dataDir: string | undefined, fn: (i: Instance) => Promise<void>): Promise<void> {
-  const instance = await openInstance(resolveDataDir(dataDir), process.env, { existing: true });
+  const dir = resolveDataDir(dataDir);
+  if (readRuntimeInfo(dir)?.memory)
+    throw new Error(
+      `the server of ${dir} keeps its data in its own memory (serve --in-memory): no other process can read or change it. Use its REST API, or a server with a store on disk.`,
+    );
+  const instance = await openInstance(dir, process.env, { existing: true });
   try {
     await fn(instance);
   } finally {

@@ -2,7 +2,16 @@ import { Command, Option } from "commander";
 import { join } from "node:path";
 import { existsSync } from "node:fs";
 import { parsePort, DEFAULT_DNS_SUFFIX, DEFAULT_PORT } from "../server/config.ts";
-import { asShell, azLines, clientEnvironment, readRuntimeInfo, SHELLS, type Shell } from "../server/environment.ts";
+import {
+  asShell,
+  azLines,
+  clientEnvironment,
+  memoryIdentity,
+  readRuntimeInfo,
+  SHELLS,
+  type InstanceIdentity,
+  type Shell,
+} from "../server/environment.ts";
 import { dataDirOption, resolveDataDir, withInstance } from "./common.ts";
 
 export function envCommands(program: Command): void {
@@ -27,10 +36,13 @@ export function envCommands(program: Command): void {
       const dnsSuffix = opts.dnsSuffix ?? running?.dnsSuffix ?? DEFAULT_DNS_SUFFIX;
       const localCa = join(dataDir, "tls", "ca.pem");
       const caFile = running ? running.caFile : existsSync(localCa) ? localCa : undefined;
-      await withInstance(dataDir, async (instance) => {
+      const print = async (instance: InstanceIdentity): Promise<void> => {
         if (opts.az) return void console.log(azLines(port, dnsSuffix, instance.tenantId));
         const env = await clientEnvironment(instance, port, dnsSuffix, caFile);
         console.log(opts.json ? JSON.stringify(env, null, 2) : asShell(env, opts.shell));
-      });
+      };
+      // An in-memory store is the server's alone: its identity is in a file it wrote.
+      if (running?.memory) await print(memoryIdentity(dataDir));
+      else await withInstance(dataDir, print);
     });
 }

@@ -2,6 +2,7 @@ import { Command, Option } from "commander";
 import {
   resolveConfig,
   dataDirOf,
+  type ConfigFlags,
   DEFAULT_DNS_SUFFIX,
   DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS,
   DEFAULT_MAX_CONNECTIONS,
@@ -9,7 +10,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_SECONDS,
 } from "../server/config.ts";
 import { openInstance } from "../server/instance.ts";
-import { serve } from "../server/serve.ts";
+import { serve, temporaryDataDir } from "../server/serve.ts";
 import { dataDirOption } from "./common.ts";
 
 export function serveCommands(program: Command): void {
@@ -45,9 +46,15 @@ export function serveCommands(program: Command): void {
       `at most this many connections at once; more are closed at once (env LOCKBOX_MAX_CONNECTIONS, default ${DEFAULT_MAX_CONNECTIONS})`,
     )
     .option("--seed <file>", "apply this seed file (see lockbox seed) once the server has started, before it is announced")
+    .option(
+      "--in-memory",
+      "keep the store in memory, gone when the server stops (tests); without --data-dir, also the TLS files, in a temporary data directory removed at exit",
+    )
     .option("--init", "begin a new instance on an empty store, even though a root key was given or the data directory names an instance")
-    .action(async (opts) => {
-      await serve(resolveConfig(opts), { seedFile: opts.seed });
+    .action(async (opts: ConfigFlags & { seed?: string }) => {
+      const temporary = opts.inMemory && opts.dataDir === undefined && !process.env.LOCKBOX_DATA_DIR;
+      const config = resolveConfig(temporary ? { ...opts, dataDir: temporaryDataDir() } : opts);
+      await serve(config, { removeDataDir: temporary, seedFile: opts.seed });
     });
 
   program

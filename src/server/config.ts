@@ -26,8 +26,11 @@ export interface Config {
   init: boolean;
 }
 
-/** Where an instance keeps its data: SQLite in the data directory (the default), or PostgreSQL. */
-export type Storage = { engine: "sqlite" } | { engine: "postgres"; url: string };
+/**
+ * Where an instance keeps its data: SQLite in the data directory (the default), PostgreSQL,
+ * or an in-memory SQLite database that is gone when the server stops (tests, `serve --in-memory`).
+ */
+export type Storage = { engine: "sqlite" } | { engine: "postgres"; url: string } | { engine: "memory" };
 
 export const DEFAULT_PORT = 8443;
 export const DEFAULT_DNS_SUFFIX = "vault.localhost";
@@ -44,6 +47,8 @@ export interface ConfigFlags {
   auditLog?: string;
   storage?: string;
   postgresUrl?: string;
+  /** `serve --in-memory`: the store is an in-memory SQLite database (see Storage). */
+  inMemory?: boolean;
   requestTimeout?: string | number;
   keepAliveTimeout?: string | number;
   maxConnections?: string | number;
@@ -90,6 +95,11 @@ export function storageOf(
   return { engine, url };
 }
 
+function memoryStorage(flags: ConfigFlags): Storage {
+  if (flags.storage || flags.postgresUrl) throw new Error("--in-memory and --storage or --postgres-url exclude each other");
+  return { engine: "memory" };
+}
+
 const recordedUrl = (recorded: Storage | undefined): string | undefined => (recorded?.engine === "postgres" ? recorded.url : undefined);
 
 /** A PostgreSQL URL as it may be written down and shown: without its password (which comes from PGPASSWORD or ~/.pgpass). */
@@ -116,7 +126,7 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     tlsKey: tlsKey ? resolve(tlsKey) : undefined,
     logLevel: flags.logLevel ?? env.LOCKBOX_LOG_LEVEL ?? "info",
     devClock: flags.devClock ?? env.LOCKBOX_DEV_CLOCK === "1",
-    storage: storageOf(flags, env, readMarker(dataDirOf(flags.dataDir, env))?.storage),
+    storage: flags.inMemory ? memoryStorage(flags) : storageOf(flags, env, readMarker(dataDirOf(flags.dataDir, env))?.storage),
     requestTimeoutMs: Math.round(
       1000 * positive(flags.requestTimeout ?? env.LOCKBOX_REQUEST_TIMEOUT ?? DEFAULT_REQUEST_TIMEOUT_SECONDS, "request timeout"),
     ),

@@ -31,6 +31,28 @@ export interface RuntimeInfo {
   port?: number;
   dnsSuffix?: string;
   caFile?: string;
+  /** The store is in the server's memory (`serve --in-memory`): see MEMORY_IDENTITY_FILE. */
+  memory?: boolean;
+}
+
+/**
+ * A server with an in-memory store writes its developer identity here (in its data
+ * directory, mode 0600, removed at stop), as no other process can read that store.
+ */
+export const MEMORY_IDENTITY_FILE = "memory-identity.json";
+
+export interface MemoryIdentity {
+  tenantId: string;
+  identityHeader: string;
+}
+
+/** What clientEnvironment needs of an instance: an Instance, or a memory server's MemoryIdentity. */
+export type InstanceIdentity = Pick<Instance, "tenantId" | "developerHeader">;
+
+/** The developer identity of the in-memory server running on this data directory. */
+export function memoryIdentity(dataDir: string): InstanceIdentity {
+  const { tenantId, identityHeader } = JSON.parse(readFileSync(join(dataDir, MEMORY_IDENTITY_FILE), "utf8")) as MemoryIdentity;
+  return { tenantId, developerHeader: async () => identityHeader };
 }
 
 const runtimeFile = (dataDir: string): string => join(dataDir, "server.json");
@@ -193,7 +215,7 @@ export function trustFiles(
 }
 
 export async function clientEnvironment(
-  instance: Instance,
+  instance: InstanceIdentity,
   port: number,
   dnsSuffix: string,
   caFile: string | undefined,

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Keyring, KEY_BYTES, parseRootKey } from "../crypto/envelope.ts";
 import { SealedSetting } from "../crypto/settings.ts";
 import { Identities } from "../identity/identities.ts";
-import { SqliteStore } from "../store/sqlite/engine.ts";
+import { MEMORY, SqliteStore } from "../store/sqlite/engine.ts";
 import { PostgresStore } from "../store/postgres/engine.ts";
 import { storageOf, withoutPassword, type Storage } from "./config.ts";
 import type { Store } from "../store/store.ts";
@@ -78,18 +78,24 @@ async function loadRootKey(dataDir: string, store: Store, where: string, env: No
 /** The store, described without credentials, and (for SQLite) without the data directory's path, which may move. */
 function describeStore(storage: Storage): string {
   if (storage.engine === "sqlite") return "the SQLite database lockbox.db in the data directory";
+  if (storage.engine === "memory") return "an in-memory SQLite database";
   const url = new URL(storage.url);
   return `the PostgreSQL database ${url.pathname.slice(1) || url.username} on ${url.host}`;
 }
 
 /** The storage as the data directory records it: a PostgreSQL URL without its password. */
 const recordOf = (storage: Storage): Storage =>
-  storage.engine === "sqlite" ? storage : { engine: "postgres", url: withoutPassword(storage.url) };
+  storage.engine === "postgres" ? { engine: "postgres", url: withoutPassword(storage.url) } : storage;
 const storageName = (storage: Storage): string =>
-  storage.engine === "sqlite" ? "SQLite in the data directory" : `PostgreSQL at ${withoutPassword(storage.url)}`;
+  storage.engine === "postgres"
+    ? `PostgreSQL at ${withoutPassword(storage.url)}`
+    : storage.engine === "memory"
+      ? "an in-memory database"
+      : "SQLite in the data directory";
 
 function openStore(dataDir: string, storage: Storage): Promise<Store> | Store {
-  return storage.engine === "postgres" ? PostgresStore.open(storage.url) : new SqliteStore(join(dataDir, "lockbox.db"));
+  if (storage.engine === "postgres") return PostgresStore.open(storage.url);
+  return new SqliteStore(storage.engine === "memory" ? MEMORY : join(dataDir, "lockbox.db"));
 }
 
 const INSTANCE_META = "instance_id";
@@ -169,15 +175,30 @@ export async function openInstance(
   if (storage.engine === "sqlite" && !existsSync(join(dataDir, "lockbox.db"))) refuseEmptyStore(dataDir, where, env, options.init ?? false);
   const store = await openStore(dataDir, storage);
   let keyring: Keyring;
-  let instanceId: string;
   try {
+    if (storage.engine === "memory") {
+      // Always a new instance, written nowhere: no root key file, no instance.json (the data
+      // directory then holds only the TLS files and the server's runtime state).
+      keyring = new Keyring(env.LOCKBOX_ROOT_KEY ? parseRootKey(env.LOCKBOX_ROOT_KEY) : randomBytes(KEY_BYTES));
+      await checkRootKey(store, keyring, where);
+      await store.write((repo) => repo.keepMeta(INSTANCE_META, randomUUID()));
+    } else {
+      keyring = await openPersistent();
+    }
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+
+  /** The root key and the instance of a store kept on disk or in PostgreSQL, checked against the data directory's marker. */
+  async function openPersistent(): Promise<Keyring> {
     if (!(await store.read((repo) => repo.getMeta(ROOT_KEY_CHECK_META)))) {
       if (options.existing) throw noData();
       refuseEmptyStore(dataDir, where, env, options.init ?? false);
     }
-    keyring = new Keyring(await loadRootKey(dataDir, store, where, env));
+    const keyring = new Keyring(await loadRootKey(dataDir, store, where, env));
     await checkRootKey(store, keyring, where);
-    instanceId =
+    const instanceId =
       (await store.read((repo) => repo.getMeta(INSTANCE_META))) ??
       (await store.write((repo) => repo.keepMeta(INSTANCE_META, randomUUID())));
     const marker = readMarker(dataDir);
@@ -194,9 +215,7 @@ export async function openInstance(
     )
       writeMarker(dataDir, { instance: instanceId, store: describeStore(storage), storage: record });
     prepareDataDir(dataDir); // the files the store made just now
-  } catch (e) {
-    await store.close();
-    throw e;
+    return keyring;
   }
   const devClock = await StoredDevClock.open(store, options.devClock);
   const clock: Clock = devClock ?? systemClock;

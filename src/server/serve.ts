@@ -1,3 +1,5 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Tokens } from "../identity/tokens.ts";
 import { Scheduler } from "../scheduler/runner.ts";
@@ -6,7 +8,7 @@ import { AuditLog, scheduledEvent } from "../audit/audit.ts";
 import { systemClock } from "../kernel/clock.ts";
 import { buildApp } from "./app.ts";
 import type { Config } from "./config.ts";
-import { claimRuntime, shellQuote, type RuntimeClaim } from "./environment.ts";
+import { claimRuntime, MEMORY_IDENTITY_FILE, shellQuote, type MemoryIdentity, type RuntimeClaim } from "./environment.ts";
 import { prepareDataDir } from "./datadir.ts";
 import type { Logger } from "pino";
 import { createLogger } from "./logging.ts";
@@ -34,14 +36,30 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** The data directory is a temporary one (temporaryDataDir()): removed when the server stops, or the process exits. */
+  removeDataDir?: boolean;
+}
+
+/** A new, empty data directory under the system's temporary folder, for a server that keeps nothing (see StartOptions.removeDataDir). */
+export const temporaryDataDir = (): string => mkdtempSync(join(tmpdir(), "lockbox-"));
+
 /**
  * Opens the data directory (one server per data directory: see claimRuntime), listens on
  * HTTPS and starts the scheduler. `lockbox serve` and the in-process API both start here.
  */
-export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  log: Logger = createLogger(config.logLevel),
+  options: StartOptions = {},
+): Promise<RunningServer> {
   prepareDataDir(config.dataDir);
   const claim = claimRuntime(config.dataDir);
-  const released = (): void => claim.release();
+  const released = (): void => {
+    claim.release();
+    if (config.storage.engine === "memory") rmSync(join(config.dataDir, MEMORY_IDENTITY_FILE), { force: true });
+    if (options.removeDataDir) rmSync(config.dataDir, { recursive: true, force: true });
+  };
   process.once("exit", released);
   let instance: Instance | undefined;
   try {
@@ -50,7 +68,10 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       storage: config.storage,
       init: config.init,
     });
-    return await listen(config, log, instance, claim, () => process.removeListener("exit", released));
+    return await listen(config, log, instance, claim, () => {
+      released();
+      process.removeListener("exit", released);
+    });
   } catch (e) {
     await instance?.close();
     released();
@@ -87,7 +108,14 @@ async function listen(config: Config, log: Logger, instance: Instance, claim: Ru
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   port = typeof address === "object" && address ? address.port : config.port;
-  claim.publish({ port, dnsSuffix: config.dnsSuffix, caFile: tls.caFile });
+  const memory = config.storage.engine === "memory";
+  if (memory) {
+    // Only this process can read an in-memory store: `lockbox env` reads the developer
+    // identity here instead (mode 0600, beside the CA key; removed at stop).
+    const identity: MemoryIdentity = { tenantId: instance.tenantId, identityHeader: await instance.developerHeader() };
+    writeFileSync(join(config.dataDir, MEMORY_IDENTITY_FILE), JSON.stringify(identity) + "\n", { mode: 0o600 });
+  }
+  claim.publish({ port, dnsSuffix: config.dnsSuffix, caFile: tls.caFile, ...(memory ? { memory } : {}) });
 
   const deliverer = new Deliverer(
     instance.store,
@@ -121,8 +149,7 @@ async function listen(config: Config, log: Logger, instance: Instance, claim: Ru
         await scheduler?.stop();
         audit.close();
         await opened.close();
-        claim.release();
-        done();
+        done(); // gives up the data directory (and removes it, if it was a temporary one)
       })();
       return stopped;
     },
@@ -134,11 +161,11 @@ async function listen(config: Config, log: Logger, instance: Instance, claim: Ru
  * environment (never a credential: stdout is often a log), and on SIGINT/SIGTERM stops
  * accepting, finishes the requests in flight, closes the store and exits 0.
  */
-export async function serve(config: Config, options: { seedFile?: string } = {}): Promise<void> {
+export async function serve(config: Config, options: StartOptions & { seedFile?: string } = {}): Promise<void> {
   const log = createLogger(config.logLevel);
   // A seed file is read and checked on its own before anything starts.
   const seed = options.seedFile === undefined ? undefined : { file: options.seedFile, ...loadSeed(options.seedFile) };
-  const server = await startServer(config, log);
+  const server = await startServer(config, log, options);
   const { port } = server;
   const seeded = seed ? await applyServerSeed(server, seed) : [];
   // Ready for a signal before anyone is told the server is up.
@@ -159,7 +186,9 @@ export async function serve(config: Config, options: { seedFile?: string } = {})
   process.stdout.write(
     [
       ...seeded,
-      `Lockbox listening on https://${shownHost}:${port} (data in ${config.dataDir})`,
+      config.storage.engine === "memory"
+        ? `Lockbox listening on https://${shownHost}:${port} (data in memory, gone at exit; TLS files in ${config.dataDir})`
+        : `Lockbox listening on https://${shownHost}:${port} (data in ${config.dataDir})`,
       `Vault URLs: https://{vault}.${config.dnsSuffix}:${port}, e.g. KEYVAULT_URL=https://${DEFAULT_VAULT}.${config.dnsSuffix}:${port}`,
       server.caFile
         ? `TLS: certificate from the local CA ${server.caFile} (NODE_EXTRA_CA_CERTS)`

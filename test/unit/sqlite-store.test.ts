@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SqliteStore } from "../../src/store/sqlite/engine.ts";
+import { MEMORY, SqliteStore } from "../../src/store/sqlite/engine.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "lockbox-store-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,4 +41,23 @@ test("reads see only committed data, and what was committed is there after reope
   const again = new SqliteStore(file);
   assert.equal(await again.read((repo) => repo.getMeta("k")), "v");
   await again.close();
+});
+
+test("in memory, a read waits out an open write transaction: it never sees a write that is then undone", async () => {
+  const store = new SqliteStore(MEMORY);
+  let inside!: () => void;
+  const started = new Promise<void>((resolve) => (inside = resolve));
+  const failing = store.write(async (repo) => {
+    await repo.setMeta("k", "uncommitted");
+    inside();
+    await new Promise((resolve) => setTimeout(resolve, 50)); // held open, as no real write is
+    throw new Error("undone");
+  });
+  await started;
+  const read = store.read((repo) => repo.getMeta("k"));
+  await assert.rejects(failing, /undone/);
+  assert.equal(await read, undefined);
+  await store.write((repo) => repo.setMeta("k", "committed"));
+  assert.equal(await store.read((repo) => repo.getMeta("k")), "committed");
+  await store.close();
 });

@@ -51,10 +51,61 @@ function unavailable(e: unknown): never {
 }
 
 /**
+ * Readers share the one connection of an in-memory database; a write transaction has it
+ * alone. So reads see only committed data there too, as on a file's second connection (an
+ * in-memory database cannot have a second connection: better-sqlite3 has neither shared
+ * cache nor URI file names). A waiting transaction goes before readers that come later.
+ */
+class Turns {
+  private readers = 0;
+  private writing = false;
+  private writersWaiting = 0;
+  private waiters: Array<() => void> = [];
+
+  private wait(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  async read<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.writing || this.writersWaiting > 0) await this.wait();
+    this.readers++;
+    try {
+      return await fn();
+    } finally {
+      this.readers--;
+      this.wake();
+    }
+  }
+
+  async beginWrite(): Promise<void> {
+    this.writersWaiting++;
+    while (this.writing || this.readers > 0) await this.wait();
+    this.writersWaiting--;
+    this.writing = true;
+  }
+
+  endWrite(): void {
+    this.writing = false;
+    this.wake();
+  }
+}
+
+/** `new SqliteStore(MEMORY)`: a database in this process's memory, gone when the store is closed. */
+export const MEMORY = ":memory:";
+
+/**
  * SQLite in WAL mode with synchronous=FULL: a write is acknowledged only after its commit
  * reached the disk. Writes go through one connection, grouped (store/group.ts). Reads use
  * a second connection and so only ever see committed data. Change notices go to this
  * process's listeners once their transaction has ended: the database is this process's own.
+ * With MEMORY (tests, `serve --in-memory`), the database lives in memory on one connection,
+ * shared by turns (see Turns).
  */
 export class SqliteStore implements Store {
   private readonly writer: Db;
@@ -64,33 +115,52 @@ export class SqliteStore implements Store {
   private readonly listeners: Array<(topic: ChangeTopic) => void> = [];
   private readonly pending = new Set<ChangeTopic>();
 
+  /** Present for an in-memory database. */
+  private readonly turns: Turns | undefined;
+
   constructor(file: string) {
+    const memory = file === MEMORY;
     this.writer = new Database(file);
-    this.writer.pragma("journal_mode = WAL");
-    this.writer.pragma("synchronous = FULL");
-    this.writer.pragma("busy_timeout = 5000");
+    if (!memory) {
+      this.writer.pragma("journal_mode = WAL");
+      this.writer.pragma("synchronous = FULL");
+      this.writer.pragma("busy_timeout = 5000");
+    }
     this.writer.pragma("foreign_keys = ON");
     migrate(this.writer);
-    this.reader = new Database(file);
-    this.reader.pragma("busy_timeout = 5000");
+    if (memory) {
+      this.reader = this.writer;
+      this.turns = new Turns();
+    } else {
+      this.reader = new Database(file);
+      this.reader.pragma("busy_timeout = 5000");
+    }
     this.readRepo = new SqlRepo(new SqliteExecutor(this.reader, () => undefined));
     const writeRepo = new SqlRepo(new SqliteExecutor(this.writer, (topic) => this.pending.add(topic)));
     const writer = this.writer;
+    const turns = this.turns;
     this.group = new GroupCommit(
       {
         repo: writeRepo,
-        begin: async () => void writer.exec("BEGIN IMMEDIATE"),
+        begin: async () => {
+          await turns?.beginWrite();
+          writer.exec("BEGIN IMMEDIATE");
+        },
         exec: async (sql) => {
           if (sql === "ROLLBACK" && !writer.inTransaction) return;
           writer.exec(sql);
         },
       },
-      () => this.flushChanges(),
+      () => {
+        turns?.endWrite(); // the transaction ended: readers may use the connection again
+        this.flushChanges();
+      },
     );
   }
 
   read<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
-    return fn(this.readRepo).catch(unavailable);
+    const read = (): Promise<T> => fn(this.readRepo);
+    return (this.turns ? this.turns.read(read) : read()).catch(unavailable);
   }
 
   write<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
@@ -109,7 +179,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     await this.group.close();
-    this.reader.close();
+    if (this.reader !== this.writer) this.reader.close();
     this.writer.close();
   }
 }
