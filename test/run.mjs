@@ -1,7 +1,7 @@
 // Runs every test. The SDK trusts only CAs known at process start (NODE_EXTRA_CA_CERTS),
 // so one local CA is made here first and every test server's certificate is issued by it.
 //
-// Passes: the unit and service tests and the integration tests on SQLite, then the integration tests
+// Passes: the unit, service and package tests and the integration tests on SQLite, then the integration tests
 // again on PostgreSQL (LOCKBOX_TEST_ENGINE=postgres). The PostgreSQL server is
 // LOCKBOX_TEST_POSTGRES_URL if set, else a throwaway cluster started here and removed at
 // the end. LOCKBOX_TEST_ENGINE=sqlite|postgres runs everything on that engine only.
@@ -38,7 +38,8 @@ const passes = only.length
       engine,
       // test/postgres: several processes on one database, which only PostgreSQL allows.
       files: [
-        ...(i === 0 ? [...testFiles("unit"), ...testFiles("service")] : []),
+        // test/package: the package and the in-process API, which keep their data in SQLite or memory.
+        ...(i === 0 ? [...testFiles("unit"), ...testFiles("service"), ...testFiles("package")] : []),
         ...testFiles("integration"),
         ...(engine === "postgres" ? testFiles("postgres") : []),
       ],

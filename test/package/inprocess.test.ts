@@ -2,7 +2,7 @@
 // uses the Azure SDK with lb.credential() and nothing else. This file deliberately does not
 // import test/helpers/dns.ts, and every server here has a fresh local CA that the test
 // run's NODE_EXTRA_CA_CERTS does not name: trust and names come from startLockbox alone.
-import { test as nodeTest } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -14,11 +14,6 @@ import { fileURLToPath } from "node:url";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { KeyClient } from "@azure/keyvault-keys";
 import { startLockbox } from "../../src/index.ts";
-import { testEngine } from "../helpers/postgres.ts";
-
-// startLockbox keeps its data in SQLite (or memory), whatever the pass: the SQLite pass covers it.
-const skip = testEngine() === "postgres" && "startLockbox does not use the test engine";
-const test = (name: string, fn: () => void | Promise<void>): void => void nodeTest(name, { skip }, fn);
 
 // Not from helpers/server.ts, which patches DNS for the test process.
 const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
