@@ -3,7 +3,13 @@ import { dataDirOf } from "../server/config.ts";
 import { openInstance, type Instance } from "../server/instance.ts";
 import { hasLockboxData } from "../server/datadir.ts";
 import { readRuntimeInfo, runningServers } from "../server/environment.ts";
-import { vaultNotFound } from "../kernel/errors.ts";
+import { KvError, vaultNotFound } from "../kernel/errors.ts";
+import { AuditLog, requestEvent, WITHHELD } from "../audit/audit.ts";
+import { DEFAULT_DNS_SUFFIX, DEFAULT_PORT } from "../server/config.ts";
+import { DEFAULT_VAULT } from "../vault/vaults.ts";
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import { userInfo } from "node:os";
 
 export const dataDirOption = () => new Option("--data-dir <dir>", "data directory (env LOCKBOX_DATA_DIR, default ./.lockbox)");
 
@@ -29,8 +35,77 @@ export function resolveDataDir(flag: string | undefined, port?: number): string 
   return here; // openInstance says it holds no data, and how to point at a server's
 }
 
-/** Runs a command against the data directory's store; works while a server runs on it. */
-export async function withInstance(dataDir: string | undefined, fn: (i: Instance) => Promise<void>): Promise<void> {
+/** What a CLI action is done to, for its AuditEvent line. */
+export interface AuditTarget {
+  vault?: string;
+  /** With `name`: the object's id in the line (https://VAULT.SUFFIX:PORT/COLLECTION/NAME). */
+  collection?: "secrets" | "keys" | "certificates";
+  name?: string;
+  /** The command, as `requestUri`: `lockbox secret prune`. */
+  command: string;
+}
+
+/** Runs one CLI action and writes its AuditEvent line (Success, or Failure with the error's message) before it returns or throws. */
+export type Audited = <T>(operationName: string, target: AuditTarget, run: () => Promise<T>) => Promise<T>;
+
+const osUser = (): string => {
+  try {
+    return userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? "unknown");
+  }
+};
+
+/**
+ * Writes the AuditEvent lines of CLI actions into the audit log of the data directory's
+ * server (server.json's, LOCKBOX_AUDIT_LOG, or DATA-DIR/audit.log), appended beside the
+ * server's own lines. The caller is the operator at the terminal: the CLI acts with the
+ * data directory's keys, so its user is a Lockbox administrator.
+ */
+function cliAuditor(instance: Instance): Audited {
+  const runtime = readRuntimeInfo(instance.dataDir);
+  const file = process.env.LOCKBOX_AUDIT_LOG ?? runtime?.auditLog ?? join(instance.dataDir, "audit.log");
+  const port = runtime?.port ?? DEFAULT_PORT;
+  const suffix = runtime?.dnsSuffix ?? DEFAULT_DNS_SUFFIX;
+  return async <T>(operationName: string, target: AuditTarget, run: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    let outcome: { ok: true; value: T } | { ok: false; error: unknown };
+    try {
+      outcome = { ok: true, value: await run() };
+    } catch (error) {
+      outcome = { ok: false, error };
+    }
+    const status = outcome.ok ? 200 : outcome.error instanceof KvError ? outcome.error.status : 500;
+    const message = outcome.ok ? "" : outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+    const vault = target.vault?.toLowerCase() ?? "";
+    const origin = `https://${vault || DEFAULT_VAULT}.${suffix}${port === 443 ? "" : `:${port}`}`;
+    const line = requestEvent({
+      timeMs: instance.clock.nowMs(),
+      subscription: instance.tenantId,
+      vault,
+      operationName,
+      operationVersion: "lockbox-cli",
+      status,
+      errorMessage: message,
+      durationMs: Math.round(performance.now() - started),
+      callerIp: "local",
+      correlationId: randomUUID(),
+      caller: { objectId: "lockbox-cli", clientId: "lockbox-cli", tenantId: instance.tenantId, name: `${osUser()} (lockbox CLI)` },
+      requestUri: `lockbox ${target.command}`,
+      objectId: target.collection && target.name ? `${origin}/${target.collection}/${target.name}` : undefined,
+      userAgent: "lockbox-cli",
+    });
+    const log = new AuditLog(file, { failed: (m) => console.error(`lockbox: ${m}`), recovered: () => undefined });
+    const written = log.record(line);
+    log.close();
+    if (!outcome.ok) throw outcome.error;
+    if (!written) throw new Error(`${WITHHELD} (${file})`);
+    return outcome.value;
+  };
+}
+
+/** Runs a command against the data directory's store (it works while a server runs on it); `audited` writes the lines of its actions. */
+export async function withInstance(dataDir: string | undefined, fn: (i: Instance, audited: Audited) => Promise<void>): Promise<void> {
   const dir = resolveDataDir(dataDir);
   if (readRuntimeInfo(dir)?.memory)
     throw new Error(
@@ -38,7 +113,7 @@ export async function withInstance(dataDir: string | undefined, fn: (i: Instance
     );
   const instance = await openInstance(dir, process.env, { existing: true });
   try {
-    await fn(instance);
+    await fn(instance, cliAuditor(instance));
   } finally {
     await instance.close();
   }

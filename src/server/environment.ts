@@ -31,6 +31,8 @@ export interface RuntimeInfo {
   port?: number;
   dnsSuffix?: string;
   caFile?: string;
+  /** Where the server appends AuditEvent lines; the CLI appends its own there too. */
+  auditLog?: string;
   /** The store is in the server's memory (`serve --in-memory`): see MEMORY_IDENTITY_FILE. */
   memory?: boolean;
 }

@@ -115,7 +115,7 @@ async function listen(config: Config, log: Logger, instance: Instance, claim: Ru
     const identity: MemoryIdentity = { tenantId: instance.tenantId, identityHeader: await instance.developerHeader() };
     writeFileSync(join(config.dataDir, MEMORY_IDENTITY_FILE), JSON.stringify(identity) + "\n", { mode: 0o600 });
   }
-  claim.publish({ port, dnsSuffix: config.dnsSuffix, caFile: tls.caFile, ...(memory ? { memory } : {}) });
+  claim.publish({ port, dnsSuffix: config.dnsSuffix, caFile: tls.caFile, auditLog: config.auditLog, ...(memory ? { memory } : {}) });
 
   const deliverer = new Deliverer(
     instance.store,
