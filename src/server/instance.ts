@@ -8,6 +8,8 @@ import { SqliteStore } from "../store/sqlite/engine.ts";
 import { PostgresStore } from "../store/postgres/engine.ts";
 import { storageOf, withoutPassword, type Storage } from "./config.ts";
 import type { Store } from "../store/store.ts";
+import type { CommitObserver } from "../store/group.ts";
+import type { CacheObserver } from "../kernel/cache.ts";
 import { systemClock, type Clock } from "../kernel/clock.ts";
 import { StoredDevClock } from "../vault/devclock.ts";
 import { ScheduledLifecycle } from "../scheduler/planning.ts";
@@ -88,8 +90,8 @@ const recordOf = (storage: Storage): Storage =>
 const storageName = (storage: Storage): string =>
   storage.engine === "sqlite" ? "SQLite in the data directory" : `PostgreSQL at ${withoutPassword(storage.url)}`;
 
-function openStore(dataDir: string, storage: Storage): Promise<Store> | Store {
-  return storage.engine === "postgres" ? PostgresStore.open(storage.url) : new SqliteStore(join(dataDir, "lockbox.db"));
+function openStore(dataDir: string, storage: Storage, observer?: CommitObserver): Promise<Store> | Store {
+  return storage.engine === "postgres" ? PostgresStore.open(storage.url, observer) : new SqliteStore(join(dataDir, "lockbox.db"), observer);
 }
 
 const INSTANCE_META = "instance_id";
@@ -145,6 +147,8 @@ export interface InstanceOptions {
    * directory with no Lockbox data is refused, and nothing is created.
    */
   existing?: boolean;
+  /** Told of the store's transactions and the caches' lookups (the server's metrics). */
+  observers?: { commits?: CommitObserver; cache?: CacheObserver };
 }
 
 export async function openInstance(
@@ -167,7 +171,8 @@ export async function openInstance(
   prepareDataDir(dataDir);
   // A missing SQLite file is refused before it is made (and before a stale WAL is replayed into it).
   if (storage.engine === "sqlite" && !existsSync(join(dataDir, "lockbox.db"))) refuseEmptyStore(dataDir, where, env, options.init ?? false);
-  const store = await openStore(dataDir, storage);
+  const store = await openStore(dataDir, storage, options.observers?.commits);
+  const observeCache = options.observers?.cache;
   let keyring: Keyring;
   let instanceId: string;
   try {
@@ -201,8 +206,8 @@ export async function openInstance(
   const devClock = await StoredDevClock.open(store, options.devClock);
   const clock: Clock = devClock ?? systemClock;
   const lifecycle = new ScheduledLifecycle(clock);
-  const vaults = new Vaults(store, keyring, clock);
-  const identities = new Identities(store, clock);
+  const vaults = new Vaults(store, keyring, clock, observeCache);
+  const identities = new Identities(store, clock, observeCache);
 
   const tenantId =
     (await store.read((repo) => repo.getMeta("tenant_id"))) ?? (await store.write((repo) => repo.keepMeta("tenant_id", randomUUID())));
@@ -250,7 +255,7 @@ export async function openInstance(
     return caForIssuing;
   };
 
-  const access = new AccessControl(store, clock);
+  const access = new AccessControl(store, clock, observeCache);
   // Caches follow changes made by any process sharing the store.
   store.onChange((topic) => {
     if (topic === "vaults") vaults.forget();

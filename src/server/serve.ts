@@ -9,7 +9,8 @@ import type { Config } from "./config.ts";
 import { claimRuntime, shellQuote, type RuntimeClaim } from "./environment.ts";
 import { prepareDataDir } from "./datadir.ts";
 import type { Logger } from "pino";
-import { createLogger } from "./logging.ts";
+import { createLogger, FASTIFY_LISTENING } from "./logging.ts";
+import { Metrics, serveMetrics, type MetricsServer } from "./metrics.ts";
 import { openInstance, type Instance } from "./instance.ts";
 import { DEFAULT_VAULT } from "../vault/vaults.ts";
 import { ensureTls, operatorTls } from "./tls.ts";
@@ -23,6 +24,10 @@ export interface RunningServer {
   port: number;
   config: Config;
   instance: Instance;
+  /** Where plain-HTTP GET /metrics listens on 127.0.0.1 (--metrics-port), if it does. */
+  metricsPort?: number;
+  /** This server's metrics, also on GET /metrics of the HTTPS port. */
+  metrics: Metrics;
   /** The local CA clients must trust (absent with an operator's certificate). */
   caFile?: string;
   /** https://{vault}.{dns-suffix}[:port] */
@@ -37,7 +42,8 @@ export interface RunningServer {
  * Opens the data directory (one server per data directory: see claimRuntime), listens on
  * HTTPS and starts the scheduler. `lockbox serve` and the in-process API both start here.
  */
-export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+export async function startServer(config: Config, log: Logger = createLogger(config.logLevel, config.logFormat)): Promise<RunningServer> {
+  const metrics = new Metrics();
   prepareDataDir(config.dataDir);
   const claim = claimRuntime(config.dataDir);
   const released = (): void => claim.release();
@@ -48,8 +54,9 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       devClock: config.devClock,
       storage: config.storage,
       init: config.init,
+      observers: { commits: metrics.commits, cache: metrics.cache },
     });
-    return await listen(config, log, instance, claim, () => process.removeListener("exit", released));
+    return await listen(config, log, metrics, instance, claim, () => process.removeListener("exit", released));
   } catch (e) {
     await instance?.close();
     released();
@@ -58,7 +65,14 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   }
 }
 
-async function listen(config: Config, log: Logger, instance: Instance, claim: RuntimeClaim, done: () => void): Promise<RunningServer> {
+async function listen(
+  config: Config,
+  log: Logger,
+  metrics: Metrics,
+  instance: Instance,
+  claim: RuntimeClaim,
+  done: () => void,
+): Promise<RunningServer> {
   const tls =
     config.tlsCert && config.tlsKey
       ? operatorTls(config.tlsCert, config.tlsKey)
@@ -71,6 +85,7 @@ async function listen(config: Config, log: Logger, instance: Instance, claim: Ru
     instance.tenantId,
     `https://${config.dnsSuffix}`,
     clientLifetime,
+    metrics.tokens,
   );
 
   // The port is known once listening (--port 0); the scheduler, which needs it for the ids
@@ -81,9 +96,19 @@ async function listen(config: Config, log: Logger, instance: Instance, claim: Ru
   const runDueWork = async (): Promise<void> => scheduler?.kick();
   const audit = new AuditLog(config.auditLog, { failed: (m) => log.error(m), recovered: (m) => log.warn(m) });
   const schedulerRuns = (): number => scheduler?.runs ?? 0;
-  const app = await buildApp({ config, instance, tokens, tls, publicOrigin, runDueWork, schedulerRuns, audit, log });
+  const app = await buildApp({ config, instance, tokens, tls, publicOrigin, runDueWork, schedulerRuns, audit, log, metrics });
 
-  await app.listen({ host: config.host, port: config.port });
+  // fastify's own "Server listening" line is dropped (FASTIFY_LISTENING): serve prints the one banner.
+  await app.listen({ host: config.host, port: config.port, listenTextResolver: () => FASTIFY_LISTENING });
+  let metricsServer: MetricsServer | undefined;
+  try {
+    if (config.metricsPort !== undefined) metricsServer = await serveMetrics(metrics, config.metricsPort);
+  } catch (e) {
+    await app.close();
+    throw new Error(`the metrics port ${config.metricsPort} on 127.0.0.1 cannot be used: ${(e as { code?: string }).code ?? String(e)}`, {
+      cause: e,
+    });
+  }
   const address = app.server.address();
   port = typeof address === "object" && address ? address.port : config.port;
   claim.publish({ port, dnsSuffix: config.dnsSuffix, caFile: tls.caFile });
@@ -93,22 +118,33 @@ async function listen(config: Config, log: Logger, instance: Instance, claim: Ru
     instance.clock,
     { publicOrigin, subscriptionId: instance.tenantId },
     {
-      warn: (message) => log.warn(message),
+      warn: (message, err) => (err === undefined ? log.warn(message) : log.warn({ err }, message)),
     },
+    fetch,
+    metrics.deliveries,
   );
+  metrics.watchDeliveries(() => deliverer.pending());
   const opened = instance;
-  scheduler = new Scheduler(instance, deliverer, log, {
-    ready: () => audit.ready(),
-    record: (entry) =>
-      audit.record(
-        scheduledEvent(entry, { timeMs: opened.clock.nowMs(), subscription: opened.tenantId, origin: publicOrigin(entry.vault) }),
-      ),
-  });
+  scheduler = new Scheduler(
+    instance,
+    deliverer,
+    log,
+    {
+      ready: () => audit.ready(),
+      record: (entry) =>
+        audit.record(
+          scheduledEvent(entry, { timeMs: opened.clock.nowMs(), subscription: opened.tenantId, origin: publicOrigin(entry.vault) }),
+        ),
+    },
+    metrics.scheduler,
+  );
   scheduler.start(SCHEDULER_INTERVAL_MS);
 
   let stopped: Promise<void> | undefined;
   return {
     port,
+    metricsPort: metricsServer?.port,
+    metrics,
     config,
     instance,
     caFile: tls.caFile,
@@ -117,6 +153,7 @@ async function listen(config: Config, log: Logger, instance: Instance, claim: Ru
     stop() {
       stopped ??= (async () => {
         await app.close();
+        await metricsServer?.close();
         await scheduler?.stop();
         audit.close();
         await opened.close();
@@ -134,7 +171,7 @@ async function listen(config: Config, log: Logger, instance: Instance, claim: Ru
  * accepting, finishes the requests in flight, closes the store and exits 0.
  */
 export async function serve(config: Config): Promise<void> {
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, config.logFormat);
   const server = await startServer(config, log);
   const { port } = server;
   // Ready for a signal before anyone is told the server is up.
@@ -160,6 +197,7 @@ export async function serve(config: Config): Promise<void> {
         ? `TLS: certificate from the local CA ${server.caFile} (NODE_EXTRA_CA_CERTS)`
         : `TLS: the certificate ${config.tlsCert}`,
       `Audit log: ${config.auditLog}`,
+      `Metrics: https://${shownHost}:${port}/metrics${server.metricsPort !== undefined ? ` and http://127.0.0.1:${server.metricsPort}/metrics` : ""}`,
       "",
       "For a program's environment (IDENTITY_ENDPOINT, IDENTITY_HEADER, ...), run in another terminal:",
       `  eval "$(npx lockbox env --data-dir ${shellQuote(config.dataDir)})"`,

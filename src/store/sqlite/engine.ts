@@ -3,7 +3,7 @@ import type { Database as Db, Statement } from "better-sqlite3";
 import { migrations } from "../migrations.ts";
 import { SqlRepo, type Executor, type Row, type SqlValue } from "../sql.ts";
 import { StoreUnavailable, type ChangeTopic, type Repo, type Store } from "../store.ts";
-import { GroupCommit } from "../group.ts";
+import { GroupCommit, type CommitObserver } from "../group.ts";
 
 /** Prepared statements, one cache per connection. */
 class SqliteExecutor implements Executor {
@@ -64,7 +64,7 @@ export class SqliteStore implements Store {
   private readonly listeners: Array<(topic: ChangeTopic) => void> = [];
   private readonly pending = new Set<ChangeTopic>();
 
-  constructor(file: string) {
+  constructor(file: string, observer?: CommitObserver) {
     this.writer = new Database(file);
     this.writer.pragma("journal_mode = WAL");
     this.writer.pragma("synchronous = FULL");
@@ -86,6 +86,7 @@ export class SqliteStore implements Store {
         },
       },
       () => this.flushChanges(),
+      observer,
     );
   }
 
