@@ -105,6 +105,7 @@ async function listen(
     if (config.metricsPort !== undefined) metricsServer = await serveMetrics(metrics, config.metricsPort);
   } catch (e) {
     await app.close();
+    audit.close();
     throw new Error(`the metrics port ${config.metricsPort} on 127.0.0.1 cannot be used: ${(e as { code?: string }).code ?? String(e)}`, {
       cause: e,
     });
