@@ -16,3 +16,15 @@ export function healthRoutes(app: FastifyInstance, storeReady: () => Promise<voi
     }
   });
 }
+
+/**
+ * Prometheus metrics, without a token as health is: counts and latencies by operation and
+ * status, store, scheduler, delivery and process figures; no vault, object or caller is a
+ * label, so nothing is revealed beyond the traffic's shape. `scrape` gives the text format.
+ */
+export function metricsRoute(app: FastifyInstance, scrape: () => Promise<{ contentType: string; body: string }>): void {
+  app.get("/metrics", async (_req, reply) => {
+    const { contentType, body } = await scrape();
+    return reply.type(contentType).send(body);
+  });
+}

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { AccessPolicyRecord, IdentityRecord, RoleAssignmentRecord, Store } from "../store/store.ts";
-import { TtlCache } from "../kernel/cache.ts";
+import { TtlCache, type CacheObserver } from "../kernel/cache.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { badParameter, KvError, notFound } from "../kernel/errors.ts";
 import { canonicalName } from "../vault/names.ts";
@@ -36,8 +36,9 @@ export class AccessControl {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
+    observeCache?: CacheObserver,
   ) {
-    this.cache = new TtlCache(clock, CACHE_MS);
+    this.cache = new TtlCache(clock, CACHE_MS, undefined, (hit) => observeCache?.("grants", hit));
   }
 
   private grantsOf(vault: Vault, principal: string) {

@@ -23,7 +23,15 @@ export function serveCommands(program: Command): void {
     .option("--dns-suffix <suffix>", `vault hosts are {vault}.SUFFIX (env LOCKBOX_DNS_SUFFIX, default ${DEFAULT_DNS_SUFFIX})`)
     .option("--tls-cert <file>", "an operator's certificate (PEM) instead of the local CA's (env LOCKBOX_TLS_CERT)")
     .option("--tls-key <file>", "the key of --tls-cert (PEM) (env LOCKBOX_TLS_KEY)")
-    .option("--log-level <level>", "fatal, error, warn, info, debug or trace (env LOCKBOX_LOG_LEVEL)")
+    .option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent (env LOCKBOX_LOG_LEVEL, default info)")
+    .option(
+      "--log-format <format>",
+      "pretty (one human line per event) or json (one JSON object per line) (env LOCKBOX_LOG_FORMAT; default pretty on a terminal, else json)",
+    )
+    .option(
+      "--metrics-port <port>",
+      "also serve Prometheus metrics over plain HTTP at http://127.0.0.1:PORT/metrics (env LOCKBOX_METRICS_PORT; GET /metrics on the HTTPS port always)",
+    )
     .option("--audit-log <file>", "append AuditEvent lines here (env LOCKBOX_AUDIT_LOG, default DATA-DIR/audit.log)")
     .option("--dev-clock", "for tests: a clock that GET/POST /lockbox/v1/clock reads and moves forward (env LOCKBOX_DEV_CLOCK=1)")
     .addOption(

@@ -18,7 +18,14 @@ const LEASE_SECONDS = 90;
 export const retryDelay = (attempts: number): number => RETRY_AFTER[Math.min(attempts, RETRY_AFTER.length) - 1] ?? 3600;
 
 export interface DeliveryLog {
-  warn(message: string): void;
+  /** `error`: why a webhook could not be reached (its cause chain says e.g. which TLS check failed). */
+  warn(message: string, error?: unknown): void;
+}
+
+/** Told how deliveries go (the server counts them as metrics). */
+export interface DeliveryObserver {
+  /** One attempt to deliver an event: delivered, failed (retried later), or dropped (a 400/413, or given up after a day). */
+  attempt(outcome: "delivered" | "failed" | "dropped"): void;
 }
 
 /**
@@ -34,7 +41,18 @@ export class Deliverer {
     private readonly ctx: EnvelopeContext,
     private readonly log: DeliveryLog,
     private readonly fetchImpl: Fetch = fetch,
+    private readonly observer?: DeliveryObserver,
   ) {}
+
+  /** Deliveries still to be made, and how many of them have failed at least once. */
+  pending(): Promise<{ pending: number; failing: number }> {
+    return this.store.read((repo) => repo.countDeliveries());
+  }
+
+  /** Why `url` could not be reached, for the log: never its query (endpointForLog). */
+  private unreachable(url: string, what: string): (error: unknown) => void {
+    return (error) => this.log.warn(`${what}: ${endpointForLog(url)} could not be reached`, error);
+  }
 
   /** Validates waiting subscriptions and delivers what is due, until nothing more can go now. */
   async runOnce(): Promise<void> {
@@ -71,37 +89,49 @@ export class Deliverer {
     });
   }
 
-  private post(url: string, body: string, headers: Record<string, string>): Promise<Response | undefined> {
-    return sendWebhook(this.fetchImpl, url, { method: "POST", body, headers });
+  private post(url: string, body: string, headers: Record<string, string>, what: string): Promise<Response | undefined> {
+    return sendWebhook(this.fetchImpl, url, { method: "POST", body, headers }, this.unreachable(url, what));
   }
 
   private async deliver(d: DueDelivery): Promise<boolean> {
     const { body, contentType } = envelope(this.ctx, d.target.schema, d.event);
-    const res = await this.post(d.target.endpoint, body, {
-      "content-type": contentType,
-      "aeg-event-type": "Notification",
-      "aeg-delivery-count": String(d.attempts),
-      "aeg-subscription-name": d.target.id,
-    });
+    const res = await this.post(
+      d.target.endpoint,
+      body,
+      {
+        "content-type": contentType,
+        "aeg-event-type": "Notification",
+        "aeg-delivery-count": String(d.attempts),
+        "aeg-subscription-name": d.target.id,
+      },
+      `event ${d.event.id} (${d.event.eventType}), attempt ${d.attempts + 1}`,
+    );
     const ok = res !== undefined && res.ok;
     await res?.body?.cancel().catch(() => undefined);
     const now = nowSeconds(this.clock);
-    await this.store.write(async (repo) => {
-      if (ok) return repo.deleteDelivery(d.subscription, d.eventSeq);
+    const outcome = await this.store.write(async (repo): Promise<"delivered" | "failed" | "dropped"> => {
+      if (ok) {
+        await repo.deleteDelivery(d.subscription, d.eventSeq);
+        return "delivered";
+      }
       // As Event Grid: a 400 or 413 will not get better by retrying.
       if (res && (res.status === 400 || res.status === 413)) {
         this.log.warn(`dropped event ${d.event.id} (${d.event.eventType}): ${endpointForLog(d.target.endpoint)} answered ${res.status}`);
-        return repo.deleteDelivery(d.subscription, d.eventSeq);
+        await repo.deleteDelivery(d.subscription, d.eventSeq);
+        return "dropped";
       }
       const first = d.firstAttemptAt ?? now;
       if (now - first >= GIVE_UP_AFTER) {
         this.log.warn(
           `gave up delivering event ${d.event.id} (${d.event.eventType}) to ${endpointForLog(d.target.endpoint)} after ${d.attempts + 1} attempts`,
         );
-        return repo.deleteDelivery(d.subscription, d.eventSeq);
+        await repo.deleteDelivery(d.subscription, d.eventSeq);
+        return "dropped";
       }
-      return repo.updateDelivery(d.subscription, d.eventSeq, d.attempts + 1, first, now + retryDelay(d.attempts + 1));
+      await repo.updateDelivery(d.subscription, d.eventSeq, d.attempts + 1, first, now + retryDelay(d.attempts + 1));
+      return "failed";
     });
+    this.observer?.attempt(outcome);
     return ok;
   }
 
@@ -114,7 +144,12 @@ export class Deliverer {
     let ok = false;
     if (s.schema === "cloudevents") {
       const origin = new URL(this.ctx.publicOrigin(s.vault)).host;
-      const res = await sendWebhook(this.fetchImpl, s.endpoint, { method: "OPTIONS", headers: { "webhook-request-origin": origin } });
+      const res = await sendWebhook(
+        this.fetchImpl,
+        s.endpoint,
+        { method: "OPTIONS", headers: { "webhook-request-origin": origin } },
+        this.unreachable(s.endpoint, `subscription ${s.id}'s validation`),
+      );
       const allowed = res?.headers.get("webhook-allowed-origin");
       ok = res !== undefined && res.ok && (allowed === "*" || allowed === origin);
       await res?.body?.cancel().catch(() => undefined);
@@ -132,10 +167,12 @@ export class Deliverer {
           dataVersion: "2",
         },
       ]);
-      const res = await this.post(s.endpoint, body, {
-        "content-type": "application/json; charset=utf-8",
-        "aeg-event-type": "SubscriptionValidation",
-      });
+      const res = await this.post(
+        s.endpoint,
+        body,
+        { "content-type": "application/json; charset=utf-8", "aeg-event-type": "SubscriptionValidation" },
+        `subscription ${s.id}'s validation`,
+      );
       if (res?.ok) {
         const answer = (await res.json().catch(() => undefined)) as { validationResponse?: unknown } | undefined;
         ok = answer?.validationResponse === code;

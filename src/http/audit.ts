@@ -3,6 +3,7 @@ import { requestEvent, withheldEvent, WITHHELD, type AuditLog, type FinishedRequ
 import { operation } from "../authz/operations.ts";
 import type { Clock } from "../kernel/clock.ts";
 import { KvError } from "../kernel/errors.ts";
+import { operationNameOf } from "./observe.ts";
 import { originOf } from "./routing.ts";
 
 export interface RequestAuditDeps {
@@ -26,7 +27,7 @@ function finished(req: FastifyRequest, reply: FastifyReply, { clock, tenantId }:
     timeMs: clock.nowMs(),
     subscription: tenantId,
     vault: req.vault?.name ?? params.vault ?? "",
-    operationName: config.operation ?? `Lockbox${req.method}${req.routeOptions.url ?? ""}`,
+    operationName: operationNameOf(req),
     operationVersion: req.apiVersion || (typeof rawVersion === "string" ? rawVersion : "lockbox-v1"),
     status: reply.statusCode,
     errorMessage: reply.kvErrorMessage ?? "",

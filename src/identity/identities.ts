@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import type { IdentityKind, IdentityRecord, Store } from "../store/store.ts";
-import { TtlCache } from "../kernel/cache.ts";
+import { TtlCache, type CacheObserver } from "../kernel/cache.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { badParameter, conflict, notFound } from "../kernel/errors.ts";
 
@@ -38,8 +38,9 @@ export class Identities {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
+    observeCache?: CacheObserver,
   ) {
-    this.active = new TtlCache(clock, ACTIVE_CACHE_MS);
+    this.active = new TtlCache(clock, ACTIVE_CACHE_MS, undefined, (hit) => observeCache?.("identities", hit));
   }
 
   async create(name: string, kind: IdentityKind, options: { admin?: boolean } = {}): Promise<NewIdentity> {

@@ -1,7 +1,8 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK, type CryptoKey } from "jose";
 import type { Keyring } from "../crypto/envelope.ts";
 import { SealedSetting } from "../crypto/settings.ts";
-import type { IdentityRecord, Store } from "../store/store.ts";
+import type { IdentityKind, IdentityRecord, Store } from "../store/store.ts";
+import type { CacheObserver } from "../kernel/cache.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 
 export const TOKEN_LIFETIME_SECONDS = 3600;
@@ -40,6 +41,12 @@ export interface ClientLifetime {
   seconds: number;
 }
 
+/** Told of tokens issued and of lookups in the validated-token cache (the server counts them as metrics). */
+export interface TokenObserver {
+  issued?(kind: IdentityKind): void;
+  cache?: CacheObserver;
+}
+
 interface Cached {
   principal: Principal;
   nbf: number;
@@ -64,6 +71,7 @@ export class Tokens {
     readonly tenantId: string,
     private readonly audience: RegExp,
     private readonly clientLifetime: ClientLifetime | undefined,
+    private readonly observer: TokenObserver,
   ) {}
 
   /** Loads the signing key from the store, creating it on first start. */
@@ -74,6 +82,7 @@ export class Tokens {
     tenantId: string,
     resource: string,
     clientLifetime?: ClientLifetime,
+    observer: TokenObserver = {},
   ): Promise<Tokens> {
     const setting = new SealedSetting(store, keyring, SIGNING_KEY_META, SIGNING_KEY_AAD);
     let stored = await setting.read();
@@ -87,7 +96,7 @@ export class Tokens {
     const publicJwk: JWK = { ...publicPart, kid, use: "sig", alg: ALG };
     const privateKey = (await importJWK(privateJwk, ALG)) as CryptoKey;
     const publicKey = (await importJWK(publicJwk, ALG)) as CryptoKey;
-    return new Tokens(privateKey, publicKey, publicJwk, clock, tenantId, audienceOf(resource), clientLifetime);
+    return new Tokens(privateKey, publicKey, publicJwk, clock, tenantId, audienceOf(resource), clientLifetime, observer);
   }
 
   get jwks(): { keys: JWK[] } {
@@ -127,6 +136,7 @@ export class Tokens {
       .setExpirationTime(exp)
       .sign(this.privateKey);
     const expiresOn = this.clientLifetime ? nowSeconds(this.clientLifetime.clock) + this.clientLifetime.seconds : exp;
+    this.observer.issued?.(identity.kind);
     return { token, expiresOn };
   }
 
@@ -144,6 +154,7 @@ export class Tokens {
       return entry.principal;
     };
     const hit = this.cache.get(token);
+    this.observer.cache?.("tokens", hit !== undefined);
     if (hit) return checked(hit);
     let payload;
     try {

@@ -1,5 +1,8 @@
 import type { Clock } from "./clock.ts";
 
+/** Told of every lookup of a named cache, hit or miss (the server counts them as metrics). */
+export type CacheObserver = (cache: string, hit: boolean) => void;
+
 /**
  * A small cache whose entries live `ttlMs` on `clock`: for lookups on every request (vaults,
  * identities, grants) whose changes must be seen within that time. Past `max` entries it is
@@ -12,6 +15,8 @@ export class TtlCache<K, V> {
     private readonly clock: Clock,
     private readonly ttlMs: number,
     private readonly max = 10_000,
+    /** Each lookup, hit or not. */
+    private readonly observe: (hit: boolean) => void = () => undefined,
   ) {}
 
   /**
@@ -21,7 +26,11 @@ export class TtlCache<K, V> {
   async through(key: K, load: () => Promise<V>, keep: (value: V) => boolean = () => true): Promise<V> {
     const now = this.clock.nowMs();
     const hit = this.entries.get(key);
-    if (hit && hit.until > now) return hit.value;
+    if (hit && hit.until > now) {
+      this.observe(true);
+      return hit.value;
+    }
+    this.observe(false);
     const value = await load();
     if (!keep(value)) {
       this.entries.delete(key);

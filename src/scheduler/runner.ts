@@ -23,6 +23,17 @@ export interface SchedulerAudit {
   record(entry: ScheduledAudit): void;
 }
 
+/** Told how the scheduler keeps up (the server turns these into metrics). */
+export interface SchedulerObserver {
+  /** A run (due actions, purges, deliveries) ended after `seconds`. */
+  run(seconds: number): void;
+  /**
+   * A due action was carried out (`done`), failed (retried in a minute) or found done or
+   * replanned meanwhile (`skipped`), `lagSeconds` after it fell due.
+   */
+  action(action: string, outcome: "done" | "failed" | "skipped", lagSeconds: number): void;
+}
+
 /** Thrown inside a transaction when its action was done or replanned meanwhile. */
 class NotDue extends Error {}
 
@@ -76,6 +87,7 @@ export class Scheduler {
     private readonly deliverer: Deliverer,
     private readonly log: SchedulerLog,
     private readonly audit: SchedulerAudit,
+    private readonly observer?: SchedulerObserver,
   ) {
     this.store = services.store;
     this.clock = services.clock;
@@ -106,6 +118,7 @@ export class Scheduler {
     this.running = (async () => {
       do {
         this.again = false;
+        const started = performance.now();
         try {
           await this.runDue();
           await this.purgeDue();
@@ -113,6 +126,7 @@ export class Scheduler {
         } catch (e) {
           this.log.warn({ err: e }, "scheduler run failed");
         }
+        this.observer?.run((performance.now() - started) / 1000);
         this.completed++;
       } while (this.again);
       this.running = undefined;
@@ -159,6 +173,8 @@ export class Scheduler {
   private async execute(row: ScheduleRecord): Promise<void> {
     const what = { vault: row.vault, kind: row.kind, name: row.name, action: row.action, version: row.version };
     const started = performance.now();
+    const lag = Math.max(0, nowSeconds(this.clock) - row.dueAt);
+    const observed = (outcome: "done" | "failed" | "skipped") => this.observer?.action(row.action, outcome, lag);
     const { Noun } = KINDS[row.kind];
     const operationName =
       row.action === "Rotate" ? (row.kind === "certificate" ? "CertificateAutoRenew" : `${Noun}RotateIfDue`) : `${Noun}${row.action}`;
@@ -185,6 +201,7 @@ export class Scheduler {
                 : (await this.secrets.rotateByPolicy(vault, row.name, this.guard(row))).version;
           this.log.info({ ...what, operationName, newVersion: v.version }, "rotated by policy");
           audited(v.version);
+          observed("done");
           return;
         }
         case "NearExpiry":
@@ -196,10 +213,12 @@ export class Scheduler {
               await recordEvent(repo, latest, row.action as "NearExpiry" | "Expired", nowSeconds(this.clock));
           });
           audited(row.version);
+          observed("done");
           return;
         case "DisablePrevious":
           await this.secrets.endOverlap(row.vault, row.name, row.version, this.guard(row));
           audited(row.version);
+          observed("done");
           return;
         default:
           throw new NotDue();
@@ -211,11 +230,13 @@ export class Scheduler {
           if (current && !current.done && current.version === row.version && current.dueAt === row.dueAt)
             await repo.putSchedule({ ...current, done: true });
         });
+        observed("skipped");
         return;
       }
       // Try again later rather than spin on an action that fails (e.g. a rotator webhook down).
       this.log.warn({ ...what, err: e }, "lifetime action failed; retrying in a minute");
       audited(undefined, e instanceof Error ? e.message : String(e));
+      observed("failed");
       await this.store.write(async (repo) => {
         const current = await repo.getSchedule(row.vault, row.kind, row.name, row.action);
         if (current && !current.done) await repo.putSchedule({ ...current, dueAt: nowSeconds(this.clock) + RETRY_FAILED_AFTER });

@@ -5,7 +5,7 @@ import type { Server as HttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { adminRoutes } from "../api/admin.ts";
 import { armRoutes } from "../api/arm.ts";
-import { healthRoutes } from "../api/health.ts";
+import { healthRoutes, metricsRoute } from "../api/health.ts";
 import { certificateRoutes } from "../api/certificates.ts";
 import { issuerRoutes } from "../api/issuers.ts";
 import { identityRoutes } from "../api/identity.ts";
@@ -16,6 +16,7 @@ import { parseJsonBody } from "../http/body.ts";
 import { renderError } from "../http/errors.ts";
 import { vaultResource } from "../http/auth.ts";
 import { adminPlane, decoratePipeline, vaultPlane, type PipelineDeps } from "../http/pipeline.ts";
+import { observeRequests } from "../http/observe.ts";
 import { checkRequestShape } from "../http/routing.ts";
 import type { Tokens } from "../identity/tokens.ts";
 import { badParameter, notFound } from "../kernel/errors.ts";
@@ -23,6 +24,8 @@ import type { Config } from "./config.ts";
 import { clientErrorHandler, guardConnections, httpsOptions } from "./connections.ts";
 import { endLine } from "./environment.ts";
 import type { Instance } from "./instance.ts";
+import { logRequest } from "./logging.ts";
+import type { Metrics } from "./metrics.ts";
 import type { TlsMaterial } from "./tls.ts";
 
 export interface AppDeps {
@@ -39,6 +42,8 @@ export interface AppDeps {
   audit: AuditLog;
   /** The server's logger (server/logging.ts): nothing secret at any level. */
   log: Logger;
+  /** This server's metrics (server/metrics.ts), served on GET /metrics. */
+  metrics: Metrics;
 }
 
 /**
@@ -48,7 +53,9 @@ export interface AppDeps {
  * handlers only translate between HTTP and the domain services.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const { config, instance, tokens, tls, audit, log } = deps;
+  const { config, instance, tokens, tls, audit, log, metrics } = deps;
+  // fastify's own request lines ("incoming request", "request completed", with the URL) only
+  // at debug; at info each request is the one line logRequest writes.
   const verbose = config.logLevel === "debug" || config.logLevel === "trace";
   const app: FastifyInstance = Fastify({
     https: httpsOptions(config, tls),
@@ -97,6 +104,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler(renderError);
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send(notFound("NotFound", `There is no operation at ${req.method} ${req.url.split("?")[0]}.`).toBody());
+  });
+
+  // Every request, answered: one log line and the request metrics.
+  observeRequests(app, (outcome) => {
+    metrics.request(outcome);
+    logRequest(log, outcome);
   });
 
   app.addHook("onRequest", (req, reply, done) => {
@@ -148,5 +161,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   healthRoutes(app, async () => {
     if (!(await instance.store.read((repo) => repo.getMeta("tenant_id")))) throw new Error("the store is not initialised");
   });
+  metricsRoute(app, () => metrics.scrape());
   return app;
 }

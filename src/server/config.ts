@@ -10,7 +10,11 @@ export interface Config {
   dnsSuffix: string;
   tlsCert?: string;
   tlsKey?: string;
-  logLevel: string;
+  logLevel: LogLevel;
+  /** pretty: one human line per event; json: one JSON object per line (for log collectors). */
+  logFormat: LogFormat;
+  /** Also serve plain-HTTP GET /metrics on 127.0.0.1 at this port (0: any free port). */
+  metricsPort?: number;
   /** Time is a clock tests can move (GET/POST /lockbox/v1/clock). */
   devClock: boolean;
   /** Where AuditEvent lines are appended. */
@@ -32,6 +36,11 @@ export interface Config {
  */
 export type Storage = { engine: "sqlite" } | { engine: "postgres"; url: string } | { engine: "memory" };
 
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ["pretty", "json"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 export const DEFAULT_PORT = 8443;
 export const DEFAULT_DNS_SUFFIX = "vault.localhost";
 
@@ -43,6 +52,8 @@ export interface ConfigFlags {
   tlsCert?: string;
   tlsKey?: string;
   logLevel?: string;
+  logFormat?: string;
+  metricsPort?: string | number;
   devClock?: boolean;
   auditLog?: string;
   storage?: string;
@@ -66,9 +77,9 @@ function positive(value: string | number, what: string, integer = false): number
   return n;
 }
 
-export function parsePort(value: string | number): number {
+export function parsePort(value: string | number, what = "port"): number {
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port: ${value}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid ${what}: ${value}`);
   return port;
 }
 
@@ -110,7 +121,29 @@ export function withoutPassword(url: string): string {
   return u.toString();
 }
 
-export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Config {
+function oneOf<T extends string>(value: string, allowed: readonly T[], what: string): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new Error(`invalid ${what}: ${value} (${allowed.join(", ")})`);
+  return value as T;
+}
+
+/**
+ * The serve command's configuration, checked before anything is made: a bad flag is one
+ * line, and no data directory, store or logger exists yet. `stdoutIsTty` picks the default
+ * log format (pretty on a terminal, JSON lines otherwise).
+ */
+export function resolveConfig(
+  flags: ConfigFlags,
+  env: NodeJS.ProcessEnv = process.env,
+  stdoutIsTty: boolean = Boolean(process.stdout.isTTY),
+): Config {
+  const logLevel = oneOf((flags.logLevel ?? env.LOCKBOX_LOG_LEVEL ?? "info").toLowerCase(), LOG_LEVELS, "log level");
+  const logFormat = oneOf(
+    (flags.logFormat ?? env.LOCKBOX_LOG_FORMAT ?? (stdoutIsTty ? "pretty" : "json")).toLowerCase(),
+    LOG_FORMATS,
+    "log format",
+  );
+  const metricsPortGiven = flags.metricsPort ?? env.LOCKBOX_METRICS_PORT;
+  const metricsPort = metricsPortGiven === undefined || metricsPortGiven === "" ? undefined : parsePort(metricsPortGiven, "metrics port");
   const tlsCert = flags.tlsCert ?? env.LOCKBOX_TLS_CERT;
   const tlsKey = flags.tlsKey ?? env.LOCKBOX_TLS_KEY;
   if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new Error("--tls-cert and --tls-key go together");
@@ -124,7 +157,9 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     dnsSuffix,
     tlsCert: tlsCert ? resolve(tlsCert) : undefined,
     tlsKey: tlsKey ? resolve(tlsKey) : undefined,
-    logLevel: flags.logLevel ?? env.LOCKBOX_LOG_LEVEL ?? "info",
+    logLevel,
+    logFormat,
+    metricsPort,
     devClock: flags.devClock ?? env.LOCKBOX_DEV_CLOCK === "1",
     storage: flags.inMemory ? memoryStorage(flags) : storageOf(flags, env, readMarker(dataDirOf(flags.dataDir, env))?.storage),
     requestTimeoutMs: Math.round(

@@ -8,6 +8,8 @@ import { MEMORY, SqliteStore } from "../store/sqlite/engine.ts";
 import { PostgresStore } from "../store/postgres/engine.ts";
 import { storageOf, withoutPassword, type Storage } from "./config.ts";
 import type { Store } from "../store/store.ts";
+import type { CommitObserver } from "../store/group.ts";
+import type { CacheObserver } from "../kernel/cache.ts";
 import { systemClock, type Clock } from "../kernel/clock.ts";
 import { StoredDevClock } from "../vault/devclock.ts";
 import { ScheduledLifecycle } from "../scheduler/planning.ts";
@@ -93,9 +95,9 @@ const storageName = (storage: Storage): string =>
       ? "an in-memory database"
       : "SQLite in the data directory";
 
-function openStore(dataDir: string, storage: Storage): Promise<Store> | Store {
-  if (storage.engine === "postgres") return PostgresStore.open(storage.url);
-  return new SqliteStore(storage.engine === "memory" ? MEMORY : join(dataDir, "lockbox.db"));
+function openStore(dataDir: string, storage: Storage, observer?: CommitObserver): Promise<Store> | Store {
+  if (storage.engine === "postgres") return PostgresStore.open(storage.url, observer);
+  return new SqliteStore(storage.engine === "memory" ? MEMORY : join(dataDir, "lockbox.db"), observer);
 }
 
 const INSTANCE_META = "instance_id";
@@ -151,6 +153,8 @@ export interface InstanceOptions {
    * directory with no Lockbox data is refused, and nothing is created.
    */
   existing?: boolean;
+  /** Told of the store's transactions and the caches' lookups (the server's metrics). */
+  observers?: { commits?: CommitObserver; cache?: CacheObserver };
 }
 
 export async function openInstance(
@@ -173,7 +177,8 @@ export async function openInstance(
   prepareDataDir(dataDir);
   // A missing SQLite file is refused before it is made (and before a stale WAL is replayed into it).
   if (storage.engine === "sqlite" && !existsSync(join(dataDir, "lockbox.db"))) refuseEmptyStore(dataDir, where, env, options.init ?? false);
-  const store = await openStore(dataDir, storage);
+  const store = await openStore(dataDir, storage, options.observers?.commits);
+  const observeCache = options.observers?.cache;
   let keyring: Keyring;
   try {
     if (storage.engine === "memory") {
@@ -220,8 +225,8 @@ export async function openInstance(
   const devClock = await StoredDevClock.open(store, options.devClock);
   const clock: Clock = devClock ?? systemClock;
   const lifecycle = new ScheduledLifecycle(clock);
-  const vaults = new Vaults(store, keyring, clock);
-  const identities = new Identities(store, clock);
+  const vaults = new Vaults(store, keyring, clock, observeCache);
+  const identities = new Identities(store, clock, observeCache);
 
   const tenantId =
     (await store.read((repo) => repo.getMeta("tenant_id"))) ?? (await store.write((repo) => repo.keepMeta("tenant_id", randomUUID())));
@@ -269,7 +274,7 @@ export async function openInstance(
     return caForIssuing;
   };
 
-  const access = new AccessControl(store, clock);
+  const access = new AccessControl(store, clock, observeCache);
   // Caches follow changes made by any process sharing the store.
   store.onChange((topic) => {
     if (topic === "vaults") vaults.forget();

@@ -11,7 +11,8 @@ import type { Config } from "./config.ts";
 import { claimRuntime, MEMORY_IDENTITY_FILE, shellQuote, type MemoryIdentity, type RuntimeClaim } from "./environment.ts";
 import { prepareDataDir } from "./datadir.ts";
 import type { Logger } from "pino";
-import { createLogger } from "./logging.ts";
+import { createLogger, FASTIFY_LISTENING } from "./logging.ts";
+import { Metrics, serveMetrics, type MetricsServer } from "./metrics.ts";
 import { openInstance, type Instance } from "./instance.ts";
 import { DEFAULT_VAULT } from "../vault/vaults.ts";
 import { ensureTls, operatorTls } from "./tls.ts";
@@ -26,6 +27,10 @@ export interface RunningServer {
   port: number;
   config: Config;
   instance: Instance;
+  /** Where plain-HTTP GET /metrics listens on 127.0.0.1 (--metrics-port), if it does. */
+  metricsPort?: number;
+  /** This server's metrics, also on GET /metrics of the HTTPS port. */
+  metrics: Metrics;
   /** The local CA clients must trust (absent with an operator's certificate). */
   caFile?: string;
   /** https://{vault}.{dns-suffix}[:port] */
@@ -50,9 +55,10 @@ export const temporaryDataDir = (): string => mkdtempSync(join(tmpdir(), "lockbo
  */
 export async function startServer(
   config: Config,
-  log: Logger = createLogger(config.logLevel),
+  log: Logger = createLogger(config.logLevel, config.logFormat),
   options: StartOptions = {},
 ): Promise<RunningServer> {
+  const metrics = new Metrics();
   prepareDataDir(config.dataDir);
   const claim = claimRuntime(config.dataDir);
   const released = (): void => {
@@ -67,8 +73,9 @@ export async function startServer(
       devClock: config.devClock,
       storage: config.storage,
       init: config.init,
+      observers: { commits: metrics.commits, cache: metrics.cache },
     });
-    return await listen(config, log, instance, claim, () => {
+    return await listen(config, log, metrics, instance, claim, () => {
       released();
       process.removeListener("exit", released);
     });
@@ -80,7 +87,14 @@ export async function startServer(
   }
 }
 
-async function listen(config: Config, log: Logger, instance: Instance, claim: RuntimeClaim, done: () => void): Promise<RunningServer> {
+async function listen(
+  config: Config,
+  log: Logger,
+  metrics: Metrics,
+  instance: Instance,
+  claim: RuntimeClaim,
+  done: () => void,
+): Promise<RunningServer> {
   const tls =
     config.tlsCert && config.tlsKey
       ? operatorTls(config.tlsCert, config.tlsKey)
@@ -93,6 +107,7 @@ async function listen(config: Config, log: Logger, instance: Instance, claim: Ru
     instance.tenantId,
     `https://${config.dnsSuffix}`,
     clientLifetime,
+    metrics.tokens,
   );
 
   // The port is known once listening (--port 0); the scheduler, which needs it for the ids
@@ -103,9 +118,20 @@ async function listen(config: Config, log: Logger, instance: Instance, claim: Ru
   const runDueWork = async (): Promise<void> => scheduler?.kick();
   const audit = new AuditLog(config.auditLog, { failed: (m) => log.error(m), recovered: (m) => log.warn(m) });
   const schedulerRuns = (): number => scheduler?.runs ?? 0;
-  const app = await buildApp({ config, instance, tokens, tls, publicOrigin, runDueWork, schedulerRuns, audit, log });
+  const app = await buildApp({ config, instance, tokens, tls, publicOrigin, runDueWork, schedulerRuns, audit, log, metrics });
 
-  await app.listen({ host: config.host, port: config.port });
+  // fastify's own "Server listening" line is dropped (FASTIFY_LISTENING): serve prints the one banner.
+  await app.listen({ host: config.host, port: config.port, listenTextResolver: () => FASTIFY_LISTENING });
+  let metricsServer: MetricsServer | undefined;
+  try {
+    if (config.metricsPort !== undefined) metricsServer = await serveMetrics(metrics, config.metricsPort);
+  } catch (e) {
+    await app.close();
+    audit.close();
+    throw new Error(`the metrics port ${config.metricsPort} on 127.0.0.1 cannot be used: ${(e as { code?: string }).code ?? String(e)}`, {
+      cause: e,
+    });
+  }
   const address = app.server.address();
   port = typeof address === "object" && address ? address.port : config.port;
   const memory = config.storage.engine === "memory";
@@ -122,22 +148,33 @@ async function listen(config: Config, log: Logger, instance: Instance, claim: Ru
     instance.clock,
     { publicOrigin, subscriptionId: instance.tenantId },
     {
-      warn: (message) => log.warn(message),
+      warn: (message, err) => (err === undefined ? log.warn(message) : log.warn({ err }, message)),
     },
+    fetch,
+    metrics.deliveries,
   );
+  metrics.watchDeliveries(() => deliverer.pending());
   const opened = instance;
-  scheduler = new Scheduler(instance, deliverer, log, {
-    ready: () => audit.ready(),
-    record: (entry) =>
-      audit.record(
-        scheduledEvent(entry, { timeMs: opened.clock.nowMs(), subscription: opened.tenantId, origin: publicOrigin(entry.vault) }),
-      ),
-  });
+  scheduler = new Scheduler(
+    instance,
+    deliverer,
+    log,
+    {
+      ready: () => audit.ready(),
+      record: (entry) =>
+        audit.record(
+          scheduledEvent(entry, { timeMs: opened.clock.nowMs(), subscription: opened.tenantId, origin: publicOrigin(entry.vault) }),
+        ),
+    },
+    metrics.scheduler,
+  );
   scheduler.start(SCHEDULER_INTERVAL_MS);
 
   let stopped: Promise<void> | undefined;
   return {
     port,
+    metricsPort: metricsServer?.port,
+    metrics,
     config,
     instance,
     caFile: tls.caFile,
@@ -146,6 +183,7 @@ async function listen(config: Config, log: Logger, instance: Instance, claim: Ru
     stop() {
       stopped ??= (async () => {
         await app.close();
+        await metricsServer?.close();
         await scheduler?.stop();
         audit.close();
         await opened.close();
@@ -162,7 +200,7 @@ async function listen(config: Config, log: Logger, instance: Instance, claim: Ru
  * accepting, finishes the requests in flight, closes the store and exits 0.
  */
 export async function serve(config: Config, options: StartOptions & { seedFile?: string } = {}): Promise<void> {
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, config.logFormat);
   // A seed file is read and checked on its own before anything starts.
   const seed = options.seedFile === undefined ? undefined : { file: options.seedFile, ...loadSeed(options.seedFile) };
   const server = await startServer(config, log, options);
@@ -194,6 +232,7 @@ export async function serve(config: Config, options: StartOptions & { seedFile?:
         ? `TLS: certificate from the local CA ${server.caFile} (NODE_EXTRA_CA_CERTS)`
         : `TLS: the certificate ${config.tlsCert}`,
       `Audit log: ${config.auditLog}`,
+      `Metrics: https://${shownHost}:${port}/metrics${server.metricsPort !== undefined ? ` and http://127.0.0.1:${server.metricsPort}/metrics` : ""}`,
       "",
       "For a program's environment (IDENTITY_ENDPOINT, IDENTITY_HEADER, ...), run in another terminal:",
       `  eval "$(npx lockbox env --data-dir ${shellQuote(config.dataDir)})"`,

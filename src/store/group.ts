@@ -19,6 +19,12 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 const MAX_BATCH = 512;
 
+/** Told of each transaction the group commit ends (the server turns these into metrics). */
+export interface CommitObserver {
+  /** `writes` writes went in one transaction, which took `seconds` from BEGIN to its end; `committed` false if it was rolled back whole. */
+  transaction(writes: number, seconds: number, committed: boolean): void;
+}
+
 /**
  * Group commit, shared by the engines. Writes are carried out one at a time on one
  * connection, and every write that arrives while a commit is under way joins the next
@@ -34,6 +40,7 @@ export class GroupCommit {
     private readonly connection: WriteConnection,
     /** Called after each transaction ends, committed or not. */
     private readonly afterTransaction: () => void = () => undefined,
+    private readonly observer?: CommitObserver,
   ) {}
 
   write<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
@@ -51,6 +58,8 @@ export class GroupCommit {
       // Alone in its transaction, a write needs no savepoint: if it fails, all is rolled back.
       const savepoints = batch.length > 1;
       let outcomes: Outcome[] = [];
+      let committed = true;
+      const started = performance.now();
       try {
         await c.begin();
         for (const job of batch) {
@@ -63,12 +72,15 @@ export class GroupCommit {
           }
           if (savepoints) await c.exec("RELEASE job");
         }
-        await c.exec(savepoints || outcomes[0]!.ok ? "COMMIT" : "ROLLBACK");
+        committed = savepoints || outcomes[0]!.ok;
+        await c.exec(committed ? "COMMIT" : "ROLLBACK");
       } catch (error) {
         // The transaction itself failed (BEGIN, a savepoint, COMMIT): no write of the batch is kept.
         await c.exec("ROLLBACK").catch(() => undefined);
         outcomes = batch.map(() => ({ ok: false, error }));
+        committed = false;
       }
+      this.observer?.transaction(batch.length, (performance.now() - started) / 1000, committed);
       this.afterTransaction();
       batch.forEach((job, i) => {
         const o = outcomes[i]!;

@@ -642,6 +642,14 @@ export class SqlRepo implements Repo {
     ]);
   }
 
+  async countDeliveries(): Promise<{ pending: number; failing: number }> {
+    const r = await this.db.get(
+      "SELECT COUNT(*) AS pending, COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0) AS failing FROM deliveries",
+      [],
+    );
+    return { pending: num(r?.pending ?? 0), failing: num(r?.failing ?? 0) };
+  }
+
   async leaseDelivery(subscription: string, eventSeq: number, until: number): Promise<void> {
     await this.db.run("UPDATE deliveries SET next_attempt_at = ? WHERE subscription = ? AND event_seq = ?", [
       until,

@@ -196,6 +196,8 @@ export interface Repo {
   /** Removes a delivered (or abandoned) delivery, and its event once nothing else waits for it. */
   deleteDelivery(subscription: string, eventSeq: number): Promise<void>;
   updateDelivery(subscription: string, eventSeq: number, attempts: number, firstAttemptAt: number, nextAttemptAt: number): Promise<void>;
+  /** Deliveries still to be made, and how many of them have failed at least once (for metrics). */
+  countDeliveries(): Promise<{ pending: number; failing: number }>;
   /** Moves a delivery's next attempt to `until`: a process has claimed it until then. */
   leaseDelivery(subscription: string, eventSeq: number, until: number): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import type { Keyring } from "../crypto/envelope.ts";
 import type { Store, VaultRecord } from "../store/store.ts";
-import { TtlCache } from "../kernel/cache.ts";
+import { TtlCache, type CacheObserver } from "../kernel/cache.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { badParameter, conflict, vaultNotFound } from "../kernel/errors.ts";
 import { canonicalVaultName } from "./names.ts";
@@ -62,8 +62,9 @@ export class Vaults {
     private readonly store: Store,
     private readonly keyring: Keyring,
     private readonly clock: Clock,
+    observeCache?: CacheObserver,
   ) {
-    this.cache = new TtlCache(clock, CACHE_MS);
+    this.cache = new TtlCache(clock, CACHE_MS, undefined, (hit) => observeCache?.("vaults", hit));
   }
 
   async create(name: string, options: VaultOptions = {}): Promise<Vault> {

@@ -18,11 +18,21 @@ export function endpointForLog(url: string): string {
   }
 }
 
-/** One request to a webhook within WEBHOOK_TIMEOUT_MS; undefined when it could not be reached or did not answer in time. */
-export async function sendWebhook(fetchImpl: Fetch, url: string, init: RequestInit): Promise<Response | undefined> {
+/**
+ * One request to a webhook within WEBHOOK_TIMEOUT_MS; undefined when it could not be reached
+ * or did not answer in time, and then `failed` is given why (fetch's error, whose cause says
+ * e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE or ECONNREFUSED), for the log.
+ */
+export async function sendWebhook(
+  fetchImpl: Fetch,
+  url: string,
+  init: RequestInit,
+  failed: (error: unknown) => void = () => undefined,
+): Promise<Response | undefined> {
   try {
     return await fetchImpl(url, { ...init, signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS) });
-  } catch {
+  } catch (e) {
+    failed(e);
     return undefined;
   }
 }
@@ -34,12 +44,15 @@ export async function sendWebhook(fetchImpl: Fetch, url: string, init: RequestIn
 export function webhookRotator(fetchImpl: Fetch = fetch): Rotator {
   return async (url, context) => {
     const shown = endpointForLog(url);
-    const res = await sendWebhook(fetchImpl, url, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(context),
-    });
-    if (!res) throw new Error(`the rotator webhook ${shown} could not be reached`);
+    let why: unknown;
+    const res = await sendWebhook(
+      fetchImpl,
+      url,
+      { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(context) },
+      (e) => (why = e),
+    );
+    // The cause (a TLS or connection error) is what the log shows of why (server/logging.ts safeError).
+    if (!res) throw new Error(`the rotator webhook ${shown} could not be reached`, { cause: why });
     if (!res.ok) {
       await res.body?.cancel().catch(() => undefined);
       throw new Error(`the rotator webhook ${shown} answered ${res.status}`);

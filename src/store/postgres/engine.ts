@@ -1,6 +1,6 @@
 import pg from "pg";
 import { migrations } from "../migrations.ts";
-import { GroupCommit } from "../group.ts";
+import { GroupCommit, type CommitObserver } from "../group.ts";
 import { SqlRepo, type Executor, type Row, type SqlValue } from "../sql.ts";
 import { StoreUnavailable, type ChangeTopic, type Repo, type Store } from "../store.ts";
 
@@ -93,42 +93,49 @@ export class PostgresStore implements Store {
   private readonly listeners: Array<(topic: ChangeTopic) => void> = [];
   private closed = false;
 
-  private constructor(private readonly url: string) {
+  private constructor(
+    private readonly url: string,
+    observer?: CommitObserver,
+  ) {
     this.pool = new pg.Pool({ connectionString: url, max: POOL_SIZE, application_name: "lockbox" });
     // An idle pooled connection that dies (a database restart) must not crash the process.
     this.pool.on("error", () => undefined);
     this.readRepo = new SqlRepo(new PgExecutor(() => this.pool));
     const writeRepo = new SqlRepo(new PgExecutor(() => this.writer!));
-    this.group = new GroupCommit({
-      repo: writeRepo,
-      begin: async () => {
-        if (this.writer && this.writerBroken) {
-          this.writer.release(true);
-          this.writer = undefined;
-        }
-        if (!this.writer) {
-          this.writer = await this.pool.connect();
-          this.writerBroken = false;
-          this.writer.on("error", () => (this.writerBroken = true));
-        }
-        await this.writer.query("BEGIN");
-        await this.writer.query(`SELECT pg_advisory_xact_lock(${WRITE_LOCK})`);
+    this.group = new GroupCommit(
+      {
+        repo: writeRepo,
+        begin: async () => {
+          if (this.writer && this.writerBroken) {
+            this.writer.release(true);
+            this.writer = undefined;
+          }
+          if (!this.writer) {
+            this.writer = await this.pool.connect();
+            this.writerBroken = false;
+            this.writer.on("error", () => (this.writerBroken = true));
+          }
+          await this.writer.query("BEGIN");
+          await this.writer.query(`SELECT pg_advisory_xact_lock(${WRITE_LOCK})`);
+        },
+        exec: async (sql) => {
+          if (!this.writer) return;
+          try {
+            await this.writer.query(sql);
+          } catch (e) {
+            if (sql === "ROLLBACK") this.writerBroken = true;
+            else throw e;
+          }
+        },
       },
-      exec: async (sql) => {
-        if (!this.writer) return;
-        try {
-          await this.writer.query(sql);
-        } catch (e) {
-          if (sql === "ROLLBACK") this.writerBroken = true;
-          else throw e;
-        }
-      },
-    });
+      () => undefined,
+      observer,
+    );
   }
 
   /** Connects, runs migrations under an advisory lock (so processes may start together), and listens for changes. */
-  static async open(url: string): Promise<PostgresStore> {
-    const store = new PostgresStore(url);
+  static async open(url: string, observer?: CommitObserver): Promise<PostgresStore> {
+    const store = new PostgresStore(url, observer);
     try {
       await store.migrate();
       await store.listen();

@@ -3,7 +3,7 @@ import type { Database as Db, Statement } from "better-sqlite3";
 import { migrations } from "../migrations.ts";
 import { SqlRepo, type Executor, type Row, type SqlValue } from "../sql.ts";
 import { StoreUnavailable, type ChangeTopic, type Repo, type Store } from "../store.ts";
-import { GroupCommit } from "../group.ts";
+import { GroupCommit, type CommitObserver } from "../group.ts";
 
 /** Prepared statements, one cache per connection. */
 class SqliteExecutor implements Executor {
@@ -118,7 +118,7 @@ export class SqliteStore implements Store {
   /** Present for an in-memory database. */
   private readonly turns: Turns | undefined;
 
-  constructor(file: string) {
+  constructor(file: string, observer?: CommitObserver) {
     const memory = file === MEMORY;
     this.writer = new Database(file);
     if (!memory) {
@@ -155,6 +155,7 @@ export class SqliteStore implements Store {
         turns?.endWrite(); // the transaction ended: readers may use the connection again
         this.flushChanges();
       },
+      observer,
     );
   }
 
