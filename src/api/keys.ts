@@ -133,7 +133,7 @@ export function keyBundle(origin: string, vault: Vault, v: KeyVersion) {
   };
 }
 
-function keyItem(origin: string, vault: Vault, v: KeyVersion, versioned: boolean) {
+export function keyItem(origin: string, vault: Vault, v: KeyVersion, versioned: boolean) {
   const props = v.props;
   return {
     kid: objectId(origin, "keys", v.object.displayName, versioned ? v.version : undefined),

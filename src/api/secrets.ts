@@ -36,7 +36,7 @@ const updateSchema = {
   properties: { contentType: { type: "string" }, tags: tagsSchema, attributes: attributesSchema },
 } as const;
 
-function secretItem(origin: string, vault: Vault, v: SecretVersion, versioned: boolean) {
+export function secretItem(origin: string, vault: Vault, v: SecretVersion, versioned: boolean) {
   return {
     id: objectId(origin, "secrets", v.object.displayName, versioned ? v.version : undefined),
     attributes: attributesOf(v, vault),

@@ -80,9 +80,18 @@ export class AccessControl {
     }
   }
 
+  /**
+   * Assigns a built-in role on the vault or one object. An exact duplicate (same identity,
+   * role and scope) is 409 RoleAssignmentExists, as Azure answers; a vault that uses access
+   * policies is refused, since a role there would decide nothing.
+   */
   async assignRole(vault: Vault, identity: IdentityRecord, roleName: string, scope = "/"): Promise<RoleAssignmentRecord> {
     const role = roleNamed(roleName);
     if (!role) throw badParameter(`'${roleName}' is not a Key Vault role. Roles: ${Object.keys(BUILT_IN_ROLES).join(", ")}.`);
+    if (!vault.rbac)
+      throw badParameter(
+        `The vault ${vault.name} uses access policies (enableRbacAuthorization is false), so a role assignment would decide nothing there. Give ${identity.name} an access policy instead, or switch the vault to Azure RBAC first.`,
+      );
     const assignment: RoleAssignmentRecord = {
       id: randomUUID(),
       vault: vault.name,
@@ -91,7 +100,12 @@ export class AccessControl {
       scope: normalizeScope(scope),
       created: nowSeconds(this.clock),
     };
-    await this.store.write((repo) => repo.insertRoleAssignment(assignment));
+    await this.store.write(async (repo) => {
+      const existing = await repo.listRoleAssignments(vault.name, identity.id);
+      if (existing.some((a) => a.role === assignment.role && a.scope === assignment.scope))
+        throw new KvError(409, "RoleAssignmentExists", "The role assignment already exists.");
+      await repo.insertRoleAssignment(assignment);
+    });
     return assignment;
   }
 

@@ -10,6 +10,8 @@ import { DEFAULT_VAULT } from "../vault/vaults.ts";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { userInfo } from "node:os";
+import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline/promises";
 
 export const dataDirOption = () => new Option("--data-dir <dir>", "data directory (env LOCKBOX_DATA_DIR, default ./.lockbox)");
 
@@ -56,6 +58,45 @@ const osUser = (): string => {
   }
 };
 
+/** https://VAULT.SUFFIX:PORT of the data directory's server (as it runs, else the defaults), for object ids. */
+export function publicOrigin(dataDir: string): (vault: string) => string {
+  const runtime = readRuntimeInfo(dataDir);
+  const port = runtime?.port ?? DEFAULT_PORT;
+  const suffix = runtime?.dnsSuffix ?? DEFAULT_DNS_SUFFIX;
+  return (vault) => `https://${vault}.${suffix}${port === 443 ? "" : `:${port}`}`;
+}
+
+/**
+ * A secret value, never from the command line (argv is seen by every user in `ps` and kept
+ * in shell history): the file named (exactly as it is; `-` for stdin), else standard input
+ * piped in, less one final newline (what `echo` adds).
+ */
+export async function readValue(file: string | undefined): Promise<string> {
+  if (file !== undefined && file !== "-") return readFileSync(file, "utf8");
+  if (file === undefined && process.stdin.isTTY)
+    throw new Error('give the value on standard input (printf %s "$VALUE" | lockbox ...) or with --file FILE; never on the command line');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString("utf8");
+  return file === "-" ? text : text.replace(/\r?\n$/, "");
+}
+
+/**
+ * A destructive command goes ahead with --yes, or when the person at the terminal types the
+ * name asked for; without a terminal and without --yes it is refused.
+ */
+export async function confirm(yes: boolean | undefined, what: string, typed: string): Promise<void> {
+  if (yes) return;
+  if (!process.stdin.isTTY) throw new Error(`${what}: give --yes to go ahead (there is no terminal to ask)`);
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`${what}. Type ${typed} to go ahead: `);
+    if (answer.trim() !== typed) throw new Error("not confirmed: nothing was done");
+  } finally {
+    rl.close();
+  }
+}
+
 /**
  * Writes the AuditEvent lines of CLI actions into the audit log of the data directory's
  * server (server.json's, LOCKBOX_AUDIT_LOG, or DATA-DIR/audit.log), appended beside the
@@ -63,10 +104,8 @@ const osUser = (): string => {
  * data directory's keys, so its user is a Lockbox administrator.
  */
 function cliAuditor(instance: Instance): Audited {
-  const runtime = readRuntimeInfo(instance.dataDir);
-  const file = process.env.LOCKBOX_AUDIT_LOG ?? runtime?.auditLog ?? join(instance.dataDir, "audit.log");
-  const port = runtime?.port ?? DEFAULT_PORT;
-  const suffix = runtime?.dnsSuffix ?? DEFAULT_DNS_SUFFIX;
+  const file = process.env.LOCKBOX_AUDIT_LOG ?? readRuntimeInfo(instance.dataDir)?.auditLog ?? join(instance.dataDir, "audit.log");
+  const originOf = publicOrigin(instance.dataDir);
   return async <T>(operationName: string, target: AuditTarget, run: () => Promise<T>): Promise<T> => {
     const started = performance.now();
     let outcome: { ok: true; value: T } | { ok: false; error: unknown };
@@ -78,7 +117,7 @@ function cliAuditor(instance: Instance): Audited {
     const status = outcome.ok ? 200 : outcome.error instanceof KvError ? outcome.error.status : 500;
     const message = outcome.ok ? "" : outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
     const vault = target.vault?.toLowerCase() ?? "";
-    const origin = `https://${vault || DEFAULT_VAULT}.${suffix}${port === 443 ? "" : `:${port}`}`;
+    const origin = originOf(vault || DEFAULT_VAULT);
     const line = requestEvent({
       timeMs: instance.clock.nowMs(),
       subscription: instance.tenantId,

@@ -13,6 +13,8 @@ import {
   type Shell,
 } from "../server/environment.ts";
 import { dataDirOption, resolveDataDir, withInstance } from "./common.ts";
+import { Tokens } from "../identity/tokens.ts";
+import { DEVELOPER_IDENTITY } from "../server/instance.ts";
 
 export function envCommands(program: Command): void {
   program
@@ -44,5 +46,29 @@ export function envCommands(program: Command): void {
       // An in-memory store is the server's alone: its identity is in a file it wrote.
       if (running?.memory) await print(memoryIdentity(dataDir));
       else await withInstance(dataDir, print);
+    });
+}
+
+/** `lockbox token`: a bearer token for the developer identity (or another managed identity), for curl and the admin API. */
+export function tokenCommands(program: Command): void {
+  program
+    .command("token")
+    .description("print a bearer token for the developer identity, e.g. for curl against the admin API (/lockbox/v1)")
+    .option("--resource <uri>", "the token's audience (default: https://{dns-suffix}, what vaults and the admin API accept)")
+    .option("--identity <name>", "another enabled managed identity", DEVELOPER_IDENTITY)
+    .addOption(dataDirOption())
+    .action(async (opts: { resource?: string; identity: string; dataDir?: string }) => {
+      await withInstance(opts.dataDir, async (i, audited) => {
+        const running = readRuntimeInfo(i.dataDir);
+        const suffix = running?.dnsSuffix ?? DEFAULT_DNS_SUFFIX;
+        const identity = await i.identities.find(opts.identity);
+        if (identity.kind !== "managed" || !identity.enabled)
+          throw new Error(`${identity.name} is not an enabled managed identity: only those get a token here`);
+        const tokens = await Tokens.load(i.store, i.keyring, i.clock, i.tenantId, `https://${suffix}`);
+        const { token } = await audited("TokenIssue", { command: `token --identity ${identity.name}` }, () =>
+          tokens.issue(identity, opts.resource ?? `https://${suffix}`, `https://127.0.0.1:${running?.port ?? DEFAULT_PORT}`),
+        );
+        console.log(token);
+      });
     });
 }

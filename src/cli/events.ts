@@ -12,8 +12,10 @@ export function eventCommands(program: Command): void {
     .option("--types <types...>", "event types to send, e.g. KeyNewVersionCreated SecretNearExpiry (default: all)")
     .addOption(dataDirOption())
     .action(async (opts: { vault: string; endpoint: string; schema: string; types?: string[]; dataDir?: string }) => {
-      await withInstance(opts.dataDir, async (i) => {
-        const s = await i.subscriptions.subscribe({ vault: opts.vault, endpoint: opts.endpoint, schema: opts.schema, types: opts.types });
+      await withInstance(opts.dataDir, async (i, audited) => {
+        const s = await audited("EventSubscriptionCreate", { vault: opts.vault, command: "events subscribe" }, () =>
+          i.subscriptions.subscribe({ vault: opts.vault, endpoint: opts.endpoint, schema: opts.schema, types: opts.types }),
+        );
         console.log(`subscribed ${s.id}: ${s.vault} -> ${s.endpoint} (${s.schema}${s.types ? `; ${s.types.join(", ")}` : ""})`);
       });
     });
@@ -39,8 +41,8 @@ export function eventCommands(program: Command): void {
     .description("delete an event subscription and what it still had to deliver")
     .addOption(dataDirOption())
     .action(async (id: string, opts: { dataDir?: string }) => {
-      await withInstance(opts.dataDir, async (i) => {
-        await i.subscriptions.delete(id);
+      await withInstance(opts.dataDir, async (i, audited) => {
+        await audited("EventSubscriptionDelete", { command: `events delete ${id}` }, () => i.subscriptions.delete(id));
         console.log(`deleted subscription ${id}`);
       });
     });

@@ -1,16 +1,44 @@
 import { Command } from "commander";
 import type { Instance } from "../server/instance.ts";
 import type { IdentityKind, IdentityRecord } from "../store/store.ts";
-import { dataDirOption, withInstance } from "./common.ts";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { DEFAULT_PORT } from "../server/config.ts";
+import { readRuntimeInfo, shellQuote, trustFiles } from "../server/environment.ts";
+import { DEFAULT_VAULT } from "../vault/vaults.ts";
+import { confirm, dataDirOption, publicOrigin, withInstance } from "./common.ts";
 
-/** What a new identity's credential looks like to its user. */
+/**
+ * The environment a program needs to sign in as a service principal with
+ * DefaultAzureCredential (its EnvironmentCredential), printed as it works: the tenant
+ * `adfs` (which makes @azure/identity and MSAL skip Microsoft's online instance discovery),
+ * the server as the authority host, and the CA files to trust it.
+ */
+function servicePrincipalEnv(i: Instance, identity: IdentityRecord, secret: string): Record<string, string> {
+  const running = readRuntimeInfo(i.dataDir);
+  const port = running?.port ?? DEFAULT_PORT;
+  const localCa = join(i.dataDir, "tls", "ca.pem");
+  const caFile = running ? running.caFile : existsSync(localCa) ? localCa : undefined;
+  const trust = caFile ? trustFiles(caFile, process.env) : {};
+  return {
+    ...(trust as Record<string, string>),
+    AZURE_TENANT_ID: "adfs",
+    AZURE_CLIENT_ID: identity.clientId,
+    AZURE_CLIENT_SECRET: secret,
+    AZURE_AUTHORITY_HOST: `https://127.0.0.1:${port}`,
+    KEYVAULT_URL: `${publicOrigin(i.dataDir)(DEFAULT_VAULT)}`,
+  };
+}
+
+/** What a new identity's credential looks like to its user: shell lines to eval (or JSON). */
 export function printCredential(i: Instance, identity: IdentityRecord, credential: string, json: boolean | undefined): void {
   if (identity.kind === "managed") {
     if (json)
       console.log(JSON.stringify({ name: identity.name, objectId: identity.id, clientId: identity.clientId, identityHeader: credential }));
-    else console.log(`managed identity ${identity.name} (object id ${identity.id})\nexport IDENTITY_HEADER='${credential}'`);
+    else console.log(`# managed identity ${identity.name} (object id ${identity.id})\nexport IDENTITY_HEADER=${shellQuote(credential)}`);
     return;
   }
+  const env = servicePrincipalEnv(i, identity, credential);
   if (json) {
     console.log(
       JSON.stringify({
@@ -19,16 +47,15 @@ export function printCredential(i: Instance, identity: IdentityRecord, credentia
         tenantId: i.tenantId,
         clientId: identity.clientId,
         clientSecret: credential,
+        env,
       }),
     );
     return;
   }
   console.log(
     [
-      `service principal ${identity.name} (object id ${identity.id})`,
-      `export AZURE_TENANT_ID='${i.tenantId}'`,
-      `export AZURE_CLIENT_ID='${identity.clientId}'`,
-      `export AZURE_CLIENT_SECRET='${credential}'`,
+      `# service principal ${identity.name} (object id ${identity.id}, tenant ${i.tenantId}); for DefaultAzureCredential:`,
+      ...Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}`),
     ].join("\n"),
   );
 }
@@ -43,8 +70,10 @@ export function identityCommands(kind: IdentityKind, noun: string, credentialWor
     .option("--json", "print JSON")
     .addOption(dataDirOption())
     .action(async (name: string, opts: { admin?: boolean; json?: boolean; dataDir?: string }) => {
-      await withInstance(opts.dataDir, async (i) => {
-        const { identity, credential } = await i.identities.create(name, kind, { admin: opts.admin });
+      await withInstance(opts.dataDir, async (i, audited) => {
+        const { identity, credential } = await audited("IdentityCreate", { command: `${group.name()} create ${name}` }, () =>
+          i.identities.create(name, kind, { admin: opts.admin }),
+        );
         printCredential(i, identity, credential, opts.json);
       });
     });
@@ -62,21 +91,31 @@ export function identityCommands(kind: IdentityKind, noun: string, credentialWor
             console.log(`${x.name}\t${x.id}\tclient ${x.clientId}\t${x.enabled ? "enabled" : "disabled"}${x.admin ? "\tadmin" : ""}`);
       });
     });
-  for (const [command, description, run] of [
-    ["disable", "disable it: its tokens stop working within seconds", (i: Instance, n: string) => i.identities.setEnabled(n, false)],
-    ["enable", "enable it again", (i: Instance, n: string) => i.identities.setEnabled(n, true)],
-    ["delete", "delete it with its role assignments and access policies", (i: Instance, n: string) => i.identities.delete(n)],
+  for (const [command, operation, description, run] of [
+    [
+      "disable",
+      "IdentityDisable",
+      "disable it: its tokens stop working within seconds",
+      (i: Instance, n: string) => i.identities.setEnabled(n, false),
+    ],
+    ["enable", "IdentityEnable", "enable it again", (i: Instance, n: string) => i.identities.setEnabled(n, true)],
+    [
+      "delete",
+      "IdentityDelete",
+      "delete it with its role assignments and access policies",
+      (i: Instance, n: string) => i.identities.delete(n),
+    ],
   ] as const) {
-    group
-      .command(`${command} <name>`)
-      .description(description)
-      .addOption(dataDirOption())
-      .action(async (name: string, opts: { dataDir?: string }) => {
-        await withInstance(opts.dataDir, async (i) => {
-          const x = await run(i, name);
-          console.log(`${command}d ${noun} ${x.name}`);
-        });
+    const sub = group.command(`${command} <name>`).description(description).addOption(dataDirOption());
+    if (command === "delete") sub.option("--yes", "do not ask");
+    sub.action(async (name: string, opts: { dataDir?: string; yes?: boolean }) => {
+      await withInstance(opts.dataDir, async (i, audited) => {
+        if (command === "delete")
+          await confirm(opts.yes, `This deletes the ${noun} ${name} with its role assignments and access policies`, name);
+        const x = await audited(operation, { command: `${group.name()} ${command} ${name}` }, () => run(i, name));
+        console.log(`${command}d ${noun} ${x.name}`);
       });
+    });
   }
   group
     .command("rotate <name>")
@@ -84,8 +123,10 @@ export function identityCommands(kind: IdentityKind, noun: string, credentialWor
     .option("--json", "print JSON")
     .addOption(dataDirOption())
     .action(async (name: string, opts: { json?: boolean; dataDir?: string }) => {
-      await withInstance(opts.dataDir, async (i) => {
-        const { identity, credential } = await i.identities.rotateCredential(name);
+      await withInstance(opts.dataDir, async (i, audited) => {
+        const { identity, credential } = await audited("IdentityRotateCredential", { command: `${group.name()} rotate ${name}` }, () =>
+          i.identities.rotateCredential(name),
+        );
         printCredential(i, identity, credential, opts.json);
       });
     });

@@ -2,7 +2,7 @@ import { Command } from "commander";
 import { readFileSync } from "node:fs";
 import { KvError } from "../kernel/errors.ts";
 import { serveCommands } from "./serve.ts";
-import { envCommands } from "./env.ts";
+import { envCommands, tokenCommands } from "./env.ts";
 import { vaultCommands } from "./vaults.ts";
 import { identityCommands } from "./identities.ts";
 import { accessCommands } from "./access.ts";
@@ -26,6 +26,7 @@ program
 
 serveCommands(program);
 envCommands(program);
+tokenCommands(program);
 vaultCommands(program);
 program.addCommand(identityCommands("managed", "managed identity", "IDENTITY_HEADER value"));
 program.addCommand(identityCommands("sp", "service principal", "client id and secret"));

@@ -28,8 +28,11 @@ export function seedCommands(program: Command): void {
     .action(async (file: string, opts: { dryRun?: boolean; dataDir?: string }) => {
       try {
         const { seed, baseDir } = readSeedFile(file);
-        await withInstance(opts.dataDir, async (i) => {
-          printSeedResult(i, await applySeed(i, seed, baseDir, { dryRun: opts.dryRun }), opts.dryRun ?? false);
+        await withInstance(opts.dataDir, async (i, audited) => {
+          const apply = () => applySeed(i, seed, baseDir, { dryRun: opts.dryRun });
+          // A dry run changes nothing and is not audited; an applied seed is one SeedApply line.
+          const result = opts.dryRun ? await apply() : await audited("SeedApply", { command: `seed ${file}` }, apply);
+          printSeedResult(i, result, opts.dryRun ?? false);
         });
       } catch (e) {
         throw seedFailure(file, e);

@@ -1,5 +1,16 @@
 import type { Command } from "commander";
-import { dataDirOption, withInstance } from "./common.ts";
+import type { Vault } from "../vault/vaults.ts";
+import { confirm, dataDirOption, publicOrigin, withInstance } from "./common.ts";
+
+/** A vault as `vault list --json` and `vault create --json` show it, with the URL a client gives its SDK. */
+const vaultJson = (v: Vault, origin: (vault: string) => string) => ({
+  name: v.name,
+  url: origin(v.name),
+  recoveryLevel: v.recoveryLevel,
+  retentionDays: v.retentionDays,
+  purgeProtection: v.purgeProtection,
+  authorization: v.rbac ? "rbac" : "access-policies",
+});
 
 export function vaultCommands(program: Command): void {
   const vault = program.command("vault").description("create, list and delete vaults");
@@ -10,26 +21,46 @@ export function vaultCommands(program: Command): void {
     .option("--retention-days <days>", "soft-delete retention, 7 to 90 days", "90")
     .option("--purge-protection", "refuse purges; deleted objects go only when their retention ends")
     .option("--access-policies", "authorize with access policies instead of Azure RBAC (enableRbacAuthorization false)")
+    .option("--json", "print JSON")
     .action(
-      async (name: string, opts: { dataDir?: string; retentionDays: string; purgeProtection?: boolean; accessPolicies?: boolean }) => {
-        await withInstance(opts.dataDir, async (i) => {
-          const v = await i.vaults.create(name, {
-            retentionDays: Number(opts.retentionDays),
-            purgeProtection: opts.purgeProtection,
-            rbac: !opts.accessPolicies,
-          });
-          console.log(`created vault ${v.name} (${v.recoveryLevel}, ${v.retentionDays} days)`);
+      async (
+        name: string,
+        opts: { dataDir?: string; retentionDays: string; purgeProtection?: boolean; accessPolicies?: boolean; json?: boolean },
+      ) => {
+        await withInstance(opts.dataDir, async (i, audited) => {
+          const v = await audited("VaultCreate", { vault: name, command: "vault create" }, () =>
+            i.vaults.create(name, {
+              retentionDays: Number(opts.retentionDays),
+              purgeProtection: opts.purgeProtection,
+              rbac: !opts.accessPolicies,
+            }),
+          );
+          const origin = publicOrigin(i.dataDir);
+          if (opts.json) return console.log(JSON.stringify(vaultJson(v, origin), null, 2));
+          const host = new URL(origin(v.name)).hostname;
+          console.log(
+            [
+              `created vault ${v.name} (${v.recoveryLevel}, ${v.retentionDays} days, ${v.rbac ? "Azure RBAC" : "access policies"})`,
+              `KEYVAULT_URL=${origin(v.name)}`,
+              ...(host.endsWith(".localhost")
+                ? [`Where ${host} does not resolve, add a hosts line: echo "127.0.0.1 ${host}" | sudo tee -a /etc/hosts`]
+                : []),
+            ].join("\n"),
+          );
         });
       },
     );
   vault
     .command("list")
-    .description("list the vaults")
+    .description("list the vaults, with their URLs")
+    .option("--json", "print JSON")
     .addOption(dataDirOption())
-    .action(async (opts: { dataDir?: string }) => {
+    .action(async (opts: { dataDir?: string; json?: boolean }) => {
       await withInstance(opts.dataDir, async (i) => {
-        for (const v of await i.vaults.list())
-          console.log(`${v.name}\t${v.recoveryLevel}\t${v.retentionDays} days\t${v.rbac ? "rbac" : "access policies"}`);
+        const origin = publicOrigin(i.dataDir);
+        const all = (await i.vaults.list()).map((v) => vaultJson(v, origin));
+        if (opts.json) return console.log(JSON.stringify(all, null, 2));
+        for (const v of all) console.log(`${v.name}\t${v.url}\t${v.recoveryLevel}\t${v.retentionDays} days\t${v.authorization}`);
       });
     });
   vault
@@ -38,18 +69,22 @@ export function vaultCommands(program: Command): void {
     .addOption(dataDirOption())
     .action(async (name: string, model: string, opts: { dataDir?: string }) => {
       if (model !== "rbac" && model !== "access-policies") throw new Error("the model is rbac or access-policies");
-      await withInstance(opts.dataDir, async (i) => {
-        await i.vaults.setRbac(name, model === "rbac");
+      await withInstance(opts.dataDir, async (i, audited) => {
+        await audited("VaultUpdateAuthorization", { vault: name, command: "vault authorization" }, () =>
+          i.vaults.setRbac(name, model === "rbac"),
+        );
         console.log(`vault ${name.toLowerCase()} now uses ${model}`);
       });
     });
   vault
     .command("delete <name>")
-    .description("delete a vault and everything in it")
+    .description("delete a vault and everything in it, for good")
+    .option("--yes", "do not ask")
     .addOption(dataDirOption())
-    .action(async (name: string, opts: { dataDir?: string }) => {
-      await withInstance(opts.dataDir, async (i) => {
-        await i.vaults.delete(name);
+    .action(async (name: string, opts: { dataDir?: string; yes?: boolean }) => {
+      await withInstance(opts.dataDir, async (i, audited) => {
+        await confirm(opts.yes, `This deletes the vault ${name.toLowerCase()} and everything in it, for good`, name.toLowerCase());
+        await audited("VaultDelete", { vault: name, command: "vault delete" }, () => i.vaults.delete(name));
         console.log(`deleted vault ${name.toLowerCase()}`);
       });
     });

@@ -64,6 +64,13 @@ export interface PreparedVersion<P> {
   sealed: Buffer;
 }
 
+/** Thrown out of a rehearsed transaction to roll it back, carrying what it would have done. */
+class Rehearsal extends Error {
+  constructor(readonly doomed: string[]) {
+    super("rehearsal");
+  }
+}
+
 export interface Page<T> {
   items: T[];
   /** Opaque to callers; hand it back to get the next page. Absent on the last page. */
@@ -454,13 +461,14 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
   /**
    * Destroys old versions for good, beyond Azure (whose delete takes the whole object):
    * the named ones, or all but the newest `keep`. The current version is never destroyed.
-   * Returns the versions destroyed.
+   * Returns the versions destroyed. With `dryRun`, the same transaction is rolled back: the
+   * versions it would destroy, by the very same rules, and nothing changed.
    */
-  async prune(vault: Vault, name: string, which: { keep?: number; versions?: string[] }): Promise<string[]> {
+  async prune(vault: Vault, name: string, which: { keep?: number; versions?: string[]; dryRun?: boolean }): Promise<string[]> {
     if (which.keep !== undefined && (!Number.isInteger(which.keep) || which.keep < 1)) {
       throw badParameter("keep must be a whole number of versions, at least 1: the current version always stays.");
     }
-    return this.store.write(async (repo) => {
+    const pruning = this.store.write(async (repo) => {
       const latest = this.unmanaged(await this.find(repo, vault, name), "prune");
       let doomed: string[] = [];
       if (which.versions) {
@@ -472,8 +480,13 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
         }
       }
       if (which.keep !== undefined) doomed = doomed.concat(await this.keepNewest(repo, vault.name, latest.name, which.keep));
+      if (which.dryRun) throw new Rehearsal(doomed); // rolls the transaction back
       await this.changed(repo, vault.name, latest.name, latest);
       return doomed;
+    });
+    return pruning.catch((e: unknown) => {
+      if (e instanceof Rehearsal) return e.doomed;
+      throw e;
     });
   }
 

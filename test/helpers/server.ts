@@ -91,9 +91,9 @@ const cliEnv = (args: string[], env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => {
   return { ...inherited, ...(dataDir ? engineEnv(dataDir) : {}), ...env };
 };
 
-/** Runs the `lockbox` CLI to completion, against its data directory's database when it has one. */
-export function cli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
-  const r = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: ROOT, env: cliEnv(args, env), encoding: "utf8" });
+/** Runs the `lockbox` CLI to completion, against its data directory's database when it has one; `input` is its standard input. */
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}, input = ""): CliResult {
+  const r = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: ROOT, env: cliEnv(args, env), encoding: "utf8", input });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

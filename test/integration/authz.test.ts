@@ -407,8 +407,21 @@ describe("a vault using access policies", () => {
     ]);
     assert.notEqual(wrong.status, 0, "sign is no certificate permission");
     assert.match(wrong.stderr, /'sign' is not a certificates permission/);
-    // A role on a vault that uses access policies counts for nothing.
-    assignRole("ap-app", "Key Vault Secrets Officer", { vault: "ap-vault" });
+    // A role on a vault that uses access policies would count for nothing: it is refused.
+    const refused = cli([
+      "role",
+      "assign",
+      "--vault",
+      "ap-vault",
+      "--assignee",
+      "ap-app",
+      "--role",
+      "Key Vault Secrets Officer",
+      "--data-dir",
+      lockbox.dataDir,
+    ]);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /uses access policies/);
     const credential = credentialOf(sp);
     const secrets = new SecretClient(url, credential);
     const keys = new KeyClient(url, credential);
@@ -443,6 +456,7 @@ describe("a vault using access policies", () => {
     );
 
     lockboxCli("vault", "authorization", "ap-vault", "rbac");
+    assignRole("ap-app", "Key Vault Secrets Officer", { vault: "ap-vault" });
     // Secrets Officer now counts (setSecret works); the policy's keys get no longer does.
     await eventually("setSecret by the Secrets Officer role after the switch to RBAC", 3000, () =>
       secrets.setSecret("ap-secret", "set-under-rbac"),
@@ -512,7 +526,7 @@ describe("changes to access are enforced", () => {
     const token = (await credentialOf(sp).getToken(SCOPE)).token;
     assert.equal((await getSecretRaw(token, "for-deleted")).status, 200);
 
-    lockboxCli("sp", "delete", "deleted-app");
+    lockboxCli("sp", "delete", "deleted-app", "--yes");
     assert.deepEqual(assignmentsOf(), [], "the deleted identity's role assignments remain");
     const listed = JSON.parse(lockboxCli("sp", "list", "--json")) as Array<{ id: string }>;
     assert.ok(!listed.some((x) => x.id === sp.objectId), "the deleted service principal is still listed");

@@ -181,7 +181,7 @@ describe("lockbox vault", () => {
     const inDefault = await raw(lockbox, { path: "/secrets/card-key?api-version=7.6", token });
     assert.equal(inDefault.status, 404, inDefault.text);
 
-    const deleted = vaultCli("delete", "payments");
+    const deleted = vaultCli("delete", "payments", "--yes");
     assert.equal(deleted.status, 0, deleted.stderr);
     assert.deepEqual(listed(), ["default"]);
 
@@ -233,7 +233,7 @@ describe("lockbox vault", () => {
         });
         assert.equal(old.status, 200, old.text);
 
-        const deleted = vault("delete", "again");
+        const deleted = vault("delete", "again", "--yes");
         assert.equal(deleted.status, 0, deleted.stderr);
         const made = vault("create", "again");
         assert.equal(made.status, 0, made.stderr);
@@ -267,7 +267,7 @@ describe("lockbox vault", () => {
   });
 
   test("deleting a vault that does not exist fails", () => {
-    const r = vaultCli("delete", "nosuchvault");
+    const r = vaultCli("delete", "nosuchvault", "--yes");
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /nosuchvault/);
   });

@@ -401,7 +401,7 @@ describe("NewVersionCreated, whoever made the version", () => {
         const imported = await keys.importKey(key, { kty: "oct", k: new Uint8Array(32).fill(7), keyOps: ["wrapKey", "unwrapKey"] });
         const secret = "made-by-anyone-secret";
         const set = await client.setSecret(secret, "first");
-        const r = cli(["secret", "rotate", secret, "--value", "second", "--data-dir", lockbox.dataDir]);
+        const r = cli(["secret", "rotate", secret, "--data-dir", lockbox.dataDir], {}, "second");
         assert.equal(r.status, 0, `lockbox secret rotate failed: ${r.stderr}`);
         const cliVersion = /new version ([0-9a-f]{32})/.exec(r.stdout)?.[1];
         assert.ok(cliVersion, `no version in: ${r.stdout}`);

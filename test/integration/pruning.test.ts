@@ -69,7 +69,7 @@ describe("lockbox secret prune", () => {
   test("--keep 2 leaves exactly the newest two versions; the pruned ones are 404, the current value unchanged", async () => {
     const name = "prune-keep";
     const v = await secretWithVersions(name, 5);
-    const r = lockboxCli("secret", "prune", name, "--keep", "2");
+    const r = lockboxCli("secret", "prune", "--yes", name, "--keep", "2");
     assert.equal(r.status, 0, `lockbox secret prune --keep 2 failed:\n${r.stdout}\n${r.stderr}`);
     for (const gone of v.slice(0, 3)) assert.ok(r.stdout.includes(gone), `the CLI names destroyed version ${gone}:\n${r.stdout}`);
     for (const kept of v.slice(3)) assert.ok(!r.stdout.includes(kept), `the CLI does not name kept version ${kept}:\n${r.stdout}`);
@@ -85,7 +85,7 @@ describe("lockbox secret prune", () => {
   test("--versions V1 V2 destroys exactly those versions", async () => {
     const name = "prune-listed";
     const v = await secretWithVersions(name, 5);
-    const r = lockboxCli("secret", "prune", name, "--versions", v[0]!, v[2]!);
+    const r = lockboxCli("secret", "prune", "--yes", name, "--versions", v[0]!, v[2]!);
     assert.equal(r.status, 0, `lockbox secret prune --versions failed:\n${r.stdout}\n${r.stderr}`);
     assert.deepEqual(await secretVersions(name), [v[1], v[3], v[4]]);
     await assertSecretGone(name, v[0]!);
@@ -99,11 +99,11 @@ describe("lockbox secret prune", () => {
     const v = await secretWithVersions(name, 3);
     const current = v[2]!;
 
-    const alone = lockboxCli("secret", "prune", name, "--versions", current);
+    const alone = lockboxCli("secret", "prune", "--yes", name, "--versions", current);
     assert.notEqual(alone.status, 0, `pruning the current version must fail:\n${alone.stdout}`);
     assert.match(alone.stderr, /current version/);
     // An old version named before the current one is not destroyed either: all or nothing.
-    const mixed = lockboxCli("secret", "prune", name, "--versions", v[0]!, current);
+    const mixed = lockboxCli("secret", "prune", "--yes", name, "--versions", v[0]!, current);
     assert.notEqual(mixed.status, 0, `pruning a list with the current version must fail:\n${mixed.stdout}`);
     assert.deepEqual(await secretVersions(name), v, "the CLI destroyed nothing");
 
@@ -127,7 +127,7 @@ describe("lockbox secret prune", () => {
     const api = await admin("POST", `/vaults/default/secrets/${name}/prune`, { versions: [v[0]!, unknown] });
     assert.equal(api.status, 404, `pruning an unknown version: ${api.status} ${api.text}`);
     assert.equal(api.json?.error?.code, "SecretNotFound");
-    const r = lockboxCli("secret", "prune", name, "--versions", unknown);
+    const r = lockboxCli("secret", "prune", "--yes", name, "--versions", unknown);
     assert.notEqual(r.status, 0, `the CLI must refuse an unknown version:\n${r.stdout}`);
     assert.match(r.stderr, /was not found/);
     assert.deepEqual(await secretVersions(name), v);
@@ -186,12 +186,12 @@ describe("POST /lockbox/v1/vaults/{vault}/{secrets|keys}/{name}/prune", () => {
     const all = [first.properties.version!];
     for (let i = 0; i < 4; i++) all.push((await keys.rotateKey(name)).properties.version!);
 
-    const listed = lockboxCli("key", "prune", name, "--versions", all[1]!);
+    const listed = lockboxCli("key", "prune", "--yes", name, "--versions", all[1]!);
     assert.equal(listed.status, 0, `lockbox key prune --versions failed:\n${listed.stdout}\n${listed.stderr}`);
     assert.deepEqual(await keyVersions(name), [all[0], all[2], all[3], all[4]]);
     await assertKeyGone(name, all[1]!);
 
-    const kept = lockboxCli("key", "prune", name, "--keep", "2");
+    const kept = lockboxCli("key", "prune", "--yes", name, "--keep", "2");
     assert.equal(kept.status, 0, `lockbox key prune --keep failed:\n${kept.stdout}\n${kept.stderr}`);
     assert.ok(kept.stdout.includes(all[0]!) && kept.stdout.includes(all[2]!), `the CLI names what it destroyed:\n${kept.stdout}`);
     assert.deepEqual(await keyVersions(name), [all[3], all[4]]);
@@ -199,7 +199,7 @@ describe("POST /lockbox/v1/vaults/{vault}/{secrets|keys}/{name}/prune", () => {
     await assertKeyGone(name, all[2]!);
     assert.equal((await keys.getKey(name)).properties.version, all[4]);
 
-    const current = lockboxCli("key", "prune", name, "--versions", all[4]!);
+    const current = lockboxCli("key", "prune", "--yes", name, "--versions", all[4]!);
     assert.notEqual(current.status, 0, `pruning the current key version must fail:\n${current.stdout}`);
     assert.deepEqual(await keyVersions(name), [all[3], all[4]]);
   });
@@ -244,7 +244,7 @@ describe("maxVersions", () => {
   test("lockbox secret prune NAME --max-versions 2 does the same from the CLI; 'none' lifts it", async () => {
     const name = "max-versions-cli";
     const v = await secretWithVersions(name, 4);
-    const r = lockboxCli("secret", "prune", name, "--max-versions", "2");
+    const r = lockboxCli("secret", "prune", "--yes", name, "--max-versions", "2");
     assert.equal(r.status, 0, `lockbox secret prune --max-versions failed:\n${r.stdout}\n${r.stderr}`);
     assert.deepEqual(await secretVersions(name), v.slice(2));
 
@@ -252,7 +252,7 @@ describe("maxVersions", () => {
     assert.deepEqual(await secretVersions(name), v.slice(3), "the limit holds for new versions");
     await assertSecretGone(name, v[2]!);
 
-    const lifted = lockboxCli("secret", "prune", name, "--max-versions", "none");
+    const lifted = lockboxCli("secret", "prune", "--yes", name, "--max-versions", "none");
     assert.equal(lifted.status, 0, `--max-versions none failed:\n${lifted.stdout}\n${lifted.stderr}`);
     v.push((await secrets.setSecret(name, `${name}-value-6`)).properties.version!);
     assert.deepEqual(await secretVersions(name), v.slice(3), "no limit: nothing more is pruned");
