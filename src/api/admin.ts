@@ -3,8 +3,8 @@ import type { AccessControl } from "../authz/access.ts";
 import type { Subscriptions } from "../events/subscriptions.ts";
 import type { Identities } from "../identity/identities.ts";
 import { nowSeconds } from "../kernel/clock.ts";
-import { badParameter, notFound, vaultNotFound } from "../kernel/errors.ts";
-import { kindOfCollection, type ObjectKind } from "../kernel/kinds.ts";
+import { badParameter, vaultNotFound } from "../kernel/errors.ts";
+import { KINDS, type ObjectKind } from "../kernel/kinds.ts";
 import type { IdentityKind, IdentityRecord, SubscriptionRecord } from "../store/store.ts";
 import type { StoredDevClock } from "../vault/devclock.ts";
 import type { KeyService } from "../vault/keys.ts";
@@ -87,31 +87,33 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     secret: secrets.objects,
     key: keys.objects,
   };
-  function objectsOf(req: FastifyRequest) {
-    const kind = kindOfCollection(p(req).collection);
-    const engine = kind && engines[kind];
-    if (!engine) throw notFound("NotFound", `There is no collection '${p(req).collection}': use secrets or keys.`);
-    return engine;
-  }
 
-  app.get("/lockbox/v1/vaults/:vault/subscriptions", async (req) => ({
+  app.get("/lockbox/v1/vaults/:vault/subscriptions", { config: { adminOperation: "EventSubscriptionList" } }, async (req) => ({
     value: (await subscriptions.list((await vaultOf(req)).name)).map(subscriptionBody),
   }));
 
-  app.post("/lockbox/v1/vaults/:vault/subscriptions", { schema: { body: subscribeSchema } }, async (req, reply) => {
-    const b = req.body as { endpoint: string; schema?: string; types?: string[] };
-    const s = await subscriptions.subscribe({ vault: (await vaultOf(req)).name, ...b });
-    void runDueWork();
-    return reply.code(201).send(subscriptionBody(s));
-  });
+  app.post(
+    "/lockbox/v1/vaults/:vault/subscriptions",
+    { config: { adminOperation: "EventSubscriptionCreate" }, schema: { body: subscribeSchema } },
+    async (req, reply) => {
+      const b = req.body as { endpoint: string; schema?: string; types?: string[] };
+      const s = await subscriptions.subscribe({ vault: (await vaultOf(req)).name, ...b });
+      void runDueWork();
+      return reply.code(201).send(subscriptionBody(s));
+    },
+  );
 
-  app.delete("/lockbox/v1/vaults/:vault/subscriptions/:id", async (req, reply) => {
-    await subscriptions.delete(p(req).id, (await vaultOf(req)).name);
-    return reply.code(204).send();
-  });
+  app.delete(
+    "/lockbox/v1/vaults/:vault/subscriptions/:id",
+    { config: { adminOperation: "EventSubscriptionDelete" } },
+    async (req, reply) => {
+      await subscriptions.delete(p(req).id, (await vaultOf(req)).name);
+      return reply.code(204).send();
+    },
+  );
 
   // No body, or no value: a generated value.
-  app.post("/lockbox/v1/vaults/:vault/secrets/:name/rotate", async (req) => {
+  app.post("/lockbox/v1/vaults/:vault/secrets/:name/rotate", { config: { adminOperation: "SecretRotate" } }, async (req) => {
     const vault = await vaultOf(req);
     const value = (req.body as { value?: unknown } | undefined)?.value;
     if (value !== undefined && typeof value !== "string") throw badParameter("value must be a string.");
@@ -119,28 +121,48 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     return secretBundle(publicOrigin(vault.name), vault, s.version);
   });
 
-  app.get("/lockbox/v1/vaults/:vault/secrets/:name/rotationpolicy", async (req) => {
-    const vault = await vaultOf(req);
-    return secretPolicyWire((await secrets.getRotationPolicy(vault, p(req).name)).policy);
-  });
+  app.get(
+    "/lockbox/v1/vaults/:vault/secrets/:name/rotationpolicy",
+    { config: { adminOperation: "SecretGetRotationPolicy" } },
+    async (req) => {
+      const vault = await vaultOf(req);
+      return secretPolicyWire((await secrets.getRotationPolicy(vault, p(req).name)).policy);
+    },
+  );
 
-  app.put("/lockbox/v1/vaults/:vault/secrets/:name/rotationpolicy", async (req) => {
-    const vault = await vaultOf(req);
-    const policy = await secrets.setRotationPolicy(vault, p(req).name, (req.body ?? {}) as Record<string, unknown>);
-    void runDueWork();
-    return secretPolicyWire(policy);
-  });
+  app.put(
+    "/lockbox/v1/vaults/:vault/secrets/:name/rotationpolicy",
+    { config: { adminOperation: "SecretSetRotationPolicy" } },
+    async (req) => {
+      const vault = await vaultOf(req);
+      const policy = await secrets.setRotationPolicy(vault, p(req).name, (req.body ?? {}) as Record<string, unknown>);
+      void runDueWork();
+      return secretPolicyWire(policy);
+    },
+  );
 
-  app.post("/lockbox/v1/vaults/:vault/:collection/:name/prune", { schema: { body: pruneSchema } }, async (req) => {
-    const b = (req.body ?? {}) as { keep?: number; versions?: string[] };
-    if (b.keep === undefined && !b.versions) throw badParameter("Say which versions to prune: keep (the newest N) or versions (a list).");
-    return { pruned: await objectsOf(req).prune(await vaultOf(req), p(req).name, b) };
-  });
-
-  app.put("/lockbox/v1/vaults/:vault/:collection/:name/maxversions", { schema: { body: maxVersionsSchema } }, async (req) => {
-    const max = (req.body as { maxVersions: number | null }).maxVersions;
-    return { maxVersions: max, pruned: await objectsOf(req).setMaxVersions(await vaultOf(req), p(req).name, max) };
-  });
+  // Pruning, per collection so that each route has its own name in the audit log (SecretPrune, KeyPrune, ...).
+  for (const [kind, engine] of Object.entries(engines) as Array<[ObjectKind, NonNullable<(typeof engines)[ObjectKind]>]>) {
+    const { collection, Noun } = KINDS[kind];
+    app.post(
+      `/lockbox/v1/vaults/:vault/${collection}/:name/prune`,
+      { config: { adminOperation: `${Noun}Prune` }, schema: { body: pruneSchema } },
+      async (req) => {
+        const b = (req.body ?? {}) as { keep?: number; versions?: string[] };
+        if (b.keep === undefined && !b.versions)
+          throw badParameter("Say which versions to prune: keep (the newest N) or versions (a list).");
+        return { pruned: await engine.prune(await vaultOf(req), p(req).name, b) };
+      },
+    );
+    app.put(
+      `/lockbox/v1/vaults/:vault/${collection}/:name/maxversions`,
+      { config: { adminOperation: `${Noun}SetMaxVersions` }, schema: { body: maxVersionsSchema } },
+      async (req) => {
+        const max = (req.body as { maxVersions: number | null }).maxVersions;
+        return { maxVersions: max, pruned: await engine.setMaxVersions(await vaultOf(req), p(req).name, max) };
+      },
+    );
+  }
 
   // Identities, role assignments and access policies.
   const identityBody = ({ secretHash: _hidden, ...x }: IdentityRecord) => x;
@@ -150,19 +172,29 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     properties: { name: { type: "string" }, kind: { type: "string", enum: ["managed", "sp"] }, admin: { type: "boolean" } },
   } as const;
 
-  app.get("/lockbox/v1/identities", async () => ({ value: (await identities.list()).map(identityBody) }));
-  app.post("/lockbox/v1/identities", { schema: { body: createIdentitySchema } }, async (req, reply) => {
-    const b = req.body as { name: string; kind?: IdentityKind; admin?: boolean };
-    const { identity, credential } = await identities.create(b.name, b.kind ?? "managed", { admin: b.admin });
-    return reply.code(201).send({ ...identityBody(identity), credential });
-  });
-  app.post("/lockbox/v1/identities/:id/disable", async (req) => identityBody(await identities.setEnabled(p(req).id, false)));
-  app.post("/lockbox/v1/identities/:id/enable", async (req) => identityBody(await identities.setEnabled(p(req).id, true)));
-  app.post("/lockbox/v1/identities/:id/rotate", async (req) => {
+  app.get("/lockbox/v1/identities", { config: { adminOperation: "IdentityList" } }, async () => ({
+    value: (await identities.list()).map(identityBody),
+  }));
+  app.post(
+    "/lockbox/v1/identities",
+    { config: { adminOperation: "IdentityCreate" }, schema: { body: createIdentitySchema } },
+    async (req, reply) => {
+      const b = req.body as { name: string; kind?: IdentityKind; admin?: boolean };
+      const { identity, credential } = await identities.create(b.name, b.kind ?? "managed", { admin: b.admin });
+      return reply.code(201).send({ ...identityBody(identity), credential });
+    },
+  );
+  app.post("/lockbox/v1/identities/:id/disable", { config: { adminOperation: "IdentityDisable" } }, async (req) =>
+    identityBody(await identities.setEnabled(p(req).id, false)),
+  );
+  app.post("/lockbox/v1/identities/:id/enable", { config: { adminOperation: "IdentityEnable" } }, async (req) =>
+    identityBody(await identities.setEnabled(p(req).id, true)),
+  );
+  app.post("/lockbox/v1/identities/:id/rotate", { config: { adminOperation: "IdentityRotateCredential" } }, async (req) => {
     const { identity, credential } = await identities.rotateCredential(p(req).id);
     return { ...identityBody(identity), credential };
   });
-  app.delete("/lockbox/v1/identities/:id", async (req, reply) => {
+  app.delete("/lockbox/v1/identities/:id", { config: { adminOperation: "IdentityDelete" } }, async (req, reply) => {
     await identities.delete(p(req).id);
     return reply.code(204).send();
   });
@@ -172,15 +204,25 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     required: ["assignee", "role"],
     properties: { assignee: { type: "string" }, role: { type: "string" }, scope: { type: "string" } },
   } as const;
-  app.get("/lockbox/v1/vaults/:vault/roleassignments", async (req) => ({ value: await access.listRoles(await vaultOf(req)) }));
-  app.post("/lockbox/v1/vaults/:vault/roleassignments", { schema: { body: assignSchema } }, async (req, reply) => {
-    const b = req.body as { assignee: string; role: string; scope?: string };
-    return reply.code(201).send(await access.assignRole(await vaultOf(req), await identities.find(b.assignee), b.role, b.scope));
-  });
-  app.delete("/lockbox/v1/vaults/:vault/roleassignments/:id", async (req, reply) => {
-    await access.removeRole(await vaultOf(req), p(req).id);
-    return reply.code(204).send();
-  });
+  app.get("/lockbox/v1/vaults/:vault/roleassignments", { config: { adminOperation: "RoleAssignmentList" } }, async (req) => ({
+    value: await access.listRoles(await vaultOf(req)),
+  }));
+  app.post(
+    "/lockbox/v1/vaults/:vault/roleassignments",
+    { config: { adminOperation: "RoleAssignmentCreate" }, schema: { body: assignSchema } },
+    async (req, reply) => {
+      const b = req.body as { assignee: string; role: string; scope?: string };
+      return reply.code(201).send(await access.assignRole(await vaultOf(req), await identities.find(b.assignee), b.role, b.scope));
+    },
+  );
+  app.delete(
+    "/lockbox/v1/vaults/:vault/roleassignments/:id",
+    { config: { adminOperation: "RoleAssignmentDelete" } },
+    async (req, reply) => {
+      await access.removeRole(await vaultOf(req), p(req).id);
+      return reply.code(204).send();
+    },
+  );
 
   const policySetSchema = {
     type: "object",
@@ -190,20 +232,29 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
       certificates: { type: "array", items: { type: "string" } },
     },
   } as const;
-  app.get("/lockbox/v1/vaults/:vault/accesspolicies", async (req) => ({ value: await access.listPolicies(await vaultOf(req)) }));
-  app.put("/lockbox/v1/vaults/:vault/accesspolicies/:id", { schema: { body: policySetSchema } }, async (req) => {
-    const b = (req.body ?? {}) as { secrets?: string[]; keys?: string[]; certificates?: string[] };
-    return access.setPolicy(await vaultOf(req), await identities.find(p(req).id), b);
-  });
-  app.delete("/lockbox/v1/vaults/:vault/accesspolicies/:id", async (req, reply) => {
+  app.get("/lockbox/v1/vaults/:vault/accesspolicies", { config: { adminOperation: "AccessPolicyList" } }, async (req) => ({
+    value: await access.listPolicies(await vaultOf(req)),
+  }));
+  app.put(
+    "/lockbox/v1/vaults/:vault/accesspolicies/:id",
+    { config: { adminOperation: "AccessPolicySet" }, schema: { body: policySetSchema } },
+    async (req) => {
+      const b = (req.body ?? {}) as { secrets?: string[]; keys?: string[]; certificates?: string[] };
+      return access.setPolicy(await vaultOf(req), await identities.find(p(req).id), b);
+    },
+  );
+  app.delete("/lockbox/v1/vaults/:vault/accesspolicies/:id", { config: { adminOperation: "AccessPolicyDelete" } }, async (req, reply) => {
     await access.removePolicy(await vaultOf(req), await identities.find(p(req).id));
     return reply.code(204).send();
   });
 
   // The dev clock exists only with --dev-clock.
   if (devClock) {
-    app.get("/lockbox/v1/clock", async () => ({ now: nowSeconds(devClock), schedulerRuns: schedulerRuns() }));
-    app.post("/lockbox/v1/clock", { schema: { body: clockSchema } }, async (req) => {
+    app.get("/lockbox/v1/clock", { config: { adminOperation: "ClockGet" } }, async () => ({
+      now: nowSeconds(devClock),
+      schedulerRuns: schedulerRuns(),
+    }));
+    app.post("/lockbox/v1/clock", { config: { adminOperation: "ClockAdvance" }, schema: { body: clockSchema } }, async (req) => {
       await devClock.advance((req.body as { advanceSeconds: number }).advanceSeconds);
       await runDueWork();
       return { now: nowSeconds(devClock) };

@@ -2,12 +2,13 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 
 /**
  * What the audit log, the request log line and the metrics call a request: the route's
- * operation (authz/operations.ts) on the planes, else `Lockbox{METHOD}{route pattern}`
+ * operation (authz/operations.ts) on the vault plane, the admin route's name (`adminOperation`), else `Lockbox{METHOD}{route pattern}`
  * (e.g. `LockboxGET/healthz`, `LockboxPOST/lockbox/v1/vaults`). A route pattern, never the
  * URL, so the names are few.
  */
 export function operationNameOf(req: FastifyRequest): string {
-  return req.routeOptions.config.operation ?? `Lockbox${req.method}${req.routeOptions.url ?? ""}`;
+  const config = req.routeOptions.config;
+  return config.operation ?? config.adminOperation ?? `Lockbox${req.method}${req.routeOptions.url ?? ""}`;
 }
 
 /** A request once answered, as much of it as logs and metrics may see: nothing of its headers, query or body. */

@@ -26,6 +26,8 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** The operation (authz/operations.ts) a data-plane route performs: what it needs, what the audit log calls it. */
     operation?: string;
+    /** What the audit log, the request log and the metrics call an admin-API route (e.g. `RoleAssignmentCreate`). */
+    adminOperation?: string;
   }
   interface FastifyReply {
     /** The error message of a failed request, for the audit log. */

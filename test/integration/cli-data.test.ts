@@ -199,6 +199,25 @@ describe("vaults, identities and roles from the CLI", () => {
     const r = await raw(lockbox, { path: "/lockbox/v1/identities", token });
     assert.equal(r.status, 200, r.text);
     assert.ok((r.json.value as Array<{ name: string }>).some((x) => x.name === "developer"));
+
+    // Admin-API actions are audited under their own names, and a duplicate assignment is Azure's 409.
+    ok(["identity", "create", "api-app"]);
+    const assign = () =>
+      raw(lockbox, {
+        method: "POST",
+        path: "/lockbox/v1/vaults/default/roleassignments",
+        token,
+        body: { assignee: "api-app", role: "Key Vault Reader" },
+      });
+    assert.equal((await assign()).status, 201);
+    const again = await assign();
+    assert.equal(again.status, 409, again.text);
+    assert.equal(again.json.error.code, "RoleAssignmentExists");
+    const lines = auditLines().filter((l) => l.operationName === "RoleAssignmentCreate" && l.identity?.claim?.name === "developer");
+    assert.deepEqual(
+      lines.map((l) => l.properties.httpStatusCode),
+      [201, 409],
+    );
   });
 });
 

@@ -37,7 +37,7 @@ function get(url: string, ca: string): Promise<{ status: number; body: string }>
   });
 }
 
-test("npm pack makes a tarball that installs into an empty folder and runs", { timeout: 240_000 }, async () => {
+test("npm pack makes a tarball that installs into an empty folder and runs", { timeout: 300_000 }, async () => {
   const tmp = mkdtempSync(join(tmpdir(), "lockbox-package-"));
   try {
     // A fresh checkout: the files git knows (and new ones it does not ignore), no dist/.
@@ -93,7 +93,11 @@ test("npm pack makes a tarball that installs into an empty folder and runs", { t
     assert.match(imported, /^https:\/\/default\.vault\.localhost:\d+ string\n$/);
 
     const dataDir = join(tmp, "data");
-    const server = spawn(lockbox, ["serve", "--port", "0", "--data-dir", dataDir], { cwd: app, stdio: ["ignore", "pipe", "pipe"] });
+    // What a new user does: serve (readable lines), seed a vault from a file, read a secret, watch /readyz and /metrics.
+    const server = spawn(lockbox, ["serve", "--port", "0", "--data-dir", dataDir, "--log-format", "pretty"], {
+      cwd: app,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     server.stdout.on("data", (c: Buffer) => (output += c.toString("utf8")));
     server.stderr.on("data", (c: Buffer) => (output += c.toString("utf8")));
@@ -111,8 +115,24 @@ test("npm pack makes a tarball that installs into an empty folder and runs", { t
         server.stdout.on("data", look);
         void exited.then((code) => reject(new Error(`lockbox serve exited (${code}):\n${output}`)));
       });
-      const health = await get(`https://127.0.0.1:${port}/healthz`, readFileSync(join(dataDir, "tls/ca.pem"), "utf8"));
+      const ca = readFileSync(join(dataDir, "tls/ca.pem"), "utf8");
+      const health = await get(`https://127.0.0.1:${port}/healthz`, ca);
       assert.equal(health.status, 200, health.body);
+      writeFileSync(
+        join(app, "seed.json"),
+        JSON.stringify({ vaults: [{ name: "app", secrets: { "db-password": { value: "from-the-seed", contentType: "text/plain" } } }] }),
+      );
+      assert.match(run(lockbox, ["seed", "seed.json", "--data-dir", dataDir], app), /created vault app/);
+      assert.equal(run(lockbox, ["secret", "get", "db-password", "--vault", "app", "--data-dir", dataDir], app), "from-the-seed\n");
+      assert.equal((await get(`https://127.0.0.1:${port}/readyz`, ca)).status, 200);
+      // One readable line per request: an unauthenticated getSecret is answered 401 and logged once.
+      assert.equal((await get(`https://127.0.0.1:${port}/secrets/db-password?api-version=7.5`, ca)).status, 401);
+      const metrics = await get(`https://127.0.0.1:${port}/metrics`, ca);
+      assert.match(metrics.body, /^lockbox_http_requests_total\{operation="SecretGet",status="401"\} 1$/m);
+      const lines = output.split("\n").filter((l) => /SecretGet/.test(l));
+      assert.equal(lines.length, 1, output);
+      assert.match(lines[0]!, /401/);
+      assert.doesNotMatch(lines[0]!, /^\{/, "a JSON line, not a readable one");
     } finally {
       server.kill("SIGTERM");
     }
