@@ -5,6 +5,9 @@ import { secretBundle, secretItem } from "../api/secrets.ts";
 import { keyBundle, keyItem } from "../api/keys.ts";
 import { deletedFieldsOf } from "../api/wire.ts";
 import type { Page } from "../vault/objects.ts";
+import type { Version } from "../vault/versions.ts";
+import type { Vault } from "../vault/vaults.ts";
+import { KINDS } from "../kernel/kinds.ts";
 import type { Instance } from "../server/instance.ts";
 import { confirm, dataDirOption, inVault, publicOrigin, readValue, vaultOption, withInstance, type Audited } from "./common.ts";
 
@@ -118,6 +121,78 @@ const pruneCommand = (kind: "secret" | "key") =>
       },
     );
 
+/** What the commands every kind has (list, versions, delete, recover, purge) need of one kind. */
+interface KindCommands<V extends Version<unknown, unknown>> {
+  kind: "secret" | "key";
+  objects: (i: Instance) => {
+    list(vault: Vault, limit: number, cursor?: string): Promise<Page<V>>;
+    listVersions(vault: Vault, name: string, limit: number, cursor?: string): Promise<Page<V>>;
+    delete(vault: Vault, name: string): Promise<V>;
+    recover(vault: Vault, name: string): Promise<V>;
+    purge(vault: Vault, name: string): Promise<void>;
+  };
+  bundle: (origin: string, vault: Vault, v: V) => object;
+  item: (origin: string, vault: Vault, v: V, versioned: boolean) => object;
+  /** One object in `list`. */
+  line: (v: V) => string;
+}
+
+/** `list`, `versions`, `delete`, `recover` and `purge` of one kind, audited under its operation names. */
+function lifecycleCommands<V extends Version<unknown, unknown>>(group: Command, k: KindCommands<V>): void {
+  const { Noun, collection } = KINDS[k.kind];
+  const ref = (vault: string, name: string, command: string) => ({ vault, collection, name, command: `${k.kind} ${command}` });
+  const objectsOf = k.objects;
+
+  dataCommand(group, "list", `list a vault's ${collection}`).action(async (opts: DataOpts) => {
+    await inVaultOf(opts, async ({ i, vault, origin, audited }) => {
+      const items = await audited(`${Noun}List`, { vault: vault.name, command: `${k.kind} list` }, () =>
+        all((cursor) => objectsOf(i).list(vault, PAGE, cursor)),
+      );
+      if (opts.json) return json(items.map((v) => k.item(origin, vault, v, false)));
+      for (const v of items) console.log(k.line(v));
+    });
+  });
+
+  dataCommand(group, "versions <name>", `list a ${k.kind}'s versions`).action(async (name: string, opts: DataOpts) => {
+    await inVaultOf(opts, async ({ i, vault, origin, audited }) => {
+      const items = await audited(`${Noun}ListVersions`, ref(vault.name, name, "versions"), () =>
+        all((cursor) => objectsOf(i).listVersions(vault, name, PAGE, cursor)),
+      );
+      if (opts.json) return json(items.map((v) => k.item(origin, vault, v, true)));
+      for (const v of items) console.log(`${v.version}\t${v.enabled ? "enabled" : "disabled"}\tcreated ${isoOf(v.created)}`);
+    });
+  });
+
+  dataCommand(group, "delete <name>", `delete a ${k.kind} (soft delete: recoverable until its retention ends)`).action(
+    async (name: string, opts: DataOpts) => {
+      await inVaultOf(opts, async ({ i, vault, origin, audited }) => {
+        const v = await audited(`${Noun}Delete`, ref(vault.name, name, "delete"), () => objectsOf(i).delete(vault, name));
+        if (opts.json) return json({ ...k.bundle(origin, vault, v), ...deletedFieldsOf(origin, `deleted${collection}`, v) });
+        const purge = v.object.purgeAt ? `; purged at ${isoOf(v.object.purgeAt)}` : "";
+        console.log(`deleted ${k.kind} ${v.object.displayName} in ${vault.name}${purge}`);
+      });
+    },
+  );
+
+  dataCommand(group, "recover <name>", `recover a deleted ${k.kind}`).action(async (name: string, opts: DataOpts) => {
+    await inVaultOf(opts, async ({ i, vault, origin, audited }) => {
+      const v = await audited(`${Noun}Recover`, ref(vault.name, name, "recover"), () => objectsOf(i).recover(vault, name));
+      if (opts.json) return json(k.bundle(origin, vault, v));
+      console.log(`recovered ${k.kind} ${v.object.displayName} in ${vault.name}`);
+    });
+  });
+
+  dataCommand(group, "purge <name>", `purge a deleted ${k.kind} for good`)
+    .option("--yes", "do not ask")
+    .action(async (name: string, opts: DataOpts & { yes?: boolean }) => {
+      await inVaultOf(opts, async ({ i, vault, audited }) => {
+        await confirm(opts.yes, `This purges the deleted ${k.kind} ${name} in ${vault.name} for good`, name);
+        await audited(`${Noun}Purge`, ref(vault.name, name, "purge"), () => objectsOf(i).purge(vault, name));
+        if (!opts.json) console.log(`purged ${k.kind} ${name} in ${vault.name}`);
+      });
+    });
+}
+
 /** `lockbox secret ...`: the data plane's secret operations, and rotation and pruning beyond Azure. */
 function secretCommands(program: Command): void {
   const secret = program.command("secret").description("set, read, list and delete secrets; rotation and version pruning, beyond Azure");
@@ -196,60 +271,13 @@ function secretCommands(program: Command): void {
       });
     });
 
-  dataCommand(secret, "list", "list a vault's secrets").action(async (opts: DataOpts) => {
-    await inVaultOf(opts, async ({ i, vault, origin, audited }) => {
-      const items = await audited("SecretList", { vault: vault.name, command: "secret list" }, () =>
-        all((cursor) => i.secrets.objects.list(vault, PAGE, cursor)),
-      );
-      if (opts.json) return json(items.map((v) => secretItem(origin, vault, v, false)));
-      for (const v of items) console.log(`${v.object.displayName}\t${v.enabled ? "enabled" : "disabled"}\tupdated ${isoOf(v.updated)}`);
-    });
+  lifecycleCommands(secret, {
+    kind: "secret",
+    objects: (i) => i.secrets.objects,
+    bundle: secretBundle,
+    item: secretItem,
+    line: (v) => `${v.object.displayName}\t${v.enabled ? "enabled" : "disabled"}\tupdated ${isoOf(v.updated)}`,
   });
-
-  dataCommand(secret, "versions <name>", "list a secret's versions").action(async (name: string, opts: DataOpts) => {
-    await inVaultOf(opts, async ({ i, vault, origin, audited }) => {
-      const items = await audited("SecretListVersions", { ...ref(vault.name, name), command: "secret versions" }, () =>
-        all((cursor) => i.secrets.objects.listVersions(vault, name, PAGE, cursor)),
-      );
-      if (opts.json) return json(items.map((v) => secretItem(origin, vault, v, true)));
-      for (const v of items) console.log(`${v.version}\t${v.enabled ? "enabled" : "disabled"}\tcreated ${isoOf(v.created)}`);
-    });
-  });
-
-  dataCommand(secret, "delete <name>", "delete a secret (soft delete: recoverable until its retention ends)").action(
-    async (name: string, opts: DataOpts) => {
-      await inVaultOf(opts, async ({ i, vault, origin, audited }) => {
-        const v = await audited("SecretDelete", { ...ref(vault.name, name), command: "secret delete" }, () =>
-          i.secrets.objects.delete(vault, name),
-        );
-        if (opts.json) return json({ ...secretBundle(origin, vault, v), ...deletedFieldsOf(origin, "deletedsecrets", v) });
-        console.log(
-          `deleted secret ${v.object.displayName} in ${vault.name}${v.object.purgeAt ? `; purged at ${isoOf(v.object.purgeAt)}` : ""}`,
-        );
-      });
-    },
-  );
-
-  dataCommand(secret, "recover <name>", "recover a deleted secret").action(async (name: string, opts: DataOpts) => {
-    await inVaultOf(opts, async ({ i, vault, origin, audited }) => {
-      const v = await audited("SecretRecover", { ...ref(vault.name, name), command: "secret recover" }, () =>
-        i.secrets.objects.recover(vault, name),
-      );
-      if (opts.json) return json(secretBundle(origin, vault, v));
-      console.log(`recovered secret ${v.object.displayName} in ${vault.name}`);
-    });
-  });
-
-  dataCommand(secret, "purge <name>", "purge a deleted secret for good")
-    .option("--yes", "do not ask")
-    .action(async (name: string, opts: DataOpts & { yes?: boolean }) => {
-      await inVaultOf(opts, async ({ i, vault, audited }) => {
-        await confirm(opts.yes, `This purges the deleted secret ${name} in ${vault.name} for good`, name);
-        await audited("SecretPurge", { ...ref(vault.name, name), command: "secret purge" }, () => i.secrets.objects.purge(vault, name));
-        if (!opts.json) console.log(`purged secret ${name} in ${vault.name}`);
-      });
-    });
-
   secret
     .command("rotate <name>")
     .description("a new version and the previous one disabled, in one transaction")
@@ -341,27 +369,6 @@ function keyCommands(program: Command): void {
       });
     });
 
-  dataCommand(key, "list", "list a vault's keys").action(async (opts: DataOpts) => {
-    await inVaultOf(opts, async ({ i, vault, origin, audited }) => {
-      const items = await audited("KeyList", { vault: vault.name, command: "key list" }, () =>
-        all((cursor) => i.keys.objects.list(vault, PAGE, cursor)),
-      );
-      if (opts.json) return json(items.map((v) => keyItem(origin, vault, v, false)));
-      for (const v of items)
-        console.log(`${v.object.displayName}\t${v.props.kty}\t${v.enabled ? "enabled" : "disabled"}\tupdated ${isoOf(v.updated)}`);
-    });
-  });
-
-  dataCommand(key, "versions <name>", "list a key's versions").action(async (name: string, opts: DataOpts) => {
-    await inVaultOf(opts, async ({ i, vault, origin, audited }) => {
-      const items = await audited("KeyListVersions", { ...ref(vault.name, name), command: "key versions" }, () =>
-        all((cursor) => i.keys.objects.listVersions(vault, name, PAGE, cursor)),
-      );
-      if (opts.json) return json(items.map((v) => keyItem(origin, vault, v, true)));
-      for (const v of items) console.log(`${v.version}\t${v.enabled ? "enabled" : "disabled"}\tcreated ${isoOf(v.created)}`);
-    });
-  });
-
   dataCommand(key, "rotate <name>", "a new version of the key, as its rotation policy says (or like the current one)").action(
     async (name: string, opts: DataOpts) => {
       await inVaultOf(opts, async ({ i, vault, origin, audited }) => {
@@ -372,38 +379,13 @@ function keyCommands(program: Command): void {
     },
   );
 
-  dataCommand(key, "delete <name>", "delete a key (soft delete: recoverable until its retention ends)").action(
-    async (name: string, opts: DataOpts) => {
-      await inVaultOf(opts, async ({ i, vault, origin, audited }) => {
-        const v = await audited("KeyDelete", { ...ref(vault.name, name), command: "key delete" }, () => i.keys.objects.delete(vault, name));
-        if (opts.json) return json({ ...keyBundle(origin, vault, v), ...deletedFieldsOf(origin, "deletedkeys", v) });
-        console.log(
-          `deleted key ${v.object.displayName} in ${vault.name}${v.object.purgeAt ? `; purged at ${isoOf(v.object.purgeAt)}` : ""}`,
-        );
-      });
-    },
-  );
-
-  dataCommand(key, "recover <name>", "recover a deleted key").action(async (name: string, opts: DataOpts) => {
-    await inVaultOf(opts, async ({ i, vault, origin, audited }) => {
-      const v = await audited("KeyRecover", { ...ref(vault.name, name), command: "key recover" }, () =>
-        i.keys.objects.recover(vault, name),
-      );
-      if (opts.json) return json(keyBundle(origin, vault, v));
-      console.log(`recovered key ${v.object.displayName} in ${vault.name}`);
-    });
+  lifecycleCommands(key, {
+    kind: "key",
+    objects: (i) => i.keys.objects,
+    bundle: keyBundle,
+    item: keyItem,
+    line: (v) => `${v.object.displayName}\t${v.props.kty}\t${v.enabled ? "enabled" : "disabled"}\tupdated ${isoOf(v.updated)}`,
   });
-
-  dataCommand(key, "purge <name>", "purge a deleted key for good")
-    .option("--yes", "do not ask")
-    .action(async (name: string, opts: DataOpts & { yes?: boolean }) => {
-      await inVaultOf(opts, async ({ i, vault, audited }) => {
-        await confirm(opts.yes, `This purges the deleted key ${name} in ${vault.name} for good`, name);
-        await audited("KeyPurge", { ...ref(vault.name, name), command: "key purge" }, () => i.keys.objects.purge(vault, name));
-        if (!opts.json) console.log(`purged key ${name} in ${vault.name}`);
-      });
-    });
-
   key.addCommand(pruneCommand("key"));
 }
 

@@ -525,6 +525,12 @@ function readCredentialsFile(file: string): Record<string, CredentialEntry> {
   return parsed as Record<string, CredentialEntry>;
 }
 
+/** Why a seed leaves an existing object alone: it is deleted, or else a certificate's. */
+const whyLeftAlone = (latest: unknown, kind: string, name: string): string =>
+  latest === "deleted"
+    ? `the ${kind} ${name} is deleted (and recoverable): recover or purge it first`
+    : `the ${kind} ${name} belongs to a certificate; a seed does not change it`;
+
 /** Adds the credentials to the file (mode 0600), keeping the entries of identities made before. */
 function writeCredentials(file: string, tenantId: string, credentials: SeedCredential[]): void {
   const all = existsSync(file) ? readCredentialsFile(file) : {};
@@ -696,12 +702,8 @@ async function plan(instance: Instance, seed: ParsedSeed, credentials: SeedCrede
       const where = { vault: v.name, kind: "secret" as const, name: s.name };
       const input = { value: s.value, contentType: s.contentType, tags: s.tags, enabled: s.enabled, exp: s.exp, nbf: s.nbf };
       const latest = existing ? await latestOf<SecretVersion>(instance.secrets.objects, existing, s.name) : undefined;
-      if (latest === "deleted") {
-        p.add(s.path, `the secret ${s.name} is deleted (and recoverable): recover or purge it first`);
-        continue;
-      }
-      if (latest?.props.managed) {
-        p.add(s.path, `the secret ${s.name} belongs to a certificate; a seed does not change it`);
+      if (latest === "deleted" || latest?.props.managed) {
+        p.add(s.path, whyLeftAlone(latest, "secret", s.name));
         continue;
       }
       if (!latest || !existing) {
@@ -724,12 +726,8 @@ async function plan(instance: Instance, seed: ParsedSeed, credentials: SeedCrede
       const where = { vault: v.name, kind: "key" as const, name: k.name };
       const attributes = { tags: k.tags, enabled: k.enabled, exp: k.exp, nbf: k.nbf };
       const latest = existing ? await latestOf<KeyVersion>(instance.keys.objects, existing, k.name) : undefined;
-      if (latest === "deleted") {
-        p.add(k.path, `the key ${k.name} is deleted (and recoverable): recover or purge it first`);
-        continue;
-      }
-      if (latest?.props.managed) {
-        p.add(k.path, `the key ${k.name} belongs to a certificate; a seed does not change it`);
+      if (latest === "deleted" || latest?.props.managed) {
+        p.add(k.path, whyLeftAlone(latest, "key", k.name));
         continue;
       }
       const add = async (ctx: Context): Promise<void> => {
