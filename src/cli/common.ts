@@ -78,6 +78,12 @@ export async function readValue(file: string | undefined): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   const text = Buffer.concat(chunks).toString("utf8");
+  // Nothing at all on stdin is a command run without its value, not an empty secret
+  // (an empty value is `--file /dev/null`).
+  if (text === "")
+    throw new Error(
+      'no value on standard input: pipe it in (printf %s "$VALUE" | lockbox ...), or give --file FILE, or --generate where it applies',
+    );
   return file === "-" ? text : text.replace(/\r?\n$/, "");
 }
 

@@ -42,8 +42,9 @@ const clockNow = (): Promise<number> => clockNowOf(lockbox);
 
 const advance = (by: number): Promise<number> => advanceClock(lockbox, by);
 
-function secretCli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  return cli(["secret", ...args, "--data-dir", lockbox.dataDir]);
+/** `lockbox secret ARGS`, with `value` on its standard input (never on the command line). */
+function secretCli(args: string[], value = ""): { status: number | null; stdout: string; stderr: string } {
+  return cli(["secret", ...args, "--data-dir", lockbox.dataDir], {}, value);
 }
 
 async function versionsOf(name: string): Promise<SecretProperties[]> {
@@ -73,7 +74,7 @@ function onlyNew(beforeList: SecretProperties[], afterList: SecretProperties[]):
 const policyPath = (name: string): string => `/vaults/default/secrets/${name}/rotationpolicy`;
 
 describe("lockbox secret rotate", () => {
-  test("--value: the new value is current, the previous version is disabled, content type and tags carry over", async () => {
+  test("a value on standard input: the new value is current, the previous version is disabled, content type and tags carry over", async () => {
     const name = "cli-rotate-value";
     const first = await client.setSecret(name, "before-rotation-1b7e", {
       contentType: "text/plain",
@@ -81,7 +82,7 @@ describe("lockbox secret rotate", () => {
     });
     const beforeList = await versionsOf(name);
 
-    const r = secretCli("rotate", name, "--value", "after-rotation-cli-5d21");
+    const r = secretCli(["rotate", name], "after-rotation-cli-5d21\n");
     assert.equal(r.status, 0, `lockbox secret rotate failed:\n${r.stdout}\n${r.stderr}`);
     rotatedValues.push("after-rotation-cli-5d21");
 
@@ -107,7 +108,7 @@ describe("lockbox secret rotate", () => {
     for (let i = 0; i < 2; i++) {
       const beforeList = await versionsOf(name);
       const previous = (await client.getSecret(name)).properties.version!;
-      const r = secretCli("rotate", name, "--generate");
+      const r = secretCli(["rotate", name, "--generate"]);
       assert.equal(r.status, 0, `lockbox secret rotate --generate failed:\n${r.stdout}\n${r.stderr}`);
       const latest = await client.getSecret(name);
       assert.equal(onlyNew(beforeList, await versionsOf(name)).version, latest.properties.version);
@@ -130,7 +131,7 @@ describe("lockbox secret rotate", () => {
     });
     assert.equal(put.status, 200, `PUT rotationpolicy: ${put.status} ${put.text}`);
     const start = await clockNow();
-    const r = secretCli("rotate", name, "--generate");
+    const r = secretCli(["rotate", name, "--generate"]);
     assert.equal(r.status, 0, `lockbox secret rotate --generate failed:\n${r.stdout}\n${r.stderr}`);
     const end = await clockNow();
     const latest = await client.getSecret(name);
@@ -141,13 +142,13 @@ describe("lockbox secret rotate", () => {
     await assertDisabled(name, first.properties.version!);
   });
 
-  test("without --value or --generate it exits non-zero and changes nothing", async () => {
+  test("with no value on standard input and no --generate it exits non-zero and changes nothing", async () => {
     const name = "cli-rotate-nothing";
     await client.setSecret(name, "unchanged-value");
     const beforeList = await versionsOf(name);
-    const r = secretCli("rotate", name);
+    const r = secretCli(["rotate", name]);
     assert.notEqual(r.status, 0, `rotate without a value must fail:\n${r.stdout}`);
-    assert.match(r.stderr, /--value|--generate/);
+    assert.match(r.stderr, /standard input|--generate/);
     assert.deepEqual(
       (await versionsOf(name)).map((p) => [p.version, p.enabled]),
       beforeList.map((p) => [p.version, p.enabled]),
@@ -156,7 +157,7 @@ describe("lockbox secret rotate", () => {
   });
 
   test("an unknown secret exits non-zero with a SecretNotFound message", () => {
-    const r = secretCli("rotate", "no-such-secret-here", "--value", "whatever-4411");
+    const r = secretCli(["rotate", "no-such-secret-here"], "whatever-4411");
     assert.notEqual(r.status, 0, `rotating an unknown secret must fail:\n${r.stdout}`);
     assert.match(r.stderr, /no-such-secret-here/);
     assert.match(r.stderr, /SecretNotFound|was not found/i);
@@ -327,7 +328,7 @@ describe("secret rotation policies on the dev clock", () => {
     assert.equal((await client.getSecret(name, { version: first.properties.version! })).properties.enabled, true, "the overlap is running");
 
     // Within the overlap, an operator rotates by hand: the version it replaces is disabled at once...
-    const r = secretCli("rotate", name, "--value", "overlap-manual-by-hand-62c0");
+    const r = secretCli(["rotate", name], "overlap-manual-by-hand-62c0");
     assert.equal(r.status, 0, `lockbox secret rotate failed:\n${r.stdout}\n${r.stderr}`);
     rotatedValues.push("overlap-manual-by-hand-62c0");
     await assertDisabled(name, byPolicy.properties.version!);
@@ -464,7 +465,7 @@ describe("secret rotation policies on the dev clock", () => {
         overlap: "P1D",
       }),
     );
-    const set = secretCli("policy", name, "--file", file);
+    const set = secretCli(["policy", name, "--file", file]);
     assert.equal(set.status, 0, `lockbox secret policy --file failed:\n${set.stdout}\n${set.stderr}`);
     const printed = JSON.parse(set.stdout);
     assert.deepEqual(printed.lifetimeActions, [
@@ -477,14 +478,14 @@ describe("secret rotation policies on the dev clock", () => {
     const fromApi = await admin("GET", policyPath(name));
     assert.deepEqual(fromApi.json, printed, "the server has the policy the CLI printed");
 
-    const shown = secretCli("policy", name);
+    const shown = secretCli(["policy", name]);
     assert.equal(shown.status, 0, `lockbox secret policy failed:\n${shown.stdout}\n${shown.stderr}`);
     assert.deepEqual(JSON.parse(shown.stdout), printed);
 
     // What the CLI prints is a policy file: setting it again changes nothing.
     const reprintedFile = join(lockbox.dataDir, "policy-cli-again.json");
     writeFileSync(reprintedFile, shown.stdout);
-    const again = secretCli("policy", name, "--file", reprintedFile);
+    const again = secretCli(["policy", name, "--file", reprintedFile]);
     assert.equal(again.status, 0, `setting the printed policy failed:\n${again.stderr}`);
     const reprinted = JSON.parse(again.stdout);
     assert.deepEqual(reprinted.lifetimeActions, printed.lifetimeActions);
@@ -498,9 +499,9 @@ describe("secret rotation policies on the dev clock", () => {
 
     const badFile = join(lockbox.dataDir, "policy-bad.json");
     writeFileSync(badFile, JSON.stringify({ generator: { type: "random", length: 4 } }));
-    const refused = secretCli("policy", name, "--file", badFile);
+    const refused = secretCli(["policy", name, "--file", badFile]);
     assert.notEqual(refused.status, 0, `a bad policy file must be refused:\n${refused.stdout}`);
-    assert.deepEqual(JSON.parse(secretCli("policy", name).stdout), reprinted, "the refused file changed nothing");
+    assert.deepEqual(JSON.parse(secretCli(["policy", name]).stdout), reprinted, "the refused file changed nothing");
   });
 });
 
