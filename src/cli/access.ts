@@ -31,10 +31,13 @@ export function accessCommands(program: Command): void {
     .option("--json", "print JSON")
     .addOption(dataDirOption())
     .action(async (opts: { vault: string; assignee?: string; json?: boolean; dataDir?: string }) => {
-      await withInstance(opts.dataDir, async (i) => {
+      await withInstance(opts.dataDir, async (i, audited) => {
         const principal = opts.assignee ? (await i.identities.find(opts.assignee)).id : undefined;
         const names = new Map((await i.identities.list()).map((x) => [x.id, x.name]));
-        const list = await i.access.listRoles(await inVault(i, opts.vault), principal);
+        const vault = await inVault(i, opts.vault);
+        const list = await audited("RoleAssignmentList", { vault: vault.name, command: "role list" }, () =>
+          i.access.listRoles(vault, principal),
+        );
         if (opts.json)
           console.log(
             JSON.stringify(
@@ -111,9 +114,10 @@ export function accessCommands(program: Command): void {
     .option("--json", "print JSON")
     .addOption(dataDirOption())
     .action(async (opts: { vault: string; json?: boolean; dataDir?: string }) => {
-      await withInstance(opts.dataDir, async (i) => {
+      await withInstance(opts.dataDir, async (i, audited) => {
         const names = new Map((await i.identities.list()).map((x) => [x.id, x.name]));
-        const list = await i.access.listPolicies(await inVault(i, opts.vault));
+        const vault = await inVault(i, opts.vault);
+        const list = await audited("AccessPolicyList", { vault: vault.name, command: "policy list" }, () => i.access.listPolicies(vault));
         if (opts.json)
           console.log(
             JSON.stringify(

@@ -26,8 +26,10 @@ export function eventCommands(program: Command): void {
     .option("--json", "print JSON")
     .addOption(dataDirOption())
     .action(async (opts: { vault?: string; json?: boolean; dataDir?: string }) => {
-      await withInstance(opts.dataDir, async (i) => {
-        const subs = await i.subscriptions.list(opts.vault);
+      await withInstance(opts.dataDir, async (i, audited) => {
+        const subs = await audited("EventSubscriptionList", { vault: opts.vault, command: "events list" }, () =>
+          i.subscriptions.list(opts.vault),
+        );
         if (opts.json) console.log(JSON.stringify(subs, null, 2));
         else
           for (const s of subs)

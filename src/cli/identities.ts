@@ -62,7 +62,10 @@ export function printCredential(i: Instance, identity: IdentityRecord, credentia
 
 /** `lockbox identity ...` and `lockbox sp ...`: the same commands for both kinds. */
 export function identityCommands(kind: IdentityKind, noun: string, credentialWord: string): Command {
-  const group = new Command(kind === "managed" ? "identity" : "sp").description(`${noun}s`);
+  const nouns = kind === "managed" ? "managed identities" : "service principals";
+  const group = new Command(kind === "managed" ? "identity" : "sp").description(
+    `${nouns}: create, list, disable, enable, delete, and rotate their credentials`,
+  );
   group
     .command("create <name>")
     .description(`create a ${noun} and print its ${credentialWord}`)
@@ -79,12 +82,14 @@ export function identityCommands(kind: IdentityKind, noun: string, credentialWor
     });
   group
     .command("list")
-    .description(`list ${noun}s`)
+    .description(`list ${nouns}`)
     .option("--json", "print JSON")
     .addOption(dataDirOption())
     .action(async (opts: { json?: boolean; dataDir?: string }) => {
-      await withInstance(opts.dataDir, async (i) => {
-        const all = (await i.identities.list()).filter((x) => x.kind === kind).map(({ secretHash: _hidden, ...x }) => x);
+      await withInstance(opts.dataDir, async (i, audited) => {
+        const all = (await audited("IdentityList", { command: `${group.name()} list` }, () => i.identities.list()))
+          .filter((x) => x.kind === kind)
+          .map(({ secretHash: _hidden, ...x }) => x);
         if (opts.json) console.log(JSON.stringify(all, null, 2));
         else
           for (const x of all)

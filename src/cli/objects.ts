@@ -309,7 +309,7 @@ function secretCommands(program: Command): void {
           ? await audited("SecretSetRotationPolicy", target, () =>
               i.secrets.setRotationPolicy(vault, name, JSON.parse(readFileSync(opts.file === "-" ? 0 : opts.file!, "utf8"))),
             )
-          : (await i.secrets.getRotationPolicy(vault, name)).policy;
+          : (await audited("SecretGetRotationPolicy", target, () => i.secrets.getRotationPolicy(vault, name))).policy;
         console.log(JSON.stringify(secretPolicyWire(policy), null, 2));
       });
     });

@@ -56,9 +56,9 @@ export function vaultCommands(program: Command): void {
     .option("--json", "print JSON")
     .addOption(dataDirOption())
     .action(async (opts: { dataDir?: string; json?: boolean }) => {
-      await withInstance(opts.dataDir, async (i) => {
+      await withInstance(opts.dataDir, async (i, audited) => {
         const origin = publicOrigin(i.dataDir);
-        const all = (await i.vaults.list()).map((v) => vaultJson(v, origin));
+        const all = (await audited("VaultList", { command: "vault list" }, () => i.vaults.list())).map((v) => vaultJson(v, origin));
         if (opts.json) return console.log(JSON.stringify(all, null, 2));
         for (const v of all) console.log(`${v.name}\t${v.url}\t${v.recoveryLevel}\t${v.retentionDays} days\t${v.authorization}`);
       });
