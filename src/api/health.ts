@@ -6,6 +6,13 @@ import type { FastifyInstance } from "fastify";
  * migrated), and is 503 while it is not (PostgreSQL down).
  */
 export function healthRoutes(app: FastifyInstance, storeReady: () => Promise<void>): void {
+  // What a person (or a probe) who opens the server's address in a browser finds: what this
+  // is, and where to look next. No token, nothing about the vaults.
+  app.get("/", async () => ({
+    service: "Lockbox, a self-hosted Azure Key Vault",
+    vaults: "https://{vault}.{dns-suffix}:{port}/secrets, /keys, /certificates (Azure Key Vault's data-plane API)",
+    endpoints: { health: "/healthz", ready: "/readyz", metrics: "/metrics", ca: "/lockbox/v1/ca.pem", admin: "/lockbox/v1" },
+  }));
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => {
     try {

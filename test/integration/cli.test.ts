@@ -122,6 +122,14 @@ describe("lockbox env", () => {
     assert.deepEqual(ready.json, { status: "ready" });
   });
 
+  test("GET / says what the server is and where to look, without a token, naming no vault", async () => {
+    const root = await raw(lockbox, { path: "/" });
+    assert.equal(root.status, 200, root.text);
+    assert.match(root.json.service, /Lockbox/);
+    assert.equal(root.json.endpoints.health, "/healthz");
+    assert.doesNotMatch(root.text, /default/);
+  });
+
   test("--port overrides the port", () => {
     const env = envJson("--port", "9999");
     assert.equal(env.IDENTITY_ENDPOINT, "https://127.0.0.1:9999/msi/token");
