@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Instance } from "./instance.ts";
@@ -89,11 +89,24 @@ export function readRuntimeInfo(dataDir: string, stale?: (info: RuntimeInfo) => 
 }
 
 /**
- * Every running server of this user, listed in a folder of their own under the system's
- * temporary folder (one file per process), so that a command run outside any data
- * directory can find it.
+ * Every running server of this user, listed in a folder of their own (in XDG_RUNTIME_DIR
+ * when set, else under the system's temporary folder; one file per process), so that a
+ * command run outside any data directory can find it.
  */
-const registryDir = (): string => join(tmpdir(), `lockbox-${process.getuid?.() ?? "user"}`, "servers");
+const registryDir = (): string =>
+  join(process.env.XDG_RUNTIME_DIR || join(tmpdir(), `lockbox-${process.getuid?.() ?? "user"}`), "lockbox-servers");
+
+/**
+ * Whether a registry folder is this user's alone: in a shared temporary folder another user
+ * could have made it first and listed a data directory of theirs, to which the CLI would
+ * then write secrets. A folder that is not is neither read nor written.
+ */
+function ours(dir: string): boolean {
+  return [dir, dirname(dir)].every((d) => {
+    const st = statSync(d);
+    return (!process.getuid || st.uid === process.getuid()) && (st.mode & 0o022) === 0;
+  });
+}
 
 export interface RegisteredServer {
   pid: number;
@@ -101,9 +114,10 @@ export interface RegisteredServer {
   dataDir: string;
 }
 
-function register(entry: RegisteredServer): string {
+function register(entry: RegisteredServer): string | undefined {
   const dir = registryDir();
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (!ours(dir)) return undefined;
   const file = join(dir, `${entry.pid}-${entry.port}.json`);
   writeFileSync(file, JSON.stringify(entry) + "\n", { mode: 0o600 });
   return file;
@@ -112,7 +126,7 @@ function register(entry: RegisteredServer): string {
 /** The servers of this user that run now (files of servers that died are removed). */
 export function runningServers(): RegisteredServer[] {
   const dir = registryDir();
-  if (!existsSync(dir)) return [];
+  if (!existsSync(dir) || !ours(dir)) return [];
   const found: RegisteredServer[] = [];
   for (const name of readdirSync(dir)) {
     const file = join(dir, name);
