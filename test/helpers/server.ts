@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createDatabase, dropDatabase, testEngine } from "./postgres.ts";
+import { watchOutput } from "./output.ts";
 
 export const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 const CLI = join(ROOT, "src/cli/main.ts");
@@ -147,26 +148,10 @@ export async function startLockbox(options: StartOptions = {}): Promise<Lockbox>
     env: { ...process.env, ...engineEnv(dataDir), ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Lockbox did not start:\n${out}`)), 30_000);
-    const check = (): void => {
-      const m = /listening on https:\/\/[^\s:]+:(\d+)/.exec(out);
-      if (m && out.includes("lockbox env")) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    };
-    child.stdout!.on("data", check);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`Lockbox exited with ${code}:\n${out}`));
-    });
-  });
+  const output = watchOutput(child);
+  const { exited } = output;
+  // The banner is whole once it names `lockbox env`.
+  const port = Number((await output.until(/listening on https:\/\/[^\s:]+:(\d+)[^]*lockbox env/))[1]);
 
   let env: ClientEnv;
   try {
@@ -181,7 +166,7 @@ export async function startLockbox(options: StartOptions = {}): Promise<Lockbox>
     env,
     vaultUrl: (vault = "default") => `https://${vault}.vault.localhost:${port}`,
     localUrl: `https://localhost:${port}`,
-    output: () => out,
+    output: output.text,
     process: child,
     async stop() {
       child.kill("SIGTERM");

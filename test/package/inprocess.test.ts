@@ -6,6 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { watchOutput } from "../helpers/output.ts";
 import { request } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -169,22 +170,13 @@ test("lockbox serve --in-memory: a temporary data directory with no store in it,
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let output = "";
-  server.stdout.on("data", (c: Buffer) => (output += c.toString("utf8")));
-  server.stderr.on("data", (c: Buffer) => (output += c.toString("utf8")));
-  const exited = new Promise<number | null>((resolve) => server.on("exit", (code) => resolve(code)));
+  const output = watchOutput(server);
+  const { exited } = output;
   let dataDir = "";
   try {
-    const [, port, dir] = await new Promise<RegExpExecArray>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`not listening within 30 s:\n${output}`)), 30_000);
-      server.stdout.on("data", () => {
-        const m = /listening on https:\/\/127\.0\.0\.1:(\d+) \(data in memory, gone at exit; TLS files in (.+)\)/.exec(output);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m);
-        }
-      });
-    });
+    const [, port, dir] = await output.until(
+      /listening on https:\/\/127\.0\.0\.1:(\d+) \(data in memory, gone at exit; TLS files in (.+)\)/,
+    );
     dataDir = dir!;
     const files = readdirSync(dataDir);
     for (const f of ["lockbox.db", "root.key", "instance.json"]) assert.ok(!files.includes(f), `no ${f} in ${files.join(", ")}`);
@@ -212,6 +204,6 @@ test("lockbox serve --in-memory: a temporary data directory with no store in it,
   } finally {
     server.kill("SIGTERM");
   }
-  assert.equal(await exited, 0, output);
+  assert.equal(await exited, 0, output.text());
   assert.ok(dataDir && !existsSync(dataDir), `${dataDir} is removed at exit`);
 });

@@ -11,6 +11,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { watchOutput } from "../helpers/output.ts";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -98,23 +99,10 @@ test("npm pack makes a tarball that installs into an empty folder and runs", { t
       cwd: app,
       stdio: ["ignore", "pipe", "pipe"],
     });
-    let output = "";
-    server.stdout.on("data", (c: Buffer) => (output += c.toString("utf8")));
-    server.stderr.on("data", (c: Buffer) => (output += c.toString("utf8")));
-    const exited = new Promise<number | null>((resolve) => server.on("exit", (code) => resolve(code)));
+    const watched = watchOutput(server);
+    const { exited } = watched;
     try {
-      const port = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no "listening" line in 30 s:\n${output}`)), 30_000);
-        const look = (): void => {
-          const m = /Lockbox listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(output);
-          if (m) {
-            clearTimeout(timer);
-            resolve(m[1]!);
-          }
-        };
-        server.stdout.on("data", look);
-        void exited.then((code) => reject(new Error(`lockbox serve exited (${code}):\n${output}`)));
-      });
+      const port = (await watched.until(/Lockbox listening on https:\/\/127\.0\.0\.1:(\d+)/))[1]!;
       const ca = readFileSync(join(dataDir, "tls/ca.pem"), "utf8");
       const health = await get(`https://127.0.0.1:${port}/healthz`, ca);
       assert.equal(health.status, 200, health.body);
@@ -129,14 +117,17 @@ test("npm pack makes a tarball that installs into an empty folder and runs", { t
       assert.equal((await get(`https://127.0.0.1:${port}/secrets/db-password?api-version=7.5`, ca)).status, 401);
       const metrics = await get(`https://127.0.0.1:${port}/metrics`, ca);
       assert.match(metrics.body, /^lockbox_http_requests_total\{operation="SecretGet",status="401"\} 1$/m);
-      const lines = output.split("\n").filter((l) => /SecretGet/.test(l));
-      assert.equal(lines.length, 1, output);
+      const lines = watched
+        .text()
+        .split("\n")
+        .filter((l) => /SecretGet/.test(l));
+      assert.equal(lines.length, 1, watched.text());
       assert.match(lines[0]!, /401/);
       assert.doesNotMatch(lines[0]!, /^\{/, "a JSON line, not a readable one");
     } finally {
       server.kill("SIGTERM");
     }
-    assert.equal(await exited, 0, output);
+    assert.equal(await exited, 0, watched.text());
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

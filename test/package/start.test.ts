@@ -4,6 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { watchOutput } from "../helpers/output.ts";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,21 +23,10 @@ test("npm start does not rebuild what is already built", { timeout: 120_000 }, a
     detached: true, // its own process group: npm, the shell and node stop together
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let output = "";
-  child.stdout.on("data", (c: Buffer) => (output += c.toString("utf8")));
-  child.stderr.on("data", (c: Buffer) => (output += c.toString("utf8")));
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  const output = watchOutput(child);
+  const { exited } = output;
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no "listening" line in 60 s:\n${output}`)), 60_000);
-      child.stdout.on("data", () => {
-        if (/Lockbox listening on https:\/\/127\.0\.0\.1:\d+/.test(output)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      void exited.then(() => reject(new Error(`npm start exited:\n${output}`)));
-    });
+    await output.until(/Lockbox listening on https:\/\/127\.0\.0\.1:\d+/, 60_000);
   } finally {
     process.kill(-child.pid!, "SIGTERM");
     await exited;

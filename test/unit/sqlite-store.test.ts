@@ -47,14 +47,17 @@ test("in memory, a read waits out an open write transaction: it never sees a wri
   const store = new SqliteStore(MEMORY);
   let inside!: () => void;
   const started = new Promise<void>((resolve) => (inside = resolve));
+  let issued!: () => void;
+  const readIssued = new Promise<void>((resolve) => (issued = resolve));
   const failing = store.write(async (repo) => {
     await repo.setMeta("k", "uncommitted");
     inside();
-    await new Promise((resolve) => setTimeout(resolve, 50)); // held open, as no real write is
+    await readIssued; // held open until the read has asked
     throw new Error("undone");
   });
   await started;
   const read = store.read((repo) => repo.getMeta("k"));
+  issued();
   await assert.rejects(failing, /undone/);
   assert.equal(await read, undefined);
   await store.write((repo) => repo.setMeta("k", "committed"));
