@@ -1,10 +1,10 @@
 import { Command, Option } from "commander";
 import { join } from "node:path";
-import { existsSync } from "node:fs";
 import { parsePort, DEFAULT_DNS_SUFFIX, DEFAULT_PORT } from "../server/config.ts";
 import {
   asShell,
   azLines,
+  caFileOf,
   clientEnvironment,
   memoryIdentity,
   readRuntimeInfo,
@@ -36,8 +36,7 @@ export function envCommands(program: Command): void {
       );
       const port = given ?? running?.port ?? DEFAULT_PORT;
       const dnsSuffix = opts.dnsSuffix ?? running?.dnsSuffix ?? DEFAULT_DNS_SUFFIX;
-      const localCa = join(dataDir, "tls", "ca.pem");
-      const caFile = running ? running.caFile : existsSync(localCa) ? localCa : undefined;
+      const caFile = caFileOf(dataDir, running);
       const print = async (instance: InstanceIdentity): Promise<void> => {
         if (opts.az) return void console.log(azLines(port, dnsSuffix, instance.tenantId));
         const env = await clientEnvironment(instance, port, dnsSuffix, caFile);

@@ -1,10 +1,8 @@
 import { Command } from "commander";
 import type { Instance } from "../server/instance.ts";
 import type { IdentityKind, IdentityRecord } from "../store/store.ts";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { DEFAULT_PORT } from "../server/config.ts";
-import { readRuntimeInfo, shellQuote, trustFiles } from "../server/environment.ts";
+import { caFileOf, readRuntimeInfo, shellQuote, trustFiles } from "../server/environment.ts";
 import { DEFAULT_VAULT } from "../vault/vaults.ts";
 import { confirm, dataDirOption, publicOrigin, withInstance } from "./common.ts";
 
@@ -17,8 +15,7 @@ import { confirm, dataDirOption, publicOrigin, withInstance } from "./common.ts"
 function servicePrincipalEnv(i: Instance, identity: IdentityRecord, secret: string): Record<string, string> {
   const running = readRuntimeInfo(i.dataDir);
   const port = running?.port ?? DEFAULT_PORT;
-  const localCa = join(i.dataDir, "tls", "ca.pem");
-  const caFile = running ? running.caFile : existsSync(localCa) ? localCa : undefined;
+  const caFile = caFileOf(i.dataDir, running);
   const trust = caFile ? trustFiles(caFile, process.env) : {};
   return {
     ...(trust as Record<string, string>),

@@ -1,3 +1,4 @@
+import { isoSeconds } from "../kernel/clock.ts";
 import { Command, Option } from "commander";
 import { readFileSync } from "node:fs";
 import { secretPolicyWire } from "../api/policies.ts";
@@ -26,9 +27,9 @@ async function all<T>(page: (cursor: string | undefined) => Promise<Page<T>>): P
 const PAGE = 25;
 const seconds = (iso: string | undefined, what: string): number | undefined => {
   if (iso === undefined) return undefined;
-  const ms = Date.parse(iso);
-  if (Number.isNaN(ms)) throw new Error(`${what} must be a date and time, e.g. 2027-01-31T00:00:00Z: ${iso} is not`);
-  return Math.floor(ms / 1000);
+  const s = isoSeconds(iso);
+  if (s === undefined) throw new Error(`${what} must be an ISO 8601 date and time, e.g. 2027-01-31T00:00:00Z: ${iso} is not`);
+  return s;
 };
 const isoOf = (s: number | null | undefined): string => (s ? new Date(s * 1000).toISOString() : "-");
 const tagsOf = (pairs: string[] | undefined): Record<string, string> | undefined =>

@@ -142,6 +142,13 @@ export function runningServers(): RegisteredServer[] {
   return found;
 }
 
+/** The CA a client must trust: the running server's (none with an operator's certificate), else the data directory's local CA, if made. */
+export function caFileOf(dataDir: string, running: RuntimeInfo | undefined): string | undefined {
+  if (running) return running.caFile;
+  const localCa = join(dataDir, "tls", "ca.pem");
+  return existsSync(localCa) ? localCa : undefined;
+}
+
 /** A data directory's server, claimed by the one that serves it (server.json, made exclusively). */
 export interface RuntimeClaim {
   /** Tells clients where the server listens. */

@@ -1,3 +1,4 @@
+import { isoSeconds } from "../kernel/clock.ts";
 import { createPrivateKey } from "node:crypto";
 import { existsSync, readFileSync, statSync, writeFileSync, chmodSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -207,8 +208,8 @@ class Problems {
   /** An ISO 8601 date and time, as Unix seconds. */
   time(value: unknown, path: string): number | undefined {
     if (value === undefined) return undefined;
-    const ms = typeof value === "string" && /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;
-    if (Number.isFinite(ms)) return Math.floor(ms / 1000);
+    const seconds = isoSeconds(value);
+    if (seconds !== undefined) return seconds;
     this.add(path, "must be an ISO 8601 date and time, e.g. 2030-01-01T00:00:00Z");
     return undefined;
   }
