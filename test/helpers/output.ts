@@ -4,8 +4,11 @@ import type { ChildProcess } from "node:child_process";
 export interface WatchedOutput {
   text(): string;
   exited: Promise<number | null>;
-  /** The first match of `pattern` in the output; rejects when the child exits first, or after `limitMs`. */
-  until(pattern: RegExp, limitMs?: number): Promise<RegExpExecArray>;
+  /**
+   * The first match of `pattern` in the output; rejects ("WHO exited with CODE", and the
+   * output) when the child exits first, or after `limitMs`.
+   */
+  until(pattern: RegExp, limitMs?: number, who?: string): Promise<RegExpExecArray>;
 }
 
 /** Watches a child spawned with piped stdout and stderr: the one way tests wait for a server's "listening" line. */
@@ -22,7 +25,7 @@ export function watchOutput(child: ChildProcess): WatchedOutput {
   return {
     text: () => out,
     exited,
-    until(pattern, limitMs = 30_000) {
+    until(pattern, limitMs = 30_000, who = "the process") {
       return new Promise<RegExpExecArray>((resolve, reject) => {
         const done = (): void => {
           changed.delete(check);
@@ -36,14 +39,14 @@ export function watchOutput(child: ChildProcess): WatchedOutput {
         };
         const timer = setTimeout(() => {
           done();
-          reject(new Error(`no ${pattern} in the output within ${limitMs} ms:\n${out}`));
+          reject(new Error(`${who} did not print ${pattern} within ${limitMs} ms:\n${out}`));
         }, limitMs);
         changed.add(check);
         check();
         void exited.then((code) => {
           if (!changed.has(check)) return;
           done();
-          reject(new Error(`exited with ${code} before ${pattern}:\n${out}`));
+          reject(new Error(`${who} exited with ${code}:\n${out}`));
         });
       });
     },

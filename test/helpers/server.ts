@@ -151,7 +151,7 @@ export async function startLockbox(options: StartOptions = {}): Promise<Lockbox>
   const output = watchOutput(child);
   const { exited } = output;
   // The banner is whole once it names `lockbox env`.
-  const port = Number((await output.until(/listening on https:\/\/[^\s:]+:(\d+)[^]*lockbox env/))[1]);
+  const port = Number((await output.until(/listening on https:\/\/[^\s:]+:(\d+)[^]*lockbox env/, 30_000, "Lockbox"))[1]);
 
   let env: ClientEnv;
   try {
