@@ -39,11 +39,16 @@ const passes = only.length
       // test/postgres: several processes on one database, which only PostgreSQL allows.
       files: [
         // test/package: the package and the in-process API, which keep their data in SQLite or memory.
-        ...(i === 0 ? [...testFiles("unit"), ...testFiles("service"), ...testFiles("package")] : []),
+        // test/console: the web console in Chromium, whose rules do not depend on the engine.
+        ...(i === 0 ? [...testFiles("unit"), ...testFiles("service"), ...testFiles("package"), ...testFiles("console")] : []),
         ...testFiles("integration"),
         ...(engine === "postgres" ? testFiles("postgres") : []),
       ],
     }));
+
+// The console's page, which the servers under test serve from dist/web (a second's work).
+const web = spawnSync(process.execPath, [join(root, "web/build.mjs")], { stdio: "inherit", cwd: root });
+if (web.status !== 0) process.exit(web.status ?? 1);
 
 const tlsDir = mkdtempSync(join(tmpdir(), "lockbox-test-ca-"));
 const made = spawnSync(process.execPath, ["--import", "tsx", join(root, "test/helpers/make-ca.ts"), tlsDir], {

@@ -9,6 +9,7 @@ import { accessCommands } from "./access.ts";
 import { eventCommands } from "./events.ts";
 import { objectCommands } from "./objects.ts";
 import { seedCommands } from "./seed.ts";
+import { consoleCommands } from "./console.ts";
 
 // Every file Lockbox makes (database, WAL, keys, server state) is its user's alone.
 process.umask(0o077);
@@ -34,6 +35,7 @@ accessCommands(program);
 eventCommands(program);
 objectCommands(program);
 seedCommands(program);
+consoleCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`lockbox: ${e instanceof KvError || e instanceof Error ? e.message : String(e)}`);

@@ -53,6 +53,7 @@ export function serveCommands(program: Command): void {
       "--max-connections <n>",
       `at most this many connections at once; more are closed at once (env LOCKBOX_MAX_CONNECTIONS, default ${DEFAULT_MAX_CONNECTIONS})`,
     )
+    .option("--no-console", "do not serve the web console at https://127.0.0.1:PORT/console/ (env LOCKBOX_CONSOLE=0)")
     .option("--seed <file>", "apply this seed file (see lockbox seed) once the server has started, before it is announced")
     .option(
       "--in-memory",

@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyInstance } from "fastify";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import type { Server as HttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { adminRoutes } from "../api/admin.ts";
@@ -12,6 +13,8 @@ import { identityRoutes } from "../api/identity.ts";
 import { keyRoutes } from "../api/keys.ts";
 import { secretRoutes } from "../api/secrets.ts";
 import type { AuditLog } from "../audit/audit.ts";
+import { consoleLinkRoute, consoleRoutes } from "../console/routes.ts";
+import { ConsoleSessions } from "../console/sessions.ts";
 import { parseJsonBody } from "../http/body.ts";
 import { renderError } from "../http/errors.ts";
 import { vaultResource } from "../http/auth.ts";
@@ -19,6 +22,7 @@ import { adminPlane, decoratePipeline, vaultPlane, type PipelineDeps } from "../
 import { observeRequests } from "../http/observe.ts";
 import { checkRequestShape } from "../http/routing.ts";
 import type { Tokens } from "../identity/tokens.ts";
+import { systemClock } from "../kernel/clock.ts";
 import { badParameter, notFound } from "../kernel/errors.ts";
 import type { Config } from "./config.ts";
 import { clientErrorHandler, guardConnections, httpsOptions } from "./connections.ts";
@@ -27,6 +31,9 @@ import type { Instance } from "./instance.ts";
 import { logRequest } from "./logging.ts";
 import type { Metrics } from "./metrics.ts";
 import type { TlsMaterial } from "./tls.ts";
+
+/** The console's built page (`npm run build` writes it; from src/server and from dist/server alike). */
+const WEB_ROOT = fileURLToPath(new URL("../../dist/web/", import.meta.url));
 
 export interface AppDeps {
   config: Config;
@@ -139,8 +146,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       issuerRoutes(plane, certificateSettings);
     }),
   );
+  const sessions = new ConsoleSessions(systemClock);
   await app.register(
-    adminPlane(pipeline, (plane) =>
+    adminPlane(pipeline, (plane) => {
+      if (config.console) consoleLinkRoute(plane, sessions, identities);
       adminRoutes(plane, {
         vaults,
         secrets,
@@ -152,9 +161,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         publicOrigin: deps.publicOrigin,
         runDueWork: deps.runDueWork,
         schedulerRuns: deps.schedulerRuns,
-      }),
-    ),
+      });
+    }),
   );
+  if (config.console) {
+    consoleRoutes(app, {
+      ...pipeline,
+      sessions,
+      instanceClock: instance.clock,
+      publicOrigin: deps.publicOrigin,
+      devClock: Boolean(devClock),
+      webRoot: WEB_ROOT,
+    });
+  }
   identityRoutes(app, identities, tokens, tls.caFile ? endLine(readFileSync(tls.caFile, "utf8")) : undefined);
   armRoutes(app, tokens, (origin) => vaultResource(config.dnsSuffix, origin));
   // Ready when the store answers: the tenant id is written by the first migration's instance.

@@ -28,6 +28,8 @@ export interface Config {
   maxConnections: number;
   /** `serve --init`: an empty store may begin a new instance even though a root key was given. */
   init: boolean;
+  /** The web console at /console/ (`--no-console`, LOCKBOX_CONSOLE=0: off). */
+  console: boolean;
 }
 
 /**
@@ -64,6 +66,8 @@ export interface ConfigFlags {
   keepAliveTimeout?: string | number;
   maxConnections?: string | number;
   init?: boolean;
+  /** commander's `--no-console`: false. */
+  console?: boolean;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 30;
@@ -170,5 +174,6 @@ export function resolveConfig(
     ),
     maxConnections: positive(flags.maxConnections ?? env.LOCKBOX_MAX_CONNECTIONS ?? DEFAULT_MAX_CONNECTIONS, "connection limit", true),
     init: flags.init ?? false,
+    console: flags.console ?? env.LOCKBOX_CONSOLE !== "0",
   };
 }

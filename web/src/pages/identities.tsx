@@ -1,0 +1,10 @@
+import { PageHeader, Empty } from "../ui.tsx";
+
+export function IdentitiesPage() {
+  return (
+    <>
+      <PageHeader title="identities" />
+      <Empty title="Not built yet" />
+    </>
+  );
+}
