@@ -14,6 +14,7 @@ import type { SecretService } from "../vault/secrets.ts";
 import type { Vault, Vaults } from "../vault/vaults.ts";
 import { secretPolicyWire } from "./policies.ts";
 import { secretBundle } from "./secrets.ts";
+import { vaultWire } from "./wire.ts";
 
 /**
  * The Lockbox admin API under /lockbox/v1, beyond Azure's paths: event subscriptions,
@@ -87,6 +88,56 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     secret: secrets.objects,
     key: keys.objects,
   };
+
+  // Vaults: the same service calls as `lockbox vault create|list|authorization|delete`.
+  const authorizationSchema = { type: "string", enum: ["rbac", "access-policies"] } as const;
+  const vaultCreateSchema = {
+    type: "object",
+    required: ["name"],
+    additionalProperties: false,
+    properties: {
+      name: { type: "string" },
+      retentionDays: { type: "integer" },
+      purgeProtection: { type: "boolean" },
+      authorization: authorizationSchema,
+    },
+  } as const;
+  const vaultUpdateSchema = {
+    type: "object",
+    additionalProperties: false,
+    properties: { authorization: authorizationSchema, purgeProtection: { type: "boolean" } },
+  } as const;
+  type Authorization = "rbac" | "access-policies";
+  const rbacOf = (authorization: Authorization | undefined): boolean | undefined =>
+    authorization === undefined ? undefined : authorization === "rbac";
+
+  app.get("/lockbox/v1/vaults", { config: { adminOperation: "VaultList" } }, async () => ({
+    value: (await vaults.list()).map((v) => vaultWire(v, publicOrigin)),
+  }));
+  app.post("/lockbox/v1/vaults", { config: { adminOperation: "VaultCreate" }, schema: { body: vaultCreateSchema } }, async (req, reply) => {
+    const b = req.body as { name: string; retentionDays?: number; purgeProtection?: boolean; authorization?: Authorization };
+    const v = await vaults.create(b.name, {
+      retentionDays: b.retentionDays,
+      purgeProtection: b.purgeProtection,
+      rbac: rbacOf(b.authorization),
+    });
+    return reply.code(201).send(vaultWire(v, publicOrigin));
+  });
+  app.patch(
+    "/lockbox/v1/vaults/:vault",
+    { config: { adminOperation: "VaultUpdate" }, schema: { body: vaultUpdateSchema } },
+    async (req) => {
+      const b = (req.body ?? {}) as { authorization?: Authorization; purgeProtection?: boolean };
+      return vaultWire(
+        await vaults.update(p(req).vault, { rbac: rbacOf(b.authorization), purgeProtection: b.purgeProtection }),
+        publicOrigin,
+      );
+    },
+  );
+  app.delete("/lockbox/v1/vaults/:vault", { config: { adminOperation: "VaultDelete" } }, async (req, reply) => {
+    await vaults.delete(p(req).vault);
+    return reply.code(204).send();
+  });
 
   app.get("/lockbox/v1/vaults/:vault/subscriptions", { config: { adminOperation: "EventSubscriptionList" } }, async (req) => ({
     value: (await subscriptions.list((await vaultOf(req)).name)).map(subscriptionBody),

@@ -203,6 +203,11 @@ export class SqlRepo implements Repo {
     await this.db.run("UPDATE vaults SET rbac = ? WHERE name = ?", [bool(rbac), name]);
   }
 
+  async setVaultPurgeProtection(name: string, purgeProtection: boolean): Promise<void> {
+    await this.db.notify("vaults");
+    await this.db.run("UPDATE vaults SET purge_protection = ? WHERE name = ?", [bool(purgeProtection), name]);
+  }
+
   async getIdentity(id: string): Promise<IdentityRecord | undefined> {
     const r = await this.db.get("SELECT * FROM identities WHERE id = ?", [id]);
     return r ? toIdentity(r) : undefined;

@@ -127,6 +127,7 @@ export interface Repo {
   deleteSetting(vault: string, kind: VaultSettingRecord["kind"], name: string): Promise<boolean>;
 
   setVaultRbac(name: string, rbac: boolean): Promise<void>;
+  setVaultPurgeProtection(name: string, purgeProtection: boolean): Promise<void>;
 
   insertIdentity(identity: IdentityRecord): Promise<void>;
   getIdentity(id: string): Promise<IdentityRecord | undefined>;
