@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { AuditQuery, AuditReader } from "../audit/audit.ts";
 import type { AccessControl } from "../authz/access.ts";
 import type { Subscriptions } from "../events/subscriptions.ts";
 import type { Identities } from "../identity/identities.ts";
@@ -36,6 +37,8 @@ export interface AdminDeps {
   publicOrigin: (vault: string) => string;
   /** Runs due work now (after the dev clock moved). */
   runDueWork: () => Promise<void>;
+  /** The server's audit log, read back for GET /lockbox/v1/audit. */
+  auditLog: Pick<AuditReader, "list">;
 }
 
 const subscribeSchema = {
@@ -74,7 +77,7 @@ const subscriptionBody = (s: SubscriptionRecord) => ({
 });
 
 export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
-  const { vaults, secrets, keys, subscriptions, identities, access, devClock, publicOrigin, runDueWork, schedulerRuns } = deps;
+  const { vaults, secrets, keys, subscriptions, identities, access, devClock, publicOrigin, runDueWork, schedulerRuns, auditLog } = deps;
   const p = (req: FastifyRequest) => req.params as { vault: string; name: string; collection: string; id: string };
 
   async function vaultOf(req: FastifyRequest): Promise<Vault> {
@@ -297,6 +300,14 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   app.delete("/lockbox/v1/vaults/:vault/accesspolicies/:id", { config: { adminOperation: "AccessPolicyDelete" } }, async (req, reply) => {
     await access.removePolicy(await vaultOf(req), await identities.find(p(req).id));
     return reply.code(204).send();
+  });
+
+  // The audit log, newest first: ?operation=&caller=&object=&result=&vault= (case-insensitive substrings), &top=&skip=.
+  app.get("/lockbox/v1/audit", { config: { adminOperation: "AuditList" } }, async (req) => {
+    const q = req.query as Record<string, string | undefined>;
+    const count = (v: string | undefined): number | undefined => (v === undefined ? undefined : /^\d+$/.test(v) ? Number(v) : NaN);
+    const query: AuditQuery = { operation: q.operation, caller: q.caller, object: q.object, result: q.result, vault: q.vault };
+    return auditLog.list({ ...query, top: count(q.top), skip: count(q.skip) });
   });
 
   // The dev clock exists only with --dev-clock.

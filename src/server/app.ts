@@ -11,7 +11,7 @@ import { issuerRoutes } from "../api/issuers.ts";
 import { identityRoutes } from "../api/identity.ts";
 import { keyRoutes } from "../api/keys.ts";
 import { secretRoutes } from "../api/secrets.ts";
-import type { AuditLog } from "../audit/audit.ts";
+import { AuditReader, type AuditLog } from "../audit/audit.ts";
 import { parseJsonBody } from "../http/body.ts";
 import { renderError } from "../http/errors.ts";
 import { vaultResource } from "../http/auth.ts";
@@ -152,6 +152,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         publicOrigin: deps.publicOrigin,
         runDueWork: deps.runDueWork,
         schedulerRuns: deps.schedulerRuns,
+        auditLog: new AuditReader(audit.file),
       }),
     ),
   );

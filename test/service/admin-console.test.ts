@@ -1,5 +1,9 @@
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
+import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { AuditLog, AuditReader, requestEvent, scheduledEvent, type AuditQuery, type FinishedRequest } from "../../src/audit/audit.ts";
 import { KvError } from "../../src/kernel/errors.ts";
 import { inProcess } from "../helpers/instance.ts";
 
@@ -32,4 +36,115 @@ test("purge protection can be turned on, never off again; the authorization mode
   // Without purge protection, false is no change either.
   await vaults.create("open-vault");
   assert.equal((await vaults.update("open-vault", { purgeProtection: false })).recoveryLevel, "Recoverable+Purgeable");
+});
+
+test("the audit log reads back newest first, filtered by case-insensitive substrings, paged with a total", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "lockbox-audit-read-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "audit.log");
+  const log = new AuditLog(file, { failed: () => undefined, recovered: () => undefined });
+  const caller = (name: string) => ({ objectId: `oid-${name}`, clientId: `app-${name}`, tenantId: "t", name });
+  const line = (i: number, over: Partial<FinishedRequest> = {}) =>
+    requestEvent({
+      timeMs: 1_700_000_000_000 + i * 1000,
+      subscription: "sub",
+      vault: i % 2 ? "payments" : "default",
+      operationName: i % 3 ? "SecretGet" : "SecretSet",
+      operationVersion: "7.5",
+      status: i % 5 ? 200 : 403,
+      errorMessage: "",
+      durationMs: 1,
+      callerIp: "127.0.0.1",
+      correlationId: "",
+      caller: caller(i % 4 ? "alice" : 'Bob "the builder"'),
+      requestUri: `https://x.vault.localhost:8443/secrets/s${i}?api-version=7.5`,
+      objectId: `https://x.vault.localhost:8443/secrets/s${i}`,
+      userAgent: "test",
+      ...over,
+    });
+  // Enough lines (about 3 MB) that reading back crosses the reader's 1 MiB chunks many times.
+  const COUNT = 6000;
+  for (let i = 0; i < COUNT; i++) assert.ok(log.record(line(i)));
+  log.record(
+    scheduledEvent(
+      { operationName: "KeyRotateIfDue", vault: "payments", kind: "key", name: "k1", durationMs: 3 },
+      { timeMs: 1, subscription: "sub", origin: "https://payments.vault.localhost:8443" },
+    ),
+  );
+  log.close();
+  const reader = new AuditReader(file);
+
+  const all = await reader.list();
+  assert.equal(all.total, COUNT + 1);
+  assert.equal(all.top, 50);
+  assert.equal(all.skip, 0);
+  assert.equal(all.value.length, 50);
+  assert.equal(all.value[0]!.operationName, "KeyRotateIfDue", "newest first");
+  assert.equal(all.value[1]!.properties.id, `https://x.vault.localhost:8443/secrets/s${COUNT - 1}`);
+
+  const deep = await reader.list({ skip: 3000, top: 500 });
+  assert.equal(deep.value.length, 500);
+  assert.equal(deep.value[0]!.properties.id, `https://x.vault.localhost:8443/secrets/s${COUNT - 3000}`);
+  assert.equal(deep.value[499]!.properties.id, `https://x.vault.localhost:8443/secrets/s${COUNT - 3499}`);
+  assert.equal((await reader.list({ skip: COUNT + 1 })).value.length, 0);
+
+  const count = (q: AuditQuery) => reader.list(q).then((page) => page.total);
+  const expected = (pred: (i: number) => boolean) => Array.from({ length: COUNT }, (_, i) => i).filter(pred).length;
+  assert.equal(
+    await count({ operation: "secretset" }),
+    expected((i) => i % 3 === 0),
+  );
+  assert.equal(
+    await count({ result: "FAIL" }),
+    expected((i) => i % 5 === 0),
+  );
+  assert.equal(await count({ vault: "PAY" }), expected((i) => i % 2 === 1) + 1, "the scheduler's line names its vault too");
+  assert.equal(
+    await count({ caller: 'bob "THE' }),
+    expected((i) => i % 4 === 0),
+    "a needle with a quote in it",
+  );
+  assert.equal(
+    await count({ caller: "oid-alice" }),
+    expected((i) => i % 4 !== 0),
+    "the object id claim",
+  );
+  assert.equal(
+    await count({ caller: "APP-alice" }),
+    expected((i) => i % 4 !== 0),
+    "the appid claim",
+  );
+  assert.equal(await count({ caller: "lockbox-scheduler" }), 1);
+  assert.equal(await count({ object: "/secrets/s5999" }), 1, "properties.id");
+  assert.equal(await count({ object: "api-version=7.5" }), COUNT, "the requestUri");
+  assert.equal(await count({ object: "keys/k1" }), 1);
+  // A needle that is only elsewhere in the line does not match.
+  assert.equal(await count({ operation: "alice" }), 0);
+  assert.equal(await count({ vault: "secrets" }), 0);
+  const both = await reader.list({ operation: "SecretSet", vault: "payments", result: "failure", top: 5 });
+  assert.equal(
+    both.total,
+    expected((i) => i % 3 === 0 && i % 2 === 1 && i % 5 === 0),
+  );
+  assert.ok(
+    both.value.every((e) => e.operationName === "SecretSet" && e.resultType === "Failure" && e.resourceId.endsWith("/VAULTS/PAYMENTS")),
+  );
+  assert.deepEqual(
+    both.value.map((e) => e.properties.id),
+    [5985, 5955, 5925, 5895, 5865].map((i) => `https://x.vault.localhost:8443/secrets/s${i}`),
+  );
+
+  for (const bad of [{ top: 0 }, { top: 501 }, { top: 1.5 }, { skip: -1 }, { top: Number.NaN }])
+    await assert.rejects(reader.list(bad), refusedWith(400, /top|skip/));
+  // A name whose lower case is longer ("İ" is "i̇") changes no match of the lines around it.
+  const more = new AuditLog(file, { failed: () => undefined, recovered: () => undefined });
+  more.record(line(COUNT, { caller: caller("İzmir ops") }));
+  more.close();
+  assert.equal(await count({ caller: "ZMIR OPS" }), 1);
+  assert.equal(await count({ operation: "secretset" }), expected((i) => i % 3 === 0) + (COUNT % 3 === 0 ? 1 : 0));
+  assert.equal((await reader.list({ object: "/secrets/s5999" })).value[0]!.identity!.claim.name, "alice");
+  // A line cut short (a crash mid-write) or a file that is gone is passed over.
+  appendFileSync(file, '{"operationName":"Cut');
+  assert.equal((await reader.list()).total, COUNT + 2);
+  assert.equal((await new AuditReader(join(dir, "none.log")).list()).total, 0);
 });
