@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { AuditQuery, AuditReader } from "../audit/audit.ts";
 import type { AccessControl } from "../authz/access.ts";
 import type { Subscriptions } from "../events/subscriptions.ts";
+import type { UpcomingWork } from "../scheduler/upcoming.ts";
 import type { Identities } from "../identity/identities.ts";
 import { nowSeconds } from "../kernel/clock.ts";
 import { badParameter, vaultNotFound } from "../kernel/errors.ts";
@@ -15,7 +16,7 @@ import type { SecretService } from "../vault/secrets.ts";
 import type { Vault, Vaults } from "../vault/vaults.ts";
 import { secretPolicyWire } from "./policies.ts";
 import { secretBundle } from "./secrets.ts";
-import { vaultWire } from "./wire.ts";
+import { objectId, vaultWire } from "./wire.ts";
 
 /**
  * The Lockbox admin API under /lockbox/v1, beyond Azure's paths: event subscriptions,
@@ -29,6 +30,7 @@ export interface AdminDeps {
   subscriptions: Subscriptions;
   identities: Identities;
   access: AccessControl;
+  upcoming: UpcomingWork;
   /** Present with --dev-clock: GET/POST /lockbox/v1/clock read and move it. */
   devClock?: StoredDevClock;
   /** How many scheduler runs have ended, shown beside the dev clock for tests to wait on. */
@@ -77,8 +79,24 @@ const subscriptionBody = (s: SubscriptionRecord) => ({
 });
 
 export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
-  const { vaults, secrets, keys, subscriptions, identities, access, devClock, publicOrigin, runDueWork, schedulerRuns, auditLog } = deps;
+  const {
+    vaults,
+    secrets,
+    keys,
+    subscriptions,
+    identities,
+    access,
+    devClock,
+    publicOrigin,
+    runDueWork,
+    schedulerRuns,
+    auditLog,
+    upcoming,
+  } = deps;
   const p = (req: FastifyRequest) => req.params as { vault: string; name: string; collection: string; id: string };
+
+  /** A whole number from the query string (top, skip); anything else is NaN, which the service refuses. */
+  const count = (v: string | undefined): number | undefined => (v === undefined ? undefined : /^\d+$/.test(v) ? Number(v) : NaN);
 
   async function vaultOf(req: FastifyRequest): Promise<Vault> {
     const vault = await vaults.find(p(req).vault);
@@ -305,9 +323,25 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   // The audit log, newest first: ?operation=&caller=&object=&result=&vault= (case-insensitive substrings), &top=&skip=.
   app.get("/lockbox/v1/audit", { config: { adminOperation: "AuditList" } }, async (req) => {
     const q = req.query as Record<string, string | undefined>;
-    const count = (v: string | undefined): number | undefined => (v === undefined ? undefined : /^\d+$/.test(v) ? Number(v) : NaN);
     const query: AuditQuery = { operation: q.operation, caller: q.caller, object: q.object, result: q.result, vault: q.vault };
     return auditLog.list({ ...query, top: count(q.top), skip: count(q.skip) });
+  });
+
+  // What the scheduler has still to do, soonest first: ?vault= for one vault, &top= (100, at most 1000).
+  app.get("/lockbox/v1/schedule", { config: { adminOperation: "ScheduleList" } }, async (req) => {
+    const q = req.query as Record<string, string | undefined>;
+    const vault = q.vault ? await vaults.find(q.vault) : undefined;
+    if (q.vault && !vault) throw vaultNotFound(q.vault.toLowerCase());
+    return {
+      value: (await upcoming.list(vault?.name, count(q.top))).map((u) => {
+        const { collection } = KINDS[u.kind];
+        const origin = publicOrigin(u.vault);
+        // A purge's object is a deleted one: its id is the recoveryId Azure gives it.
+        const id =
+          u.action === "Purge" ? objectId(origin, `deleted${collection}`, u.name) : objectId(origin, collection, u.name, u.version);
+        return { ...u, id };
+      }),
+    };
   });
 
   // The dev clock exists only with --dev-clock.

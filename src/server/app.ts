@@ -120,7 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done();
   });
 
-  const { vaults, identities, access, secrets, keys, certificates, certificateSettings, subscriptions, devClock } = instance;
+  const { vaults, identities, access, secrets, keys, certificates, certificateSettings, subscriptions, upcoming, devClock } = instance;
   const pipeline: PipelineDeps = {
     dnsSuffix: config.dnsSuffix,
     tokens,
@@ -148,6 +148,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         subscriptions,
         identities,
         access,
+        upcoming,
         devClock,
         publicOrigin: deps.publicOrigin,
         runDueWork: deps.runDueWork,

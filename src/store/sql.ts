@@ -6,6 +6,7 @@ import type {
   DueDelivery,
   EventRecord,
   EventSchema,
+  PendingScheduleRecord,
   ScheduleRecord,
   SubscriptionRecord,
   IdentityKind,
@@ -517,6 +518,26 @@ export class SqlRepo implements Repo {
         [now, now, limit],
       )
     ).map(toSchedule);
+  }
+
+  async listPendingSchedule(vault: string | null, limit: number): Promise<PendingScheduleRecord[]> {
+    const select = `SELECT s.*, o.display_name FROM schedule s JOIN objects o ON o.vault = s.vault AND o.kind = s.kind AND o.name = s.name
+       WHERE s.done = 0`;
+    const order = "ORDER BY s.due_at, s.vault, s.kind, s.name, s.action LIMIT ?";
+    const rows =
+      vault === null
+        ? await this.db.all(`${select} ${order}`, [limit])
+        : await this.db.all(`${select} AND s.vault = ? ${order}`, [vault, limit]);
+    return rows.map((r) => ({ ...toSchedule(r), displayName: String(r.display_name), leaseUntil: numOrNull(r.lease_until) }));
+  }
+
+  async listScheduledPurges(vault: string | null, limit: number): Promise<ObjectRecord[]> {
+    const order = "ORDER BY purge_at, vault, kind, name LIMIT ?";
+    const rows =
+      vault === null
+        ? await this.db.all(`SELECT * FROM objects WHERE purge_at IS NOT NULL ${order}`, [limit])
+        : await this.db.all(`SELECT * FROM objects WHERE purge_at IS NOT NULL AND vault = ? ${order}`, [vault, limit]);
+    return rows.map(toObject);
   }
 
   async leaseSchedule(e: ScheduleRecord, now: number, until: number): Promise<boolean> {

@@ -175,6 +175,10 @@ export interface Repo {
   deleteSchedule(vault: string, kind: ObjectKind, name: string, action?: string): Promise<void>;
   /** Pending actions due by `now` and not leased to a process, soonest first. */
   listDueSchedule(now: number, limit: number): Promise<ScheduleRecord[]>;
+  /** Pending actions (of one vault, or all), soonest first, with their object's name as written and any lease. */
+  listPendingSchedule(vault: string | null, limit: number): Promise<PendingScheduleRecord[]>;
+  /** Deleted objects (of one vault, or all) by their purge date, soonest first. */
+  listScheduledPurges(vault: string | null, limit: number): Promise<ObjectRecord[]>;
   /**
    * Leases the action to the caller until `until` if it is still pending, as planned in
    * `entry`, and not leased to another process; false otherwise. putSchedule ends a lease.
@@ -213,6 +217,14 @@ export interface ScheduleRecord {
   version: string;
   dueAt: number;
   done: boolean;
+}
+
+/** A pending action as the list of upcoming work shows it. */
+export interface PendingScheduleRecord extends ScheduleRecord {
+  /** The object's name as first written. */
+  displayName: string;
+  /** Until when a process has claimed it (it is being done), if one has. */
+  leaseUntil: number | null;
 }
 
 export type EventSchema = "eventgrid" | "cloudevents";

@@ -4,8 +4,10 @@ import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AuditLog, AuditReader, requestEvent, scheduledEvent, type AuditQuery, type FinishedRequest } from "../../src/audit/audit.ts";
+import { nowSeconds } from "../../src/kernel/clock.ts";
 import { KvError } from "../../src/kernel/errors.ts";
-import { inProcess } from "../helpers/instance.ts";
+import type { UpcomingAction } from "../../src/scheduler/upcoming.ts";
+import { DAY, inProcess, schedulerOf } from "../helpers/instance.ts";
 
 // The rules beneath the admin API's console routes, on the services in this process: vault
 // settings, the audit log reader, the upcoming work, delivery history, and which vaults an
@@ -147,4 +149,55 @@ test("the audit log reads back newest first, filtered by case-insensitive substr
   appendFileSync(file, '{"operationName":"Cut');
   assert.equal((await reader.list()).total, COUNT + 2);
   assert.equal((await new AuditReader(join(dir, "none.log")).list()).total, 0);
+});
+
+test("upcoming work: pending actions and deleted objects' purges, soonest first, of one vault or all", async () => {
+  const { vaults, keys, secrets, upcoming } = p.instance;
+  const vault = await vaults.create("timeline", { retentionDays: 7 });
+  const now = nowSeconds(p.clock);
+  const key = await keys.create(vault, "Rotated-Key", { kty: "EC", exp: now + 90 * DAY });
+  await keys.setRotationPolicy(vault, "Rotated-Key", {
+    lifetimeActions: [{ trigger: { timeAfterCreate: "P30D" }, action: { type: "Rotate" } }],
+  });
+  await secrets.set(vault, "Gone-Soon", { value: "x", exp: now + 200 * DAY });
+  await secrets.objects.delete(vault, "Gone-Soon");
+  await secrets.set(p.vault, "elsewhere", { value: "y", exp: now + 10 * DAY });
+
+  const shown = (list: UpcomingAction[]) => list.map((u) => `${u.vault}/${u.kind}/${u.name} ${u.action} ${u.due - now}`);
+  assert.deepEqual(shown(await upcoming.list("TimeLine")), [
+    `timeline/secret/Gone-Soon Purge ${7 * DAY}`,
+    `timeline/key/Rotated-Key Rotate ${30 * DAY}`,
+    `timeline/key/Rotated-Key NearExpiry ${60 * DAY}`,
+    `timeline/key/Rotated-Key Expired ${90 * DAY}`,
+  ]);
+  const [purge, rotate] = await upcoming.list("timeline", 2);
+  assert.deepEqual(purge, { vault: "timeline", kind: "secret", name: "Gone-Soon", action: "Purge", due: now + 7 * DAY, deletedAt: now });
+  assert.deepEqual(rotate, {
+    vault: "timeline",
+    kind: "key",
+    name: "Rotated-Key",
+    action: "Rotate",
+    version: key.version,
+    due: now + 30 * DAY,
+    operationName: "KeyRotateIfDue",
+  });
+  const all = shown(await upcoming.list());
+  assert.ok(
+    all.includes(`default/secret/elsewhere NearExpiry ${-20 * DAY}`) && all.includes(`default/secret/elsewhere Expired ${10 * DAY}`),
+    all.join("\n"),
+  );
+  assert.ok(all.indexOf(`timeline/secret/Gone-Soon Purge ${7 * DAY}`) < all.indexOf(`default/secret/elsewhere Expired ${10 * DAY}`));
+  for (const bad of [0, 1001, Number.NaN]) await assert.rejects(upcoming.list(undefined, bad), refusedWith(400, /top/));
+
+  // Once done, a row leaves the list; the purge goes with its object when its date has come.
+  const probe = schedulerOf(p);
+  await p.advance(8 * DAY);
+  await probe.scheduler.kick();
+  const later = shown(await upcoming.list("timeline"));
+  assert.ok(!later.some((l) => l.includes("Purge")), later.join("\n"));
+  await p.advance(23 * DAY);
+  await probe.scheduler.kick();
+  const rotated = (await upcoming.list("timeline")).filter((u) => u.action === "Rotate");
+  assert.equal(rotated.length, 1);
+  assert.notEqual(rotated[0]!.version, key.version, "the Rotate shown is the new version's");
 });
