@@ -184,6 +184,11 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     },
   );
 
+  // Deliveries to a subscription, newest event first: those still to be made and the last ones that ended.
+  app.get("/lockbox/v1/vaults/:vault/subscriptions/:id/deliveries", { config: { adminOperation: "EventDeliveryList" } }, async (req) => ({
+    value: await subscriptions.deliveries(p(req).id, (await vaultOf(req)).name),
+  }));
+
   // No body, or no value: a generated value.
   app.post("/lockbox/v1/vaults/:vault/secrets/:name/rotate", { config: { adminOperation: "SecretRotate" } }, async (req) => {
     const vault = await vaultOf(req);

@@ -188,7 +188,7 @@ export interface Repo {
   insertSubscription(subscription: SubscriptionRecord): Promise<void>;
   getSubscription(id: string): Promise<SubscriptionRecord | undefined>;
   listSubscriptions(vault: string | null): Promise<SubscriptionRecord[]>;
-  /** Removes the subscription and what was still to be delivered to it. */
+  /** Removes the subscription, what was still to be delivered to it, and its delivery history. */
   deleteSubscription(id: string): Promise<boolean>;
   updateSubscription(id: string, validated: boolean, attempts: number, nextAttemptAt: number): Promise<void>;
   /** Subscriptions still waiting for their validation handshake, due by `now`. */
@@ -200,7 +200,14 @@ export interface Repo {
   listDueDeliveries(now: number, limit: number): Promise<DueDelivery[]>;
   /** Removes a delivered (or abandoned) delivery, and its event once nothing else waits for it. */
   deleteDelivery(subscription: string, eventSeq: number): Promise<void>;
-  updateDelivery(subscription: string, eventSeq: number, attempts: number, firstAttemptAt: number, nextAttemptAt: number): Promise<void>;
+  /** Records a failed attempt: the delivery is tried again at `attempt.nextAttemptAt`. */
+  updateDelivery(subscription: string, eventSeq: number, attempt: DeliveryAttempt): Promise<void>;
+  /** A subscription's deliveries still to be made, with their events, newest event first. */
+  listPendingDeliveries(subscription: string, limit: number): Promise<DueDelivery[]>;
+  /** Adds a delivery that ended to its subscription's history, which keeps only the newest `keep`. */
+  recordDeliveryOutcome(outcome: DeliveryOutcomeRecord, keep: number): Promise<void>;
+  /** A subscription's history of deliveries that ended, newest first. */
+  listDeliveryHistory(subscription: string, limit: number): Promise<DeliveryHistoryRecord[]>;
   /** Deliveries still to be made, and how many of them have failed at least once (for metrics). */
   countDeliveries(): Promise<{ pending: number; failing: number }>;
   /** Moves a delivery's next attempt to `until`: a process has claimed it until then. */
@@ -262,6 +269,40 @@ export interface DeliveryRecord {
   attempts: number;
   firstAttemptAt: number | null;
   nextAttemptAt: number;
+  /** When it was last tried, what the endpoint answered (an HTTP status, if it answered) and why it failed. */
+  lastAttemptAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+}
+
+/** The outcome of a failed attempt, kept on the delivery until it is tried again. */
+export interface DeliveryAttempt {
+  attempts: number;
+  firstAttemptAt: number;
+  nextAttemptAt: number;
+  lastAttemptAt: number;
+  lastStatus: number | null;
+  lastError: string | null;
+}
+
+/** A delivery that has ended: delivered, or abandoned (refused with a 400 or 413, or given up after a day). */
+export interface DeliveryOutcomeRecord {
+  subscription: string;
+  eventId: string;
+  eventType: string;
+  subject: string;
+  eventTime: number;
+  outcome: "delivered" | "abandoned";
+  /** Attempts made, the last included. */
+  attempts: number;
+  lastAttemptAt: number;
+  lastStatus: number | null;
+  lastError: string | null;
+}
+
+export interface DeliveryHistoryRecord extends DeliveryOutcomeRecord {
+  /** Insertion order: the newest is the highest. */
+  seq: number;
 }
 
 export interface DueDelivery extends DeliveryRecord {

@@ -201,3 +201,85 @@ test("upcoming work: pending actions and deleted objects' purges, soonest first,
   assert.equal(rotated.length, 1);
   assert.notEqual(rotated[0]!.version, key.version, "the Rotate shown is the new version's");
 });
+
+test("deliveries: pending and failed ones with why, and a history of ended ones kept to the newest 200", async () => {
+  // The webhook answers the handshake, then each notification with the next of `answers` (200 once they run out).
+  const answers: Array<number | Error> = [];
+  const fetchImpl = (async (_url: string | URL | Request, init?: RequestInit) => {
+    const headers = (init?.headers ?? {}) as Record<string, string>;
+    if (headers["aeg-event-type"] === "SubscriptionValidation") {
+      const code = (JSON.parse(String(init?.body)) as Array<{ data: { validationCode: string } }>)[0]!.data.validationCode;
+      return new Response(JSON.stringify({ validationResponse: code }), { status: 200 });
+    }
+    const answer = answers.shift() ?? 200;
+    if (answer instanceof Error) throw answer;
+    return new Response("", { status: answer });
+  }) as typeof fetch;
+  const probe = schedulerOf(p, { fetchImpl });
+  const { subscriptions, secrets } = p.instance;
+  const sub = await subscriptions.subscribe({
+    vault: "default",
+    endpoint: "https://hook.test/history?code=function-key",
+    types: ["SecretNewVersionCreated"],
+  });
+  await secrets.set(p.vault, "before-validation", { value: "v" });
+  const waiting = await subscriptions.deliveries(sub.id, "default");
+  assert.deepEqual(
+    waiting.map((d) => [d.subject, d.status, d.attempts, d.lastAttemptAt]),
+    [["before-validation", "pending", 0, null]],
+  );
+  await probe.scheduler.kick();
+
+  const MADE = 205;
+  for (let i = 0; i < MADE; i++) await secrets.set(p.vault, `history-${i}`, { value: "v" });
+  await probe.scheduler.kick();
+  const delivered = await subscriptions.deliveries(sub.id, "DEFAULT");
+  assert.equal(delivered.length, 200, "the history keeps the newest 200");
+  assert.ok(delivered.every((d) => d.status === "delivered" && d.attempts === 1 && d.lastStatus === 200 && d.lastError === undefined));
+  assert.ok(delivered.every((d) => d.eventType === "Microsoft.KeyVault.SecretNewVersionCreated" && d.nextAttemptAt === undefined));
+  const subjects = new Set(delivered.map((d) => d.subject));
+  for (let i = MADE - 200; i < MADE; i++) assert.ok(subjects.has(`history-${i}`), `history-${i} is missing`);
+  assert.ok(!subjects.has("before-validation") && !subjects.has("history-4"), "an older delivery was kept");
+
+  // A failing delivery shows why, each attempt in turn, until it is abandoned.
+  await p.advance(1);
+  answers.push(
+    500,
+    Object.assign(new TypeError("fetch failed"), {
+      cause: Object.assign(new Error("connect refused https://hook.test/history?code=function-key"), { code: "ECONNREFUSED" }),
+    }),
+    400,
+  );
+  await secrets.set(p.vault, "troubled", { value: "v" });
+  await probe.scheduler.kick();
+  const newest = async () => (await subscriptions.deliveries(sub.id, "default"))[0]!;
+  let first = await newest();
+  assert.equal(first.subject, "troubled");
+  assert.deepEqual([first.status, first.attempts, first.lastStatus, first.lastError], ["failed", 1, 500, "HTTP 500"]);
+  assert.equal(first.nextAttemptAt, nowSeconds(p.clock) + 10);
+  assert.equal(first.lastAttemptAt, nowSeconds(p.clock));
+  await p.advance(10);
+  await probe.scheduler.kick();
+  first = await newest();
+  assert.deepEqual(
+    [first.status, first.attempts, first.lastStatus, first.lastError],
+    ["failed", 2, undefined, "unreachable (ECONNREFUSED)"],
+  );
+  await p.advance(30);
+  await probe.scheduler.kick();
+  first = await newest();
+  assert.deepEqual([first.status, first.attempts, first.lastStatus, first.lastError], ["abandoned", 3, 400, "HTTP 400"]);
+  assert.equal(first.nextAttemptAt, undefined);
+  const all = await subscriptions.deliveries(sub.id, "default");
+  assert.equal(all.length, 200);
+  assert.ok(!JSON.stringify(all).includes("function-key"), "a delivery shows the webhook's key");
+
+  await assert.rejects(subscriptions.deliveries(sub.id, "timeline"), refusedWith(404, /no event subscription/));
+  await assert.rejects(subscriptions.deliveries("no-such-id", "default"), refusedWith(404, /no event subscription/));
+  await subscriptions.delete(sub.id);
+  assert.equal(
+    (await p.instance.store.read((repo) => repo.listDeliveryHistory(sub.id, 500))).length,
+    0,
+    "a deleted subscription kept its history",
+  );
+});
