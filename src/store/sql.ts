@@ -315,6 +315,16 @@ export class SqlRepo implements Repo {
     return (await this.db.all("SELECT * FROM access_policies WHERE vault = ? ORDER BY principal", [vault])).map(toAccessPolicy);
   }
 
+  async listVaultsGranting(principal: string): Promise<string[]> {
+    const rows = await this.db.all(
+      `SELECT name FROM vaults
+       WHERE name IN (SELECT vault FROM role_assignments WHERE principal = ?) OR name IN (SELECT vault FROM access_policies WHERE principal = ?)
+       ORDER BY name`,
+      [principal, principal],
+    );
+    return rows.map((r) => String(r.name));
+  }
+
   async deleteAccessPolicy(vault: string, principal: string): Promise<boolean> {
     await this.db.notify("access");
     return (await this.db.run("DELETE FROM access_policies WHERE vault = ? AND principal = ?", [vault, principal])) > 0;

@@ -143,6 +143,8 @@ export interface Repo {
   getAccessPolicy(vault: string, principal: string): Promise<AccessPolicyRecord | undefined>;
   listAccessPolicies(vault: string): Promise<AccessPolicyRecord[]>;
   deleteAccessPolicy(vault: string, principal: string): Promise<boolean>;
+  /** The names of the vaults where the identity has a role assignment (any scope) or an access policy, in order. */
+  listVaultsGranting(principal: string): Promise<string[]>;
   findIdentityBySecretHash(kind: IdentityKind, secretHash: string): Promise<IdentityRecord | undefined>;
   findIdentityByClientId(clientId: string): Promise<IdentityRecord | undefined>;
   findIdentityByName(name: string): Promise<IdentityRecord | undefined>;

@@ -283,3 +283,25 @@ test("deliveries: pending and failed ones with why, and a history of ended ones 
     "a deleted subscription kept its history",
   );
 });
+
+test("vaultsVisibleTo: the vaults where an identity has a role assignment at any scope or an access policy", async () => {
+  const { vaults, identities, access } = p.instance;
+  const { identity: reader } = await identities.create("console-reader", "managed");
+  const { identity: stranger } = await identities.create("console-stranger", "sp");
+  const roles = await vaults.create("seen-by-role");
+  const scoped = await vaults.create("seen-by-scope");
+  const policies = await vaults.create("seen-by-policy", { rbac: false });
+  await vaults.create("unseen");
+  assert.deepEqual(await access.vaultsVisibleTo(reader.id), []);
+  await access.assignRole(roles, reader, "Key Vault Secrets User");
+  await access.assignRole(scoped, reader, "Key Vault Reader", "/secrets/one");
+  await access.setPolicy(policies, reader, { secrets: ["get"] });
+  await access.assignRole(roles, stranger, "Key Vault Reader");
+  assert.deepEqual(await access.vaultsVisibleTo(reader.id), ["seen-by-policy", "seen-by-role", "seen-by-scope"]);
+  assert.deepEqual(await access.vaultsVisibleTo(stranger.id), ["seen-by-role"]);
+  assert.deepEqual(await access.vaultsVisibleTo("no-such-identity"), []);
+  // Gone with the grant, and with the vault.
+  await access.removePolicy(policies, reader);
+  await vaults.delete("seen-by-scope");
+  assert.deepEqual(await access.vaultsVisibleTo(reader.id), ["seen-by-role"]);
+});
