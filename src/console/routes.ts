@@ -8,7 +8,7 @@ import type { Tokens } from "../identity/tokens.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { KvError } from "../kernel/errors.ts";
 import type { IdentityRecord } from "../store/store.ts";
-import type { Vault, Vaults } from "../vault/vaults.ts";
+import type { Vaults } from "../vault/vaults.ts";
 import { csrfMatches, SESSION_LIFETIME_MS, type ConsoleSession, type ConsoleSessions } from "./sessions.ts";
 
 /** The cookie: `__Host-` makes the browser insist on Secure, Path=/ and no Domain. */
@@ -176,13 +176,8 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
     scope.get("/console/api/vaults", { config: { adminOperation: "ConsoleVaultList" } }, async (req) => {
       const { identity } = await signedIn(req);
       const all = await vaults.list();
-      const grants = async (v: Vault) =>
-        v.rbac
-          ? (await access.listRoles(v, identity.id)).length > 0
-          : (await access.listPolicies(v)).some((p) => p.principal === identity.id);
-      const shown = identity.admin
-        ? all
-        : (await Promise.all(all.map(async (v) => ((await grants(v)) ? v : undefined)))).filter((v) => v !== undefined);
+      const visible = identity.admin ? undefined : new Set(await access.vaultsVisibleTo(identity.id));
+      const shown = all.filter((v) => !visible || visible.has(v.name));
       return {
         value: shown.map((v) => ({ name: v.name, url: deps.publicOrigin(v.name), authorization: v.rbac ? "rbac" : "access-policies" })),
       };
