@@ -120,7 +120,9 @@ describe("the console, signed in as the developer", () => {
 
   test("sets a new version from a file, then disables a version and sees reading it refused", async () => {
     await page.getByRole("button", { name: "New version" }).click();
-    await page.getByLabel("Value from a file").setInputFiles({ name: "second.txt", mimeType: "text/plain", buffer: Buffer.from("second-value\n") });
+    await page
+      .getByLabel("Value from a file")
+      .setInputFiles({ name: "second.txt", mimeType: "text/plain", buffer: Buffer.from("second-value\n") });
     await page.getByRole("button", { name: "Set new version" }).click();
     await page.getByText("A new version was set.").waitFor();
     const rows = page.getByRole("table", { name: "Versions" }).getByRole("row");
@@ -196,7 +198,9 @@ describe("the console, signed in as the developer", () => {
     await reader.page.getByRole("button", { name: "New version" }).click();
     await reader.page.getByLabel("Value", { exact: true }).fill("not allowed");
     await reader.page.getByRole("button", { name: "Set new version" }).click();
-    await reader.page.getByRole("alert").getByText(/does not have secrets set permission on key vault 'team'/).waitFor();
+    const refusal = reader.page.getByRole("alert");
+    await refusal.getByText(/Caller is not authorized to perform action on resource/).waitFor();
+    assert.match(await refusal.innerText(), /Action: 'Microsoft\.KeyVault\/vaults\/secrets\/setSecret\/action'/);
     await b.shot(reader.page, "08-secrets-user-refused");
     const refused = auditLines(server).filter((l) => l.operationName === "SecretSet" && callerName(l) === "reader");
     assert.deepEqual(

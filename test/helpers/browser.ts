@@ -11,6 +11,13 @@ export const CHROMIUM = process.env.LOCKBOX_TEST_CHROMIUM ?? "/usr/bin/chromium"
 /** Screenshots, one folder per test file, emptied when the file starts and kept afterwards for a person to look at. */
 export const SCREENSHOTS = join(ROOT, "test", "screenshots");
 
+// Closed when the test file ends (registered at import, so at the file's top level: an
+// after() inside a before() hook would run as soon as that hook ends).
+const opened = new Set<Browser>();
+after(async () => {
+  await Promise.all([...opened].map((b) => b.close()));
+});
+
 /** The SPKI hash Chromium is told to accept for this server's certificate (and no other untrusted one). */
 function spkiHash(dataDir: string): string {
   const cert = new X509Certificate(readFileSync(join(dataDir, "tls", "server.pem")));
@@ -54,7 +61,7 @@ export async function consoleBrowser(server: Lockbox, testFile: string): Promise
       `--ignore-certificate-errors-spki-list=${spkiHash(server.dataDir)}`,
     ],
   });
-  after(() => browser.close());
+  opened.add(browser);
   const origin = `https://127.0.0.1:${server.port}`;
   const outside: string[] = [];
   return {
@@ -67,6 +74,8 @@ export async function consoleBrowser(server: Lockbox, testFile: string): Promise
         const url = req.url();
         if (!url.startsWith(`${origin}/`) && !url.startsWith("data:")) outside.push(url);
       });
+      // A step waits at most this long: a console page answers in milliseconds here.
+      context.setDefaultTimeout(10_000);
       const page = await context.newPage();
       return { context, page };
     },

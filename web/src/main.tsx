@@ -64,7 +64,8 @@ const VAULT_TABS: Array<[string, string]> = [
 
 function Nav({ path, vaults }: { path: string; vaults: VaultSummary[] | undefined }) {
   const { session } = useConsole();
-  const current = match("/vaults/:vault/*", path.split("/").slice(0, 4).join("/") + "/x")?.vault ?? match("/vaults/:vault", path)?.vault;
+  const parts = path.split("/");
+  const current = parts[1] === "vaults" && parts[2] ? decodeURIComponent(parts[2]) : undefined;
   const tab = path.split("/")[3];
   const admin = session.identity.admin;
   return (
@@ -150,7 +151,7 @@ function Shell({ session, onSignedOut }: { session: Session; onSignedOut: () => 
           <div class="topbar-right">
             {session.devClock ? <DevClock /> : null}
             <span class="who" title={`${session.identity.kind === "sp" ? "service principal" : "managed identity"} ${session.identity.id}`}>
-              {session.identity.name}
+              <span>{session.identity.name}</span>
               {session.identity.admin ? <span class="badge info">admin</span> : null}
             </span>
             <Button

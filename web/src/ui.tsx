@@ -186,14 +186,16 @@ export function Enabled({ enabled }: { enabled: boolean | undefined }) {
 
 // ---- Forms ----
 
-/** A labelled control: the label names the control for screen readers and tests. */
+/** A labelled control: the label (and only it) names the control, for screen readers and tests; the hint follows it. */
 export function Field({ label, hint, children }: { label: string; hint?: ComponentChildren; children: ComponentChildren }) {
   return (
-    <label class="field">
-      <span class="field-label">{label}</span>
-      {children}
+    <div class="field">
+      <label>
+        <span class="field-label">{label}</span>
+        {children}
+      </label>
       {hint ? <span class="hint">{hint}</span> : null}
-    </label>
+    </div>
   );
 }
 
