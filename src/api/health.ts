@@ -11,7 +11,14 @@ export function healthRoutes(app: FastifyInstance, storeReady: () => Promise<voi
   app.get("/", async () => ({
     service: "Lockbox, a self-hosted Azure Key Vault",
     vaults: "https://{vault}.{dns-suffix}:{port}/secrets, /keys, /certificates (Azure Key Vault's data-plane API)",
-    endpoints: { health: "/healthz", ready: "/readyz", metrics: "/metrics", ca: "/lockbox/v1/ca.pem", admin: "/lockbox/v1" },
+    endpoints: {
+      console: "/console/",
+      health: "/healthz",
+      ready: "/readyz",
+      metrics: "/metrics",
+      ca: "/lockbox/v1/ca.pem",
+      admin: "/lockbox/v1",
+    },
   }));
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => {

@@ -86,7 +86,7 @@ export class ConsoleSessions {
     if (id) this.sessions.delete(digest(id));
   }
 
-  /** Ends every session of an identity (it was disabled or deleted, or its credential rotated). */
+  /** Ends every session of an identity (it was found disabled or deleted). */
   closeAllOf(identityId: string): void {
     for (const [key, s] of this.sessions) if (s.identityId === identityId) this.sessions.delete(key);
   }

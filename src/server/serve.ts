@@ -233,6 +233,11 @@ export async function serve(config: Config, options: StartOptions & { seedFile?:
         : `TLS: the certificate ${config.tlsCert}`,
       `Audit log: ${config.auditLog}`,
       `Metrics: https://${shownHost}:${port}/metrics${server.metricsPort !== undefined ? ` and http://127.0.0.1:${server.metricsPort}/metrics` : ""}`,
+      ...(config.console
+        ? [
+            `Console: https://${shownHost === "0.0.0.0" || shownHost === "[::]" ? "127.0.0.1" : shownHost}:${port}/console/ (a sign-in link: npx lockbox console)`,
+          ]
+        : []),
       "",
       "For a program's environment (IDENTITY_ENDPOINT, IDENTITY_HEADER, ...), run in another terminal:",
       `  eval "$(npx lockbox env --data-dir ${shellQuote(config.dataDir)})"`,
