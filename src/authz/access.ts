@@ -5,7 +5,7 @@ import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { badParameter, KvError, notFound } from "../kernel/errors.ts";
 import { canonicalName } from "../vault/names.ts";
 import type { Vault } from "../vault/vaults.ts";
-import { PERMISSIONS, type Operation, type PermissionKind } from "./operations.ts";
+import { OPERATIONS, PERMISSIONS, type Operation, type PermissionKind } from "./operations.ts";
 import { BUILT_IN_ROLES, roleGrants, roleNamed } from "./roles.ts";
 
 /** Who is asking, as far as authorization goes. */
@@ -147,6 +147,24 @@ export class AccessControl {
    */
   vaultsVisibleTo(objectId: string): Promise<string[]> {
     return this.store.read((repo) => repo.listVaultsGranting(objectId));
+  }
+
+  /**
+   * The data-plane operations (their names) the caller may perform on the whole vault, by the
+   * same rule as authorize: what the console offers. A role scoped to one object may allow
+   * more on that object, which is then found out by trying.
+   */
+  async allowedOperations(caller: Caller, vault: Vault): Promise<string[]> {
+    const allowed: string[] = [];
+    for (const op of OPERATIONS.values()) {
+      try {
+        await this.authorize(caller, vault, op);
+        allowed.push(op.name);
+      } catch (e) {
+        if (!(e instanceof KvError) || e.status !== 403) throw e;
+      }
+    }
+    return allowed;
   }
 
   async removePolicy(vault: Vault, identity: IdentityRecord): Promise<void> {

@@ -179,7 +179,15 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
       const visible = identity.admin ? undefined : new Set(await access.vaultsVisibleTo(identity.id));
       const shown = all.filter((v) => !visible || visible.has(v.name));
       return {
-        value: shown.map((v) => ({ name: v.name, url: deps.publicOrigin(v.name), authorization: v.rbac ? "rbac" : "access-policies" })),
+        value: await Promise.all(
+          shown.map(async (v) => ({
+            name: v.name,
+            url: deps.publicOrigin(v.name),
+            authorization: v.rbac ? "rbac" : "access-policies",
+            // What the pages offer: the operations this identity may perform on the whole vault.
+            operations: await access.allowedOperations(req.principal, v),
+          })),
+        ),
       };
     });
   });

@@ -171,7 +171,7 @@ describe("the console, signed in as the developer", () => {
     await phone.context.close();
   });
 
-  test("a Secrets User signs in with its client id and secret, sees only its vault, and a write shows Azure's 403", async () => {
+  test("a Secrets User signs in with its client id and secret, sees only its vault, is offered no changes, and sees Azure's 403 on keys", async () => {
     const made = cli(["sp", "create", "reader", "--json", "--data-dir", server.dataDir]);
     assert.equal(made.status, 0, made.stderr);
     const sp = JSON.parse(made.stdout) as { clientId: string; clientSecret: string };
@@ -195,14 +195,16 @@ describe("the console, signed in as the developer", () => {
     await reader.page.getByRole("table", { name: "Secrets" }).getByRole("link", { name: "db-password" }).click();
     await reader.page.getByRole("button", { name: "Show value" }).first().click();
     await reader.page.getByTestId("secret-value").getByText("second-value").waitFor();
-    await reader.page.getByRole("button", { name: "New version" }).click();
-    await reader.page.getByLabel("Value", { exact: true }).fill("not allowed");
-    await reader.page.getByRole("button", { name: "Set new version" }).click();
+    // Its role reads secrets and sets none: the page offers no changes...
+    for (const action of ["New version", "Delete secret", "Disable"])
+      assert.equal(await reader.page.getByRole("button", { name: action }).count(), 0, `${action} is not offered`);
+    // ...and what it cannot see, the server refuses with Azure's RBAC answer, shown as such.
+    await reader.page.getByRole("link", { name: "Keys" }).click();
     const refusal = reader.page.getByRole("alert");
     await refusal.getByText(/Caller is not authorized to perform action on resource/).waitFor();
-    assert.match(await refusal.innerText(), /Action: 'Microsoft\.KeyVault\/vaults\/secrets\/setSecret\/action'/);
+    assert.match(await refusal.innerText(), /Action: 'Microsoft\.KeyVault\/vaults\/keys\/read'/);
     await b.shot(reader.page, "08-secrets-user-refused");
-    const refused = auditLines(server).filter((l) => l.operationName === "SecretSet" && callerName(l) === "reader");
+    const refused = auditLines(server).filter((l) => l.operationName === "KeyList" && callerName(l) === "reader");
     assert.deepEqual(
       refused.map((l) => l.resultType),
       ["Failure"],

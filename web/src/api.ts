@@ -86,6 +86,8 @@ export interface VaultSummary {
   name: string;
   url: string;
   authorization: "rbac" | "access-policies";
+  /** The data-plane operations (e.g. "SecretSet") the signed-in identity may perform on the whole vault. */
+  operations: string[];
 }
 
 /** The attributes of a secret, key or certificate version, as Key Vault's wire has them (epoch seconds). */

@@ -14,7 +14,7 @@ import { SignIn } from "./pages/signin.tsx";
 import { UpcomingPage } from "./pages/upcoming.tsx";
 import { VaultSettings, VaultsPage } from "./pages/vaults.tsx";
 import { match, navigate, seg, useRoute } from "./router.ts";
-import { Button, Empty, Link, Loading, useLoad } from "./ui.tsx";
+import { Button, Empty, ErrorBanner, Link, Loading, useLoad } from "./ui.tsx";
 
 type Params = Record<string, string>;
 const vaultPages: Array<[string, (p: Params) => preact.ComponentChildren]> = [
@@ -135,7 +135,7 @@ function Shell({ session, onSignedOut }: { session: Session; onSignedOut: () => 
   const [menu, setMenu] = useState(false);
   useEffect(() => setMenu(false), [path]);
   return (
-    <ConsoleContext.Provider value={{ session, epoch, refresh: () => setEpoch((e) => e + 1) }}>
+    <ConsoleContext.Provider value={{ session, epoch, vaults: vaults.data ?? [], refresh: () => setEpoch((e) => e + 1) }}>
       <div class="shell">
         <a class="skip" href="#main">
           Skip to content
@@ -169,7 +169,8 @@ function Shell({ session, onSignedOut }: { session: Session; onSignedOut: () => 
           <Nav path={path} vaults={vaults.data} />
         </aside>
         <main id="main" class="main" tabIndex={-1}>
-          <Routed path={path} />
+          {/* Pages wait for the vault list: it says which actions to offer. */}
+          {vaults.data ? <Routed path={path} /> : vaults.error ? <ErrorBanner error={vaults.error} /> : <Loading rows={4} />}
         </main>
       </div>
     </ConsoleContext.Provider>

@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { api, idParts, type Attributes, type Page } from "../api.ts";
-import { useConsole } from "../context.ts";
+import { useCan, useConsole } from "../context.ts";
 import { NextDue, PolicyEditor, policySummary, useSchedule, type PolicyWire } from "../policy.tsx";
 import { navigate, seg } from "../router.ts";
 import {
@@ -113,6 +113,7 @@ function SecretForm({ vault, name: fixedName, done }: { vault: string; name?: st
 
 export function SecretsPage({ vault }: { vault: string }) {
   const { epoch } = useConsole();
+  const can = useCan(vault);
   const [view, setView] = useState<"active" | "deleted">("active");
   const [query, setQuery] = useState("");
   const [creating, setCreating] = useState(false);
@@ -142,9 +143,11 @@ export function SecretsPage({ vault }: { vault: string }) {
         title="Secrets"
         sub={`Vault ${vault}`}
         actions={
-          <Button tone="primary" onClick={() => setCreating(!creating)} aria-expanded={creating}>
-            {creating ? "Close" : "New secret"}
-          </Button>
+          can("SecretSet") ? (
+            <Button tone="primary" onClick={() => setCreating(!creating)} aria-expanded={creating}>
+              {creating ? "Close" : "New secret"}
+            </Button>
+          ) : null
         }
       />
       {creating ? (
@@ -163,9 +166,11 @@ export function SecretsPage({ vault }: { vault: string }) {
         <Button tone={view === "active" ? "primary" : "plain"} aria-pressed={view === "active"} onClick={() => setView("active")}>
           Secrets
         </Button>
-        <Button tone={view === "deleted" ? "primary" : "plain"} aria-pressed={view === "deleted"} onClick={() => setView("deleted")}>
-          Deleted
-        </Button>
+        {can("SecretListDeleted") ? (
+          <Button tone={view === "deleted" ? "primary" : "plain"} aria-pressed={view === "deleted"} onClick={() => setView("deleted")}>
+            Deleted
+          </Button>
+        ) : null}
         {view === "active" ? <Search value={query} onInput={setQuery} label="Search secrets" /> : null}
       </div>
       {view === "active" ? (
@@ -240,6 +245,7 @@ function DeletedSecrets({
   changed: () => void;
 }) {
   const action = useAction();
+  const can = useCan(vault);
   const { shown, pager } = usePages(list.data ?? []);
   return (
     <>
@@ -275,24 +281,28 @@ function DeletedSecrets({
                             <Time s={s.scheduledPurgeDate} />
                           </td>
                           <td class="actions-cell">
-                            <Button
-                              tone="ghost"
-                              onClick={async () => {
-                                if (await action.run(() => api.kv("POST", vault, `/deletedsecrets/${encodeURIComponent(name)}/recover`)))
-                                  changed();
-                              }}
-                            >
-                              Recover
-                            </Button>{" "}
-                            <ConfirmButton
-                              label="Purge"
-                              small
-                              question={<p>Purge {name} for good? It cannot be recovered afterwards.</p>}
-                              onConfirm={async () => {
-                                if (await action.run(() => api.kv("DELETE", vault, `/deletedsecrets/${encodeURIComponent(name)}`)))
-                                  changed();
-                              }}
-                            />
+                            {can("SecretRecover") ? (
+                              <Button
+                                tone="ghost"
+                                onClick={async () => {
+                                  if (await action.run(() => api.kv("POST", vault, `/deletedsecrets/${encodeURIComponent(name)}/recover`)))
+                                    changed();
+                                }}
+                              >
+                                Recover
+                              </Button>
+                            ) : null}{" "}
+                            {can("SecretPurge") ? (
+                              <ConfirmButton
+                                label="Purge"
+                                small
+                                question={<p>Purge {name} for good? It cannot be recovered afterwards.</p>}
+                                onConfirm={async () => {
+                                  if (await action.run(() => api.kv("DELETE", vault, `/deletedsecrets/${encodeURIComponent(name)}`)))
+                                    changed();
+                                }}
+                              />
+                            ) : null}
                           </td>
                         </tr>
                       );
@@ -313,6 +323,8 @@ function DeletedSecrets({
 function ValueCell({ vault, name, version }: { vault: string; name: string; version: string }) {
   const [value, setValue] = useState<string | undefined>(undefined);
   const action = useAction();
+  const can = useCan(vault);
+  if (!can("SecretGet")) return <span class="muted">not allowed</span>;
   if (value !== undefined)
     return (
       <div>
@@ -345,6 +357,7 @@ function ValueCell({ vault, name, version }: { vault: string; name: string; vers
 
 export function SecretPage({ vault, name }: { vault: string; name: string }) {
   const { session, epoch } = useConsole();
+  const can = useCan(vault);
   const admin = session.identity.admin;
   const [round, setRound] = useState(0);
   const reload = () => setRound((r) => r + 1);
@@ -381,17 +394,22 @@ export function SecretPage({ vault, name }: { vault: string; name: string }) {
         }
         actions={
           <>
-            <Button tone="primary" onClick={() => setAdding(!adding)} aria-expanded={adding}>
-              {adding ? "Close" : "New version"}
-            </Button>
-            <ConfirmButton
-              label="Delete secret"
-              question={<p>Delete {name}? It can be recovered from Deleted until its retention ends (unless purged).</p>}
-              confirm="Delete"
-              onConfirm={async () => {
-                if (await action.run(() => api.kv("DELETE", vault, objectPath("secrets", name)))) navigate(`/vaults/${seg(vault)}/secrets`);
-              }}
-            />
+            {can("SecretSet") ? (
+              <Button tone="primary" onClick={() => setAdding(!adding)} aria-expanded={adding}>
+                {adding ? "Close" : "New version"}
+              </Button>
+            ) : null}
+            {can("SecretDelete") ? (
+              <ConfirmButton
+                label="Delete secret"
+                question={<p>Delete {name}? It can be recovered from Deleted until its retention ends (unless purged).</p>}
+                confirm="Delete"
+                onConfirm={async () => {
+                  if (await action.run(() => api.kv("DELETE", vault, objectPath("secrets", name))))
+                    navigate(`/vaults/${seg(vault)}/secrets`);
+                }}
+              />
+            ) : null}
           </>
         }
       />
@@ -457,7 +475,7 @@ export function SecretPage({ vault, name }: { vault: string; name: string }) {
                             <ValueCell key={`${version}-${round}`} vault={vault} name={name} version={version} />
                           </td>
                           <td class="actions-cell">
-                            {v.managed ? null : v.attributes.enabled === false ? (
+                            {v.managed || !can("SecretUpdate") ? null : v.attributes.enabled === false ? (
                               <Button tone="ghost" onClick={() => setEnabled(version, true)}>
                                 Enable
                               </Button>
@@ -490,12 +508,13 @@ function CurrentVersion({ vault, name, secret, saved }: { vault: string; name: s
   const [tags, setTags] = useState(tagsText(secret.tags));
   const [editing, setEditing] = useState(false);
   const action = useAction();
+  const can = useCan(vault);
   const version = idParts(secret.id).version ?? "";
   return (
     <Section
       title="Current version"
       actions={
-        secret.managed ? null : (
+        secret.managed || !can("SecretUpdate") ? null : (
           <Button tone="ghost" onClick={() => setEditing(!editing)} aria-expanded={editing}>
             {editing ? "Cancel" : "Edit tags and content type"}
           </Button>
