@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import { join } from "node:path";
 import { DEFAULT_DNS_SUFFIX, parsePort } from "../server/config.ts";
-import { caFileOf, memoryIdentity, readRuntimeInfo, type InstanceIdentity } from "../server/environment.ts";
+import { caFileOf, managedIdentityToken, memoryIdentity, readRuntimeInfo, type InstanceIdentity } from "../server/environment.ts";
 import { dataDirOption, resolveDataDir, withInstance } from "./common.ts";
 
 interface Answer {
@@ -82,11 +82,7 @@ export function consoleCommands(program: Command): void {
       else await withInstance(dataDir, take);
 
       const resource = `https://${running.dnsSuffix ?? DEFAULT_DNS_SUFFIX}`;
-      const token = await call(port, ca, "GET", `/msi/token?api-version=2019-08-01&resource=${encodeURIComponent(resource)}`, {
-        "x-identity-header": header,
-      });
-      if (token.status !== 200) throw new Error(`the server refused the developer identity's token: ${messageOf(token)}`);
-      const bearer = (token.body as { access_token: string }).access_token;
+      const { access_token: bearer } = await managedIdentityToken(`https://127.0.0.1:${port}`, ca, header, resource);
       const link = await call(
         port,
         ca,

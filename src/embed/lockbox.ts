@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
-import https from "node:https";
 import { resolveConfig } from "../server/config.ts";
-import { clientEnvironment, type ClientEnvironment } from "../server/environment.ts";
+import { clientEnvironment, managedIdentityToken, type ClientEnvironment } from "../server/environment.ts";
 import { createLogger } from "../server/logging.ts";
 import { startServer, temporaryDataDir, type RunningServer } from "../server/serve.ts";
 import { DEFAULT_VAULT, type VaultOptions } from "../vault/vaults.ts";
@@ -132,38 +131,4 @@ async function embedded(server: RunningServer, reach: boolean): Promise<Lockbox>
       return stopped;
     },
   };
-}
-
-/** A token from the server's managed-identity endpoint (2019-08-01), as @azure/identity gets one; the server's CA is trusted for this request only. */
-function managedIdentityToken(
-  url: string,
-  ca: string,
-  header: string,
-  resource: string,
-): Promise<{ access_token: string; expires_on: string }> {
-  const target = new URL("/msi/token", url);
-  target.searchParams.set("api-version", "2019-08-01");
-  target.searchParams.set("resource", resource);
-  return new Promise((resolve, reject) => {
-    const req = https.get(target, { ca, agent: false, headers: { "x-identity-header": header } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("error", reject);
-      res.on("end", () => {
-        const body = Buffer.concat(chunks).toString("utf8");
-        if (res.statusCode !== 200) {
-          // The error's description is Lockbox's own (never the token or the header).
-          let described: string | undefined;
-          try {
-            described = (JSON.parse(body) as { error_description?: string }).error_description;
-          } catch {
-            described = undefined;
-          }
-          return reject(new Error(`Lockbox's managed identity endpoint answered ${res.statusCode}: ${described ?? "no description"}`));
-        }
-        resolve(JSON.parse(body) as { access_token: string; expires_on: string });
-      });
-    });
-    req.on("error", reject);
-  });
 }

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import https from "node:https";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Instance } from "./instance.ts";
@@ -293,4 +294,38 @@ export function asShell(env: ClientEnvironment, shell: Shell = "sh"): string {
   return Object.entries(env)
     .map(([k, v]) => line(k, String(v)))
     .join("\n");
+}
+
+/** A token from the server's managed-identity endpoint (2019-08-01), as @azure/identity gets one; the server's CA is trusted for this request only. */
+export function managedIdentityToken(
+  url: string,
+  ca: string | Buffer | undefined,
+  header: string,
+  resource: string,
+): Promise<{ access_token: string; expires_on: string }> {
+  const target = new URL("/msi/token", url);
+  target.searchParams.set("api-version", "2019-08-01");
+  target.searchParams.set("resource", resource);
+  return new Promise((resolve, reject) => {
+    const req = https.get(target, { ca, agent: false, headers: { "x-identity-header": header } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("error", reject);
+      res.on("end", () => {
+        const body = Buffer.concat(chunks).toString("utf8");
+        if (res.statusCode !== 200) {
+          // The error's description is Lockbox's own (never the token or the header).
+          let described: string | undefined;
+          try {
+            described = (JSON.parse(body) as { error_description?: string }).error_description;
+          } catch {
+            described = undefined;
+          }
+          return reject(new Error(`Lockbox's managed identity endpoint answered ${res.statusCode}: ${described ?? "no description"}`));
+        }
+        resolve(JSON.parse(body) as { access_token: string; expires_on: string });
+      });
+    });
+    req.on("error", reject);
+  });
 }

@@ -6,7 +6,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { consoleBrowser, signInLink, type ConsoleBrowser } from "../helpers/browser.ts";
-import { assignRole, cli, startLockbox, stopOrKill, type Lockbox } from "../helpers/server.ts";
+import { assignRole, cli, newDataDir, removeDataDir, startLockbox, stopOrKill, type Lockbox } from "../helpers/server.ts";
+import { raw } from "../helpers/http.ts";
 import { eventually } from "../helpers/wait.ts";
 
 interface AuditLine {
@@ -217,10 +218,22 @@ describe("the console, signed in as the developer", () => {
   });
 });
 
-describe("--no-console", () => {
-  test("serves no console and no sign-in links", async () => {
+describe("lockbox console without a console to sign in to", () => {
+  test("with no server running, it says how to start one", () => {
+    const dir = newDataDir();
+    try {
+      const r = cli(["console", "--data-dir", dir]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /no Lockbox server is running on .*: start one with `lockbox serve`/);
+    } finally {
+      removeDataDir(dir);
+    }
+  });
+
+  test("a server started with --no-console serves no sign-in links", async () => {
     const server = await startLockbox({ args: ["--no-console"] });
     try {
+      assert.equal((await raw(server, { path: "/console/" })).status, 404);
       const r = cli(["console", "--data-dir", server.dataDir]);
       assert.notEqual(r.status, 0);
       assert.match(r.stderr, /serves no console \(it was started with --no-console\)/);
