@@ -200,6 +200,7 @@ test("a certificate for an outside CA waits with its CSR, and its operation can 
   await page.getByRole("button", { name: "Delete operation" }).click();
   await page.getByRole("dialog").getByRole("button", { name: "Delete operation" }).click();
   await page.getByText("The operation is deleted.").waitFor();
+  await page.getByText("partner-tls is gone.").waitFor();
 });
 
 test("a vault with purge protection refuses a purge, and the page shows Key Vault's refusal", LIMIT, async () => {
@@ -259,6 +260,26 @@ test("a Key Vault Secrets User opens the keys page and sees Key Vault's refusal"
   assert.equal(await reader.page.getByRole("button", { name: "Rotate now" }).count(), 0, "no action is offered on a key it cannot read");
   await ui.shot(reader.page, "18-secrets-user-key");
   await reader.context.close();
+});
+
+test("a Crypto Officer, who may not read the scheduler's plan, sees the next rotation worked out from the policy", LIMIT, async () => {
+  const made = cli(["sp", "create", "officer", "--data-dir", server.dataDir, "--json"]);
+  assert.equal(made.status, 0, made.stderr);
+  const { clientId, clientSecret } = JSON.parse(made.stdout) as { clientId: string; clientSecret: string };
+  assignRole(server.dataDir, "officer", "Key Vault Crypto Officer");
+
+  const officer = await ui.open();
+  await officer.page.goto(at("/"));
+  await officer.page.getByLabel("Client id").fill(clientId);
+  await officer.page.getByLabel("Client secret").fill(clientSecret);
+  await officer.page.getByRole("button", { name: "Sign in" }).click();
+  await officer.page.getByRole("heading", { name: "Vaults" }).waitFor();
+  await officer.page.goto(at(`/vaults/default/keys/${KEY}`));
+  await officer.page.getByText("from the policy and the current version's creation time").waitFor();
+  const created = await timeOf(officer.page, 'tr:has(.badge:text-is("current")) td:nth-child(3)');
+  assert.equal(await timeOf(officer.page, '[data-testid="next-rotation"]'), created + 30 * DAY);
+  await ui.shot(officer.page, "19-crypto-officer-key");
+  await officer.context.close();
 });
 
 test("the pages asked for nothing outside the server", () => {

@@ -354,11 +354,23 @@ export function CertificatePage({ vault, name }: { vault: string; name: string }
     </Link>
   );
   if (cert.error) {
+    // Deleting the operation of a certificate that had no version yet leaves nothing of it.
+    const gone = done !== undefined && cert.error instanceof ApiError && cert.error.status === 404;
     return (
       <>
         {back}
         <PageHeader title={name} sub={`Certificate in ${vault}`} />
-        <ErrorBanner error={cert.error} />
+        {gone ? (
+          <>
+            <Notice>{done}</Notice>
+            <Empty title={`${name} is gone.`}>
+              It had no version, and its operation is deleted.{" "}
+              <Link to={`/vaults/${seg(vault)}/certificates`}>Back to the certificates</Link>
+            </Empty>
+          </>
+        ) : (
+          <ErrorBanner error={cert.error} />
+        )}
       </>
     );
   }
