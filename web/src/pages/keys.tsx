@@ -1,19 +1,824 @@
-import { PageHeader, Empty } from "../ui.tsx";
+// The keys of a vault (data plane, as the signed-in identity): the list and its deleted keys,
+// a new key, and one key's versions, public JWK, rotation and rotation policy.
+import { useEffect, useState } from "preact/hooks";
+import { durationSeconds } from "../../../src/vault/durations.ts";
+import { api, idParts, type Attributes } from "../api.ts";
+import { useConsole } from "../context.ts";
+import { navigate, seg } from "../router.ts";
+import {
+  Badge,
+  Button,
+  ConfirmButton,
+  Copyable,
+  Empty,
+  Enabled,
+  ErrorBanner,
+  Field,
+  Link,
+  Loading,
+  Notice,
+  PageHeader,
+  Search,
+  Section,
+  Show,
+  Tags,
+  Time,
+  objectPath,
+  parseTags,
+  relative,
+  useAction,
+  useLoad,
+  usePages,
+  type Loaded,
+} from "../ui.tsx";
+import {
+  DeletedList,
+  KEY_TYPES,
+  listAll,
+  ScheduleTimeline,
+  useInstanceNow,
+  useSchedule,
+  useView,
+  VersionId,
+  ViewTabs,
+} from "./objects.tsx";
+
+interface KeyItem {
+  kid: string;
+  attributes: Attributes;
+  tags?: Record<string, string>;
+  managed?: boolean;
+}
+
+interface Jwk {
+  kid: string;
+  kty: string;
+  key_ops?: string[];
+  n?: string;
+  e?: string;
+  crv?: string;
+  x?: string;
+  y?: string;
+  [field: string]: unknown;
+}
+
+interface KeyBundle {
+  key: Jwk;
+  attributes: Attributes & { exportable?: boolean };
+  tags?: Record<string, string>;
+  managed?: boolean;
+}
+
+interface LifetimeActionWire {
+  trigger: { timeAfterCreate?: string; timeBeforeExpiry?: string };
+  action: { type: string };
+}
+
+interface RotationPolicyWire {
+  lifetimeActions: LifetimeActionWire[];
+  attributes: { expiryTime?: string; created?: number; updated?: number };
+}
+
+/** The fields of a JWK that are private; the console never shows them (the data plane sends none). */
+const PRIVATE_JWK = new Set(["d", "p", "q", "dp", "dq", "qi", "k"]);
+
+/** The public half of a JWK, in the order one reads it. */
+function publicJwk(jwk: Jwk): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(jwk)) if (!PRIVATE_JWK.has(k) && v !== undefined) out[k] = v;
+  return out;
+}
+
+/** "RSA 2048", "EC P-256": the modulus length from n, the curve from crv. */
+function keyType(jwk: Jwk): string {
+  if (jwk.kty.startsWith("RSA") && jwk.n) {
+    const b64 = jwk.n.replace(/=+$/, "");
+    const bytes = Math.floor((b64.length * 3) / 4);
+    return `${jwk.kty} ${bytes * 8}`;
+  }
+  if (jwk.kty.startsWith("EC") && jwk.crv) return `${jwk.kty} ${jwk.crv}`;
+  return jwk.kty;
+}
+
+const keyPath = (name: string, version?: string) => objectPath("keys", name, version);
+const keyPage = (vault: string, name: string) => `/vaults/${seg(vault)}/keys/${seg(name)}`;
+
+/** An ISO 8601 duration as days (months of 30 days, years of 365, as Key Vault counts); undefined if it is none. */
+function durationDays(text: string | undefined): number | undefined {
+  if (!text) return undefined;
+  try {
+    return Math.round((durationSeconds(text, "duration") / 86400) * 100) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+const daysText = (n: number | undefined) => (n === undefined ? "" : n === 1 ? "1 day" : `${n} days`);
+
+// ---- The list ----
 
 export function KeysPage({ vault }: { vault: string }) {
+  const view = useView();
+  const [creating, setCreating] = useState(false);
   return (
     <>
-      <PageHeader title="keys" sub={vault} />
-      <Empty title="Not built yet" />
+      <PageHeader
+        title="Keys"
+        sub={vault}
+        actions={
+          view === "active" && !creating ? (
+            <Button tone="primary" onClick={() => setCreating(true)}>
+              New key
+            </Button>
+          ) : null
+        }
+      />
+      <ViewTabs vault={vault} collection="keys" view={view} />
+      {view === "deleted" ? (
+        <DeletedList vault={vault} collection="keys" noun="key" />
+      ) : (
+        <>
+          {creating ? <CreateKey vault={vault} onCancel={() => setCreating(false)} /> : null}
+          <KeyList vault={vault} />
+        </>
+      )}
     </>
   );
 }
 
-export function KeyPage({ vault, name }: { vault: string; name: string }) {
+function KeyList({ vault }: { vault: string }) {
+  const { epoch } = useConsole();
+  const list = useLoad(() => listAll<KeyItem>(vault, "/keys"), [vault, epoch]);
+  const [query, setQuery] = useState("");
+  const q = query.trim().toLowerCase();
+  const items = (list.data ?? [])
+    .map((k) => ({ ...k, name: idParts(k.kid).name }))
+    .filter((k) => k.name.toLowerCase().includes(q))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  const { shown, pager } = usePages(items);
   return (
     <>
-      <PageHeader title={name} sub={vault} />
-      <Empty title="Not built yet" />
+      {!list.error ? (
+        <div class="toolbar">
+          <Search value={query} onInput={setQuery} label="Search keys" />
+        </div>
+      ) : null}
+      <Show loaded={list}>
+        {(all) =>
+          items.length === 0 ? (
+            <Empty title={all.length ? `No key matches “${query}”.` : "This vault has no keys yet."}>
+              {all.length ? "Try another part of the name." : "Create one with New key; the SDKs' createKey makes them too."}
+            </Empty>
+          ) : (
+            <>
+              <div class="table-wrap">
+                <table class="list">
+                  <thead>
+                    <tr>
+                      <th>Name</th>
+                      <th>Type</th>
+                      <th>Status</th>
+                      <th class="hide-narrow">Expires</th>
+                      <th class="hide-narrow">Updated</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {shown.map((k) => (
+                      <KeyRow key={k.kid} vault={vault} item={k} name={k.name} />
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+              {pager}
+            </>
+          )
+        }
+      </Show>
     </>
+  );
+}
+
+/** A row of the list; its type comes from the key itself (a list item carries none), read for the rows shown. */
+function KeyRow({ vault, item, name }: { vault: string; item: KeyItem; name: string }) {
+  const bundle = useLoad(() => api.kv<KeyBundle>("GET", vault, keyPath(name)), [vault, name, item.attributes.updated]);
+  return (
+    <tr>
+      <td>
+        <Link to={keyPage(vault, name)}>
+          <strong>{name}</strong>
+        </Link>
+        {item.managed ? (
+          <>
+            {" "}
+            <Badge tone="info">certificate</Badge>
+          </>
+        ) : null}
+      </td>
+      <td class="key-type">
+        {bundle.data ? keyType(bundle.data.key) : bundle.error ? <span class="muted">—</span> : <span class="muted">…</span>}
+      </td>
+      <td>
+        <Enabled enabled={item.attributes.enabled} />
+      </td>
+      <td class="hide-narrow">
+        <Time s={item.attributes.exp} empty="never" />
+      </td>
+      <td class="hide-narrow">
+        <Time s={item.attributes.updated} />
+      </td>
+    </tr>
+  );
+}
+
+function CreateKey({ vault, onCancel }: { vault: string; onCancel: () => void }) {
+  const [name, setName] = useState("");
+  const [type, setType] = useState(KEY_TYPES[0]!.label);
+  const [expires, setExpires] = useState("");
+  const [tags, setTags] = useState("");
+  const action = useAction();
+  return (
+    <Section title="New key">
+      <form
+        onSubmit={async (e) => {
+          e.preventDefault();
+          const t = KEY_TYPES.find((k) => k.label === type)!;
+          const exp = expires ? Math.floor(new Date(expires).getTime() / 1000) : undefined;
+          const ok = await action.run(() =>
+            api.kv("POST", vault, `${keyPath(name)}/create`, {
+              kty: t.kty,
+              ...(t.size ? { key_size: t.size } : {}),
+              ...(t.crv ? { crv: t.crv } : {}),
+              ...(exp ? { attributes: { exp } } : {}),
+              ...(tags.trim() ? { tags: parseTags(tags) } : {}),
+            }),
+          );
+          if (ok) navigate(keyPage(vault, name));
+        }}
+      >
+        <div class="grid2">
+          <Field label="Name" hint="Letters, digits and dashes, up to 127.">
+            <input
+              name="name"
+              required
+              pattern="[0-9A-Za-z\-]{1,127}"
+              autoComplete="off"
+              value={name}
+              onInput={(e) => setName((e.target as HTMLInputElement).value)}
+            />
+          </Field>
+          <Field label="Key type">
+            <select value={type} onChange={(e) => setType((e.target as HTMLSelectElement).value)}>
+              {KEY_TYPES.map((k) => (
+                <option key={k.label} value={k.label}>
+                  {k.label}
+                </option>
+              ))}
+            </select>
+          </Field>
+          <Field label="Expires" hint="Optional, in your time zone. Blank: the key does not expire.">
+            <input type="datetime-local" value={expires} onInput={(e) => setExpires((e.target as HTMLInputElement).value)} />
+          </Field>
+          <Field label="Tags" hint="Optional: team=payments, env=test">
+            <input value={tags} autoComplete="off" onInput={(e) => setTags((e.target as HTMLInputElement).value)} />
+          </Field>
+        </div>
+        <ErrorBanner error={action.error} />
+        <div class="form-actions">
+          <Button type="submit" tone="primary" busy={action.busy}>
+            Create key
+          </Button>
+          <Button tone="ghost" onClick={onCancel}>
+            Cancel
+          </Button>
+        </div>
+      </form>
+    </Section>
+  );
+}
+
+// ---- One key ----
+
+export function KeyPage({ vault, name }: { vault: string; name: string }) {
+  const { epoch } = useConsole();
+  const [round, setRound] = useState(0);
+  const deps = [vault, name, epoch, round];
+  const key = useLoad(() => api.kv<KeyBundle>("GET", vault, keyPath(name)), deps);
+  const versions = useLoad(() => listAll<KeyItem>(vault, `${keyPath(name)}/versions`), deps);
+  const policy = useLoad(() => api.kv<RotationPolicyWire>("GET", vault, `${keyPath(name)}/rotationpolicy`), deps);
+  const action = useAction();
+  const [done, setDone] = useState<string | undefined>(undefined);
+  const reload = () => setRound((r) => r + 1);
+  // A notice is about the last click: once the clock moves (the scheduler may have acted), it goes.
+  useEffect(() => setDone(undefined), [vault, name, epoch]);
+  const act = async (what: string, fn: () => Promise<unknown>) => {
+    setDone(undefined);
+    if (await action.run(fn)) {
+      setDone(what);
+      reload();
+    }
+  };
+  const managed = key.data?.managed === true;
+  const back = (
+    <Link to={`/vaults/${seg(vault)}/keys`} class="back">
+      ← Keys
+    </Link>
+  );
+
+  if (key.error) {
+    return (
+      <>
+        {back}
+        <PageHeader title={name} sub={`Key in ${vault}`} />
+        <ErrorBanner error={key.error} />
+      </>
+    );
+  }
+  const current = key.data ? idParts(key.data.key.kid).version : undefined;
+  return (
+    <>
+      {back}
+      <PageHeader
+        title={name}
+        sub={
+          <>
+            Key in {vault}
+            {key.data ? <> · {keyType(key.data.key)}</> : null}
+          </>
+        }
+        actions={
+          key.data && !managed ? (
+            <>
+              <Button
+                tone="primary"
+                busy={action.busy}
+                onClick={() => act("A new version is the current one.", () => api.kv("POST", vault, `${keyPath(name)}/rotate`))}
+              >
+                Rotate now
+              </Button>
+              <ConfirmButton
+                label="Delete key"
+                title={`Delete ${name}?`}
+                question={
+                  <p>
+                    The key and all its versions move to the deleted keys, where they can be recovered until the purge date. Programs using
+                    it will get 404.
+                  </p>
+                }
+                confirm="Delete"
+                onConfirm={async () => {
+                  if (await action.run(() => api.kv("DELETE", vault, keyPath(name)))) navigate(`/vaults/${seg(vault)}/keys?view=deleted`);
+                }}
+              />
+            </>
+          ) : null
+        }
+      />
+      <ErrorBanner error={action.error} />
+      {done ? <Notice>{done}</Notice> : null}
+      {managed ? (
+        <div class="banner info" role="note">
+          This key belongs to the certificate{" "}
+          <Link to={`/vaults/${seg(vault)}/certificates/${seg(name)}`}>
+            <strong>{name}</strong>
+          </Link>
+          : Key Vault manages its lifetime, so it is rotated, disabled and deleted with the certificate.
+        </div>
+      ) : null}
+      {key.data ? (
+        <div class="grid2">
+          <CurrentVersion bundle={key.data} />
+          <PublicKey jwk={key.data.key} />
+        </div>
+      ) : (
+        <Loading rows={4} />
+      )}
+      {!managed ? (
+        <RotationPolicyCard vault={vault} name={name} policy={policy} versions={versions} current={current} onSaved={reload} />
+      ) : null}
+      <Section title="Versions">
+        <Show loaded={versions}>
+          {(list) => (
+            <VersionTable
+              items={list}
+              current={current}
+              managed={managed}
+              busy={action.busy}
+              onToggle={(version, enabled) =>
+                act(`Version ${version.slice(0, 12)} is ${enabled ? "enabled" : "disabled"}.`, () =>
+                  api.kv("PATCH", vault, keyPath(name, version), { attributes: { enabled } }),
+                )
+              }
+            />
+          )}
+        </Show>
+      </Section>
+    </>
+  );
+}
+
+function CurrentVersion({ bundle }: { bundle: KeyBundle }) {
+  const a = bundle.attributes;
+  return (
+    <Section title="Current version">
+      <dl class="props">
+        <dt>Version</dt>
+        <dd>
+          <code>{idParts(bundle.key.kid).version}</code>
+        </dd>
+        <dt>Status</dt>
+        <dd>
+          <Enabled enabled={a.enabled} />
+        </dd>
+        <dt>Type</dt>
+        <dd>{keyType(bundle.key)}</dd>
+        <dt>Operations</dt>
+        <dd>{bundle.key.key_ops?.length ? bundle.key.key_ops.join(", ") : <span class="muted">none</span>}</dd>
+        <dt>Created</dt>
+        <dd>
+          <Time s={a.created} />
+        </dd>
+        <dt>Updated</dt>
+        <dd>
+          <Time s={a.updated} />
+        </dd>
+        <dt>Not before</dt>
+        <dd>
+          <Time s={a.nbf} empty="any time" />
+        </dd>
+        <dt>Expires</dt>
+        <dd>
+          <Time s={a.exp} empty="never" />
+        </dd>
+        <dt>Tags</dt>
+        <dd>
+          <Tags tags={bundle.tags} />
+        </dd>
+        <dt>Key id</dt>
+        <dd>
+          <code>{bundle.key.kid}</code> <Copyable text={bundle.key.kid} label="Copy id" />
+        </dd>
+      </dl>
+    </Section>
+  );
+}
+
+function PublicKey({ jwk }: { jwk: Jwk }) {
+  const text = JSON.stringify(publicJwk(jwk), null, 2);
+  return (
+    <Section title="Public key (JWK)" actions={<Copyable text={text} label="Copy JWK" />}>
+      <pre class="json" aria-label="Public key as a JWK">
+        {text}
+      </pre>
+      <p class="hint">The public half only: the private key never leaves the vault.</p>
+    </Section>
+  );
+}
+
+function VersionTable({
+  items,
+  current,
+  managed,
+  busy,
+  onToggle,
+}: {
+  items: KeyItem[];
+  current: string | undefined;
+  managed: boolean;
+  busy: boolean;
+  onToggle: (version: string, enabled: boolean) => void;
+}) {
+  const sorted = [...items].sort((a, b) => (b.attributes.created ?? 0) - (a.attributes.created ?? 0));
+  const { shown, pager } = usePages(sorted);
+  if (!sorted.length) return <Empty title="No versions." />;
+  return (
+    <>
+      <p class="muted small" aria-live="polite">
+        {sorted.length === 1 ? "1 version" : `${sorted.length} versions`}, newest first.
+      </p>
+      <div class="table-wrap">
+        <table class="list" aria-label="Versions">
+          <thead>
+            <tr>
+              <th>Version</th>
+              <th>Status</th>
+              <th class="hide-narrow">Created</th>
+              <th class="hide-narrow">Updated</th>
+              <th class="hide-narrow">Not before</th>
+              <th class="hide-narrow">Expires</th>
+              {!managed ? (
+                <th>
+                  <span class="visually-hidden">Actions</span>
+                </th>
+              ) : null}
+            </tr>
+          </thead>
+          <tbody>
+            {shown.map((v) => {
+              const version = idParts(v.kid).version ?? "";
+              const enabled = v.attributes.enabled !== false;
+              return (
+                <tr key={v.kid} data-version={version}>
+                  <td>
+                    <VersionId version={version} current={version === current} />
+                  </td>
+                  <td>
+                    <Enabled enabled={v.attributes.enabled} />
+                  </td>
+                  <td class="hide-narrow">
+                    <Time s={v.attributes.created} />
+                  </td>
+                  <td class="hide-narrow">
+                    <Time s={v.attributes.updated} />
+                  </td>
+                  <td class="hide-narrow">
+                    <Time s={v.attributes.nbf} />
+                  </td>
+                  <td class="hide-narrow">
+                    <Time s={v.attributes.exp} empty="never" />
+                  </td>
+                  {!managed ? (
+                    <td class="actions-cell">
+                      <button
+                        type="button"
+                        class={enabled ? "btn small danger-ghost" : "btn small"}
+                        disabled={busy}
+                        aria-label={`${enabled ? "Disable" : "Enable"} version ${version}`}
+                        onClick={() => onToggle(version, !enabled)}
+                      >
+                        {enabled ? "Disable" : "Enable"}
+                      </button>
+                    </td>
+                  ) : null}
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+      {pager}
+    </>
+  );
+}
+
+// ---- Rotation policy ----
+
+type RotateMode = "off" | "after" | "before";
+
+/** The policy in the form's terms: how rotation is triggered and after how many days. */
+function policyForm(p: RotationPolicyWire | undefined) {
+  const rotate = p?.lifetimeActions.find((a) => a.action.type.toLowerCase() === "rotate");
+  const notify = p?.lifetimeActions.find((a) => a.action.type.toLowerCase() === "notify");
+  const mode: RotateMode = rotate?.trigger.timeAfterCreate ? "after" : rotate?.trigger.timeBeforeExpiry ? "before" : "off";
+  return {
+    mode,
+    rotateDays: durationDays(rotate?.trigger.timeAfterCreate ?? rotate?.trigger.timeBeforeExpiry),
+    notifyDays: durationDays(notify?.trigger.timeBeforeExpiry),
+    expiryDays: durationDays(p?.attributes.expiryTime),
+  };
+}
+
+/**
+ * When the current version is rotated by the policy, worked out in the page for a caller who
+ * may not read the scheduler's plan: its creation plus timeAfterCreate, or its expiry less
+ * timeBeforeExpiry (as scheduler/planning.ts plans it).
+ */
+function rotationFromPolicy(p: RotationPolicyWire, current: KeyItem | undefined): number | undefined {
+  const rotate = p.lifetimeActions.find((a) => a.action.type.toLowerCase() === "rotate");
+  if (!rotate || !current) return undefined;
+  try {
+    if (rotate.trigger.timeAfterCreate && current.attributes.created !== undefined)
+      return current.attributes.created + durationSeconds(rotate.trigger.timeAfterCreate, "timeAfterCreate");
+    if (rotate.trigger.timeBeforeExpiry && current.attributes.exp !== undefined)
+      return current.attributes.exp - durationSeconds(rotate.trigger.timeBeforeExpiry, "timeBeforeExpiry");
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+function RotationPolicyCard({
+  vault,
+  name,
+  policy,
+  versions,
+  current,
+  onSaved,
+}: {
+  vault: string;
+  name: string;
+  policy: Loaded<RotationPolicyWire>;
+  versions: Loaded<KeyItem[]>;
+  current: string | undefined;
+  onSaved: () => void;
+}) {
+  const [editing, setEditing] = useState(false);
+  const [saved, setSaved] = useState(false);
+  const { epoch } = useConsole();
+  useEffect(() => setSaved(false), [vault, name, epoch]);
+  const schedule = useSchedule(vault, "key", name, [policy.data, current]);
+  const now = useInstanceNow();
+  return (
+    <Section
+      title="Rotation policy"
+      actions={
+        policy.data && !editing ? (
+          <Button
+            onClick={() => {
+              setSaved(false);
+              setEditing(true);
+            }}
+          >
+            Edit policy
+          </Button>
+        ) : null
+      }
+    >
+      {saved ? <Notice>The rotation policy is saved.</Notice> : null}
+      <Show loaded={policy} rows={2}>
+        {(p) =>
+          editing ? (
+            <PolicyForm
+              vault={vault}
+              name={name}
+              policy={p}
+              onCancel={() => setEditing(false)}
+              onSaved={() => {
+                setEditing(false);
+                setSaved(true);
+                onSaved();
+              }}
+            />
+          ) : (
+            <PolicySummary
+              policy={p}
+              now={now}
+              schedule={schedule}
+              computed={rotationFromPolicy(
+                p,
+                versions.data?.find((v) => idParts(v.kid).version === current),
+              )}
+            />
+          )
+        }
+      </Show>
+    </Section>
+  );
+}
+
+function PolicySummary({
+  policy,
+  now,
+  schedule,
+  computed,
+}: {
+  policy: RotationPolicyWire;
+  now: number;
+  schedule: ReturnType<typeof useSchedule>;
+  computed: number | undefined;
+}) {
+  const f = policyForm(policy);
+  const planned = schedule.data?.find((a) => a.action === "Rotate");
+  // The scheduler's plan when it can be read (an administrator); else what the policy says.
+  const next = schedule.data ? planned?.due : computed;
+  return (
+    <div class="grid2">
+      <dl class="props">
+        <dt>Automatic rotation</dt>
+        <dd>
+          {f.mode === "after"
+            ? `Every ${daysText(f.rotateDays)} after a version is created`
+            : f.mode === "before"
+              ? `${daysText(f.rotateDays)} before a version expires`
+              : "Off"}
+        </dd>
+        <dt>Notification</dt>
+        <dd>{f.notifyDays !== undefined ? `${daysText(f.notifyDays)} before expiry` : <span class="muted">none</span>}</dd>
+        <dt>New versions expire</dt>
+        <dd>
+          {f.expiryDays !== undefined ? (
+            `${daysText(f.expiryDays)} after they are created`
+          ) : (
+            <span class="muted">never (no expiry time)</span>
+          )}
+        </dd>
+        <dt>Policy changed</dt>
+        <dd>
+          {policy.attributes.updated ? <Time s={policy.attributes.updated} /> : <span class="muted">never set: Key Vault's default</span>}
+        </dd>
+      </dl>
+      <div class="next-due">
+        <p class="next-due-label">Next rotation</p>
+        {f.mode === "off" ? (
+          <p class="muted">Not planned: the policy has no rotation.</p>
+        ) : schedule.loading && !schedule.data && !schedule.error ? (
+          <p class="muted">…</p>
+        ) : next !== undefined ? (
+          <>
+            <p class="next-due-time" data-testid="next-rotation">
+              <Time s={next} />
+            </p>
+            <p class="muted small">
+              {relative(next, now)} ·{" "}
+              {schedule.data ? "as the scheduler has planned it" : "from the policy and the current version's creation time"}
+            </p>
+          </>
+        ) : (
+          <p class="muted">Not planned yet{f.mode === "before" ? ": the current version has no expiry." : "."}</p>
+        )}
+        {schedule.error ? <ErrorBanner error={schedule.error} /> : null}
+        {schedule.data && schedule.data.length ? (
+          <details class="upcoming-details">
+            <summary>Everything planned for this key</summary>
+            <ScheduleTimeline actions={schedule.data} now={now} />
+          </details>
+        ) : null}
+      </div>
+    </div>
+  );
+}
+
+function PolicyForm({
+  vault,
+  name,
+  policy,
+  onCancel,
+  onSaved,
+}: {
+  vault: string;
+  name: string;
+  policy: RotationPolicyWire;
+  onCancel: () => void;
+  onSaved: () => void;
+}) {
+  const start = policyForm(policy);
+  const [mode, setMode] = useState<RotateMode>(start.mode);
+  const [rotateDays, setRotateDays] = useState(start.rotateDays !== undefined ? String(start.rotateDays) : "90");
+  const [notifyDays, setNotifyDays] = useState(start.notifyDays !== undefined ? String(start.notifyDays) : "30");
+  const [expiryDays, setExpiryDays] = useState(start.expiryDays !== undefined ? String(start.expiryDays) : "");
+  const action = useAction();
+  const body = {
+    lifetimeActions: [
+      ...(mode === "off"
+        ? []
+        : [
+            {
+              trigger: mode === "after" ? { timeAfterCreate: `P${rotateDays}D` } : { timeBeforeExpiry: `P${rotateDays}D` },
+              action: { type: "Rotate" },
+            },
+          ]),
+      ...(notifyDays.trim() ? [{ trigger: { timeBeforeExpiry: `P${notifyDays.trim()}D` }, action: { type: "Notify" } }] : []),
+    ],
+    attributes: { expiryTime: expiryDays.trim() ? `P${expiryDays.trim()}D` : null },
+  };
+  const value = (set: (v: string) => void) => (e: Event) => set((e.target as HTMLInputElement).value);
+  return (
+    <form
+      onSubmit={async (e) => {
+        e.preventDefault();
+        if (await action.run(() => api.kv("PUT", vault, `${keyPath(name)}/rotationpolicy`, body))) onSaved();
+      }}
+    >
+      <div class="grid2">
+        <div>
+          <Field label="Automatic rotation">
+            <select value={mode} onChange={(e) => setMode((e.target as HTMLSelectElement).value as RotateMode)}>
+              <option value="off">Off</option>
+              <option value="after">Some days after each version is created</option>
+              <option value="before">Some days before each version expires</option>
+            </select>
+          </Field>
+          {mode !== "off" ? (
+            <Field
+              label={mode === "after" ? "Rotate after (days)" : "Rotate before expiry (days)"}
+              hint={mode === "after" ? "At least 7." : "At least 7; the policy needs an expiry time."}
+            >
+              <input type="number" min={7} step={1} required value={rotateDays} onInput={value(setRotateDays)} />
+            </Field>
+          ) : null}
+          <Field label="Notify before expiry (days)" hint="A near-expiry event this many days before a version expires. Blank: 30.">
+            <input type="number" min={7} step={1} value={notifyDays} onInput={value(setNotifyDays)} />
+          </Field>
+          <Field
+            label="Expiry time (days)"
+            hint="New versions expire this long after they are made; at least 28. Blank: they do not expire."
+          >
+            <input type="number" min={28} step={1} value={expiryDays} onInput={value(setExpiryDays)} />
+          </Field>
+        </div>
+        <div>
+          <p class="field-label">What Key Vault will store</p>
+          <pre class="json">{JSON.stringify(body, null, 2)}</pre>
+        </div>
+      </div>
+      <ErrorBanner error={action.error} />
+      <div class="form-actions">
+        <Button type="submit" tone="primary" busy={action.busy}>
+          Save policy
+        </Button>
+        <Button tone="ghost" onClick={onCancel}>
+          Cancel
+        </Button>
+      </div>
+    </form>
   );
 }
