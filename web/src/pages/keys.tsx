@@ -1,7 +1,7 @@
 // The keys of a vault (data plane, as the signed-in identity): the list and its deleted keys,
 // a new key, and one key's versions, public JWK, rotation and rotation policy.
 import { useEffect, useState } from "preact/hooks";
-import { durationSeconds } from "../../../src/vault/durations.ts";
+import { PolicyForm, PolicySummary, rotationFromPolicy, type PolicyWire } from "../policy.tsx";
 import { api, idParts, type Attributes } from "../api.ts";
 import { useConsole } from "../context.ts";
 import { navigate, seg } from "../router.ts";
@@ -25,23 +25,12 @@ import {
   Time,
   objectPath,
   parseTags,
-  relative,
   useAction,
   useLoad,
   usePages,
   type Loaded,
 } from "../ui.tsx";
-import {
-  DeletedList,
-  KEY_TYPES,
-  listAll,
-  ScheduleTimeline,
-  useInstanceNow,
-  useSchedule,
-  useView,
-  VersionId,
-  ViewTabs,
-} from "./objects.tsx";
+import { DeletedList, KEY_TYPES, listAll, useInstanceNow, useSchedule, useView, VersionId, ViewTabs } from "./objects.tsx";
 
 interface KeyItem {
   kid: string;
@@ -69,16 +58,6 @@ interface KeyBundle {
   managed?: boolean;
 }
 
-interface LifetimeActionWire {
-  trigger: { timeAfterCreate?: string; timeBeforeExpiry?: string };
-  action: { type: string };
-}
-
-interface RotationPolicyWire {
-  lifetimeActions: LifetimeActionWire[];
-  attributes: { expiryTime?: string; created?: number; updated?: number };
-}
-
 /** The fields of a JWK that are private; the console never shows them (the data plane sends none). */
 const PRIVATE_JWK = new Set(["d", "p", "q", "dp", "dq", "qi", "k"]);
 
@@ -102,18 +81,6 @@ function keyType(jwk: Jwk): string {
 
 const keyPath = (name: string, version?: string) => objectPath("keys", name, version);
 const keyPage = (vault: string, name: string) => `/vaults/${seg(vault)}/keys/${seg(name)}`;
-
-/** An ISO 8601 duration as days (months of 30 days, years of 365, as Key Vault counts); undefined if it is none. */
-function durationDays(text: string | undefined): number | undefined {
-  if (!text) return undefined;
-  try {
-    return Math.round((durationSeconds(text, "duration") / 86400) * 100) / 100;
-  } catch {
-    return undefined;
-  }
-}
-
-const daysText = (n: number | undefined) => (n === undefined ? "" : n === 1 ? "1 day" : `${n} days`);
 
 // ---- The list ----
 
@@ -304,7 +271,7 @@ export function KeyPage({ vault, name }: { vault: string; name: string }) {
   const deps = [vault, name, epoch, round];
   const key = useLoad(() => api.kv<KeyBundle>("GET", vault, keyPath(name)), deps);
   const versions = useLoad(() => listAll<KeyItem>(vault, `${keyPath(name)}/versions`), deps);
-  const policy = useLoad(() => api.kv<RotationPolicyWire>("GET", vault, `${keyPath(name)}/rotationpolicy`), deps);
+  const policy = useLoad(() => api.kv<PolicyWire>("GET", vault, `${keyPath(name)}/rotationpolicy`), deps);
   const action = useAction();
   const [done, setDone] = useState<string | undefined>(undefined);
   const reload = () => setRound((r) => r + 1);
@@ -562,40 +529,6 @@ function VersionTable({
 
 // ---- Rotation policy ----
 
-type RotateMode = "off" | "after" | "before";
-
-/** The policy in the form's terms: how rotation is triggered and after how many days. */
-function policyForm(p: RotationPolicyWire | undefined) {
-  const rotate = p?.lifetimeActions.find((a) => a.action.type.toLowerCase() === "rotate");
-  const notify = p?.lifetimeActions.find((a) => a.action.type.toLowerCase() === "notify");
-  const mode: RotateMode = rotate?.trigger.timeAfterCreate ? "after" : rotate?.trigger.timeBeforeExpiry ? "before" : "off";
-  return {
-    mode,
-    rotateDays: durationDays(rotate?.trigger.timeAfterCreate ?? rotate?.trigger.timeBeforeExpiry),
-    notifyDays: durationDays(notify?.trigger.timeBeforeExpiry),
-    expiryDays: durationDays(p?.attributes.expiryTime),
-  };
-}
-
-/**
- * When the current version is rotated by the policy, worked out in the page for a caller who
- * may not read the scheduler's plan: its creation plus timeAfterCreate, or its expiry less
- * timeBeforeExpiry (as scheduler/planning.ts plans it).
- */
-function rotationFromPolicy(p: RotationPolicyWire, current: KeyItem | undefined): number | undefined {
-  const rotate = p.lifetimeActions.find((a) => a.action.type.toLowerCase() === "rotate");
-  if (!rotate || !current) return undefined;
-  try {
-    if (rotate.trigger.timeAfterCreate && current.attributes.created !== undefined)
-      return current.attributes.created + durationSeconds(rotate.trigger.timeAfterCreate, "timeAfterCreate");
-    if (rotate.trigger.timeBeforeExpiry && current.attributes.exp !== undefined)
-      return current.attributes.exp - durationSeconds(rotate.trigger.timeBeforeExpiry, "timeBeforeExpiry");
-  } catch {
-    return undefined;
-  }
-  return undefined;
-}
-
 function RotationPolicyCard({
   vault,
   name,
@@ -606,7 +539,7 @@ function RotationPolicyCard({
 }: {
   vault: string;
   name: string;
-  policy: Loaded<RotationPolicyWire>;
+  policy: Loaded<PolicyWire>;
   versions: Loaded<KeyItem[]>;
   current: string | undefined;
   onSaved: () => void;
@@ -638,9 +571,8 @@ function RotationPolicyCard({
         {(p) =>
           editing ? (
             <PolicyForm
-              vault={vault}
-              name={name}
               policy={p}
+              save={(body) => api.kv("PUT", vault, `${keyPath(name)}/rotationpolicy`, body)}
               onCancel={() => setEditing(false)}
               onSaved={() => {
                 setEditing(false);
@@ -662,163 +594,5 @@ function RotationPolicyCard({
         }
       </Show>
     </Section>
-  );
-}
-
-function PolicySummary({
-  policy,
-  now,
-  schedule,
-  computed,
-}: {
-  policy: RotationPolicyWire;
-  now: number;
-  schedule: ReturnType<typeof useSchedule>;
-  computed: number | undefined;
-}) {
-  const f = policyForm(policy);
-  const planned = schedule.data?.find((a) => a.action === "Rotate");
-  // The scheduler's plan when it can be read (an administrator); else what the policy says.
-  const next = schedule.data ? planned?.due : computed;
-  return (
-    <div class="grid2">
-      <dl class="props">
-        <dt>Automatic rotation</dt>
-        <dd>
-          {f.mode === "after"
-            ? `Every ${daysText(f.rotateDays)} after a version is created`
-            : f.mode === "before"
-              ? `${daysText(f.rotateDays)} before a version expires`
-              : "Off"}
-        </dd>
-        <dt>Notification</dt>
-        <dd>{f.notifyDays !== undefined ? `${daysText(f.notifyDays)} before expiry` : <span class="muted">none</span>}</dd>
-        <dt>New versions expire</dt>
-        <dd>
-          {f.expiryDays !== undefined ? (
-            `${daysText(f.expiryDays)} after they are created`
-          ) : (
-            <span class="muted">never (no expiry time)</span>
-          )}
-        </dd>
-        <dt>Policy changed</dt>
-        <dd>
-          {policy.attributes.updated ? <Time s={policy.attributes.updated} /> : <span class="muted">never set: Key Vault's default</span>}
-        </dd>
-      </dl>
-      <div class="next-due">
-        <p class="next-due-label">Next rotation</p>
-        {f.mode === "off" ? (
-          <p class="muted">Not planned: the policy has no rotation.</p>
-        ) : schedule.loading && !schedule.data && !schedule.error ? (
-          <p class="muted">…</p>
-        ) : next !== undefined ? (
-          <>
-            <p class="next-due-time" data-testid="next-rotation">
-              <Time s={next} />
-            </p>
-            <p class="muted small">
-              {relative(next, now)} ·{" "}
-              {schedule.data ? "as the scheduler has planned it" : "from the policy and the current version's creation time"}
-            </p>
-          </>
-        ) : (
-          <p class="muted">Not planned yet{f.mode === "before" ? ": the current version has no expiry." : "."}</p>
-        )}
-        {schedule.error ? <ErrorBanner error={schedule.error} /> : null}
-        {schedule.data && schedule.data.length ? (
-          <details class="upcoming-details">
-            <summary>Everything planned for this key</summary>
-            <ScheduleTimeline actions={schedule.data} now={now} />
-          </details>
-        ) : null}
-      </div>
-    </div>
-  );
-}
-
-function PolicyForm({
-  vault,
-  name,
-  policy,
-  onCancel,
-  onSaved,
-}: {
-  vault: string;
-  name: string;
-  policy: RotationPolicyWire;
-  onCancel: () => void;
-  onSaved: () => void;
-}) {
-  const start = policyForm(policy);
-  const [mode, setMode] = useState<RotateMode>(start.mode);
-  const [rotateDays, setRotateDays] = useState(start.rotateDays !== undefined ? String(start.rotateDays) : "90");
-  const [notifyDays, setNotifyDays] = useState(start.notifyDays !== undefined ? String(start.notifyDays) : "30");
-  const [expiryDays, setExpiryDays] = useState(start.expiryDays !== undefined ? String(start.expiryDays) : "");
-  const action = useAction();
-  const body = {
-    lifetimeActions: [
-      ...(mode === "off"
-        ? []
-        : [
-            {
-              trigger: mode === "after" ? { timeAfterCreate: `P${rotateDays}D` } : { timeBeforeExpiry: `P${rotateDays}D` },
-              action: { type: "Rotate" },
-            },
-          ]),
-      ...(notifyDays.trim() ? [{ trigger: { timeBeforeExpiry: `P${notifyDays.trim()}D` }, action: { type: "Notify" } }] : []),
-    ],
-    attributes: { expiryTime: expiryDays.trim() ? `P${expiryDays.trim()}D` : null },
-  };
-  const value = (set: (v: string) => void) => (e: Event) => set((e.target as HTMLInputElement).value);
-  return (
-    <form
-      onSubmit={async (e) => {
-        e.preventDefault();
-        if (await action.run(() => api.kv("PUT", vault, `${keyPath(name)}/rotationpolicy`, body))) onSaved();
-      }}
-    >
-      <div class="grid2">
-        <div>
-          <Field label="Automatic rotation">
-            <select value={mode} onChange={(e) => setMode((e.target as HTMLSelectElement).value as RotateMode)}>
-              <option value="off">Off</option>
-              <option value="after">Some days after each version is created</option>
-              <option value="before">Some days before each version expires</option>
-            </select>
-          </Field>
-          {mode !== "off" ? (
-            <Field
-              label={mode === "after" ? "Rotate after (days)" : "Rotate before expiry (days)"}
-              hint={mode === "after" ? "At least 7." : "At least 7; the policy needs an expiry time."}
-            >
-              <input type="number" min={7} step={1} required value={rotateDays} onInput={value(setRotateDays)} />
-            </Field>
-          ) : null}
-          <Field label="Notify before expiry (days)" hint="A near-expiry event this many days before a version expires. Blank: 30.">
-            <input type="number" min={7} step={1} value={notifyDays} onInput={value(setNotifyDays)} />
-          </Field>
-          <Field
-            label="Expiry time (days)"
-            hint="New versions expire this long after they are made; at least 28. Blank: they do not expire."
-          >
-            <input type="number" min={28} step={1} value={expiryDays} onInput={value(setExpiryDays)} />
-          </Field>
-        </div>
-        <div>
-          <p class="field-label">What Key Vault will store</p>
-          <pre class="json">{JSON.stringify(body, null, 2)}</pre>
-        </div>
-      </div>
-      <ErrorBanner error={action.error} />
-      <div class="form-actions">
-        <Button type="submit" tone="primary" busy={action.busy}>
-          Save policy
-        </Button>
-        <Button tone="ghost" onClick={onCancel}>
-          Cancel
-        </Button>
-      </div>
-    </form>
   );
 }

@@ -1,7 +1,8 @@
 import { useState } from "preact/hooks";
 import { api, idParts, type Attributes, type Page } from "../api.ts";
 import { useCan, useConsole } from "../context.ts";
-import { NextDue, PolicyEditor, policySummary, useSchedule, type PolicyWire } from "../policy.tsx";
+import { PolicyForm, PolicySummary, rotationFromPolicy, type PolicyWire } from "../policy.tsx";
+import { useInstanceNow, useSchedule } from "./objects.tsx";
 import { navigate, seg } from "../router.ts";
 import {
   allPages,
@@ -496,7 +497,7 @@ export function SecretPage({ vault, name }: { vault: string; name: string }) {
           )}
         </Show>
       </Section>
-      {admin ? <SecretRotation vault={vault} name={name} changed={reload} round={round} /> : null}
+      {admin ? <SecretRotation vault={vault} name={name} current={versions.data?.[0]} changed={reload} round={round} /> : null}
       {admin ? <Prune vault={vault} name={name} count={versions.data?.length} pruned={reload} /> : null}
     </>
   );
@@ -585,12 +586,25 @@ function CurrentVersion({ vault, name, secret, saved }: { vault: string; name: s
 }
 
 /** Lockbox's secret rotation: the policy (admin API), what the scheduler will do next, and "rotate now". */
-function SecretRotation({ vault, name, changed, round }: { vault: string; name: string; changed: () => void; round: number }) {
+function SecretRotation({
+  vault,
+  name,
+  current,
+  changed,
+  round,
+}: {
+  vault: string;
+  name: string;
+  current: SecretItem | undefined;
+  changed: () => void;
+  round: number;
+}) {
   const { epoch } = useConsole();
   const path = `/vaults/${seg(vault)}/secrets/${seg(name)}`;
   const [saves, setSaves] = useState(0);
   const policy = useLoad(() => api.admin<PolicyWire>("GET", `${path}/rotationpolicy`), [vault, name, epoch, saves]);
-  const schedule = useSchedule(vault, "secret", name, true, [vault, name, epoch, saves, round]);
+  const schedule = useSchedule(vault, "secret", name, [saves, round]);
+  const now = useInstanceNow();
   const [editing, setEditing] = useState(false);
   const action = useAction();
   return (
@@ -598,9 +612,11 @@ function SecretRotation({ vault, name, changed, round }: { vault: string; name: 
       title="Rotation"
       actions={
         <>
-          <Button tone="ghost" onClick={() => setEditing(!editing)} aria-expanded={editing}>
-            {editing ? "Cancel" : "Edit policy"}
-          </Button>
+          {editing ? null : (
+            <Button tone="ghost" onClick={() => setEditing(true)}>
+              Edit policy
+            </Button>
+          )}
           <ConfirmButton
             label="Rotate now"
             tone="primary"
@@ -617,20 +633,18 @@ function SecretRotation({ vault, name, changed, round }: { vault: string; name: 
       <Show loaded={policy}>
         {(p) =>
           editing ? (
-            <PolicyEditor
+            <PolicyForm
               policy={p}
               secret
-              save={async (body) => {
-                await api.admin("PUT", `${path}/rotationpolicy`, body);
+              save={(body) => api.admin("PUT", `${path}/rotationpolicy`, body)}
+              onCancel={() => setEditing(false)}
+              onSaved={() => {
                 setEditing(false);
                 setSaves((n) => n + 1);
               }}
             />
           ) : (
-            <>
-              <p>{p.lifetimeActions ? policySummary(p) : "No rotation policy: versions are made only when someone sets one."}</p>
-              <Show loaded={schedule}>{(s) => <NextDue schedule={s} />}</Show>
-            </>
+            <PolicySummary policy={p} now={now} schedule={schedule} computed={rotationFromPolicy(p, current)} noun="secret" />
           )
         }
       </Show>
