@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { AuditQuery, AuditReader } from "../audit/audit.ts";
 import type { AccessControl } from "../authz/access.ts";
 import type { Subscriptions } from "../events/subscriptions.ts";
+import type { UpcomingWork } from "../scheduler/upcoming.ts";
 import type { Identities } from "../identity/identities.ts";
 import { nowSeconds } from "../kernel/clock.ts";
 import { badParameter, vaultNotFound } from "../kernel/errors.ts";
@@ -14,6 +16,7 @@ import type { SecretService } from "../vault/secrets.ts";
 import type { Vault, Vaults } from "../vault/vaults.ts";
 import { secretPolicyWire } from "./policies.ts";
 import { secretBundle } from "./secrets.ts";
+import { objectId, vaultWire } from "./wire.ts";
 
 /**
  * The Lockbox admin API under /lockbox/v1, beyond Azure's paths: event subscriptions,
@@ -27,6 +30,7 @@ export interface AdminDeps {
   subscriptions: Subscriptions;
   identities: Identities;
   access: AccessControl;
+  upcoming: UpcomingWork;
   /** Present with --dev-clock: GET/POST /lockbox/v1/clock read and move it. */
   devClock?: StoredDevClock;
   /** How many scheduler runs have ended, shown beside the dev clock for tests to wait on. */
@@ -35,6 +39,8 @@ export interface AdminDeps {
   publicOrigin: (vault: string) => string;
   /** Runs due work now (after the dev clock moved). */
   runDueWork: () => Promise<void>;
+  /** The server's audit log, read back for GET /lockbox/v1/audit. */
+  auditLog: Pick<AuditReader, "list">;
 }
 
 const subscribeSchema = {
@@ -73,8 +79,24 @@ const subscriptionBody = (s: SubscriptionRecord) => ({
 });
 
 export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
-  const { vaults, secrets, keys, subscriptions, identities, access, devClock, publicOrigin, runDueWork, schedulerRuns } = deps;
+  const {
+    vaults,
+    secrets,
+    keys,
+    subscriptions,
+    identities,
+    access,
+    devClock,
+    publicOrigin,
+    runDueWork,
+    schedulerRuns,
+    auditLog,
+    upcoming,
+  } = deps;
   const p = (req: FastifyRequest) => req.params as { vault: string; name: string; collection: string; id: string };
+
+  /** A whole number from the query string (top, skip); anything else is NaN, which the service refuses. */
+  const count = (v: string | undefined): number | undefined => (v === undefined ? undefined : /^\d+$/.test(v) ? Number(v) : NaN);
 
   async function vaultOf(req: FastifyRequest): Promise<Vault> {
     const vault = await vaults.find(p(req).vault);
@@ -87,6 +109,56 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     secret: secrets.objects,
     key: keys.objects,
   };
+
+  // Vaults: the same service calls as `lockbox vault create|list|authorization|delete`.
+  const authorizationSchema = { type: "string", enum: ["rbac", "access-policies"] } as const;
+  const vaultCreateSchema = {
+    type: "object",
+    required: ["name"],
+    additionalProperties: false,
+    properties: {
+      name: { type: "string" },
+      retentionDays: { type: "integer" },
+      purgeProtection: { type: "boolean" },
+      authorization: authorizationSchema,
+    },
+  } as const;
+  const vaultUpdateSchema = {
+    type: "object",
+    additionalProperties: false,
+    properties: { authorization: authorizationSchema, purgeProtection: { type: "boolean" } },
+  } as const;
+  type Authorization = "rbac" | "access-policies";
+  const rbacOf = (authorization: Authorization | undefined): boolean | undefined =>
+    authorization === undefined ? undefined : authorization === "rbac";
+
+  app.get("/lockbox/v1/vaults", { config: { adminOperation: "VaultList" } }, async () => ({
+    value: (await vaults.list()).map((v) => vaultWire(v, publicOrigin)),
+  }));
+  app.post("/lockbox/v1/vaults", { config: { adminOperation: "VaultCreate" }, schema: { body: vaultCreateSchema } }, async (req, reply) => {
+    const b = req.body as { name: string; retentionDays?: number; purgeProtection?: boolean; authorization?: Authorization };
+    const v = await vaults.create(b.name, {
+      retentionDays: b.retentionDays,
+      purgeProtection: b.purgeProtection,
+      rbac: rbacOf(b.authorization),
+    });
+    return reply.code(201).send(vaultWire(v, publicOrigin));
+  });
+  app.patch(
+    "/lockbox/v1/vaults/:vault",
+    { config: { adminOperation: "VaultUpdate" }, schema: { body: vaultUpdateSchema } },
+    async (req) => {
+      const b = (req.body ?? {}) as { authorization?: Authorization; purgeProtection?: boolean };
+      return vaultWire(
+        await vaults.update(p(req).vault, { rbac: rbacOf(b.authorization), purgeProtection: b.purgeProtection }),
+        publicOrigin,
+      );
+    },
+  );
+  app.delete("/lockbox/v1/vaults/:vault", { config: { adminOperation: "VaultDelete" } }, async (req, reply) => {
+    await vaults.delete(p(req).vault);
+    return reply.code(204).send();
+  });
 
   app.get("/lockbox/v1/vaults/:vault/subscriptions", { config: { adminOperation: "EventSubscriptionList" } }, async (req) => ({
     value: (await subscriptions.list((await vaultOf(req)).name)).map(subscriptionBody),
@@ -111,6 +183,11 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
       return reply.code(204).send();
     },
   );
+
+  // Deliveries to a subscription, newest event first: those still to be made and the last ones that ended.
+  app.get("/lockbox/v1/vaults/:vault/subscriptions/:id/deliveries", { config: { adminOperation: "EventDeliveryList" } }, async (req) => ({
+    value: await subscriptions.deliveries(p(req).id, (await vaultOf(req)).name),
+  }));
 
   // No body, or no value: a generated value.
   app.post("/lockbox/v1/vaults/:vault/secrets/:name/rotate", { config: { adminOperation: "SecretRotate" } }, async (req) => {
@@ -246,6 +323,30 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   app.delete("/lockbox/v1/vaults/:vault/accesspolicies/:id", { config: { adminOperation: "AccessPolicyDelete" } }, async (req, reply) => {
     await access.removePolicy(await vaultOf(req), await identities.find(p(req).id));
     return reply.code(204).send();
+  });
+
+  // The audit log, newest first: ?operation=&caller=&object=&result=&vault= (case-insensitive substrings), &top=&skip=.
+  app.get("/lockbox/v1/audit", { config: { adminOperation: "AuditList" } }, async (req) => {
+    const q = req.query as Record<string, string | undefined>;
+    const query: AuditQuery = { operation: q.operation, caller: q.caller, object: q.object, result: q.result, vault: q.vault };
+    return auditLog.list({ ...query, top: count(q.top), skip: count(q.skip) });
+  });
+
+  // What the scheduler has still to do, soonest first: ?vault= for one vault, &top= (100, at most 1000).
+  app.get("/lockbox/v1/schedule", { config: { adminOperation: "ScheduleList" } }, async (req) => {
+    const q = req.query as Record<string, string | undefined>;
+    const vault = q.vault ? await vaults.find(q.vault) : undefined;
+    if (q.vault && !vault) throw vaultNotFound(q.vault.toLowerCase());
+    return {
+      value: (await upcoming.list(vault?.name, count(q.top))).map((u) => {
+        const { collection } = KINDS[u.kind];
+        const origin = publicOrigin(u.vault);
+        // A purge's object is a deleted one: its id is the recoveryId Azure gives it.
+        const id =
+          u.action === "Purge" ? objectId(origin, `deleted${collection}`, u.name) : objectId(origin, collection, u.name, u.version);
+        return { ...u, id };
+      }),
+    };
   });
 
   // The dev clock exists only with --dev-clock.

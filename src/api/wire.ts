@@ -44,6 +44,25 @@ export function deletedFieldsOf(origin: string, deletedCollection: string, v: An
   };
 }
 
+/** A vault as the admin API (/lockbox/v1/vaults) and the CLI's `vault list|create --json` show it, with the URL a client gives its SDK. */
+export interface VaultWire {
+  name: string;
+  url: string;
+  recoveryLevel: string;
+  retentionDays: number;
+  purgeProtection: boolean;
+  authorization: "rbac" | "access-policies";
+}
+
+export const vaultWire = (v: Vault, origin: (vault: string) => string): VaultWire => ({
+  name: v.name,
+  url: origin(v.name),
+  recoveryLevel: v.recoveryLevel,
+  retentionDays: v.retentionDays,
+  purgeProtection: v.purgeProtection,
+  authorization: v.rbac ? "rbac" : "access-policies",
+});
+
 /**
  * The SDK truncates dates to signed 32 bits, so a date after 2038-01-19 arrives negative.
  * Read such a value as the unsigned number the user meant.

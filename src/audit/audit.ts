@@ -1,6 +1,8 @@
 import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { STATUS_CODES } from "node:http";
 import { dirname } from "node:path";
+import { badParameter } from "../kernel/errors.ts";
 import { KINDS, type ObjectKind } from "../kernel/kinds.ts";
 
 /**
@@ -42,6 +44,188 @@ export const claimsOf = (c: AuditCaller): { claim: Record<string, string> } => (
 /** Azure's resourceId of a vault, with this instance's tenant standing for the subscription. */
 export const vaultResourceId = (subscription: string, vault: string): string =>
   `/SUBSCRIPTIONS/${subscription}/RESOURCEGROUPS/LOCKBOX/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/${vault}`.toUpperCase();
+
+/** The vault a line's resourceId names (as the resourceId spells it, upper case), or "" for none. */
+export const vaultOfResourceId = (resourceId: string): string => {
+  const at = resourceId.toUpperCase().lastIndexOf("/VAULTS/");
+  return at < 0 ? "" : resourceId.slice(at + "/VAULTS/".length);
+};
+
+/** Which lines to list: each filter is a case-insensitive substring of what it names; all given must match. */
+export interface AuditFilters {
+  /** operationName, e.g. SecretGet. */
+  operation?: string;
+  /** The caller's identity claims: name, objectidentifier or appid. */
+  caller?: string;
+  /** The object's id (properties.id) or the requestUri. */
+  object?: string;
+  /** resultType: Success or Failure. */
+  result?: string;
+  /** The vault of the resourceId. */
+  vault?: string;
+}
+
+export interface AuditQuery extends AuditFilters {
+  /** How many lines to answer: 50 unless given, at most 500. */
+  top?: number;
+  /** How many matching lines to pass over first, newest first. */
+  skip?: number;
+}
+
+/** Matching lines, newest first: `top` of them after `skip`, and how many match in all. */
+export interface AuditPage {
+  value: AuditEvent[];
+  total: number;
+  skip: number;
+  top: number;
+}
+
+export const AUDIT_TOP_DEFAULT = 50;
+export const AUDIT_TOP_MAX = 500;
+const FILTERS = ["operation", "caller", "object", "result", "vault"] as const;
+const CLAIMS = ["name", "http://schemas.microsoft.com/identity/claims/objectidentifier", "appid"];
+
+/** What each filter is matched against in a line. */
+function fieldsOf(event: AuditEvent, filter: (typeof FILTERS)[number]): unknown[] {
+  switch (filter) {
+    case "operation":
+      return [event.operationName];
+    case "caller":
+      return CLAIMS.map((c) => event.identity?.claim?.[c]);
+    case "object":
+      return [event.properties?.id, event.properties?.requestUri];
+    case "result":
+      return [event.resultType];
+    case "vault":
+      return [typeof event.resourceId === "string" ? vaultOfResourceId(event.resourceId) : undefined];
+  }
+}
+
+/** Whether a line matches every filter given (needles in lower case). */
+function matches(event: AuditEvent, needles: Array<[(typeof FILTERS)[number], string]>): boolean {
+  return needles.every(([filter, needle]) =>
+    fieldsOf(event, filter).some((value) => typeof value === "string" && value.toLowerCase().includes(needle)),
+  );
+}
+
+const CHUNK_BYTES = 1 << 20;
+const NEWLINE = 0x0a;
+
+/**
+ * Lines of an audit log file as they were written (the AuditLog's file at the path it writes
+ * now, not files a rotation moved away), newest first. The file is read from its end in 1 MiB
+ * chunks, so memory stays at a chunk and a page however long the log is, and every line is
+ * looked at once for the total. With filters, a chunk is lower-cased once and searched for
+ * each needle (as it appears in JSON text), and a line is parsed only when its text holds
+ * every needle; without filters, only the lines of the page are parsed. A line that is not an
+ * AuditEvent (cut short, written by hand) is passed over.
+ */
+export class AuditReader {
+  constructor(readonly file: string) {}
+
+  async list(query: AuditQuery = {}): Promise<AuditPage> {
+    const top = query.top ?? AUDIT_TOP_DEFAULT;
+    const skip = query.skip ?? 0;
+    if (!Number.isInteger(top) || top < 1 || top > AUDIT_TOP_MAX)
+      throw badParameter(`top must be a whole number from 1 to ${AUDIT_TOP_MAX}.`);
+    if (!Number.isInteger(skip) || skip < 0) throw badParameter("skip must be a whole number, 0 or more.");
+    const needles = FILTERS.flatMap((f): Array<[(typeof FILTERS)[number], string]> => {
+      const v = query[f];
+      return v ? [[f, v.toLowerCase()]] : [];
+    });
+    // How each needle appears in a line's JSON text, lower-cased: JSON escapes only quotes,
+    // backslashes and control characters, which lower-casing leaves alone.
+    const raw = needles.map(([, n]) => JSON.stringify(n).slice(1, -1));
+    const value: AuditEvent[] = [];
+    let total = 0;
+    for await (const text of this.chunksNewestFirst()) {
+      const lower = raw.length > 0 ? text.toLowerCase() : "";
+      if (!raw.every((r) => lower.includes(r))) continue; // no line of this chunk can match
+      // Where each needle was last found, searching back from the end (amortised: each found once).
+      const found = raw.map(() => Number.POSITIVE_INFINITY);
+      const aligned = lower.length === text.length; // lower-casing changed no length: positions agree
+      const holdsAll = (start: number, end: number): boolean =>
+        raw.every((r, k) => {
+          if (!aligned) return text.slice(start, end).toLowerCase().includes(r);
+          const last = end - r.length;
+          if (last < start) return false;
+          if (found[k]! > last) found[k] = lower.lastIndexOf(r, last);
+          return found[k]! >= start;
+        });
+      for (let end = text.length; end > 0;) {
+        const start = text.lastIndexOf("\n", end - 1) + 1;
+        const lineEnd = end;
+        end = Math.max(0, start - 1);
+        if (start === lineEnd) continue;
+        let event: AuditEvent | undefined;
+        if (raw.length > 0) {
+          if (!holdsAll(start, lineEnd)) continue;
+          event = parseLine(text.slice(start, lineEnd));
+          if (!event || !matches(event, needles)) continue;
+        } else if (text[start] !== "{" || text[lineEnd - 1] !== "}") {
+          continue; // not a JSON object: not a line of the log
+        }
+        if (total >= skip && value.length < top) {
+          event ??= parseLine(text.slice(start, lineEnd));
+          if (!event) continue;
+          value.push(event);
+        }
+        total++;
+      }
+    }
+    return { value, total, skip, top };
+  }
+
+  /**
+   * The file's text from its end, a chunk at a time, each cut at line boundaries (so no
+   * character is split), lines in file order within it; nothing if there is no file.
+   */
+  private async *chunksNewestFirst(): AsyncGenerator<string> {
+    let handle;
+    try {
+      handle = await open(this.file, "r");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw e;
+    }
+    try {
+      let position = (await handle.stat()).size;
+      let carry = Buffer.alloc(0); // the end of a line that began before the chunk read last
+      while (position > 0) {
+        const length = Math.min(CHUNK_BYTES, position);
+        position -= length;
+        const chunk = Buffer.alloc(length);
+        const { bytesRead } = await handle.read(chunk, 0, length, position);
+        const data = Buffer.concat([chunk.subarray(0, bytesRead), carry]);
+        if (position === 0) {
+          yield data.toString("utf8");
+          return;
+        }
+        // Before the chunk's first newline is the end of a line that began in the chunk before it.
+        const first = data.indexOf(NEWLINE);
+        if (first < 0) {
+          carry = data;
+          continue;
+        }
+        carry = data.subarray(0, first);
+        yield data.toString("utf8", first + 1);
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+function parseLine(text: string): AuditEvent | undefined {
+  try {
+    const event = JSON.parse(text) as unknown;
+    return typeof event === "object" && event !== null && typeof (event as AuditEvent).operationName === "string"
+      ? (event as AuditEvent)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Where the audit log tells of trouble writing itself: one line when it starts, one when it ends. */
 export interface AuditTrouble {

@@ -140,6 +140,15 @@ export class AccessControl {
     return this.store.read((repo) => repo.listAccessPolicies(vault.name));
   }
 
+  /**
+   * The names of the vaults an identity (its object id) has anything granted in: a role
+   * assignment at any scope, or an access policy, whichever model the vault uses now. For the
+   * console of a caller who is not a Lockbox administrator (administrators may see every vault).
+   */
+  vaultsVisibleTo(objectId: string): Promise<string[]> {
+    return this.store.read((repo) => repo.listVaultsGranting(objectId));
+  }
+
   async removePolicy(vault: Vault, identity: IdentityRecord): Promise<void> {
     if (!(await this.store.write((repo) => repo.deleteAccessPolicy(vault.name, identity.id)))) {
       throw notFound("NotFound", `${identity.name} has no access policy on ${vault.name}.`);

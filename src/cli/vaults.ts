@@ -1,16 +1,6 @@
 import type { Command } from "commander";
-import type { Vault } from "../vault/vaults.ts";
+import { vaultWire } from "../api/wire.ts";
 import { confirm, dataDirOption, publicOrigin, withInstance } from "./common.ts";
-
-/** A vault as `vault list --json` and `vault create --json` show it, with the URL a client gives its SDK. */
-const vaultJson = (v: Vault, origin: (vault: string) => string) => ({
-  name: v.name,
-  url: origin(v.name),
-  recoveryLevel: v.recoveryLevel,
-  retentionDays: v.retentionDays,
-  purgeProtection: v.purgeProtection,
-  authorization: v.rbac ? "rbac" : "access-policies",
-});
 
 export function vaultCommands(program: Command): void {
   const vault = program.command("vault").description("create, list and delete vaults");
@@ -36,7 +26,7 @@ export function vaultCommands(program: Command): void {
             }),
           );
           const origin = publicOrigin(i.dataDir);
-          if (opts.json) return console.log(JSON.stringify(vaultJson(v, origin), null, 2));
+          if (opts.json) return console.log(JSON.stringify(vaultWire(v, origin), null, 2));
           const host = new URL(origin(v.name)).hostname;
           console.log(
             [
@@ -58,7 +48,7 @@ export function vaultCommands(program: Command): void {
     .action(async (opts: { dataDir?: string; json?: boolean }) => {
       await withInstance(opts.dataDir, async (i, audited) => {
         const origin = publicOrigin(i.dataDir);
-        const all = (await audited("VaultList", { command: "vault list" }, () => i.vaults.list())).map((v) => vaultJson(v, origin));
+        const all = (await audited("VaultList", { command: "vault list" }, () => i.vaults.list())).map((v) => vaultWire(v, origin));
         if (opts.json) return console.log(JSON.stringify(all, null, 2));
         for (const v of all) console.log(`${v.name}\t${v.url}\t${v.recoveryLevel}\t${v.retentionDays} days\t${v.authorization}`);
       });

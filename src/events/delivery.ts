@@ -1,13 +1,15 @@
 import { randomUUID } from "node:crypto";
 import type { DueDelivery, Repo, Store, SubscriptionRecord } from "../store/store.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
-import { endpointForLog, sendWebhook, type Fetch } from "../webhooks/send.ts";
+import { endpointForLog, sendWebhook, unreachableReason, type Fetch } from "../webhooks/send.ts";
 import { envelope, topicOf, type EnvelopeContext } from "./envelopes.ts";
 
 /** Event Grid's retry schedule (seconds after each failure), then hourly, for a day. */
 const RETRY_AFTER = [10, 30, 60, 300, 600, 1800, 3600];
 const GIVE_UP_AFTER = 24 * 3600;
 const BATCH = 100;
+/** How many ended deliveries (delivered or abandoned) each subscription's history keeps, newest first. */
+export const DELIVERY_HISTORY_KEPT = 200;
 /**
  * What is about to be sent is claimed first, in one write transaction, by moving its next
  * attempt this far ahead: another process sharing the database does not send it too, and
@@ -95,29 +97,53 @@ export class Deliverer {
 
   private async deliver(d: DueDelivery): Promise<boolean> {
     const { body, contentType } = envelope(this.ctx, d.target.schema, d.event);
-    const res = await this.post(
+    let why: unknown;
+    const unreachable = this.unreachable(d.target.endpoint, `event ${d.event.id} (${d.event.eventType}), attempt ${d.attempts + 1}`);
+    const res = await sendWebhook(
+      this.fetchImpl,
       d.target.endpoint,
-      body,
       {
-        "content-type": contentType,
-        "aeg-event-type": "Notification",
-        "aeg-delivery-count": String(d.attempts),
-        "aeg-subscription-name": d.target.id,
+        method: "POST",
+        body,
+        headers: {
+          "content-type": contentType,
+          "aeg-event-type": "Notification",
+          "aeg-delivery-count": String(d.attempts),
+          "aeg-subscription-name": d.target.id,
+        },
       },
-      `event ${d.event.id} (${d.event.eventType}), attempt ${d.attempts + 1}`,
+      (error) => {
+        why = error;
+        unreachable(error);
+      },
     );
     const ok = res !== undefined && res.ok;
     await res?.body?.cancel().catch(() => undefined);
     const now = nowSeconds(this.clock);
+    // What the attempt came to, as the delivery's history and the admin API show it.
+    const last = {
+      attempts: d.attempts + 1,
+      lastAttemptAt: now,
+      lastStatus: res?.status ?? null,
+      lastError: ok ? null : res ? `HTTP ${res.status}` : unreachableReason(why),
+    };
+    const ended = (outcome: "delivered" | "abandoned") => async (repo: Repo) => {
+      await repo.deleteDelivery(d.subscription, d.eventSeq);
+      const { id: eventId, eventType, subject, time: eventTime } = d.event;
+      await repo.recordDeliveryOutcome(
+        { subscription: d.subscription, eventId, eventType, subject, eventTime, outcome, ...last },
+        DELIVERY_HISTORY_KEPT,
+      );
+    };
     const outcome = await this.store.write(async (repo): Promise<"delivered" | "failed" | "dropped"> => {
       if (ok) {
-        await repo.deleteDelivery(d.subscription, d.eventSeq);
+        await ended("delivered")(repo);
         return "delivered";
       }
       // As Event Grid: a 400 or 413 will not get better by retrying.
       if (res && (res.status === 400 || res.status === 413)) {
         this.log.warn(`dropped event ${d.event.id} (${d.event.eventType}): ${endpointForLog(d.target.endpoint)} answered ${res.status}`);
-        await repo.deleteDelivery(d.subscription, d.eventSeq);
+        await ended("abandoned")(repo);
         return "dropped";
       }
       const first = d.firstAttemptAt ?? now;
@@ -125,10 +151,14 @@ export class Deliverer {
         this.log.warn(
           `gave up delivering event ${d.event.id} (${d.event.eventType}) to ${endpointForLog(d.target.endpoint)} after ${d.attempts + 1} attempts`,
         );
-        await repo.deleteDelivery(d.subscription, d.eventSeq);
+        await ended("abandoned")(repo);
         return "dropped";
       }
-      await repo.updateDelivery(d.subscription, d.eventSeq, d.attempts + 1, first, now + retryDelay(d.attempts + 1));
+      await repo.updateDelivery(d.subscription, d.eventSeq, {
+        ...last,
+        firstAttemptAt: first,
+        nextAttemptAt: now + retryDelay(d.attempts + 1),
+      });
       return "failed";
     });
     this.observer?.attempt(outcome);

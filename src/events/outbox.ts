@@ -47,6 +47,9 @@ export async function recordEvent(repo: Repo, v: EventSource, what: LifecycleEve
       attempts: 0,
       firstAttemptAt: null,
       nextAttemptAt: now,
+      lastAttemptAt: null,
+      lastStatus: null,
+      lastError: null,
     });
   }
 }

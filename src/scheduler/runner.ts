@@ -2,7 +2,7 @@ import type { ScheduledAudit } from "../audit/audit.ts";
 import type { Deliverer } from "../events/delivery.ts";
 import { recordEvent } from "../events/outbox.ts";
 import { KINDS } from "../kernel/kinds.ts";
-import type { Repo, ScheduleRecord, Store } from "../store/store.ts";
+import type { ObjectKind, Repo, ScheduleRecord, Store } from "../store/store.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import type { KeyService } from "../vault/keys.ts";
 import type { CertificateService } from "../vault/certificates.ts";
@@ -32,6 +32,12 @@ export interface SchedulerObserver {
    * replanned meanwhile (`skipped`), `lagSeconds` after it fell due.
    */
   action(action: string, outcome: "done" | "failed" | "skipped", lagSeconds: number): void;
+}
+
+/** What the audit log calls a scheduled action when it is done (KeyRotateIfDue, CertificateAutoRenew, SecretNearExpiry, ...). */
+export function scheduledOperationName(kind: ObjectKind, action: string): string {
+  const { Noun } = KINDS[kind];
+  return action === "Rotate" ? (kind === "certificate" ? "CertificateAutoRenew" : `${Noun}RotateIfDue`) : `${Noun}${action}`;
 }
 
 /** Thrown inside a transaction when its action was done or replanned meanwhile. */
@@ -175,9 +181,7 @@ export class Scheduler {
     const started = performance.now();
     const lag = Math.max(0, nowSeconds(this.clock) - row.dueAt);
     const observed = (outcome: "done" | "failed" | "skipped") => this.observer?.action(row.action, outcome, lag);
-    const { Noun } = KINDS[row.kind];
-    const operationName =
-      row.action === "Rotate" ? (row.kind === "certificate" ? "CertificateAutoRenew" : `${Noun}RotateIfDue`) : `${Noun}${row.action}`;
+    const operationName = scheduledOperationName(row.kind, row.action);
     const audited = (version?: string, error?: string) =>
       this.audit.record({
         operationName,

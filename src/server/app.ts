@@ -12,7 +12,7 @@ import { issuerRoutes } from "../api/issuers.ts";
 import { identityRoutes } from "../api/identity.ts";
 import { keyRoutes } from "../api/keys.ts";
 import { secretRoutes } from "../api/secrets.ts";
-import type { AuditLog } from "../audit/audit.ts";
+import { AuditReader, type AuditLog } from "../audit/audit.ts";
 import { consoleLinkRoute, consoleRoutes } from "../console/routes.ts";
 import { ConsoleSessions } from "../console/sessions.ts";
 import { parseJsonBody } from "../http/body.ts";
@@ -127,7 +127,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done();
   });
 
-  const { vaults, identities, access, secrets, keys, certificates, certificateSettings, subscriptions, devClock } = instance;
+  const { vaults, identities, access, secrets, keys, certificates, certificateSettings, subscriptions, upcoming, devClock } = instance;
   const pipeline: PipelineDeps = {
     dnsSuffix: config.dnsSuffix,
     tokens,
@@ -157,10 +157,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         subscriptions,
         identities,
         access,
+        upcoming,
         devClock,
         publicOrigin: deps.publicOrigin,
         runDueWork: deps.runDueWork,
         schedulerRuns: deps.schedulerRuns,
+        auditLog: new AuditReader(audit.file),
       });
     }),
   );

@@ -13,6 +13,7 @@ import type { CacheObserver } from "../kernel/cache.ts";
 import { systemClock, type Clock } from "../kernel/clock.ts";
 import { StoredDevClock } from "../vault/devclock.ts";
 import { ScheduledLifecycle } from "../scheduler/planning.ts";
+import { UpcomingWork } from "../scheduler/upcoming.ts";
 import { webhookRotator } from "../webhooks/send.ts";
 import { Subscriptions } from "../events/subscriptions.ts";
 import { AccessControl } from "../authz/access.ts";
@@ -48,6 +49,8 @@ export interface Instance {
   certificateSettings: CertificateSettings;
   subscriptions: Subscriptions;
   access: AccessControl;
+  /** What the scheduler has still to do: pending actions and purges, soonest first. */
+  upcoming: UpcomingWork;
   /** Present when time is the dev clock (`serve --dev-clock`, and the CLI on its data directory). */
   devClock?: StoredDevClock;
   /** The local CA, kept in the store for every process that shares it (its key sealed by the root key). */
@@ -301,6 +304,7 @@ export async function openInstance(
     certificateSettings,
     subscriptions: new Subscriptions(store, clock, async (vault) => Boolean(await vaults.find(vault))),
     access,
+    upcoming: new UpcomingWork(store, clock),
     devClock,
     sharedCa,
     async developerHeader() {

@@ -163,4 +163,28 @@ export const migrations: Migration[] = [
       )`,
     ],
   },
+  {
+    // Event deliveries keep their last attempt's outcome, and each subscription a bounded
+    // history of the deliveries that ended (delivered, or abandoned), newest kept.
+    version: 8,
+    statements: [
+      `ALTER TABLE deliveries ADD COLUMN last_attempt_at BIGINT`,
+      `ALTER TABLE deliveries ADD COLUMN last_status INTEGER`,
+      `ALTER TABLE deliveries ADD COLUMN last_error TEXT`,
+      `CREATE TABLE delivery_history (
+        seq {{SEQ_PK}},
+        subscription TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        event_time BIGINT NOT NULL,
+        outcome TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        last_attempt_at BIGINT NOT NULL,
+        last_status INTEGER,
+        last_error TEXT
+      )`,
+      `CREATE INDEX delivery_history_by_subscription ON delivery_history (subscription, seq)`,
+    ],
+  },
 ];

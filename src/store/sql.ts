@@ -2,10 +2,14 @@ import type {
   ChangeTopic,
   AccessPolicyRecord,
   RoleAssignmentRecord,
+  DeliveryAttempt,
+  DeliveryHistoryRecord,
+  DeliveryOutcomeRecord,
   DeliveryRecord,
   DueDelivery,
   EventRecord,
   EventSchema,
+  PendingScheduleRecord,
   ScheduleRecord,
   SubscriptionRecord,
   IdentityKind,
@@ -147,6 +151,40 @@ function toVersion(r: Row): VersionRecord {
 
 const toView = (r: Row): VersionView => ({ ...toVersion(r), object: toObject(r) });
 
+/** Deliveries with their events and subscriptions (the subscription's columns prefixed s_). */
+const DELIVERY_SELECT = `SELECT d.subscription, d.event_seq, d.object, d.attempts, d.first_attempt_at, d.next_attempt_at,
+        d.last_attempt_at, d.last_status, d.last_error,
+        e.id AS e_id, e.vault AS e_vault, e.event_type, e.subject, e.time, e.data,
+        s.id AS s_id, s.vault AS s_vault, s.endpoint AS s_endpoint, s.schema AS s_schema, s.types AS s_types,
+        s.validated AS s_validated, s.attempts AS s_attempts, s.next_attempt_at AS s_next_attempt_at, s.created AS s_created
+ FROM deliveries d
+ JOIN events e ON e.seq = d.event_seq
+ JOIN subscriptions s ON s.id = d.subscription`;
+
+function toDueDelivery(r: Row): DueDelivery {
+  return {
+    subscription: String(r.subscription),
+    eventSeq: num(r.event_seq),
+    object: String(r.object),
+    attempts: num(r.attempts),
+    firstAttemptAt: numOrNull(r.first_attempt_at),
+    nextAttemptAt: num(r.next_attempt_at),
+    lastAttemptAt: numOrNull(r.last_attempt_at),
+    lastStatus: numOrNull(r.last_status),
+    lastError: strOrNull(r.last_error),
+    event: {
+      seq: num(r.event_seq),
+      id: String(r.e_id),
+      vault: String(r.e_vault),
+      eventType: String(r.event_type),
+      subject: String(r.subject),
+      time: num(r.time),
+      data: JSON.parse(String(r.data)) as Record<string, unknown>,
+    },
+    target: toSubscription(r, "s_"),
+  };
+}
+
 const VERSION_COLUMNS =
   "v.seq, v.vault, v.kind, v.name, v.version, v.created, v.updated, v.enabled, v.nbf, v.exp, v.content_type, v.tags, v.props, v.sealed";
 const VIEW_SELECT = `SELECT ${VERSION_COLUMNS}, o.display_name, o.deleted_at, o.purge_at, o.policy, o.max_versions
@@ -201,6 +239,11 @@ export class SqlRepo implements Repo {
   async setVaultRbac(name: string, rbac: boolean): Promise<void> {
     await this.db.notify("vaults");
     await this.db.run("UPDATE vaults SET rbac = ? WHERE name = ?", [bool(rbac), name]);
+  }
+
+  async setVaultPurgeProtection(name: string, purgeProtection: boolean): Promise<void> {
+    await this.db.notify("vaults");
+    await this.db.run("UPDATE vaults SET purge_protection = ? WHERE name = ?", [bool(purgeProtection), name]);
   }
 
   async getIdentity(id: string): Promise<IdentityRecord | undefined> {
@@ -270,6 +313,16 @@ export class SqlRepo implements Repo {
 
   async listAccessPolicies(vault: string): Promise<AccessPolicyRecord[]> {
     return (await this.db.all("SELECT * FROM access_policies WHERE vault = ? ORDER BY principal", [vault])).map(toAccessPolicy);
+  }
+
+  async listVaultsGranting(principal: string): Promise<string[]> {
+    const rows = await this.db.all(
+      `SELECT name FROM vaults
+       WHERE name IN (SELECT vault FROM role_assignments WHERE principal = ?) OR name IN (SELECT vault FROM access_policies WHERE principal = ?)
+       ORDER BY name`,
+      [principal, principal],
+    );
+    return rows.map((r) => String(r.name));
   }
 
   async deleteAccessPolicy(vault: string, principal: string): Promise<boolean> {
@@ -514,6 +567,26 @@ export class SqlRepo implements Repo {
     ).map(toSchedule);
   }
 
+  async listPendingSchedule(vault: string | null, limit: number): Promise<PendingScheduleRecord[]> {
+    const select = `SELECT s.*, o.display_name FROM schedule s JOIN objects o ON o.vault = s.vault AND o.kind = s.kind AND o.name = s.name
+       WHERE s.done = 0`;
+    const order = "ORDER BY s.due_at, s.vault, s.kind, s.name, s.action LIMIT ?";
+    const rows =
+      vault === null
+        ? await this.db.all(`${select} ${order}`, [limit])
+        : await this.db.all(`${select} AND s.vault = ? ${order}`, [vault, limit]);
+    return rows.map((r) => ({ ...toSchedule(r), displayName: String(r.display_name), leaseUntil: numOrNull(r.lease_until) }));
+  }
+
+  async listScheduledPurges(vault: string | null, limit: number): Promise<ObjectRecord[]> {
+    const order = "ORDER BY purge_at, vault, kind, name LIMIT ?";
+    const rows =
+      vault === null
+        ? await this.db.all(`SELECT * FROM objects WHERE purge_at IS NOT NULL ${order}`, [limit])
+        : await this.db.all(`SELECT * FROM objects WHERE purge_at IS NOT NULL AND vault = ? ${order}`, [vault, limit]);
+    return rows.map(toObject);
+  }
+
   async leaseSchedule(e: ScheduleRecord, now: number, until: number): Promise<boolean> {
     const changed = await this.db.run(
       `UPDATE schedule SET lease_until = ?
@@ -556,6 +629,7 @@ export class SqlRepo implements Repo {
   async deleteSubscription(id: string): Promise<boolean> {
     const seqs = (await this.db.all("SELECT event_seq FROM deliveries WHERE subscription = ?", [id])).map((r) => num(r.event_seq));
     await this.db.run("DELETE FROM deliveries WHERE subscription = ?", [id]);
+    await this.db.run("DELETE FROM delivery_history WHERE subscription = ?", [id]);
     for (const seq of seqs) await this.deleteOrphanEvent(seq);
     return (await this.db.run("DELETE FROM subscriptions WHERE id = ?", [id])) > 0;
   }
@@ -591,42 +665,59 @@ export class SqlRepo implements Repo {
 
   async insertDelivery(d: DeliveryRecord): Promise<void> {
     await this.db.run(
-      "INSERT INTO deliveries (subscription, event_seq, object, attempts, first_attempt_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
-      [d.subscription, d.eventSeq, d.object, d.attempts, d.firstAttemptAt, d.nextAttemptAt],
+      `INSERT INTO deliveries (subscription, event_seq, object, attempts, first_attempt_at, next_attempt_at, last_attempt_at, last_status, last_error)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [d.subscription, d.eventSeq, d.object, d.attempts, d.firstAttemptAt, d.nextAttemptAt, d.lastAttemptAt, d.lastStatus, d.lastError],
     );
   }
 
   async listDueDeliveries(now: number, limit: number): Promise<DueDelivery[]> {
     const rows = await this.db.all(
-      `SELECT d.subscription, d.event_seq, d.object, d.attempts, d.first_attempt_at, d.next_attempt_at,
-              e.id AS e_id, e.vault AS e_vault, e.event_type, e.subject, e.time, e.data,
-              s.id AS s_id, s.vault AS s_vault, s.endpoint AS s_endpoint, s.schema AS s_schema, s.types AS s_types,
-              s.validated AS s_validated, s.attempts AS s_attempts, s.next_attempt_at AS s_next_attempt_at, s.created AS s_created
-       FROM deliveries d
-       JOIN events e ON e.seq = d.event_seq
-       JOIN subscriptions s ON s.id = d.subscription
+      `${DELIVERY_SELECT}
        WHERE d.next_attempt_at <= ? AND s.validated = 1
          AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.subscription = d.subscription AND p.object = d.object AND p.event_seq < d.event_seq)
        ORDER BY d.event_seq LIMIT ?`,
       [now, limit],
     );
+    return rows.map(toDueDelivery);
+  }
+
+  async listPendingDeliveries(subscription: string, limit: number): Promise<DueDelivery[]> {
+    const rows = await this.db.all(`${DELIVERY_SELECT} WHERE d.subscription = ? ORDER BY d.event_seq DESC LIMIT ?`, [subscription, limit]);
+    return rows.map(toDueDelivery);
+  }
+
+  async recordDeliveryOutcome(o: DeliveryOutcomeRecord, keep: number): Promise<void> {
+    await this.db.run(
+      `INSERT INTO delivery_history (subscription, event_id, event_type, subject, event_time, outcome, attempts, last_attempt_at, last_status, last_error)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [o.subscription, o.eventId, o.eventType, o.subject, o.eventTime, o.outcome, o.attempts, o.lastAttemptAt, o.lastStatus, o.lastError],
+    );
+    // Everything older than the newest `keep` goes (nothing while there are no more than that).
+    await this.db.run(
+      `DELETE FROM delivery_history WHERE subscription = ?
+         AND seq <= (SELECT h.seq FROM delivery_history h WHERE h.subscription = ? ORDER BY h.seq DESC LIMIT 1 OFFSET ?)`,
+      [o.subscription, o.subscription, keep],
+    );
+  }
+
+  async listDeliveryHistory(subscription: string, limit: number): Promise<DeliveryHistoryRecord[]> {
+    const rows = await this.db.all("SELECT * FROM delivery_history WHERE subscription = ? ORDER BY seq DESC LIMIT ?", [
+      subscription,
+      limit,
+    ]);
     return rows.map((r) => ({
+      seq: num(r.seq),
       subscription: String(r.subscription),
-      eventSeq: num(r.event_seq),
-      object: String(r.object),
+      eventId: String(r.event_id),
+      eventType: String(r.event_type),
+      subject: String(r.subject),
+      eventTime: num(r.event_time),
+      outcome: String(r.outcome) as DeliveryOutcomeRecord["outcome"],
       attempts: num(r.attempts),
-      firstAttemptAt: numOrNull(r.first_attempt_at),
-      nextAttemptAt: num(r.next_attempt_at),
-      event: {
-        seq: num(r.event_seq),
-        id: String(r.e_id),
-        vault: String(r.e_vault),
-        eventType: String(r.event_type),
-        subject: String(r.subject),
-        time: num(r.time),
-        data: JSON.parse(String(r.data)) as Record<string, unknown>,
-      },
-      target: toSubscription(r, "s_"),
+      lastAttemptAt: num(r.last_attempt_at),
+      lastStatus: numOrNull(r.last_status),
+      lastError: strOrNull(r.last_error),
     }));
   }
 
@@ -658,16 +749,11 @@ export class SqlRepo implements Repo {
     ]);
   }
 
-  async updateDelivery(
-    subscription: string,
-    eventSeq: number,
-    attempts: number,
-    firstAttemptAt: number,
-    nextAttemptAt: number,
-  ): Promise<void> {
+  async updateDelivery(subscription: string, eventSeq: number, a: DeliveryAttempt): Promise<void> {
     await this.db.run(
-      "UPDATE deliveries SET attempts = ?, first_attempt_at = ?, next_attempt_at = ? WHERE subscription = ? AND event_seq = ?",
-      [attempts, firstAttemptAt, nextAttemptAt, subscription, eventSeq],
+      `UPDATE deliveries SET attempts = ?, first_attempt_at = ?, next_attempt_at = ?, last_attempt_at = ?, last_status = ?, last_error = ?
+       WHERE subscription = ? AND event_seq = ?`,
+      [a.attempts, a.firstAttemptAt, a.nextAttemptAt, a.lastAttemptAt, a.lastStatus, a.lastError, subscription, eventSeq],
     );
   }
 }

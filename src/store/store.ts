@@ -127,6 +127,7 @@ export interface Repo {
   deleteSetting(vault: string, kind: VaultSettingRecord["kind"], name: string): Promise<boolean>;
 
   setVaultRbac(name: string, rbac: boolean): Promise<void>;
+  setVaultPurgeProtection(name: string, purgeProtection: boolean): Promise<void>;
 
   insertIdentity(identity: IdentityRecord): Promise<void>;
   getIdentity(id: string): Promise<IdentityRecord | undefined>;
@@ -142,6 +143,8 @@ export interface Repo {
   getAccessPolicy(vault: string, principal: string): Promise<AccessPolicyRecord | undefined>;
   listAccessPolicies(vault: string): Promise<AccessPolicyRecord[]>;
   deleteAccessPolicy(vault: string, principal: string): Promise<boolean>;
+  /** The names of the vaults where the identity has a role assignment (any scope) or an access policy, in order. */
+  listVaultsGranting(principal: string): Promise<string[]>;
   findIdentityBySecretHash(kind: IdentityKind, secretHash: string): Promise<IdentityRecord | undefined>;
   findIdentityByClientId(clientId: string): Promise<IdentityRecord | undefined>;
   findIdentityByName(name: string): Promise<IdentityRecord | undefined>;
@@ -174,6 +177,10 @@ export interface Repo {
   deleteSchedule(vault: string, kind: ObjectKind, name: string, action?: string): Promise<void>;
   /** Pending actions due by `now` and not leased to a process, soonest first. */
   listDueSchedule(now: number, limit: number): Promise<ScheduleRecord[]>;
+  /** Pending actions (of one vault, or all), soonest first, with their object's name as written and any lease. */
+  listPendingSchedule(vault: string | null, limit: number): Promise<PendingScheduleRecord[]>;
+  /** Deleted objects (of one vault, or all) by their purge date, soonest first. */
+  listScheduledPurges(vault: string | null, limit: number): Promise<ObjectRecord[]>;
   /**
    * Leases the action to the caller until `until` if it is still pending, as planned in
    * `entry`, and not leased to another process; false otherwise. putSchedule ends a lease.
@@ -183,7 +190,7 @@ export interface Repo {
   insertSubscription(subscription: SubscriptionRecord): Promise<void>;
   getSubscription(id: string): Promise<SubscriptionRecord | undefined>;
   listSubscriptions(vault: string | null): Promise<SubscriptionRecord[]>;
-  /** Removes the subscription and what was still to be delivered to it. */
+  /** Removes the subscription, what was still to be delivered to it, and its delivery history. */
   deleteSubscription(id: string): Promise<boolean>;
   updateSubscription(id: string, validated: boolean, attempts: number, nextAttemptAt: number): Promise<void>;
   /** Subscriptions still waiting for their validation handshake, due by `now`. */
@@ -195,7 +202,14 @@ export interface Repo {
   listDueDeliveries(now: number, limit: number): Promise<DueDelivery[]>;
   /** Removes a delivered (or abandoned) delivery, and its event once nothing else waits for it. */
   deleteDelivery(subscription: string, eventSeq: number): Promise<void>;
-  updateDelivery(subscription: string, eventSeq: number, attempts: number, firstAttemptAt: number, nextAttemptAt: number): Promise<void>;
+  /** Records a failed attempt: the delivery is tried again at `attempt.nextAttemptAt`. */
+  updateDelivery(subscription: string, eventSeq: number, attempt: DeliveryAttempt): Promise<void>;
+  /** A subscription's deliveries still to be made, with their events, newest event first. */
+  listPendingDeliveries(subscription: string, limit: number): Promise<DueDelivery[]>;
+  /** Adds a delivery that ended to its subscription's history, which keeps only the newest `keep`. */
+  recordDeliveryOutcome(outcome: DeliveryOutcomeRecord, keep: number): Promise<void>;
+  /** A subscription's history of deliveries that ended, newest first. */
+  listDeliveryHistory(subscription: string, limit: number): Promise<DeliveryHistoryRecord[]>;
   /** Deliveries still to be made, and how many of them have failed at least once (for metrics). */
   countDeliveries(): Promise<{ pending: number; failing: number }>;
   /** Moves a delivery's next attempt to `until`: a process has claimed it until then. */
@@ -212,6 +226,14 @@ export interface ScheduleRecord {
   version: string;
   dueAt: number;
   done: boolean;
+}
+
+/** A pending action as the list of upcoming work shows it. */
+export interface PendingScheduleRecord extends ScheduleRecord {
+  /** The object's name as first written. */
+  displayName: string;
+  /** Until when a process has claimed it (it is being done), if one has. */
+  leaseUntil: number | null;
 }
 
 export type EventSchema = "eventgrid" | "cloudevents";
@@ -249,6 +271,40 @@ export interface DeliveryRecord {
   attempts: number;
   firstAttemptAt: number | null;
   nextAttemptAt: number;
+  /** When it was last tried, what the endpoint answered (an HTTP status, if it answered) and why it failed. */
+  lastAttemptAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+}
+
+/** The outcome of a failed attempt, kept on the delivery until it is tried again. */
+export interface DeliveryAttempt {
+  attempts: number;
+  firstAttemptAt: number;
+  nextAttemptAt: number;
+  lastAttemptAt: number;
+  lastStatus: number | null;
+  lastError: string | null;
+}
+
+/** A delivery that has ended: delivered, or abandoned (refused with a 400 or 413, or given up after a day). */
+export interface DeliveryOutcomeRecord {
+  subscription: string;
+  eventId: string;
+  eventType: string;
+  subject: string;
+  eventTime: number;
+  outcome: "delivered" | "abandoned";
+  /** Attempts made, the last included. */
+  attempts: number;
+  lastAttemptAt: number;
+  lastStatus: number | null;
+  lastError: string | null;
+}
+
+export interface DeliveryHistoryRecord extends DeliveryOutcomeRecord {
+  /** Insertion order: the newest is the highest. */
+  seq: number;
 }
 
 export interface DueDelivery extends DeliveryRecord {

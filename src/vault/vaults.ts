@@ -24,6 +24,17 @@ export interface VaultOptions {
   rbac?: boolean;
 }
 
+/** What `Vaults.update` may change; what is absent stays as it is. */
+export interface VaultChanges {
+  rbac?: boolean;
+  /** true turns purge protection on; false is refused once it is on (Azure's rule). */
+  purgeProtection?: boolean;
+}
+
+/** Azure's answer to enablePurgeProtection false on a vault that has it. */
+const purgeProtectionIrreversible = () =>
+  badParameter("Purge protection cannot be disabled once it is enabled: enabling purge protection for a vault is an irreversible action.");
+
 export const DEFAULT_RETENTION_DAYS = 90;
 /** The vault every instance has from its first start, served at https://default.{dns-suffix} and https://localhost. */
 export const DEFAULT_VAULT = "default";
@@ -99,12 +110,25 @@ export class Vaults {
 
   /** Switches the vault between Azure RBAC and access policies (Azure's enableRbacAuthorization). */
   async setRbac(name: string, rbac: boolean): Promise<void> {
+    await this.update(name, { rbac });
+  }
+
+  /**
+   * Changes a vault's settings in one transaction: its authorization model, and purge
+   * protection, which may be turned on but, as in Azure, never off again.
+   */
+  async update(name: string, changes: VaultChanges): Promise<Vault> {
     const key = name.toLowerCase();
-    await this.store.write(async (repo) => {
-      if (!(await repo.getVault(key))) throw vaultNotFound(key);
-      await repo.setVaultRbac(key, rbac);
+    const updated = await this.store.write(async (repo) => {
+      const record = await repo.getVault(key);
+      if (!record) throw vaultNotFound(key);
+      if (changes.purgeProtection === false && record.purgeProtection) throw purgeProtectionIrreversible();
+      if (changes.rbac !== undefined && changes.rbac !== record.rbac) await repo.setVaultRbac(key, changes.rbac);
+      if (changes.purgeProtection === true && !record.purgeProtection) await repo.setVaultPurgeProtection(key, true);
+      return { ...record, rbac: changes.rbac ?? record.rbac, purgeProtection: changes.purgeProtection ?? record.purgeProtection };
     });
     this.cache.delete(key);
+    return toVault(updated);
   }
 
   /** The vault of that name, or undefined. */

@@ -19,6 +19,20 @@ export function endpointForLog(url: string): string {
 }
 
 /**
+ * Why a webhook request got no answer, in a few words anyone may see: it timed out, or the
+ * code of the error that stopped it (ECONNREFUSED, CERT_HAS_EXPIRED, ...). Never an error's
+ * message, which may quote the URL and so its credentials.
+ */
+export function unreachableReason(error: unknown): string {
+  let e = error as { name?: unknown; code?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; e && depth < 5; depth++, e = e.cause as typeof e) {
+    if (e.name === "TimeoutError") return "timed out";
+    if (typeof e.code === "string" && /^[A-Z][A-Z0-9_]*$/.test(e.code)) return `unreachable (${e.code})`;
+  }
+  return "unreachable";
+}
+
+/**
  * One request to a webhook within WEBHOOK_TIMEOUT_MS; undefined when it could not be reached
  * or did not answer in time, and then `failed` is given why (fetch's error, whose cause says
  * e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE or ECONNREFUSED), for the log.
