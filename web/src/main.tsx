@@ -64,7 +64,8 @@ const VAULT_TABS: Array<[string, string]> = [
 
 function Nav({ path, vaults }: { path: string; vaults: VaultSummary[] | undefined }) {
   const { session } = useConsole();
-  const current = match("/vaults/:vault/*", path.split("/").slice(0, 4).join("/") + "/x")?.vault ?? match("/vaults/:vault", path)?.vault;
+  // The vault of /vaults/VAULT, /vaults/VAULT/TAB and any page below it.
+  const current = match("/vaults/:vault/:tab", path.split("/").slice(0, 4).join("/"))?.vault ?? match("/vaults/:vault", path)?.vault;
   const tab = path.split("/")[3];
   const admin = session.identity.admin;
   return (
