@@ -137,6 +137,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   }));
   app.post("/lockbox/v1/vaults", { config: { adminOperation: "VaultCreate" }, schema: { body: vaultCreateSchema } }, async (req, reply) => {
     const b = req.body as { name: string; retentionDays?: number; purgeProtection?: boolean; authorization?: Authorization };
+    req.auditVault = b.name.toLowerCase();
     const v = await vaults.create(b.name, {
       retentionDays: b.retentionDays,
       purgeProtection: b.purgeProtection,

@@ -3,7 +3,7 @@ import { requestEvent, withheldEvent, WITHHELD, type AuditLog, type FinishedRequ
 import { operation } from "../authz/operations.ts";
 import type { Clock } from "../kernel/clock.ts";
 import { KvError } from "../kernel/errors.ts";
-import { operationNameOf } from "./observe.ts";
+import { operationNameOf, vaultNameOfRequest } from "./observe.ts";
 import { originOf } from "./routing.ts";
 
 export interface RequestAuditDeps {
@@ -18,7 +18,7 @@ const UNAUDITABLE = "The request was not carried out: Lockbox cannot write its a
 /** What the audit line needs of a request, read off fastify's request and reply. */
 function finished(req: FastifyRequest, reply: FastifyReply, { clock, tenantId }: RequestAuditDeps): FinishedRequest {
   const config = req.routeOptions.config;
-  const params = req.params as { name?: string; version?: string; vault?: string };
+  const params = req.params as { name?: string; version?: string };
   const rawVersion = (req.query as Record<string, unknown>)["api-version"];
   const collection = config.operation ? operation(config.operation).permission.kind : undefined;
   const origin = req.origin || originOf(req);
@@ -26,7 +26,7 @@ function finished(req: FastifyRequest, reply: FastifyReply, { clock, tenantId }:
   return {
     timeMs: clock.nowMs(),
     subscription: tenantId,
-    vault: req.vault?.name ?? params.vault ?? "",
+    vault: vaultNameOfRequest(req),
     operationName: operationNameOf(req),
     operationVersion: req.apiVersion || (typeof rawVersion === "string" ? rawVersion : "lockbox-v1"),
     status: reply.statusCode,

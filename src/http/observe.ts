@@ -11,6 +11,16 @@ export function operationNameOf(req: FastifyRequest): string {
   return config.operation ?? config.adminOperation ?? `Lockbox${req.method}${req.routeOptions.url ?? ""}`;
 }
 
+/**
+ * The vault a request was for, as the audit log, the request log line and the metrics name
+ * it: the vault plane's (by Host), else the path's `:vault`, else the one a handler named
+ * (`auditVault`: VaultCreate names its vault in the body); "" when none.
+ */
+export function vaultNameOfRequest(req: FastifyRequest): string {
+  const params = (req.params ?? {}) as { vault?: string };
+  return req.vault?.name ?? params.vault ?? req.auditVault ?? "";
+}
+
 /** A request once answered, as much of it as logs and metrics may see: nothing of its headers, query or body. */
 export interface RequestOutcome {
   operation: string;
@@ -29,10 +39,10 @@ export interface RequestOutcome {
 export function observeRequests(app: FastifyInstance, observer: (outcome: RequestOutcome) => void): void {
   // fastify's callback form: no promise per request.
   app.addHook("onResponse", (req, reply, done) => {
-    const params = (req.params ?? {}) as { name?: string; vault?: string };
+    const params = (req.params ?? {}) as { name?: string };
     observer({
       operation: operationNameOf(req),
-      vault: req.vault?.name ?? params.vault ?? "",
+      vault: vaultNameOfRequest(req),
       name: params.name,
       status: reply.statusCode,
       durationMs: reply.elapsedTime,

@@ -38,6 +38,8 @@ declare module "fastify" {
     principal: Caller;
     apiVersion: string;
     origin: string;
+    /** The vault an admin request is about when its path names none (VaultCreate's body does), for its audit line. */
+    auditVault: string | null;
   }
 }
 
@@ -59,6 +61,7 @@ export function decoratePipeline(app: FastifyInstance): void {
   app.decorateRequest("principal", null as never);
   app.decorateRequest("apiVersion", "");
   app.decorateRequest("origin", "");
+  app.decorateRequest("auditVault", null);
   app.decorateReply("kvErrorMessage", null as never);
 }
 
