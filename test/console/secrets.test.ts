@@ -204,6 +204,7 @@ describe("the console, signed in as the developer", () => {
     const refusal = reader.page.getByRole("alert");
     await refusal.getByText(/Caller is not authorized to perform action on resource/).waitFor();
     assert.match(await refusal.innerText(), /Action: 'Microsoft\.KeyVault\/vaults\/keys\/read'/);
+    assert.equal(await reader.page.getByRole("button", { name: "New key" }).count(), 0, "no key actions it may not take");
     await b.shot(reader.page, "08-secrets-user-refused");
     const refused = auditLines(server).filter((l) => l.operationName === "KeyList" && callerName(l) === "reader");
     assert.deepEqual(

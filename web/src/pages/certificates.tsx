@@ -3,7 +3,7 @@
 // versions, subject and validity, downloads, policy and pending operation.
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, api, idParts, type Attributes } from "../api.ts";
-import { useConsole } from "../context.ts";
+import { useConsole, useCan } from "../context.ts";
 import { navigate, seg } from "../router.ts";
 import {
   Badge,
@@ -104,6 +104,7 @@ function ExpiryBadge({ exp, now }: { exp: number | undefined; now: number }) {
 
 export function CertificatesPage({ vault }: { vault: string }) {
   const view = useView();
+  const can = useCan(vault);
   const [creating, setCreating] = useState(false);
   return (
     <>
@@ -111,7 +112,7 @@ export function CertificatesPage({ vault }: { vault: string }) {
         title="Certificates"
         sub={vault}
         actions={
-          view === "active" && !creating ? (
+          view === "active" && !creating && can("CertificateCreate") ? (
             <Button tone="primary" onClick={() => setCreating(true)}>
               New certificate
             </Button>
@@ -323,6 +324,7 @@ const pendingOf = (vault: string, name: string) =>
 
 export function CertificatePage({ vault, name }: { vault: string; name: string }) {
   const { epoch } = useConsole();
+  const can = useCan(vault);
   const [round, setRound] = useState(0);
   const deps = [vault, name, epoch, round];
   const cert = useLoad(() => api.kv<CertificateBundle>("GET", vault, certPath(name)), deps);
@@ -392,21 +394,23 @@ export function CertificatePage({ vault, name }: { vault: string; name: string }
                   <Button onClick={() => download(`${name}.pem`, "application/x-pem-file", pem("CERTIFICATE", der))}>Download PEM</Button>
                 </>
               ) : null}
-              <ConfirmButton
-                label="Delete certificate"
-                title={`Delete ${name}?`}
-                question={
-                  <p>
-                    The certificate, its versions and its key and secret move to the deleted certificates, where they can be recovered until
-                    the purge date.
-                  </p>
-                }
-                confirm="Delete"
-                onConfirm={async () => {
-                  if (await action.run(() => api.kv("DELETE", vault, certPath(name))))
-                    navigate(`/vaults/${seg(vault)}/certificates?view=deleted`);
-                }}
-              />
+              {can("CertificateDelete") ? (
+                <ConfirmButton
+                  label="Delete certificate"
+                  title={`Delete ${name}?`}
+                  question={
+                    <p>
+                      The certificate, its versions and its key and secret move to the deleted certificates, where they can be recovered
+                      until the purge date.
+                    </p>
+                  }
+                  confirm="Delete"
+                  onConfirm={async () => {
+                    if (await action.run(() => api.kv("DELETE", vault, certPath(name))))
+                      navigate(`/vaults/${seg(vault)}/certificates?view=deleted`);
+                  }}
+                />
+              ) : null}
             </>
           ) : null
         }

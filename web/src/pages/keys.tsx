@@ -3,7 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { PolicyForm, PolicySummary, rotationFromPolicy, type PolicyWire } from "../policy.tsx";
 import { api, idParts, type Attributes } from "../api.ts";
-import { useConsole } from "../context.ts";
+import { useCan, useConsole } from "../context.ts";
 import { navigate, seg } from "../router.ts";
 import {
   Badge,
@@ -85,6 +85,7 @@ const keyPage = (vault: string, name: string) => `/vaults/${seg(vault)}/keys/${s
 // ---- The list ----
 
 export function KeysPage({ vault }: { vault: string }) {
+  const can = useCan(vault);
   const view = useView();
   const [creating, setCreating] = useState(false);
   return (
@@ -93,7 +94,7 @@ export function KeysPage({ vault }: { vault: string }) {
         title="Keys"
         sub={vault}
         actions={
-          view === "active" && !creating ? (
+          view === "active" && !creating && can("KeyCreate") ? (
             <Button tone="primary" onClick={() => setCreating(true)}>
               New key
             </Button>
@@ -270,6 +271,7 @@ export function KeyPage({ vault, name }: { vault: string; name: string }) {
   const [round, setRound] = useState(0);
   const deps = [vault, name, epoch, round];
   const key = useLoad(() => api.kv<KeyBundle>("GET", vault, keyPath(name)), deps);
+  const can = useCan(vault);
   const versions = useLoad(() => listAll<KeyItem>(vault, `${keyPath(name)}/versions`), deps);
   const policy = useLoad(() => api.kv<PolicyWire>("GET", vault, `${keyPath(name)}/rotationpolicy`), deps);
   const action = useAction();
@@ -315,27 +317,31 @@ export function KeyPage({ vault, name }: { vault: string; name: string }) {
         actions={
           key.data && !managed ? (
             <>
-              <Button
-                tone="primary"
-                busy={action.busy}
-                onClick={() => act("A new version is the current one.", () => api.kv("POST", vault, `${keyPath(name)}/rotate`))}
-              >
-                Rotate now
-              </Button>
-              <ConfirmButton
-                label="Delete key"
-                title={`Delete ${name}?`}
-                question={
-                  <p>
-                    The key and all its versions move to the deleted keys, where they can be recovered until the purge date. Programs using
-                    it will get 404.
-                  </p>
-                }
-                confirm="Delete"
-                onConfirm={async () => {
-                  if (await action.run(() => api.kv("DELETE", vault, keyPath(name)))) navigate(`/vaults/${seg(vault)}/keys?view=deleted`);
-                }}
-              />
+              {can("KeyRotate") ? (
+                <Button
+                  tone="primary"
+                  busy={action.busy}
+                  onClick={() => act("A new version is the current one.", () => api.kv("POST", vault, `${keyPath(name)}/rotate`))}
+                >
+                  Rotate now
+                </Button>
+              ) : null}
+              {can("KeyDelete") ? (
+                <ConfirmButton
+                  label="Delete key"
+                  title={`Delete ${name}?`}
+                  question={
+                    <p>
+                      The key and all its versions move to the deleted keys, where they can be recovered until the purge date. Programs
+                      using it will get 404.
+                    </p>
+                  }
+                  confirm="Delete"
+                  onConfirm={async () => {
+                    if (await action.run(() => api.kv("DELETE", vault, keyPath(name)))) navigate(`/vaults/${seg(vault)}/keys?view=deleted`);
+                  }}
+                />
+              ) : null}
             </>
           ) : null
         }
@@ -368,7 +374,7 @@ export function KeyPage({ vault, name }: { vault: string; name: string }) {
             <VersionTable
               items={list}
               current={current}
-              managed={managed}
+              managed={managed || !can("KeyUpdate")}
               busy={action.busy}
               onToggle={(version, enabled) =>
                 act(`Version ${version.slice(0, 12)} is ${enabled ? "enabled" : "disabled"}.`, () =>
@@ -450,6 +456,7 @@ function VersionTable({
 }: {
   items: KeyItem[];
   current: string | undefined;
+  /** A certificate's key, or one the identity may not update: no enable/disable. */
   managed: boolean;
   busy: boolean;
   onToggle: (version: string, enabled: boolean) => void;
@@ -547,6 +554,7 @@ function RotationPolicyCard({
   const [editing, setEditing] = useState(false);
   const [saved, setSaved] = useState(false);
   const { epoch } = useConsole();
+  const can = useCan(vault);
   useEffect(() => setSaved(false), [vault, name, epoch]);
   const schedule = useSchedule(vault, "key", name, [policy.data, current]);
   const now = useInstanceNow();
@@ -554,7 +562,7 @@ function RotationPolicyCard({
     <Section
       title="Rotation policy"
       actions={
-        policy.data && !editing ? (
+        policy.data && !editing && can("KeyUpdateRotationPolicy") ? (
           <Button
             onClick={() => {
               setSaved(false);

@@ -3,7 +3,7 @@
 // scheduler will do to one object.
 import { useState } from "preact/hooks";
 import { api, idParts, type Attributes, type Page } from "../api.ts";
-import { useConsole } from "../context.ts";
+import { useConsole, useCan } from "../context.ts";
 import { navigate, seg, useRoute } from "../router.ts";
 import {
   allPages,
@@ -85,6 +85,9 @@ interface DeletedItem {
 export function DeletedList({ vault, collection, noun }: { vault: string; collection: "keys" | "certificates"; noun: string }) {
   const { epoch } = useConsole();
   const list = useLoad(() => listAll<DeletedItem>(vault, `/deleted${collection}`), [vault, collection, epoch]);
+  const can = useCan(vault);
+  // KeyRecover, CertificatePurge, ...: what the identity may do to deleted objects.
+  const prefix = collection === "keys" ? "Key" : "Certificate";
   const action = useAction();
   const [done, setDone] = useState<string | undefined>(undefined);
   const [query, setQuery] = useState("");
@@ -150,41 +153,46 @@ export function DeletedList({ vault, collection, noun }: { vault: string; collec
                           </td>
                           <td class="actions-cell">
                             <span class="actions">
-                              <button
-                                type="button"
-                                class="btn small"
-                                disabled={action.busy}
-                                aria-label={`Recover ${d.name}`}
-                                onClick={() =>
-                                  act(`${d.name} is recovered.`, () =>
-                                    api.kv("POST", vault, `/deleted${collection}/${encodeURIComponent(d.name)}/recover`),
-                                  )
-                                }
-                              >
-                                Recover
-                              </button>
-                              <ConfirmButton
-                                small
-                                label="Purge"
-                                title={`Purge ${d.name}?`}
-                                question={
-                                  purgeable ? (
-                                    <p>
-                                      The {noun} <strong>{d.name}</strong> and all its versions are removed for good. This cannot be undone.
-                                    </p>
-                                  ) : (
-                                    <p>
-                                      This vault has purge protection: Key Vault refuses to purge <strong>{d.name}</strong> before{" "}
-                                      <Time s={d.scheduledPurgeDate} />.
-                                    </p>
-                                  )
-                                }
-                                onConfirm={() =>
-                                  act(`${d.name} is purged.`, () =>
-                                    api.kv("DELETE", vault, `/deleted${collection}/${encodeURIComponent(d.name)}`),
-                                  )
-                                }
-                              />
+                              {can(`${prefix}Recover`) ? (
+                                <button
+                                  type="button"
+                                  class="btn small"
+                                  disabled={action.busy}
+                                  aria-label={`Recover ${d.name}`}
+                                  onClick={() =>
+                                    act(`${d.name} is recovered.`, () =>
+                                      api.kv("POST", vault, `/deleted${collection}/${encodeURIComponent(d.name)}/recover`),
+                                    )
+                                  }
+                                >
+                                  Recover
+                                </button>
+                              ) : null}
+                              {can(`${prefix}Purge`) ? (
+                                <ConfirmButton
+                                  small
+                                  label="Purge"
+                                  title={`Purge ${d.name}?`}
+                                  question={
+                                    purgeable ? (
+                                      <p>
+                                        The {noun} <strong>{d.name}</strong> and all its versions are removed for good. This cannot be
+                                        undone.
+                                      </p>
+                                    ) : (
+                                      <p>
+                                        This vault has purge protection: Key Vault refuses to purge <strong>{d.name}</strong> before{" "}
+                                        <Time s={d.scheduledPurgeDate} />.
+                                      </p>
+                                    )
+                                  }
+                                  onConfirm={() =>
+                                    act(`${d.name} is purged.`, () =>
+                                      api.kv("DELETE", vault, `/deleted${collection}/${encodeURIComponent(d.name)}`),
+                                    )
+                                  }
+                                />
+                              ) : null}
                             </span>
                           </td>
                         </tr>
