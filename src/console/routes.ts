@@ -64,6 +64,12 @@ function cookieOf(req: FastifyRequest): string | undefined {
   return undefined;
 }
 
+/** A browser names the page a request comes from (Origin); where it does, it must be this server's. */
+const sameOrigin = (req: FastifyRequest): boolean =>
+  req.headers.origin === undefined || req.headers.origin === `https://${req.headers.host}`;
+const crossSite = () =>
+  new KvError(403, "Forbidden", "The request did not come from this console's page (its CSRF check failed).", "CsrfCheckFailed");
+
 const callerOf = (identity: IdentityRecord, tenantId: string): Caller => ({
   objectId: identity.id,
   clientId: identity.clientId,
@@ -119,14 +125,7 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
       throw unauthorized("The identity this session acts as is disabled or deleted.");
     }
     if (req.method !== "GET" && req.method !== "HEAD") {
-      const origin = req.headers.origin;
-      if (!csrfMatches(session, req.headers[CSRF_HEADER]) || (origin !== undefined && origin !== `https://${req.headers.host}`))
-        throw new KvError(
-          403,
-          "Forbidden",
-          "The request did not come from this console's page (its CSRF check failed).",
-          "CsrfCheckFailed",
-        );
+      if (!csrfMatches(session, req.headers[CSRF_HEADER]) || !sameOrigin(req)) throw crossSite();
     }
     req.principal = callerOf(identity, tenantId);
     return { session, identity };
@@ -143,6 +142,8 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
     });
 
     scope.post("/console/api/signin", { config: { adminOperation: "ConsoleSignIn" } }, async (req, reply) => {
+      // Only this console's page signs in (no session yet, so no CSRF token: its Origin and a JSON body instead).
+      if (!sameOrigin(req) || !req.headers["content-type"]?.startsWith("application/json")) throw crossSite();
       const b = (req.body ?? {}) as { code?: unknown; clientId?: unknown; clientSecret?: unknown };
       let identity: IdentityRecord | undefined;
       if (typeof b.code === "string") {

@@ -144,7 +144,7 @@ describe("the console, signed in as the developer", () => {
     assert.match(got.stdout, /^second-value\n/);
   });
 
-  test("a change without the session's CSRF header is refused and writes nothing", async () => {
+  test("a change without the session's CSRF header, or a sign-in from another site, is refused and changes nothing", async () => {
     const answer = await page.evaluate(async () => {
       const r = await fetch("/console/api/kv/team/secrets/forged?api-version=7.6", {
         method: "PUT",
@@ -157,6 +157,23 @@ describe("the console, signed in as the developer", () => {
     assert.equal(answer.body.error.code, "Forbidden");
     const shown = cli(["secret", "show", "forged", "--vault", "team", "--data-dir", server.dataDir]);
     assert.notEqual(shown.status, 0, "the forged secret does not exist");
+
+    // Another site's form cannot sign a browser in (no session yet, so its Origin decides), and the link stays unspent.
+    const link = signInLink(server);
+    const code = new URL(link).hash.slice("#signin=".length);
+    const forged = await raw(server, {
+      method: "POST",
+      path: "/console/api/signin",
+      host: `127.0.0.1:${server.port}`,
+      headers: { origin: "https://elsewhere.example", "content-type": "application/x-www-form-urlencoded" },
+      body: `code=${code}`,
+    });
+    assert.equal(forged.status, 403);
+    assert.equal(forged.headers["set-cookie"], undefined);
+    const other = await b.open();
+    await other.page.goto(link);
+    await other.page.getByRole("heading", { name: "Vaults" }).waitFor();
+    await other.context.close();
   });
 
   test("on a phone the page fits and the menu opens", async () => {

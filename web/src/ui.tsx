@@ -390,3 +390,69 @@ export function Copyable({ text, label = "Copy" }: { text: string; label?: strin
 /** Data-plane paths for an object kind: "/secrets/NAME/VERSION". */
 export const objectPath = (collection: string, name: string, version?: string): string =>
   `/${collection}/${encodeURIComponent(name)}${version !== undefined ? `/${encodeURIComponent(version)}` : ""}`;
+
+/**
+ * A vault's objects as a searchable, paged table, sorted by name: the search box, the empty
+ * states ("no match" and "none yet"), the table in its frame and the pager.
+ */
+export function SearchableList<T>({
+  loaded,
+  nameOf,
+  label,
+  noun,
+  emptyHint,
+  head,
+  row,
+  extraMatch,
+}: {
+  loaded: Loaded<T[]>;
+  nameOf: (item: T) => string;
+  /** The table's accessible name, e.g. "Secrets". */
+  label: string;
+  /** "key": "No key matches ...", "This vault has no keys yet." */
+  noun: string;
+  emptyHint: ComponentChildren;
+  /** The header cells. */
+  head: ComponentChildren;
+  row: (item: T, name: string) => ComponentChildren;
+  /** Also found by the search when this text (e.g. a content type) holds the query. */
+  extraMatch?: (item: T) => string | undefined;
+}) {
+  const [query, setQuery] = useState("");
+  const q = query.trim().toLowerCase();
+  const items = (loaded.data ?? [])
+    .map((item) => ({ item, name: nameOf(item) }))
+    .filter(({ item, name }) => !q || name.toLowerCase().includes(q) || (extraMatch?.(item) ?? "").toLowerCase().includes(q))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  const { shown, pager } = usePages(items);
+  return (
+    <>
+      {!loaded.error ? (
+        <div class="toolbar">
+          <Search value={query} onInput={setQuery} label={`Search ${label.toLowerCase()}`} />
+        </div>
+      ) : null}
+      <Show loaded={loaded}>
+        {(all) =>
+          items.length === 0 ? (
+            <Empty title={all.length ? `No ${noun} matches “${query}”.` : `This vault has no ${label.toLowerCase()} yet.`}>
+              {all.length ? "Try another part of the name." : emptyHint}
+            </Empty>
+          ) : (
+            <>
+              <div class="table-wrap">
+                <table class="list" aria-label={label}>
+                  <thead>
+                    <tr>{head}</tr>
+                  </thead>
+                  <tbody>{shown.map(({ item, name }) => row(item, name))}</tbody>
+                </table>
+              </div>
+              {pager}
+            </>
+          )
+        }
+      </Show>
+    </>
+  );
+}

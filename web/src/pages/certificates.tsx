@@ -17,7 +17,7 @@ import {
   Loading,
   Notice,
   PageHeader,
-  Search,
+  SearchableList,
   Section,
   Show,
   Tags,
@@ -136,73 +136,47 @@ function CertificateList({ vault }: { vault: string }) {
   const { epoch } = useConsole();
   const list = useLoad(() => listAll<CertificateItem>(vault, "/certificates?includePending=true"), [vault, epoch]);
   const now = useInstanceNow();
-  const [query, setQuery] = useState("");
-  const q = query.trim().toLowerCase();
-  const items = (list.data ?? [])
-    .map((c) => ({ ...c, name: idParts(c.id).name }))
-    .filter((c) => c.name.toLowerCase().includes(q))
-    .sort((a, b) => a.name.localeCompare(b.name));
-  const { shown, pager } = usePages(items);
   return (
-    <>
-      {!list.error ? (
-        <div class="toolbar">
-          <Search value={query} onInput={setQuery} label="Search certificates" />
-        </div>
-      ) : null}
-      <Show loaded={list}>
-        {(all) =>
-          items.length === 0 ? (
-            <Empty title={all.length ? `No certificate matches “${query}”.` : "This vault has no certificates yet."}>
-              {all.length ? "Try another part of the name." : "Create a self-signed one with New certificate."}
-            </Empty>
-          ) : (
-            <>
-              <div class="table-wrap">
-                <table class="list">
-                  <thead>
-                    <tr>
-                      <th>Name</th>
-                      <th>Status</th>
-                      <th>Expires</th>
-                      <th class="hide-narrow">Thumbprint</th>
-                      <th class="hide-narrow">Updated</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {shown.map((c) => (
-                      <tr key={c.id}>
-                        <td>
-                          <Link to={certPage(vault, c.name)}>
-                            <strong>{c.name}</strong>
-                          </Link>
-                        </td>
-                        <td>
-                          {c.x5t ? <Enabled enabled={c.attributes.enabled} /> : <Badge tone="warn">pending</Badge>}{" "}
-                          <ExpiryBadge exp={c.attributes.exp} now={now} />
-                        </td>
-                        <td>
-                          <Time s={c.attributes.exp} />
-                        </td>
-                        <td class="hide-narrow">
-                          <code class="small" title={thumbprint(c.x5t)}>
-                            {thumbprint(c.x5t)?.slice(0, 23) ?? "—"}
-                          </code>
-                        </td>
-                        <td class="hide-narrow">
-                          <Time s={c.attributes.updated} />
-                        </td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-              {pager}
-            </>
-          )
-        }
-      </Show>
-    </>
+    <SearchableList
+      loaded={list}
+      nameOf={(c) => idParts(c.id).name}
+      label="Certificates"
+      noun="certificate"
+      emptyHint="Create a self-signed one with New certificate."
+      head={
+        <>
+          <th>Name</th>
+          <th>Status</th>
+          <th>Expires</th>
+          <th class="hide-narrow">Thumbprint</th>
+          <th class="hide-narrow">Updated</th>
+        </>
+      }
+      row={(c, name) => (
+        <tr key={c.id}>
+          <td>
+            <Link to={certPage(vault, name)}>
+              <strong>{name}</strong>
+            </Link>
+          </td>
+          <td>
+            {c.x5t ? <Enabled enabled={c.attributes.enabled} /> : <Badge tone="warn">pending</Badge>}{" "}
+            <ExpiryBadge exp={c.attributes.exp} now={now} />
+          </td>
+          <td>
+            <Time s={c.attributes.exp} />
+          </td>
+          <td class="hide-narrow">
+            <code class="small" title={thumbprint(c.x5t)}>
+              {thumbprint(c.x5t)?.slice(0, 23) ?? "—"}
+            </code>
+          </td>
+          <td class="hide-narrow">
+            <Time s={c.attributes.updated} />
+          </td>
+        </tr>
+      )}
+    />
   );
 }
 

@@ -18,7 +18,7 @@ import {
   Loading,
   Notice,
   PageHeader,
-  Search,
+  SearchableList,
   Section,
   Show,
   Tags,
@@ -117,52 +117,24 @@ export function KeysPage({ vault }: { vault: string }) {
 function KeyList({ vault }: { vault: string }) {
   const { epoch } = useConsole();
   const list = useLoad(() => listAll<KeyItem>(vault, "/keys"), [vault, epoch]);
-  const [query, setQuery] = useState("");
-  const q = query.trim().toLowerCase();
-  const items = (list.data ?? [])
-    .map((k) => ({ ...k, name: idParts(k.kid).name }))
-    .filter((k) => k.name.toLowerCase().includes(q))
-    .sort((a, b) => a.name.localeCompare(b.name));
-  const { shown, pager } = usePages(items);
   return (
-    <>
-      {!list.error ? (
-        <div class="toolbar">
-          <Search value={query} onInput={setQuery} label="Search keys" />
-        </div>
-      ) : null}
-      <Show loaded={list}>
-        {(all) =>
-          items.length === 0 ? (
-            <Empty title={all.length ? `No key matches “${query}”.` : "This vault has no keys yet."}>
-              {all.length ? "Try another part of the name." : "Create one with New key; the SDKs' createKey makes them too."}
-            </Empty>
-          ) : (
-            <>
-              <div class="table-wrap">
-                <table class="list">
-                  <thead>
-                    <tr>
-                      <th>Name</th>
-                      <th>Type</th>
-                      <th>Status</th>
-                      <th class="hide-narrow">Expires</th>
-                      <th class="hide-narrow">Updated</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {shown.map((k) => (
-                      <KeyRow key={k.kid} vault={vault} item={k} name={k.name} />
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-              {pager}
-            </>
-          )
-        }
-      </Show>
-    </>
+    <SearchableList
+      loaded={list}
+      nameOf={(k) => idParts(k.kid).name}
+      label="Keys"
+      noun="key"
+      emptyHint="Create one with New key; the SDKs' createKey makes them too."
+      head={
+        <>
+          <th>Name</th>
+          <th>Type</th>
+          <th>Status</th>
+          <th class="hide-narrow">Expires</th>
+          <th class="hide-narrow">Updated</th>
+        </>
+      }
+      row={(k, name) => <KeyRow key={k.kid} vault={vault} item={k} name={name} />}
+    />
   );
 }
 

@@ -19,7 +19,7 @@ import {
   objectPath,
   PageHeader,
   parseTags,
-  Search,
+  SearchableList,
   Section,
   Show,
   Tags,
@@ -116,7 +116,6 @@ export function SecretsPage({ vault }: { vault: string }) {
   const { epoch } = useConsole();
   const can = useCan(vault);
   const [view, setView] = useState<"active" | "deleted">("active");
-  const [query, setQuery] = useState("");
   const [creating, setCreating] = useState(false);
   const [round, setRound] = useState(0);
   const secrets = useLoad(
@@ -133,11 +132,6 @@ export function SecretsPage({ vault }: { vault: string }) {
         : [],
     [vault, epoch, round, view],
   );
-  const q = query.trim().toLowerCase();
-  const filtered = (secrets.data ?? [])
-    .filter((s) => !q || idParts(s.id).name.toLowerCase().includes(q) || (s.contentType ?? "").toLowerCase().includes(q))
-    .sort((a, b) => idParts(a.id).name.localeCompare(idParts(b.id).name));
-  const { shown, pager } = usePages(filtered);
   return (
     <>
       <PageHeader
@@ -172,63 +166,48 @@ export function SecretsPage({ vault }: { vault: string }) {
             Deleted
           </Button>
         ) : null}
-        {view === "active" ? <Search value={query} onInput={setQuery} label="Search secrets" /> : null}
       </div>
       {view === "active" ? (
-        <Show loaded={secrets}>
-          {() =>
-            filtered.length === 0 ? (
-              <Empty title={q ? `No secret matches “${query}”.` : "This vault has no secrets yet."}>
-                {q ? null : "Create one with New secret."}
-              </Empty>
-            ) : (
-              <>
-                <div class="table-wrap">
-                  <table class="list" aria-label="Secrets">
-                    <thead>
-                      <tr>
-                        <th>Name</th>
-                        <th>Status</th>
-                        <th class="hide-narrow">Content type</th>
-                        <th class="hide-narrow">Tags</th>
-                        <th>Updated</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {shown.map((s) => {
-                        const { name } = idParts(s.id);
-                        return (
-                          <tr key={s.id}>
-                            <td>
-                              <Link to={`/vaults/${seg(vault)}/secrets/${seg(name)}`}>{name}</Link>
-                              {s.managed ? (
-                                <>
-                                  {" "}
-                                  <Badge tone="info">certificate</Badge>
-                                </>
-                              ) : null}
-                            </td>
-                            <td>
-                              <Enabled enabled={s.attributes.enabled} />
-                            </td>
-                            <td class="hide-narrow">{s.contentType ?? <span class="muted">—</span>}</td>
-                            <td class="hide-narrow">
-                              <Tags tags={s.tags} />
-                            </td>
-                            <td>
-                              <Time s={s.attributes.updated} />
-                            </td>
-                          </tr>
-                        );
-                      })}
-                    </tbody>
-                  </table>
-                </div>
-                {pager}
-              </>
-            )
+        <SearchableList
+          loaded={secrets}
+          nameOf={(s) => idParts(s.id).name}
+          extraMatch={(s) => s.contentType}
+          label="Secrets"
+          noun="secret"
+          emptyHint="Create one with New secret."
+          head={
+            <>
+              <th>Name</th>
+              <th>Status</th>
+              <th class="hide-narrow">Content type</th>
+              <th class="hide-narrow">Tags</th>
+              <th>Updated</th>
+            </>
           }
-        </Show>
+          row={(s, name) => (
+            <tr key={s.id}>
+              <td>
+                <Link to={`/vaults/${seg(vault)}/secrets/${seg(name)}`}>{name}</Link>
+                {s.managed ? (
+                  <>
+                    {" "}
+                    <Badge tone="info">certificate</Badge>
+                  </>
+                ) : null}
+              </td>
+              <td>
+                <Enabled enabled={s.attributes.enabled} />
+              </td>
+              <td class="hide-narrow">{s.contentType ?? <span class="muted">—</span>}</td>
+              <td class="hide-narrow">
+                <Tags tags={s.tags} />
+              </td>
+              <td>
+                <Time s={s.attributes.updated} />
+              </td>
+            </tr>
+          )}
+        />
       ) : (
         <DeletedSecrets vault={vault} list={deleted} changed={() => setRound((r) => r + 1)} />
       )}
