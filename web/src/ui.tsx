@@ -440,19 +440,38 @@ export function SearchableList<T>({
             </Empty>
           ) : (
             <>
-              <div class="table-wrap">
-                <table class="list" aria-label={label}>
-                  <thead>
-                    <tr>{head}</tr>
-                  </thead>
-                  <tbody>{shown.map(({ item, name }) => row(item, name))}</tbody>
-                </table>
-              </div>
+              <ListTable label={label} head={head}>
+                {shown.map(({ item, name }) => row(item, name))}
+              </ListTable>
               {pager}
             </>
           )
         }
       </Show>
     </>
+  );
+}
+
+/** A list as a table in its scrolling frame: header cells, then the rows. */
+export function ListTable({
+  label,
+  class: cls,
+  head,
+  children,
+}: {
+  label?: string;
+  class?: string;
+  head: ComponentChildren;
+  children: ComponentChildren;
+}) {
+  return (
+    <div class="table-wrap">
+      <table class={cls ? `list ${cls}` : "list"} aria-label={label}>
+        <thead>
+          <tr>{head}</tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
   );
 }

@@ -14,6 +14,7 @@ import {
   ErrorBanner,
   Field,
   Link,
+  ListTable,
   Notice,
   PageHeader,
   Search,
@@ -145,51 +146,49 @@ function RoleAssignments({ vault }: { vault: VaultSummary }) {
                     <Search value={search} onInput={setSearch} label="Search role assignments" />
                   </div>
                 ) : null}
-                <div class="table-wrap">
-                  <table class="list stack">
-                    <thead>
-                      <tr>
-                        <th>Identity</th>
-                        <th>Role</th>
-                        <th>Scope</th>
-                        <th class="hide-narrow">Assigned</th>
-                        <th>
-                          <span class="visually-hidden">Actions</span>
-                        </th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {shown.map((a) => (
-                        <tr key={a.id}>
-                          <td>
-                            <IdentityName id={a.principal} identities={identities.data} />
-                          </td>
-                          <td>{a.role}</td>
-                          <td>
-                            <Scope vault={vault.name} scope={a.scope} />
-                          </td>
-                          <td class="hide-narrow">
-                            <Time s={a.created} />
-                          </td>
-                          <td class="actions-cell">
-                            <ConfirmButton
-                              small
-                              label="Remove"
-                              title="Remove the role assignment"
-                              question={
-                                <p>
-                                  <strong>{nameOf(a.principal)}</strong> loses {a.role} on{" "}
-                                  {a.scope === "/" ? `the whole vault ${vault.name}` : a.scope.slice(1)}, within seconds.
-                                </p>
-                              }
-                              onConfirm={() => action.run(() => api.admin("DELETE", `${path}/${a.id}`)).then(assignments.reload)}
-                            />
-                          </td>
-                        </tr>
-                      ))}
-                    </tbody>
-                  </table>
-                </div>
+                <ListTable
+                  class="stack"
+                  head={
+                    <>
+                      <th>Identity</th>
+                      <th>Role</th>
+                      <th>Scope</th>
+                      <th class="hide-narrow">Assigned</th>
+                      <th>
+                        <span class="visually-hidden">Actions</span>
+                      </th>
+                    </>
+                  }
+                >
+                  {shown.map((a) => (
+                    <tr key={a.id}>
+                      <td>
+                        <IdentityName id={a.principal} identities={identities.data} />
+                      </td>
+                      <td>{a.role}</td>
+                      <td>
+                        <Scope vault={vault.name} scope={a.scope} />
+                      </td>
+                      <td class="hide-narrow">
+                        <Time s={a.created} />
+                      </td>
+                      <td class="actions-cell">
+                        <ConfirmButton
+                          small
+                          label="Remove"
+                          title="Remove the role assignment"
+                          question={
+                            <p>
+                              <strong>{nameOf(a.principal)}</strong> loses {a.role} on{" "}
+                              {a.scope === "/" ? `the whole vault ${vault.name}` : a.scope.slice(1)}, within seconds.
+                            </p>
+                          }
+                          onConfirm={() => action.run(() => api.admin("DELETE", `${path}/${a.id}`)).then(assignments.reload)}
+                        />
+                      </td>
+                    </tr>
+                  ))}
+                </ListTable>
                 {pager}
               </>
             )
@@ -389,57 +388,55 @@ function AccessPolicies({ vault }: { vault: VaultSummary }) {
               </Empty>
             ) : (
               <>
-                <div class="table-wrap">
-                  <table class="list stack">
-                    <thead>
-                      <tr>
-                        <th>Identity</th>
-                        <th>Secrets</th>
-                        <th>Keys</th>
-                        <th>Certificates</th>
-                        <th>
-                          <span class="visually-hidden">Actions</span>
-                        </th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {shown.map((p) => (
-                        <tr key={p.principal}>
-                          <td>
-                            <IdentityName id={p.principal} identities={identities.data} />
-                          </td>
-                          {COLLECTIONS.map((c) => (
-                            <td key={c}>
-                              <Permissions kind={c} given={p[c]} />
-                            </td>
-                          ))}
-                          <td class="actions-cell">
-                            <SmallButton
-                              label={`Edit the access policy of ${nameOf(p.principal)}`}
-                              onClick={() => {
-                                setDone("");
-                                setEditing(p);
-                              }}
-                            >
-                              Edit
-                            </SmallButton>
-                            <ConfirmButton
-                              small
-                              label="Remove"
-                              title="Remove the access policy"
-                              question={
-                                <p>
-                                  <strong>{nameOf(p.principal)}</strong> loses every permission in {vault.name}, within seconds.
-                                </p>
-                              }
-                              onConfirm={() => action.run(() => api.admin("DELETE", `${path}/${p.principal}`)).then(policies.reload)}
-                            />
-                          </td>
-                        </tr>
+                <ListTable
+                  class="stack"
+                  head={
+                    <>
+                      <th>Identity</th>
+                      <th>Secrets</th>
+                      <th>Keys</th>
+                      <th>Certificates</th>
+                      <th>
+                        <span class="visually-hidden">Actions</span>
+                      </th>
+                    </>
+                  }
+                >
+                  {shown.map((p) => (
+                    <tr key={p.principal}>
+                      <td>
+                        <IdentityName id={p.principal} identities={identities.data} />
+                      </td>
+                      {COLLECTIONS.map((c) => (
+                        <td key={c}>
+                          <Permissions kind={c} given={p[c]} />
+                        </td>
                       ))}
-                    </tbody>
-                  </table>
-                </div>
+                      <td class="actions-cell">
+                        <SmallButton
+                          label={`Edit the access policy of ${nameOf(p.principal)}`}
+                          onClick={() => {
+                            setDone("");
+                            setEditing(p);
+                          }}
+                        >
+                          Edit
+                        </SmallButton>
+                        <ConfirmButton
+                          small
+                          label="Remove"
+                          title="Remove the access policy"
+                          question={
+                            <p>
+                              <strong>{nameOf(p.principal)}</strong> loses every permission in {vault.name}, within seconds.
+                            </p>
+                          }
+                          onConfirm={() => action.run(() => api.admin("DELETE", `${path}/${p.principal}`)).then(policies.reload)}
+                        />
+                      </td>
+                    </tr>
+                  ))}
+                </ListTable>
                 {pager}
               </>
             )

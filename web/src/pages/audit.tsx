@@ -4,7 +4,7 @@ import { OPERATIONS } from "../../../src/authz/operations.ts";
 import { api } from "../api.ts";
 import { useConsole } from "../context.ts";
 import { navigate, useRoute } from "../router.ts";
-import { Badge, Button, Empty, Field, PageHeader, Show, Time, useLoad } from "../ui.tsx";
+import { Badge, Button, Empty, Field, ListTable, PageHeader, Show, Time, useLoad } from "../ui.tsx";
 import { SmallButton } from "./ops.tsx";
 
 /** The filters GET /lockbox/v1/audit takes (case-insensitive substrings), kept in the page's query so a view can be shared. */
@@ -163,77 +163,74 @@ export function AuditPage() {
                 Lines {page.skip + 1}–{page.skip + page.value.length} of {page.total.toLocaleString()}
                 {filtered ? " matching" : ""}, newest first.
               </p>
-              <div class="table-wrap">
-                <table class="list stack audit" aria-label="Audit log">
-                  <thead>
-                    <tr>
-                      <th>Time</th>
-                      <th>Operation</th>
-                      <th>Caller</th>
-                      <th>Object</th>
-                      <th>Result</th>
-                      <th class="hide-narrow">Duration</th>
-                      <th>
-                        <span class="visually-hidden">Details</span>
-                      </th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {page.value.flatMap((e, i) => {
-                      const object = objectOf(e);
-                      const expanded = open.has(i);
-                      const rows = [
-                        <tr key={`${i}-line`} class={e.resultType === "Failure" ? "failure" : undefined}>
-                          <td class="nowrap">
-                            <Time s={Date.parse(e.time) / 1000} />
-                          </td>
-                          <td>
-                            <code>{e.operationName}</code>
-                          </td>
-                          <td>
-                            <Caller event={e} />
-                          </td>
-                          <td class="audit-object">
-                            {object ? <code title={object.full}>{object.text}</code> : <span class="muted">—</span>}
-                          </td>
-                          <td>
-                            {e.resultType === "Success" ? (
-                              <Badge tone="ok">Success</Badge>
-                            ) : (
-                              <Badge tone="bad">Failure{e.resultSignature ? `: ${e.resultSignature}` : ""}</Badge>
-                            )}
-                          </td>
-                          <td class="hide-narrow muted">{e.durationMs} ms</td>
-                          <td class="actions-cell">
-                            <SmallButton
-                              expanded={expanded}
-                              label={`${expanded ? "Hide" : "Show"} the line of ${e.operationName} at ${e.time}`}
-                              onClick={() => {
-                                const next = new Set(open);
-                                if (expanded) next.delete(i);
-                                else next.add(i);
-                                setOpen(next);
-                              }}
-                            >
-                              {expanded ? "Hide" : "JSON"}
-                            </SmallButton>
-                          </td>
-                        </tr>,
-                      ];
-                      if (expanded)
-                        rows.push(
-                          <tr key={`${i}-json`} class="detail">
-                            <td colSpan={7}>
-                              {e.resultDescription ? <p class="small">{e.resultDescription}</p> : null}
-                              <pre class="json">{JSON.stringify(e, null, 2)}</pre>
-                            </td>
-                          </tr>,
-                        );
-                      return rows;
-                    })}
-                  </tbody>
-                </table>
-              </div>
+              <ListTable
+                class="stack audit"
+                label="Audit log"
+                head={
+                  <>
+                    <th>Time</th>
+                    <th>Operation</th>
+                    <th>Caller</th>
+                    <th>Object</th>
+                    <th>Result</th>
+                    <th class="hide-narrow">Duration</th>
+                    <th>
+                      <span class="visually-hidden">Details</span>
+                    </th>
+                  </>
+                }
+              >
+                {page.value.flatMap((e, i) => {
+                  const object = objectOf(e);
+                  const expanded = open.has(i);
+                  const rows = [
+                    <tr key={`${i}-line`} class={e.resultType === "Failure" ? "failure" : undefined}>
+                      <td class="nowrap">
+                        <Time s={Date.parse(e.time) / 1000} />
+                      </td>
+                      <td>
+                        <code>{e.operationName}</code>
+                      </td>
+                      <td>
+                        <Caller event={e} />
+                      </td>
+                      <td class="audit-object">{object ? <code title={object.full}>{object.text}</code> : <span class="muted">—</span>}</td>
+                      <td>
+                        {e.resultType === "Success" ? (
+                          <Badge tone="ok">Success</Badge>
+                        ) : (
+                          <Badge tone="bad">Failure{e.resultSignature ? `: ${e.resultSignature}` : ""}</Badge>
+                        )}
+                      </td>
+                      <td class="hide-narrow muted">{e.durationMs} ms</td>
+                      <td class="actions-cell">
+                        <SmallButton
+                          expanded={expanded}
+                          label={`${expanded ? "Hide" : "Show"} the line of ${e.operationName} at ${e.time}`}
+                          onClick={() => {
+                            const next = new Set(open);
+                            if (expanded) next.delete(i);
+                            else next.add(i);
+                            setOpen(next);
+                          }}
+                        >
+                          {expanded ? "Hide" : "JSON"}
+                        </SmallButton>
+                      </td>
+                    </tr>,
+                  ];
+                  if (expanded)
+                    rows.push(
+                      <tr key={`${i}-json`} class="detail">
+                        <td colSpan={7}>
+                          {e.resultDescription ? <p class="small">{e.resultDescription}</p> : null}
+                          <pre class="json">{JSON.stringify(e, null, 2)}</pre>
+                        </td>
+                      </tr>,
+                    );
+                  return rows;
+                })}
+              </ListTable>
               <nav class="pager" aria-label="Pages">
                 <Button tone="ghost" disabled={page.skip === 0} onClick={() => go(applied, top, Math.max(0, page.skip - top))}>
                   ← Newer

@@ -14,34 +14,33 @@ import {
   ErrorBanner,
   Field,
   Link,
+  ListTable,
   Loading,
   Notice,
+  objectPath,
   PageHeader,
+  relative,
   SearchableList,
   Section,
   Show,
   Tags,
   Time,
-  objectPath,
-  relative,
   useAction,
   useLoad,
   usePages,
 } from "../ui.tsx";
 import {
   base64Bytes,
-  DeletedList,
+  CollectionPage,
   download,
-  KEY_TYPES,
   hexPairs,
+  KEY_TYPES,
   listAll,
   pem,
   ScheduleTimeline,
   useInstanceNow,
   useSchedule,
-  useView,
   VersionId,
-  ViewTabs,
 } from "./objects.tsx";
 
 interface CertificateItem {
@@ -103,32 +102,16 @@ function ExpiryBadge({ exp, now }: { exp: number | undefined; now: number }) {
 // ---- The list ----
 
 export function CertificatesPage({ vault }: { vault: string }) {
-  const view = useView();
-  const can = useCan(vault);
-  const [creating, setCreating] = useState(false);
   return (
-    <>
-      <PageHeader
-        title="Certificates"
-        sub={vault}
-        actions={
-          view === "active" && !creating && can("CertificateCreate") ? (
-            <Button tone="primary" onClick={() => setCreating(true)}>
-              New certificate
-            </Button>
-          ) : null
-        }
-      />
-      <ViewTabs vault={vault} collection="certificates" view={view} />
-      {view === "deleted" ? (
-        <DeletedList vault={vault} collection="certificates" noun="certificate" />
-      ) : (
-        <>
-          {creating ? <CreateCertificate vault={vault} onCancel={() => setCreating(false)} /> : null}
-          <CertificateList vault={vault} />
-        </>
-      )}
-    </>
+    <CollectionPage
+      vault={vault}
+      title="Certificates"
+      collection="certificates"
+      noun="certificate"
+      createOperation="CertificateCreate"
+      create={(close) => <CreateCertificate vault={vault} onCancel={close} />}
+      list={<CertificateList vault={vault} />}
+    />
   );
 }
 
@@ -725,60 +708,58 @@ function VersionTable({
       <p class="muted small" aria-live="polite">
         {sorted.length === 1 ? "1 version" : `${sorted.length} versions`}, newest first.
       </p>
-      <div class="table-wrap">
-        <table class="list" aria-label="Versions">
-          <thead>
-            <tr>
-              <th>Version</th>
-              <th>Status</th>
-              <th class="hide-narrow">Not before</th>
-              <th>Expires</th>
-              <th class="hide-narrow">Thumbprint</th>
-              <th>
-                <span class="visually-hidden">Actions</span>
-              </th>
+      <ListTable
+        label="Versions"
+        head={
+          <>
+            <th>Version</th>
+            <th>Status</th>
+            <th class="hide-narrow">Not before</th>
+            <th>Expires</th>
+            <th class="hide-narrow">Thumbprint</th>
+            <th>
+              <span class="visually-hidden">Actions</span>
+            </th>
+          </>
+        }
+      >
+        {shown.map((v) => {
+          const version = idParts(v.id).version ?? "";
+          const enabled = v.attributes.enabled !== false;
+          return (
+            <tr key={v.id} data-version={version}>
+              <td>
+                <VersionId version={version} current={version === current} />
+              </td>
+              <td>
+                <Enabled enabled={v.attributes.enabled} /> <ExpiryBadge exp={v.attributes.exp} now={now} />
+              </td>
+              <td class="hide-narrow">
+                <Time s={v.attributes.nbf} />
+              </td>
+              <td>
+                <Time s={v.attributes.exp} />
+              </td>
+              <td class="hide-narrow">
+                <code class="small" title={thumbprint(v.x5t)}>
+                  {thumbprint(v.x5t)?.slice(0, 23) ?? "—"}
+                </code>
+              </td>
+              <td class="actions-cell">
+                <button
+                  type="button"
+                  class={enabled ? "btn small danger-ghost" : "btn small"}
+                  disabled={busy}
+                  aria-label={`${enabled ? "Disable" : "Enable"} version ${version}`}
+                  onClick={() => onToggle(version, !enabled)}
+                >
+                  {enabled ? "Disable" : "Enable"}
+                </button>
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {shown.map((v) => {
-              const version = idParts(v.id).version ?? "";
-              const enabled = v.attributes.enabled !== false;
-              return (
-                <tr key={v.id} data-version={version}>
-                  <td>
-                    <VersionId version={version} current={version === current} />
-                  </td>
-                  <td>
-                    <Enabled enabled={v.attributes.enabled} /> <ExpiryBadge exp={v.attributes.exp} now={now} />
-                  </td>
-                  <td class="hide-narrow">
-                    <Time s={v.attributes.nbf} />
-                  </td>
-                  <td>
-                    <Time s={v.attributes.exp} />
-                  </td>
-                  <td class="hide-narrow">
-                    <code class="small" title={thumbprint(v.x5t)}>
-                      {thumbprint(v.x5t)?.slice(0, 23) ?? "—"}
-                    </code>
-                  </td>
-                  <td class="actions-cell">
-                    <button
-                      type="button"
-                      class={enabled ? "btn small danger-ghost" : "btn small"}
-                      disabled={busy}
-                      aria-label={`${enabled ? "Disable" : "Enable"} version ${version}`}
-                      onClick={() => onToggle(version, !enabled)}
-                    >
-                      {enabled ? "Disable" : "Enable"}
-                    </button>
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </div>
+          );
+        })}
+      </ListTable>
       {pager}
     </>
   );

@@ -13,6 +13,7 @@ import {
   Empty,
   ErrorBanner,
   Field,
+  ListTable,
   Notice,
   PageHeader,
   Section,
@@ -266,52 +267,51 @@ function Deliveries({ vault, path }: { vault: string; path: string }) {
             <Empty title="No deliveries yet.">Change a secret, key or certificate in this vault and its event shows here.</Empty>
           ) : (
             <>
-              <div class="table-wrap">
-                <table class="list stack" aria-label="Deliveries">
-                  <thead>
-                    <tr>
-                      <th>Event</th>
-                      <th>Status</th>
-                      <th>Attempts</th>
-                      <th class="hide-narrow">Last attempt</th>
-                      <th class="hide-narrow">Next attempt</th>
+              <ListTable
+                class="stack"
+                label="Deliveries"
+                head={
+                  <>
+                    <th>Event</th>
+                    <th>Status</th>
+                    <th>Attempts</th>
+                    <th class="hide-narrow">Last attempt</th>
+                    <th class="hide-narrow">Next attempt</th>
+                  </>
+                }
+              >
+                {shown.map((d) => {
+                  const noun = /^Microsoft\.KeyVault\.(Secret|Key|Certificate)/.exec(d.eventType)?.[1];
+                  const kind = noun ? kindNamed(noun)?.kind : undefined;
+                  return (
+                    <tr key={d.eventId}>
+                      <td>
+                        <strong>{shortType(d.eventType)}</strong>
+                        <div class="small">
+                          {kind ? <ObjectLink vault={vault} kind={kind} name={d.subject} /> : d.subject} ·{" "}
+                          <span class="muted">
+                            <Time s={d.eventTime} />
+                          </span>
+                        </div>
+                      </td>
+                      <td>
+                        <Badge tone={STATUS_TONE[d.status]}>{d.status}</Badge>
+                        {d.lastError || d.lastStatus ? <div class="small muted">{d.lastError ?? `HTTP ${d.lastStatus}`}</div> : null}
+                      </td>
+                      <td>
+                        {d.attempts}
+                        {d.attempts > 1 ? <span class="muted small"> ({d.attempts - 1} retries)</span> : null}
+                      </td>
+                      <td class="hide-narrow">
+                        <Time s={d.lastAttemptAt} empty="not yet" />
+                      </td>
+                      <td class="hide-narrow">
+                        <Time s={d.nextAttemptAt} />
+                      </td>
                     </tr>
-                  </thead>
-                  <tbody>
-                    {shown.map((d) => {
-                      const noun = /^Microsoft\.KeyVault\.(Secret|Key|Certificate)/.exec(d.eventType)?.[1];
-                      const kind = noun ? kindNamed(noun)?.kind : undefined;
-                      return (
-                        <tr key={d.eventId}>
-                          <td>
-                            <strong>{shortType(d.eventType)}</strong>
-                            <div class="small">
-                              {kind ? <ObjectLink vault={vault} kind={kind} name={d.subject} /> : d.subject} ·{" "}
-                              <span class="muted">
-                                <Time s={d.eventTime} />
-                              </span>
-                            </div>
-                          </td>
-                          <td>
-                            <Badge tone={STATUS_TONE[d.status]}>{d.status}</Badge>
-                            {d.lastError || d.lastStatus ? <div class="small muted">{d.lastError ?? `HTTP ${d.lastStatus}`}</div> : null}
-                          </td>
-                          <td>
-                            {d.attempts}
-                            {d.attempts > 1 ? <span class="muted small"> ({d.attempts - 1} retries)</span> : null}
-                          </td>
-                          <td class="hide-narrow">
-                            <Time s={d.lastAttemptAt} empty="not yet" />
-                          </td>
-                          <td class="hide-narrow">
-                            <Time s={d.nextAttemptAt} />
-                          </td>
-                        </tr>
-                      );
-                    })}
-                  </tbody>
-                </table>
-              </div>
+                  );
+                })}
+              </ListTable>
               {pager}
             </>
           )

@@ -10,6 +10,7 @@ import {
   Enabled,
   ErrorBanner,
   Field,
+  ListTable,
   PageHeader,
   Search,
   Section,
@@ -230,92 +231,88 @@ export function IdentitiesPage() {
               {rows.length === 0 ? (
                 <Empty title="No identity matches." />
               ) : (
-                <div class="table-wrap">
-                  <table class="list stack">
-                    <thead>
-                      <tr>
-                        <th>Name</th>
-                        <th>Kind</th>
-                        <th class="hide-narrow">Client id</th>
-                        <th>Status</th>
-                        <th class="hide-narrow">Created</th>
-                        <th>
-                          <span class="visually-hidden">Actions</span>
-                        </th>
+                <ListTable
+                  class="stack"
+                  head={
+                    <>
+                      <th>Name</th>
+                      <th>Kind</th>
+                      <th class="hide-narrow">Client id</th>
+                      <th>Status</th>
+                      <th class="hide-narrow">Created</th>
+                      <th>
+                        <span class="visually-hidden">Actions</span>
+                      </th>
+                    </>
+                  }
+                >
+                  {page.map((i) => {
+                    const me = i.id === session.identity.id;
+                    return (
+                      <tr key={i.id}>
+                        <td>
+                          <strong>{i.name}</strong> {me ? <Badge tone="info">you</Badge> : null}{" "}
+                          {i.admin ? <Badge tone="warn">admin</Badge> : null}
+                          <div class="muted small mono hide-narrow" title="Object id">
+                            {i.id}
+                          </div>
+                        </td>
+                        <td>{kindLabel(i.kind)}</td>
+                        <td class="hide-narrow">
+                          <code>{i.clientId}</code>
+                        </td>
+                        <td>
+                          <Enabled enabled={i.enabled} />
+                        </td>
+                        <td class="hide-narrow">
+                          <Time s={i.created} />
+                        </td>
+                        <td class="actions-cell">
+                          {me ? null : i.enabled ? (
+                            <SmallButton onClick={() => act(() => api.admin("POST", `/identities/${i.id}/disable`))}>Disable</SmallButton>
+                          ) : (
+                            <SmallButton onClick={() => act(() => api.admin("POST", `/identities/${i.id}/enable`))}>Enable</SmallButton>
+                          )}
+                          <ConfirmButton
+                            small
+                            tone="primary"
+                            label="Rotate credential"
+                            title={`Rotate the credential of ${i.name}`}
+                            confirm="Rotate"
+                            question={
+                              <p>
+                                A new {i.kind === "sp" ? "client secret" : "identity header"} is made and shown once; the current one stops
+                                working at once, so programs signed in with it fail until they get the new one.
+                              </p>
+                            }
+                            onConfirm={() =>
+                              action.run(async () => {
+                                const x = await api.admin<WithCredential>("POST", `/identities/${i.id}/rotate`);
+                                setCreating(false);
+                                setShown({ identity: x, why: "Rotated" });
+                                reload();
+                              })
+                            }
+                          />
+                          {me ? null : (
+                            <ConfirmButton
+                              small
+                              label="Delete"
+                              title={`Delete ${i.name}`}
+                              question={
+                                <p>
+                                  This deletes the {kindLabel(i.kind).toLowerCase()} <strong>{i.name}</strong> with its role assignments and
+                                  access policies. Programs that sign in as it stop working. This cannot be undone.
+                                </p>
+                              }
+                              onConfirm={() => act(() => api.admin("DELETE", `/identities/${i.id}`))}
+                            />
+                          )}
+                        </td>
                       </tr>
-                    </thead>
-                    <tbody>
-                      {page.map((i) => {
-                        const me = i.id === session.identity.id;
-                        return (
-                          <tr key={i.id}>
-                            <td>
-                              <strong>{i.name}</strong> {me ? <Badge tone="info">you</Badge> : null}{" "}
-                              {i.admin ? <Badge tone="warn">admin</Badge> : null}
-                              <div class="muted small mono hide-narrow" title="Object id">
-                                {i.id}
-                              </div>
-                            </td>
-                            <td>{kindLabel(i.kind)}</td>
-                            <td class="hide-narrow">
-                              <code>{i.clientId}</code>
-                            </td>
-                            <td>
-                              <Enabled enabled={i.enabled} />
-                            </td>
-                            <td class="hide-narrow">
-                              <Time s={i.created} />
-                            </td>
-                            <td class="actions-cell">
-                              {me ? null : i.enabled ? (
-                                <SmallButton onClick={() => act(() => api.admin("POST", `/identities/${i.id}/disable`))}>
-                                  Disable
-                                </SmallButton>
-                              ) : (
-                                <SmallButton onClick={() => act(() => api.admin("POST", `/identities/${i.id}/enable`))}>Enable</SmallButton>
-                              )}
-                              <ConfirmButton
-                                small
-                                tone="primary"
-                                label="Rotate credential"
-                                title={`Rotate the credential of ${i.name}`}
-                                confirm="Rotate"
-                                question={
-                                  <p>
-                                    A new {i.kind === "sp" ? "client secret" : "identity header"} is made and shown once; the current one
-                                    stops working at once, so programs signed in with it fail until they get the new one.
-                                  </p>
-                                }
-                                onConfirm={() =>
-                                  action.run(async () => {
-                                    const x = await api.admin<WithCredential>("POST", `/identities/${i.id}/rotate`);
-                                    setCreating(false);
-                                    setShown({ identity: x, why: "Rotated" });
-                                    reload();
-                                  })
-                                }
-                              />
-                              {me ? null : (
-                                <ConfirmButton
-                                  small
-                                  label="Delete"
-                                  title={`Delete ${i.name}`}
-                                  question={
-                                    <p>
-                                      This deletes the {kindLabel(i.kind).toLowerCase()} <strong>{i.name}</strong> with its role assignments
-                                      and access policies. Programs that sign in as it stop working. This cannot be undone.
-                                    </p>
-                                  }
-                                  onConfirm={() => act(() => api.admin("DELETE", `/identities/${i.id}`))}
-                                />
-                              )}
-                            </td>
-                          </tr>
-                        );
-                      })}
-                    </tbody>
-                  </table>
-                </div>
+                    );
+                  })}
+                </ListTable>
               )}
               {pager}
             </>

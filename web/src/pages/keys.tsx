@@ -15,22 +15,23 @@ import {
   ErrorBanner,
   Field,
   Link,
+  ListTable,
   Loading,
   Notice,
+  objectPath,
   PageHeader,
+  parseTags,
   SearchableList,
   Section,
   Show,
   Tags,
   Time,
-  objectPath,
-  parseTags,
+  type Loaded,
   useAction,
   useLoad,
   usePages,
-  type Loaded,
 } from "../ui.tsx";
-import { DeletedList, KEY_TYPES, listAll, useInstanceNow, useSchedule, useView, VersionId, ViewTabs } from "./objects.tsx";
+import { CollectionPage, KEY_TYPES, listAll, useInstanceNow, useSchedule, VersionId } from "./objects.tsx";
 
 interface KeyItem {
   kid: string;
@@ -85,32 +86,16 @@ const keyPage = (vault: string, name: string) => `/vaults/${seg(vault)}/keys/${s
 // ---- The list ----
 
 export function KeysPage({ vault }: { vault: string }) {
-  const can = useCan(vault);
-  const view = useView();
-  const [creating, setCreating] = useState(false);
   return (
-    <>
-      <PageHeader
-        title="Keys"
-        sub={vault}
-        actions={
-          view === "active" && !creating && can("KeyCreate") ? (
-            <Button tone="primary" onClick={() => setCreating(true)}>
-              New key
-            </Button>
-          ) : null
-        }
-      />
-      <ViewTabs vault={vault} collection="keys" view={view} />
-      {view === "deleted" ? (
-        <DeletedList vault={vault} collection="keys" noun="key" />
-      ) : (
-        <>
-          {creating ? <CreateKey vault={vault} onCancel={() => setCreating(false)} /> : null}
-          <KeyList vault={vault} />
-        </>
-      )}
-    </>
+    <CollectionPage
+      vault={vault}
+      title="Keys"
+      collection="keys"
+      noun="key"
+      createOperation="KeyCreate"
+      create={(close) => <CreateKey vault={vault} onCancel={close} />}
+      list={<KeyList vault={vault} />}
+    />
   );
 }
 
@@ -441,66 +426,64 @@ function VersionTable({
       <p class="muted small" aria-live="polite">
         {sorted.length === 1 ? "1 version" : `${sorted.length} versions`}, newest first.
       </p>
-      <div class="table-wrap">
-        <table class="list" aria-label="Versions">
-          <thead>
-            <tr>
-              <th>Version</th>
-              <th>Status</th>
-              <th class="hide-narrow">Created</th>
-              <th class="hide-narrow">Updated</th>
-              <th class="hide-narrow">Not before</th>
-              <th class="hide-narrow">Expires</th>
+      <ListTable
+        label="Versions"
+        head={
+          <>
+            <th>Version</th>
+            <th>Status</th>
+            <th class="hide-narrow">Created</th>
+            <th class="hide-narrow">Updated</th>
+            <th class="hide-narrow">Not before</th>
+            <th class="hide-narrow">Expires</th>
+            {!managed ? (
+              <th>
+                <span class="visually-hidden">Actions</span>
+              </th>
+            ) : null}
+          </>
+        }
+      >
+        {shown.map((v) => {
+          const version = idParts(v.kid).version ?? "";
+          const enabled = v.attributes.enabled !== false;
+          return (
+            <tr key={v.kid} data-version={version}>
+              <td>
+                <VersionId version={version} current={version === current} />
+              </td>
+              <td>
+                <Enabled enabled={v.attributes.enabled} />
+              </td>
+              <td class="hide-narrow">
+                <Time s={v.attributes.created} />
+              </td>
+              <td class="hide-narrow">
+                <Time s={v.attributes.updated} />
+              </td>
+              <td class="hide-narrow">
+                <Time s={v.attributes.nbf} />
+              </td>
+              <td class="hide-narrow">
+                <Time s={v.attributes.exp} empty="never" />
+              </td>
               {!managed ? (
-                <th>
-                  <span class="visually-hidden">Actions</span>
-                </th>
+                <td class="actions-cell">
+                  <button
+                    type="button"
+                    class={enabled ? "btn small danger-ghost" : "btn small"}
+                    disabled={busy}
+                    aria-label={`${enabled ? "Disable" : "Enable"} version ${version}`}
+                    onClick={() => onToggle(version, !enabled)}
+                  >
+                    {enabled ? "Disable" : "Enable"}
+                  </button>
+                </td>
               ) : null}
             </tr>
-          </thead>
-          <tbody>
-            {shown.map((v) => {
-              const version = idParts(v.kid).version ?? "";
-              const enabled = v.attributes.enabled !== false;
-              return (
-                <tr key={v.kid} data-version={version}>
-                  <td>
-                    <VersionId version={version} current={version === current} />
-                  </td>
-                  <td>
-                    <Enabled enabled={v.attributes.enabled} />
-                  </td>
-                  <td class="hide-narrow">
-                    <Time s={v.attributes.created} />
-                  </td>
-                  <td class="hide-narrow">
-                    <Time s={v.attributes.updated} />
-                  </td>
-                  <td class="hide-narrow">
-                    <Time s={v.attributes.nbf} />
-                  </td>
-                  <td class="hide-narrow">
-                    <Time s={v.attributes.exp} empty="never" />
-                  </td>
-                  {!managed ? (
-                    <td class="actions-cell">
-                      <button
-                        type="button"
-                        class={enabled ? "btn small danger-ghost" : "btn small"}
-                        disabled={busy}
-                        aria-label={`${enabled ? "Disable" : "Enable"} version ${version}`}
-                        onClick={() => onToggle(version, !enabled)}
-                      >
-                        {enabled ? "Disable" : "Enable"}
-                      </button>
-                    </td>
-                  ) : null}
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </div>
+          );
+        })}
+      </ListTable>
       {pager}
     </>
   );

@@ -1,6 +1,7 @@
 // What the keys and certificates pages share: the deleted collection (recover, purge), the
 // Active/Deleted switch, the instance's time (the dev clock's, when it runs), and what the
 // scheduler will do to one object.
+import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
 import { api, idParts, type Attributes, type Page } from "../api.ts";
 import { useConsole, useCan } from "../context.ts";
@@ -8,10 +9,13 @@ import { navigate, seg, useRoute } from "../router.ts";
 import {
   allPages,
   Badge,
+  Button,
   ConfirmButton,
   Empty,
   ErrorBanner,
+  ListTable,
   Notice,
+  PageHeader,
   relative,
   Search,
   Show,
@@ -117,90 +121,86 @@ export function DeletedList({ vault, collection, noun }: { vault: string; collec
             </Empty>
           ) : (
             <>
-              <div class="table-wrap">
-                <table class="list">
-                  <thead>
-                    <tr>
-                      <th>Name</th>
-                      <th>Deleted</th>
-                      <th>Purge date</th>
-                      <th class="hide-narrow">Recovery</th>
-                      <th>
-                        <span class="visually-hidden">Actions</span>
-                      </th>
+              <ListTable
+                head={
+                  <>
+                    <th>Name</th>
+                    <th>Deleted</th>
+                    <th>Purge date</th>
+                    <th class="hide-narrow">Recovery</th>
+                    <th>
+                      <span class="visually-hidden">Actions</span>
+                    </th>
+                  </>
+                }
+              >
+                {shown.map((d) => {
+                  const purgeable = (d.attributes.recoveryLevel ?? "").includes("Purgeable");
+                  return (
+                    <tr key={d.recoveryId}>
+                      <td>
+                        <strong>{d.name}</strong>
+                      </td>
+                      <td>
+                        <Time s={d.deletedDate} />
+                      </td>
+                      <td>
+                        <Time s={d.scheduledPurgeDate} />
+                      </td>
+                      <td class="hide-narrow">
+                        {purgeable ? (
+                          <span class="muted small">{d.attributes.recoveryLevel}</span>
+                        ) : (
+                          <Badge tone="info">purge protection</Badge>
+                        )}
+                      </td>
+                      <td class="actions-cell">
+                        <span class="actions">
+                          {can(`${prefix}Recover`) ? (
+                            <button
+                              type="button"
+                              class="btn small"
+                              disabled={action.busy}
+                              aria-label={`Recover ${d.name}`}
+                              onClick={() =>
+                                act(`${d.name} is recovered.`, () =>
+                                  api.kv("POST", vault, `/deleted${collection}/${encodeURIComponent(d.name)}/recover`),
+                                )
+                              }
+                            >
+                              Recover
+                            </button>
+                          ) : null}
+                          {can(`${prefix}Purge`) ? (
+                            <ConfirmButton
+                              small
+                              label="Purge"
+                              title={`Purge ${d.name}?`}
+                              question={
+                                purgeable ? (
+                                  <p>
+                                    The {noun} <strong>{d.name}</strong> and all its versions are removed for good. This cannot be undone.
+                                  </p>
+                                ) : (
+                                  <p>
+                                    This vault has purge protection: Key Vault refuses to purge <strong>{d.name}</strong> before{" "}
+                                    <Time s={d.scheduledPurgeDate} />.
+                                  </p>
+                                )
+                              }
+                              onConfirm={() =>
+                                act(`${d.name} is purged.`, () =>
+                                  api.kv("DELETE", vault, `/deleted${collection}/${encodeURIComponent(d.name)}`),
+                                )
+                              }
+                            />
+                          ) : null}
+                        </span>
+                      </td>
                     </tr>
-                  </thead>
-                  <tbody>
-                    {shown.map((d) => {
-                      const purgeable = (d.attributes.recoveryLevel ?? "").includes("Purgeable");
-                      return (
-                        <tr key={d.recoveryId}>
-                          <td>
-                            <strong>{d.name}</strong>
-                          </td>
-                          <td>
-                            <Time s={d.deletedDate} />
-                          </td>
-                          <td>
-                            <Time s={d.scheduledPurgeDate} />
-                          </td>
-                          <td class="hide-narrow">
-                            {purgeable ? (
-                              <span class="muted small">{d.attributes.recoveryLevel}</span>
-                            ) : (
-                              <Badge tone="info">purge protection</Badge>
-                            )}
-                          </td>
-                          <td class="actions-cell">
-                            <span class="actions">
-                              {can(`${prefix}Recover`) ? (
-                                <button
-                                  type="button"
-                                  class="btn small"
-                                  disabled={action.busy}
-                                  aria-label={`Recover ${d.name}`}
-                                  onClick={() =>
-                                    act(`${d.name} is recovered.`, () =>
-                                      api.kv("POST", vault, `/deleted${collection}/${encodeURIComponent(d.name)}/recover`),
-                                    )
-                                  }
-                                >
-                                  Recover
-                                </button>
-                              ) : null}
-                              {can(`${prefix}Purge`) ? (
-                                <ConfirmButton
-                                  small
-                                  label="Purge"
-                                  title={`Purge ${d.name}?`}
-                                  question={
-                                    purgeable ? (
-                                      <p>
-                                        The {noun} <strong>{d.name}</strong> and all its versions are removed for good. This cannot be
-                                        undone.
-                                      </p>
-                                    ) : (
-                                      <p>
-                                        This vault has purge protection: Key Vault refuses to purge <strong>{d.name}</strong> before{" "}
-                                        <Time s={d.scheduledPurgeDate} />.
-                                      </p>
-                                    )
-                                  }
-                                  onConfirm={() =>
-                                    act(`${d.name} is purged.`, () =>
-                                      api.kv("DELETE", vault, `/deleted${collection}/${encodeURIComponent(d.name)}`),
-                                    )
-                                  }
-                                />
-                              ) : null}
-                            </span>
-                          </td>
-                        </tr>
-                      );
-                    })}
-                  </tbody>
-                </table>
-              </div>
+                  );
+                })}
+              </ListTable>
               {pager}
             </>
           )
@@ -321,5 +321,56 @@ export function VersionId({ version, current }: { version: string | undefined; c
       <code title={version}>{version ? version.slice(0, 12) : "—"}</code>
       {current ? <Badge tone="info">current</Badge> : null}
     </span>
+  );
+}
+
+/**
+ * A collection's page (keys, certificates): its title, New (when the identity may create),
+ * the Active/Deleted switch, and the list or the deleted list.
+ */
+export function CollectionPage({
+  vault,
+  title,
+  collection,
+  noun,
+  createOperation,
+  create,
+  list,
+}: {
+  vault: string;
+  title: string;
+  collection: "keys" | "certificates";
+  noun: string;
+  /** The operation New performs, e.g. KeyCreate: offered only to whom may. */
+  createOperation: string;
+  create: (close: () => void) => ComponentChildren;
+  list: ComponentChildren;
+}) {
+  const can = useCan(vault);
+  const view = useView();
+  const [creating, setCreating] = useState(false);
+  return (
+    <>
+      <PageHeader
+        title={title}
+        sub={vault}
+        actions={
+          view === "active" && !creating && can(createOperation) ? (
+            <Button tone="primary" onClick={() => setCreating(true)}>
+              New {noun}
+            </Button>
+          ) : null
+        }
+      />
+      <ViewTabs vault={vault} collection={collection} view={view} />
+      {view === "deleted" ? (
+        <DeletedList vault={vault} collection={collection} noun={noun} />
+      ) : (
+        <>
+          {creating ? create(() => setCreating(false)) : null}
+          {list}
+        </>
+      )}
+    </>
   );
 }

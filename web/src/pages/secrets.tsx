@@ -15,6 +15,7 @@ import {
   ErrorBanner,
   Field,
   Link,
+  ListTable,
   Notice,
   objectPath,
   PageHeader,
@@ -238,58 +239,55 @@ function DeletedSecrets({
             </Empty>
           ) : (
             <>
-              <div class="table-wrap">
-                <table class="list" aria-label="Deleted secrets">
-                  <thead>
-                    <tr>
-                      <th>Name</th>
-                      <th>Deleted</th>
-                      <th class="hide-narrow">Purged on</th>
-                      <th />
+              <ListTable
+                label="Deleted secrets"
+                head={
+                  <>
+                    <th>Name</th>
+                    <th>Deleted</th>
+                    <th class="hide-narrow">Purged on</th>
+                    <th />
+                  </>
+                }
+              >
+                {shown.map((s) => {
+                  const { name } = idParts(s.id);
+                  return (
+                    <tr key={s.id}>
+                      <td>{name}</td>
+                      <td>
+                        <Time s={s.deletedDate} />
+                      </td>
+                      <td class="hide-narrow">
+                        <Time s={s.scheduledPurgeDate} />
+                      </td>
+                      <td class="actions-cell">
+                        {can("SecretRecover") ? (
+                          <Button
+                            tone="ghost"
+                            onClick={async () => {
+                              if (await action.run(() => api.kv("POST", vault, `/deletedsecrets/${encodeURIComponent(name)}/recover`)))
+                                changed();
+                            }}
+                          >
+                            Recover
+                          </Button>
+                        ) : null}{" "}
+                        {can("SecretPurge") ? (
+                          <ConfirmButton
+                            label="Purge"
+                            small
+                            question={<p>Purge {name} for good? It cannot be recovered afterwards.</p>}
+                            onConfirm={async () => {
+                              if (await action.run(() => api.kv("DELETE", vault, `/deletedsecrets/${encodeURIComponent(name)}`))) changed();
+                            }}
+                          />
+                        ) : null}
+                      </td>
                     </tr>
-                  </thead>
-                  <tbody>
-                    {shown.map((s) => {
-                      const { name } = idParts(s.id);
-                      return (
-                        <tr key={s.id}>
-                          <td>{name}</td>
-                          <td>
-                            <Time s={s.deletedDate} />
-                          </td>
-                          <td class="hide-narrow">
-                            <Time s={s.scheduledPurgeDate} />
-                          </td>
-                          <td class="actions-cell">
-                            {can("SecretRecover") ? (
-                              <Button
-                                tone="ghost"
-                                onClick={async () => {
-                                  if (await action.run(() => api.kv("POST", vault, `/deletedsecrets/${encodeURIComponent(name)}/recover`)))
-                                    changed();
-                                }}
-                              >
-                                Recover
-                              </Button>
-                            ) : null}{" "}
-                            {can("SecretPurge") ? (
-                              <ConfirmButton
-                                label="Purge"
-                                small
-                                question={<p>Purge {name} for good? It cannot be recovered afterwards.</p>}
-                                onConfirm={async () => {
-                                  if (await action.run(() => api.kv("DELETE", vault, `/deletedsecrets/${encodeURIComponent(name)}`)))
-                                    changed();
-                                }}
-                              />
-                            ) : null}
-                          </td>
-                        </tr>
-                      );
-                    })}
-                  </tbody>
-                </table>
-              </div>
+                  );
+                })}
+              </ListTable>
               {pager}
             </>
           )
@@ -416,61 +414,59 @@ export function SecretPage({ vault, name }: { vault: string; name: string }) {
         <Show loaded={versions}>
           {(all) => (
             <>
-              <div class="table-wrap">
-                <table class="list" aria-label="Versions">
-                  <thead>
-                    <tr>
-                      <th>Version</th>
-                      <th>Status</th>
-                      <th class="hide-narrow">Created</th>
-                      <th class="hide-narrow">Expires</th>
-                      <th>Value</th>
-                      <th />
+              <ListTable
+                label="Versions"
+                head={
+                  <>
+                    <th>Version</th>
+                    <th>Status</th>
+                    <th class="hide-narrow">Created</th>
+                    <th class="hide-narrow">Expires</th>
+                    <th>Value</th>
+                    <th />
+                  </>
+                }
+              >
+                {shown.map((v) => {
+                  const version = idParts(v.id).version ?? "";
+                  return (
+                    <tr key={v.id} data-version={version}>
+                      <td>
+                        <code title={version}>{version.slice(0, 12)}…</code>
+                        {all[0]?.id === v.id ? (
+                          <>
+                            {" "}
+                            <Badge tone="info">current</Badge>
+                          </>
+                        ) : null}
+                      </td>
+                      <td>
+                        <Enabled enabled={v.attributes.enabled} />
+                      </td>
+                      <td class="hide-narrow">
+                        <Time s={v.attributes.created} />
+                      </td>
+                      <td class="hide-narrow">
+                        <Time s={v.attributes.exp} empty="never" />
+                      </td>
+                      <td>
+                        <ValueCell key={`${version}-${round}`} vault={vault} name={name} version={version} />
+                      </td>
+                      <td class="actions-cell">
+                        {v.managed || !can("SecretUpdate") ? null : v.attributes.enabled === false ? (
+                          <Button tone="ghost" onClick={() => setEnabled(version, true)}>
+                            Enable
+                          </Button>
+                        ) : (
+                          <Button tone="ghost" onClick={() => setEnabled(version, false)}>
+                            Disable
+                          </Button>
+                        )}
+                      </td>
                     </tr>
-                  </thead>
-                  <tbody>
-                    {shown.map((v) => {
-                      const version = idParts(v.id).version ?? "";
-                      return (
-                        <tr key={v.id} data-version={version}>
-                          <td>
-                            <code title={version}>{version.slice(0, 12)}…</code>
-                            {all[0]?.id === v.id ? (
-                              <>
-                                {" "}
-                                <Badge tone="info">current</Badge>
-                              </>
-                            ) : null}
-                          </td>
-                          <td>
-                            <Enabled enabled={v.attributes.enabled} />
-                          </td>
-                          <td class="hide-narrow">
-                            <Time s={v.attributes.created} />
-                          </td>
-                          <td class="hide-narrow">
-                            <Time s={v.attributes.exp} empty="never" />
-                          </td>
-                          <td>
-                            <ValueCell key={`${version}-${round}`} vault={vault} name={name} version={version} />
-                          </td>
-                          <td class="actions-cell">
-                            {v.managed || !can("SecretUpdate") ? null : v.attributes.enabled === false ? (
-                              <Button tone="ghost" onClick={() => setEnabled(version, true)}>
-                                Enable
-                              </Button>
-                            ) : (
-                              <Button tone="ghost" onClick={() => setEnabled(version, false)}>
-                                Disable
-                              </Button>
-                            )}
-                          </td>
-                        </tr>
-                      );
-                    })}
-                  </tbody>
-                </table>
-              </div>
+                  );
+                })}
+              </ListTable>
               {pager}
             </>
           )}

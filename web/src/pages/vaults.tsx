@@ -11,6 +11,7 @@ import {
   ErrorBanner,
   Field,
   Link,
+  ListTable,
   Notice,
   PageHeader,
   Section,
@@ -111,36 +112,33 @@ export function VaultsPage() {
           list.length === 0 ? (
             <Empty title="No vaults to show.">{admin ? "Create one with New vault." : "Ask an administrator for a role on a vault."}</Empty>
           ) : (
-            <div class="table-wrap">
-              <table class="list">
-                <thead>
-                  <tr>
-                    <th>Name</th>
-                    <th class="hide-narrow">Vault URL</th>
-                    <th>Authorization</th>
-                    {admin ? <th class="hide-narrow">Retention</th> : null}
-                    {admin ? <th class="hide-narrow">Purge protection</th> : null}
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.map((v) => (
-                    <tr key={v.name}>
-                      <td>
-                        <Link to={`/vaults/${seg(v.name)}/secrets`}>{v.name}</Link>
-                      </td>
-                      <td class="hide-narrow">
-                        <code>{v.url}</code> <Copyable text={v.url} />
-                      </td>
-                      <td>{v.authorization === "rbac" ? "Azure RBAC" : "Access policies"}</td>
-                      {admin ? <td class="hide-narrow">{v.retentionDays} days</td> : null}
-                      {admin ? (
-                        <td class="hide-narrow">{v.purgeProtection ? <Badge tone="info">on</Badge> : <span class="muted">off</span>}</td>
-                      ) : null}
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <ListTable
+              head={
+                <>
+                  <th>Name</th>
+                  <th class="hide-narrow">Vault URL</th>
+                  <th>Authorization</th>
+                  {admin ? <th class="hide-narrow">Retention</th> : null}
+                  {admin ? <th class="hide-narrow">Purge protection</th> : null}
+                </>
+              }
+            >
+              {list.map((v) => (
+                <tr key={v.name}>
+                  <td>
+                    <Link to={`/vaults/${seg(v.name)}/secrets`}>{v.name}</Link>
+                  </td>
+                  <td class="hide-narrow">
+                    <code>{v.url}</code> <Copyable text={v.url} />
+                  </td>
+                  <td>{v.authorization === "rbac" ? "Azure RBAC" : "Access policies"}</td>
+                  {admin ? <td class="hide-narrow">{v.retentionDays} days</td> : null}
+                  {admin ? (
+                    <td class="hide-narrow">{v.purgeProtection ? <Badge tone="info">on</Badge> : <span class="muted">off</span>}</td>
+                  ) : null}
+                </tr>
+              ))}
+            </ListTable>
           )
         }
       </Show>
