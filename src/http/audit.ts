@@ -41,6 +41,12 @@ function finished(req: FastifyRequest, reply: FastifyReply, { clock, tenantId }:
   };
 }
 
+/** Writes the line of a request whose connection was dropped without an answer (an injected fault): a Failure, status 0. */
+export function auditDropped(req: FastifyRequest, reply: FastifyReply, deps: RequestAuditDeps, message: string): boolean {
+  const line = requestEvent({ ...finished(req, reply, deps), status: 0, errorMessage: message });
+  return deps.audit.record({ ...line, resultType: "Failure", resultSignature: "ConnectionDropped" });
+}
+
 /**
  * Fail-closed auditing of every request in the scope it is added to (the vault and admin
  * planes): its AuditEvent line is handed to the OS before the answer is sent. While the log

@@ -9,6 +9,8 @@ import { KvError, notFound, vaultNotFound } from "../kernel/errors.ts";
 import { DEFAULT_VAULT, type Vault, type Vaults } from "../vault/vaults.ts";
 import { checkApiVersion } from "./apiVersion.ts";
 import { auditRequests } from "./audit.ts";
+import type { Faults } from "../faults/faults.ts";
+import { injectFault } from "./faults.ts";
 import { authenticate, challengeHeader, vaultResource } from "./auth.ts";
 import { hostnameOf, originOf, vaultNameOf } from "./routing.ts";
 
@@ -53,6 +55,8 @@ export interface PipelineDeps {
   clock: Clock;
   /** Stands for the subscription in audit lines' resource ids. */
   tenantId: string;
+  /** Fault-injection rules (a test tool), applied once a request is authorized. */
+  faults?: Faults;
 }
 
 /** The request properties the planes set, declared once on the root instance. */
@@ -108,12 +112,12 @@ export function vaultPlane(deps: PipelineDeps, routes: (plane: FastifyInstance) 
       req.vault = vault;
       req.principal = await callerOf(req, reply, deps);
       req.apiVersion = checkApiVersion((req.query as Record<string, unknown>)["api-version"]);
-      await deps.access.authorize(
-        req.principal,
-        vault,
-        operation(req.routeOptions.config.operation!),
-        (req.params as { name?: string }).name,
-      );
+      const name = (req.params as { name?: string }).name;
+      const op = operation(req.routeOptions.config.operation!);
+      await deps.access.authorize(req.principal, vault, op, name);
+      // An injected fault answers instead of the handler, once the audit line can name the caller and the operation.
+      const fault = deps.faults?.match({ vault: vault.name, operation: op.name, method: req.method, name });
+      if (fault) return injectFault(req, reply, fault, deps);
     });
     routes(plane);
   };

@@ -5,6 +5,8 @@ import { fileURLToPath } from "node:url";
 import type { Server as HttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { adminRoutes } from "../api/admin.ts";
+import { faultRoutes } from "../api/faults.ts";
+import { Faults } from "../faults/faults.ts";
 import { armRoutes } from "../api/arm.ts";
 import { healthRoutes, metricsRoute } from "../api/health.ts";
 import { certificateRoutes } from "../api/certificates.ts";
@@ -128,6 +130,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const { vaults, identities, access, secrets, keys, certificates, certificateSettings, subscriptions, upcoming, devClock } = instance;
+  // Fault-injection rules: in this process's memory only (a test tool).
+  const faults = new Faults(instance.clock, metrics.faults);
   const pipeline: PipelineDeps = {
     dnsSuffix: config.dnsSuffix,
     tokens,
@@ -137,6 +141,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     audit,
     clock: instance.clock,
     tenantId: instance.tenantId,
+    faults,
   };
   await app.register(
     vaultPlane(pipeline, (plane) => {
@@ -150,6 +155,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(
     adminPlane(pipeline, (plane) => {
       if (config.console) consoleLinkRoute(plane, sessions, identities);
+      faultRoutes(plane, faults);
       adminRoutes(plane, {
         vaults,
         secrets,

@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { DeliveryObserver } from "../events/delivery.ts";
+import type { FaultObserver } from "../faults/faults.ts";
 import type { RequestOutcome } from "../http/observe.ts";
 import type { TokenObserver } from "../identity/tokens.ts";
 import type { CacheObserver } from "../kernel/cache.ts";
@@ -50,6 +51,12 @@ export class Metrics {
     name: "lockbox_http_requests_throttled_total",
     help: "Requests answered 429 (throttled), by operation.",
     labelNames: ["operation"] as const,
+    registers: [this.registry],
+  });
+  private readonly faultsInjected = new Counter({
+    name: "lockbox_faults_injected_total",
+    help: "Faults injected by fault rules, by answer (429, 500, 502, 503, 408, drop).",
+    labelNames: ["status"] as const,
     registers: [this.registry],
   });
   private readonly commitSeconds = new Histogram({
@@ -127,6 +134,8 @@ export class Metrics {
       this.groupWrites.observe(writes);
     },
   };
+
+  readonly faults: FaultObserver = (status) => this.faultsInjected.inc({ status: String(status) });
 
   readonly cache: CacheObserver = (cache, hit) => (hit ? this.cacheHits : this.cacheMisses).inc({ cache });
 
