@@ -10,6 +10,7 @@ import { eventCommands } from "./events.ts";
 import { objectCommands } from "./objects.ts";
 import { seedCommands } from "./seed.ts";
 import { consoleCommands } from "./console.ts";
+import { faultCommands } from "./faults.ts";
 
 // Every file Lockbox makes (database, WAL, keys, server state) is its user's alone.
 process.umask(0o077);
@@ -36,6 +37,7 @@ eventCommands(program);
 objectCommands(program);
 seedCommands(program);
 consoleCommands(program);
+faultCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`lockbox: ${e instanceof KvError || e instanceof Error ? e.message : String(e)}`);
