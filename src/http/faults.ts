@@ -19,7 +19,8 @@ export async function injectFault(
   if (fault.status === "drop") {
     reply.hijack();
     auditDropped(req, reply, deps, `Lockbox dropped the connection without an answer: a fault injected by rule ${fault.ruleId}.`);
-    req.raw.socket.destroy();
+    // The response destroys its socket (and, under fastify.inject, ends the injected request with an error).
+    reply.raw.destroy();
     return reply;
   }
   const { code, message } = faultError(fault.status, fault.ruleId);
