@@ -7,6 +7,8 @@ import type { Tokens } from "../identity/tokens.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { KvError, notFound, vaultNotFound } from "../kernel/errors.ts";
 import { DEFAULT_VAULT, type Vault, type Vaults } from "../vault/vaults.ts";
+import { throttled } from "../throttle/rule.ts";
+import type { RequestThrottle } from "../throttle/requests.ts";
 import { checkApiVersion } from "./apiVersion.ts";
 import { auditRequests } from "./audit.ts";
 import { authenticate, challengeHeader, vaultResource } from "./auth.ts";
@@ -53,6 +55,8 @@ export interface PipelineDeps {
   clock: Clock;
   /** Stands for the subscription in audit lines' resource ids. */
   tenantId: string;
+  /** `--throttle azure`: requests beyond Azure's budgets are answered 429 before their handler runs. */
+  throttle?: { requests: RequestThrottle; retryAfterSeconds?: number };
 }
 
 /** The request properties the planes set, declared once on the root instance. */
@@ -115,6 +119,16 @@ export function vaultPlane(deps: PipelineDeps, routes: (plane: FastifyInstance) 
         (req.params as { name?: string }).name,
       );
     });
+    const throttle = deps.throttle;
+    // After authorization and the body's checks, before the handler: a throttled request writes nothing.
+    if (throttle) {
+      plane.addHook("preHandler", async (req, reply) => {
+        const name = (req.params as { name?: string }).name;
+        if (await throttle.requests.admit(req.vault.name, req.routeOptions.config.operation!, name, req.body)) return;
+        if (throttle.retryAfterSeconds !== undefined) void reply.header("retry-after", String(throttle.retryAfterSeconds));
+        throw throttled();
+      });
+    }
     routes(plane);
   };
 }
