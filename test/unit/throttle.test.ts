@@ -2,6 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { DevClock } from "../../src/kernel/clock.ts";
 import { RequestThrottle, type KeyShapes } from "../../src/throttle/requests.ts";
+import { throttleOf } from "../../src/server/config.ts";
 import { bucketOf, keyCost, scaled, ThrottleRule, throttled, type Bucket } from "../../src/throttle/rule.ts";
 
 /** A dev clock at the start of a 10-second window, so a test's requests all fall in one. */
@@ -135,5 +136,20 @@ describe("a request's cost", () => {
     assert.ok(await requests.admit("w", "KeyCreate", "a", { kty: "EC" }));
     assert.ok(await requests.admit("w", "KeyImport", "b", { key: { kty: "RSA" } }));
     assert.equal(await requests.admit("w", "KeyImport", "c", { key: { kty: "RSA" } }), false);
+  });
+});
+
+describe("the throttle flags", () => {
+  test("--throttle is off unless azure; --throttle-retry-after omit or whole seconds; --throttle-scale a positive factor", () => {
+    assert.equal(throttleOf({}, {}), undefined);
+    assert.equal(throttleOf({ throttle: "off", throttleScale: "0.01" }, {}), undefined);
+    assert.deepEqual(throttleOf({ throttle: "azure" }, {}), { scale: 1, retryAfterSeconds: undefined });
+    assert.deepEqual(throttleOf({}, { LOCKBOX_THROTTLE: "azure", LOCKBOX_THROTTLE_RETRY_AFTER: "5", LOCKBOX_THROTTLE_SCALE: "0.5" }), {
+      scale: 0.5,
+      retryAfterSeconds: 5,
+    });
+    assert.throws(() => throttleOf({ throttle: "random" }, {}), /invalid throttle mode: random/);
+    assert.throws(() => throttleOf({ throttle: "azure", throttleRetryAfter: "1.5" }, {}), /invalid throttle Retry-After/);
+    assert.throws(() => throttleOf({ throttle: "azure", throttleScale: "0" }, {}), /invalid throttle scale/);
   });
 });
