@@ -55,8 +55,8 @@ export interface PipelineDeps {
   clock: Clock;
   /** Stands for the subscription in audit lines' resource ids. */
   tenantId: string;
-  /** `--throttle azure`: requests beyond Azure's budgets are answered 429 before their handler runs. */
-  throttle?: { requests: RequestThrottle; retryAfterSeconds?: number };
+  /** `--throttle azure` (on) or a vault's own setting: requests beyond Azure's budgets are answered 429 before their handler runs. */
+  throttle?: { on: boolean; requests: RequestThrottle; retryAfterSeconds?: number };
 }
 
 /** The request properties the planes set, declared once on the root instance. */
@@ -123,6 +123,7 @@ export function vaultPlane(deps: PipelineDeps, routes: (plane: FastifyInstance) 
     // After authorization and the body's checks, before the handler: a throttled request writes nothing.
     if (throttle) {
       plane.addHook("preHandler", async (req, reply) => {
+        if (!(req.vault.throttle ? req.vault.throttle === "azure" : throttle.on)) return;
         const name = (req.params as { name?: string }).name;
         if (await throttle.requests.admit(req.vault.name, req.routeOptions.config.operation!, name, req.body)) return;
         if (throttle.retryAfterSeconds !== undefined) void reply.header("retry-after", String(throttle.retryAfterSeconds));

@@ -139,7 +139,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     audit,
     clock: instance.clock,
     tenantId: instance.tenantId,
-    throttle: config.throttle && {
+    throttle: {
+      on: config.throttle.on,
       requests: new RequestThrottle(
         new ThrottleRule(instance.clock, config.throttle.scale),
         async (vault, name) => {

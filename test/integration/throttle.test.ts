@@ -40,6 +40,18 @@ async function newVault(name: string, server: Lockbox = lockbox): Promise<string
   return server.vaultUrl(name);
 }
 
+/** PATCH /lockbox/v1/vaults/NAME {"throttle": mode}: the vault's own throttling, whatever the server's. */
+async function throttleVault(name: string, mode: "azure" | "off", server: Lockbox = lockbox): Promise<void> {
+  const r = await raw(server, {
+    method: "PATCH",
+    path: `/lockbox/v1/vaults/${name}`,
+    body: { throttle: mode },
+    token: await developerToken(server),
+  });
+  assert.equal(r.status, 200, `PATCH /lockbox/v1/vaults/${name}: ${r.status} ${r.text}`);
+  assert.equal(r.json.throttle, mode);
+}
+
 type Policy = NonNullable<SecretClientOptions["additionalPolicies"]>[number]["policy"];
 
 /** Counts what each attempt (each retry too) was answered, by status. */
@@ -161,15 +173,29 @@ describe("--throttle azure", () => {
   });
 });
 
+describe("a vault's own throttling", () => {
+  test('PATCH {"throttle":"off"} exempts a vault from the server\'s --throttle azure', async () => {
+    const client = new SecretClient(await newVault("exempt"), credential);
+    await throttleVault("exempt", "off");
+    await freshWindow();
+    for (let n = 0; n < 5; n++) await client.setSecret("s", "v");
+    for (let n = 0; n < 50; n++) await client.getSecret("s");
+    await throttleVault("exempt", "azure");
+    await freshWindow();
+    assert.equal(await untilThrottled(() => client.getSecret("s")), 40);
+  });
+});
+
 describe("--throttle-retry-after 1", () => {
-  test("each 429 has Retry-After: 1, and the JS SDK retries it: once the window has moved on, the retry succeeds", async () => {
-    const server = await startLockbox({ args: [...THROTTLE, "--throttle-retry-after", "1"] });
+  test("on a server without --throttle, a vault throttled on its own: each 429 has Retry-After: 1, and the JS SDK retries it, with success once the window has moved on", async () => {
+    const server = await startLockbox({ args: ["--dev-clock", "--throttle-scale", "0.01", "--throttle-retry-after", "1"] });
     try {
       // The developer identity of this second server (DefaultAzureCredential keeps the first one's token).
       const credential: TokenCredential = {
         getToken: async () => ({ token: await developerToken(server), expiresOnTimestamp: Date.now() + 600_000 }),
       };
       const url = await newVault("retried", server);
+      await throttleVault("retried", "azure", server);
       let moved = false;
       const seen: number[] = [];
       const policy: Policy = {
@@ -197,6 +223,9 @@ describe("--throttle-retry-after 1", () => {
         [200, 200, 200, 429, 200],
       );
       assert.equal((await client.getSecret("s4")).value, "retried");
+
+      const unthrottled = new SecretClient(server.vaultUrl(), credential);
+      for (let n = 0; n < 5; n++) await unthrottled.setSecret("s", "v");
     } finally {
       await stopOrKill(server);
       removeDataDir(server.dataDir);

@@ -140,11 +140,12 @@ describe("a request's cost", () => {
 });
 
 describe("the throttle flags", () => {
-  test("--throttle is off unless azure; --throttle-retry-after omit or whole seconds; --throttle-scale a positive factor", () => {
-    assert.equal(throttleOf({}, {}), undefined);
-    assert.equal(throttleOf({ throttle: "off", throttleScale: "0.01" }, {}), undefined);
-    assert.deepEqual(throttleOf({ throttle: "azure" }, {}), { scale: 1, retryAfterSeconds: undefined });
+  test("--throttle is off unless azure (the scale and Retry-After still serve vaults throttled on their own); --throttle-retry-after omit or whole seconds; --throttle-scale a positive factor", () => {
+    assert.deepEqual(throttleOf({}, {}), { on: false, scale: 1, retryAfterSeconds: undefined });
+    assert.deepEqual(throttleOf({ throttle: "off", throttleScale: "0.01" }, {}), { on: false, scale: 0.01, retryAfterSeconds: undefined });
+    assert.deepEqual(throttleOf({ throttle: "azure" }, {}), { on: true, scale: 1, retryAfterSeconds: undefined });
     assert.deepEqual(throttleOf({}, { LOCKBOX_THROTTLE: "azure", LOCKBOX_THROTTLE_RETRY_AFTER: "5", LOCKBOX_THROTTLE_SCALE: "0.5" }), {
+      on: true,
       scale: 0.5,
       retryAfterSeconds: 5,
     });
