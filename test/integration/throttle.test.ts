@@ -8,8 +8,9 @@ import { CryptographyClient, KeyClient, type KeyVaultKey } from "@azure/keyvault
 import { SecretClient, type SecretClientOptions } from "@azure/keyvault-secrets";
 import { advanceClock, clockNow } from "../helpers/clock.ts";
 import { developerToken, raw } from "../helpers/http.ts";
-import { type Lockbox, removeDataDir, serveForFile, startLockbox, stopOrKill } from "../helpers/server.ts";
+import { cli, type Lockbox, removeDataDir, serveForFile, startLockbox, stopOrKill } from "../helpers/server.ts";
 import { rejectsWith } from "../helpers/sdk.ts";
+import { eventually } from "../helpers/wait.ts";
 
 // Issue 16's throttling: `lockbox serve --throttle azure` answers 429 as Azure does once a
 // vault's (or the instance's) budget for the 10-second window is spent. With
@@ -174,15 +175,20 @@ describe("--throttle azure", () => {
 });
 
 describe("a vault's own throttling", () => {
-  test('PATCH {"throttle":"off"} exempts a vault from the server\'s --throttle azure', async () => {
+  test('PATCH {"throttle":"off"} exempts a vault from the server\'s --throttle azure; lockbox vault throttle NAME azure puts it back', async () => {
     const client = new SecretClient(await newVault("exempt"), credential);
     await throttleVault("exempt", "off");
     await freshWindow();
     for (let n = 0; n < 5; n++) await client.setSecret("s", "v");
     for (let n = 0; n < 50; n++) await client.getSecret("s");
-    await throttleVault("exempt", "azure");
-    await freshWindow();
-    assert.equal(await untilThrottled(() => client.getSecret("s")), 40);
+    // And back, with the CLI beside the running server (which sees it within its vault cache's second).
+    const r = cli(["vault", "throttle", "exempt", "azure", "--data-dir", lockbox.dataDir]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /vault exempt is now throttled: azure/);
+    await eventually("the server throttles the vault again", 5000, async () => {
+      await freshWindow();
+      assert.equal(await untilThrottled(() => client.getSecret("s")), 40);
+    });
   });
 });
 
