@@ -126,7 +126,11 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   const vaultUpdateSchema = {
     type: "object",
     additionalProperties: false,
-    properties: { authorization: authorizationSchema, purgeProtection: { type: "boolean" } },
+    properties: {
+      authorization: authorizationSchema,
+      purgeProtection: { type: "boolean" },
+      throttle: { type: "string", enum: ["azure", "off"] },
+    },
   } as const;
   type Authorization = "rbac" | "access-policies";
   const rbacOf = (authorization: Authorization | undefined): boolean | undefined =>
@@ -149,9 +153,9 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     "/lockbox/v1/vaults/:vault",
     { config: { adminOperation: "VaultUpdate" }, schema: { body: vaultUpdateSchema } },
     async (req) => {
-      const b = (req.body ?? {}) as { authorization?: Authorization; purgeProtection?: boolean };
+      const b = (req.body ?? {}) as { authorization?: Authorization; purgeProtection?: boolean; throttle?: "azure" | "off" };
       return vaultWire(
-        await vaults.update(p(req).vault, { rbac: rbacOf(b.authorization), purgeProtection: b.purgeProtection }),
+        await vaults.update(p(req).vault, { rbac: rbacOf(b.authorization), purgeProtection: b.purgeProtection, throttle: b.throttle }),
         publicOrigin,
       );
     },

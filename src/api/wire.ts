@@ -52,6 +52,8 @@ export interface VaultWire {
   retentionDays: number;
   purgeProtection: boolean;
   authorization: "rbac" | "access-policies";
+  /** Present when the vault has its own throttling. */
+  throttle?: "azure" | "off";
 }
 
 export const vaultWire = (v: Vault, origin: (vault: string) => string): VaultWire => ({
@@ -61,6 +63,7 @@ export const vaultWire = (v: Vault, origin: (vault: string) => string): VaultWir
   retentionDays: v.retentionDays,
   purgeProtection: v.purgeProtection,
   authorization: v.rbac ? "rbac" : "access-policies",
+  ...(v.throttle ? { throttle: v.throttle } : {}),
 });
 
 /**

@@ -59,6 +59,20 @@ export function serveCommands(program: Command): void {
       "--in-memory",
       "keep the store in memory, gone when the server stops (tests); without --data-dir, also the TLS files, in a temporary data directory removed at exit",
     )
+    .addOption(
+      new Option(
+        "--throttle <mode>",
+        "azure: answer 429 as Azure would at this load, per vault and instance-wide (env LOCKBOX_THROTTLE, default off)",
+      ).choices(["azure", "off"]),
+    )
+    .option(
+      "--throttle-retry-after <seconds>",
+      "omit (as Azure) or a Retry-After in seconds on each 429 (env LOCKBOX_THROTTLE_RETRY_AFTER, default omit)",
+    )
+    .option(
+      "--throttle-scale <factor>",
+      "multiply every throttling budget, e.g. 0.01 for 40 instead of 4,000 (env LOCKBOX_THROTTLE_SCALE, default 1)",
+    )
     .option("--init", "begin a new instance on an empty store, even though a root key was given or the data directory names an instance")
     .action(async (opts: ConfigFlags & { seed?: string }) => {
       const temporary = opts.inMemory && opts.dataDir === undefined && !process.env.LOCKBOX_DATA_DIR;

@@ -67,6 +67,17 @@ export function vaultCommands(program: Command): void {
       });
     });
   vault
+    .command("throttle <name> <mode>")
+    .description("throttle a vault as Azure would (azure) or not at all (off), whatever lockbox serve --throttle says")
+    .addOption(dataDirOption())
+    .action(async (name: string, mode: string, opts: { dataDir?: string }) => {
+      if (mode !== "azure" && mode !== "off") throw new Error("the mode is azure or off");
+      await withInstance(opts.dataDir, async (i, audited) => {
+        await audited("VaultUpdateThrottle", { vault: name, command: "vault throttle" }, () => i.vaults.update(name, { throttle: mode }));
+        console.log(`vault ${name.toLowerCase()} is now throttled: ${mode}`);
+      });
+    });
+  vault
     .command("delete <name>")
     .description("delete a vault and everything in it, for good")
     .option("--yes", "do not ask")

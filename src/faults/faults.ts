@@ -1,3 +1,4 @@
+import { THROTTLED_MESSAGE } from "../kernel/errors.ts";
 import { randomInt } from "node:crypto";
 import { OPERATIONS } from "../authz/operations.ts";
 import type { Clock } from "../kernel/clock.ts";
@@ -240,7 +241,7 @@ function matches(r: FaultRule, t: FaultTarget): boolean {
 const FAULT_CODES: Record<Exclude<FaultAnswer, "drop">, { code: string; message: string }> = {
   429: {
     code: "Throttled",
-    message: "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached",
+    message: THROTTLED_MESSAGE,
   },
   500: { code: "InternalServerError", message: "The server encountered an internal error." },
   502: { code: "BadGateway", message: "The gateway received an invalid answer from the service." },

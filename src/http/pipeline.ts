@@ -5,8 +5,9 @@ import { operation } from "../authz/operations.ts";
 import type { Identities } from "../identity/identities.ts";
 import type { Tokens } from "../identity/tokens.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
-import { KvError, notFound, vaultNotFound } from "../kernel/errors.ts";
+import { KvError, notFound, throttled, vaultNotFound } from "../kernel/errors.ts";
 import { DEFAULT_VAULT, type Vault, type Vaults } from "../vault/vaults.ts";
+import type { RequestThrottle } from "../throttle/requests.ts";
 import { checkApiVersion } from "./apiVersion.ts";
 import { auditRequests } from "./audit.ts";
 import type { Faults } from "../faults/faults.ts";
@@ -57,6 +58,8 @@ export interface PipelineDeps {
   tenantId: string;
   /** Fault-injection rules (a test tool), applied once a request is authorized. */
   faults?: Faults;
+  /** `--throttle azure` (on) or a vault's own setting: requests beyond Azure's budgets are answered 429 before their handler runs. */
+  throttle?: { on: boolean; requests: RequestThrottle; retryAfterSeconds?: number };
 }
 
 /** The request properties the planes set, declared once on the root instance. */
@@ -119,6 +122,17 @@ export function vaultPlane(deps: PipelineDeps, routes: (plane: FastifyInstance) 
       const fault = deps.faults?.match({ vault: vault.name, operation: op.name, method: req.method, name });
       if (fault) return injectFault(req, reply, fault, deps);
     });
+    const throttle = deps.throttle;
+    // After authorization and the body's checks, before the handler: a throttled request writes nothing.
+    if (throttle) {
+      plane.addHook("preHandler", async (req, reply) => {
+        if (!(req.vault.throttle ? req.vault.throttle === "azure" : throttle.on)) return;
+        const name = (req.params as { name?: string }).name;
+        if (await throttle.requests.admit(req.vault.name, req.routeOptions.config.operation!, name, req.body)) return;
+        if (throttle.retryAfterSeconds !== undefined) void reply.header("retry-after", String(throttle.retryAfterSeconds));
+        throw throttled();
+      });
+    }
     routes(plane);
   };
 }

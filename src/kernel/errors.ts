@@ -36,3 +36,9 @@ export const notFound = (code: string, message: string): KvError => new KvError(
 /** The one wording of a vault that does not exist, wherever it is looked up. */
 export const vaultNotFound = (name: string): KvError =>
   notFound("VaultNotFound", `The vault '${name}' does not exist on this Lockbox server. Create it with: lockbox vault create ${name}`);
+
+/** Azure's message for a throttled request, word for word (as captured in dotnet/sign#403 and AzureSignTool#219). */
+export const THROTTLED_MESSAGE = "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached";
+
+/** Azure's answer to a throttled request: 429 Throttled. */
+export const throttled = (): KvError => new KvError(429, "Throttled", THROTTLED_MESSAGE);

@@ -24,6 +24,8 @@ import { adminPlane, decoratePipeline, vaultPlane, type PipelineDeps } from "../
 import { observeRequests } from "../http/observe.ts";
 import { checkRequestShape } from "../http/routing.ts";
 import type { Tokens } from "../identity/tokens.ts";
+import { RequestThrottle } from "../throttle/requests.ts";
+import { ThrottleRule } from "../throttle/rule.ts";
 import { systemClock } from "../kernel/clock.ts";
 import { badParameter, notFound } from "../kernel/errors.ts";
 import type { Config } from "./config.ts";
@@ -142,6 +144,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clock: instance.clock,
     tenantId: instance.tenantId,
     faults,
+    throttle: {
+      on: config.throttle.on,
+      requests: new RequestThrottle(
+        new ThrottleRule(instance.clock, config.throttle.scale),
+        async (vault, name) => {
+          const found = await vaults.find(vault);
+          if (!found) return undefined;
+          const { props } = await keys.get(found, name);
+          return { kty: props.kty, n: props.pub.n };
+        },
+        instance.clock,
+      ),
+      retryAfterSeconds: config.throttle.retryAfterSeconds,
+    },
   };
   await app.register(
     vaultPlane(pipeline, (plane) => {

@@ -30,6 +30,17 @@ export interface Config {
   init: boolean;
   /** The web console at /console/ (`--no-console`, LOCKBOX_CONSOLE=0: off). */
   console: boolean;
+  /** `--throttle azure`: Azure's per-vault and instance-wide budgets (src/throttle/); a vault's own setting wins. */
+  throttle: ThrottleConfig;
+}
+
+export interface ThrottleConfig {
+  /** Vaults without a setting of their own are throttled (`--throttle azure`). */
+  on: boolean;
+  /** Multiplies every budget (rounded up, at least 1). */
+  scale: number;
+  /** A Retry-After (seconds) on each 429; undefined: none, as Azure sends. */
+  retryAfterSeconds?: number;
 }
 
 /**
@@ -68,6 +79,18 @@ export interface ConfigFlags {
   init?: boolean;
   /** commander's `--no-console`: false. */
   console?: boolean;
+  throttle?: string;
+  throttleRetryAfter?: string;
+  throttleScale?: string | number;
+}
+
+/** --throttle azure|off, --throttle-retry-after omit|N and --throttle-scale F (and their LOCKBOX_THROTTLE* variables). */
+export function throttleOf(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): ThrottleConfig {
+  const mode = oneOf((flags.throttle ?? env.LOCKBOX_THROTTLE ?? "off").toLowerCase(), ["azure", "off"] as const, "throttle mode");
+  const retryAfter = (flags.throttleRetryAfter ?? env.LOCKBOX_THROTTLE_RETRY_AFTER ?? "omit").toLowerCase();
+  const retryAfterSeconds = retryAfter === "omit" ? undefined : positive(retryAfter, "throttle Retry-After (omit or whole seconds)", true);
+  const scale = positive(flags.throttleScale ?? env.LOCKBOX_THROTTLE_SCALE ?? 1, "throttle scale");
+  return { on: mode === "azure", scale, retryAfterSeconds };
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 30;
@@ -175,5 +198,6 @@ export function resolveConfig(
     maxConnections: positive(flags.maxConnections ?? env.LOCKBOX_MAX_CONNECTIONS ?? DEFAULT_MAX_CONNECTIONS, "connection limit", true),
     init: flags.init ?? false,
     console: flags.console ?? env.LOCKBOX_CONSOLE !== "0",
+    throttle: throttleOf(flags, env),
   };
 }

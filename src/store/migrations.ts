@@ -187,4 +187,9 @@ export const migrations: Migration[] = [
       `CREATE INDEX delivery_history_by_subscription ON delivery_history (subscription, seq)`,
     ],
   },
+  {
+    // A vault's own throttling (azure or off); NULL follows `serve --throttle`.
+    version: 9,
+    statements: [`ALTER TABLE vaults ADD COLUMN throttle TEXT`],
+  },
 ];

@@ -53,6 +53,7 @@ function toVault(r: Row): VaultRecord {
     retentionDays: num(r.retention_days),
     purgeProtection: num(r.purge_protection) === 1,
     rbac: r.rbac === undefined || r.rbac === null ? true : num(r.rbac) === 1,
+    throttle: r.throttle === "azure" || r.throttle === "off" ? r.throttle : null,
     created: num(r.created),
   };
 }
@@ -239,6 +240,11 @@ export class SqlRepo implements Repo {
   async setVaultRbac(name: string, rbac: boolean): Promise<void> {
     await this.db.notify("vaults");
     await this.db.run("UPDATE vaults SET rbac = ? WHERE name = ?", [bool(rbac), name]);
+  }
+
+  async setVaultThrottle(name: string, throttle: "azure" | "off"): Promise<void> {
+    await this.db.notify("vaults");
+    await this.db.run("UPDATE vaults SET throttle = ? WHERE name = ?", [throttle, name]);
   }
 
   async setVaultPurgeProtection(name: string, purgeProtection: boolean): Promise<void> {

@@ -12,6 +12,8 @@ export interface VaultRecord {
   purgeProtection: boolean;
   /** Azure RBAC (true, the default) or access policies, like enableRbacAuthorization. */
   rbac: boolean;
+  /** The vault's own throttling; null follows `serve --throttle`. */
+  throttle?: "azure" | "off" | null;
   created: number;
 }
 
@@ -127,6 +129,7 @@ export interface Repo {
   deleteSetting(vault: string, kind: VaultSettingRecord["kind"], name: string): Promise<boolean>;
 
   setVaultRbac(name: string, rbac: boolean): Promise<void>;
+  setVaultThrottle(name: string, throttle: "azure" | "off"): Promise<void>;
   setVaultPurgeProtection(name: string, purgeProtection: boolean): Promise<void>;
 
   insertIdentity(identity: IdentityRecord): Promise<void>;

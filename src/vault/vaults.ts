@@ -15,6 +15,8 @@ export interface Vault {
   recoveryLevel: string;
   /** Azure RBAC (true) or access policies (false) decide who may do what. */
   rbac: boolean;
+  /** Its own throttling (`--throttle` for this vault only); undefined follows the server's. */
+  throttle?: "azure" | "off";
 }
 
 export interface VaultOptions {
@@ -27,6 +29,8 @@ export interface VaultOptions {
 /** What `Vaults.update` may change; what is absent stays as it is. */
 export interface VaultChanges {
   rbac?: boolean;
+  /** This vault's throttling, whatever `serve --throttle` says. */
+  throttle?: "azure" | "off";
   /** true turns purge protection on; false is refused once it is on (Azure's rule). */
   purgeProtection?: boolean;
 }
@@ -57,6 +61,7 @@ function toVault(r: VaultRecord): Vault {
     purgeProtection: r.purgeProtection,
     recoveryLevel: r.purgeProtection ? base : `${base}+Purgeable`,
     rbac: r.rbac,
+    ...(r.throttle ? { throttle: r.throttle } : {}),
   };
 }
 
@@ -125,7 +130,13 @@ export class Vaults {
       if (changes.purgeProtection === false && record.purgeProtection) throw purgeProtectionIrreversible();
       if (changes.rbac !== undefined && changes.rbac !== record.rbac) await repo.setVaultRbac(key, changes.rbac);
       if (changes.purgeProtection === true && !record.purgeProtection) await repo.setVaultPurgeProtection(key, true);
-      return { ...record, rbac: changes.rbac ?? record.rbac, purgeProtection: changes.purgeProtection ?? record.purgeProtection };
+      if (changes.throttle !== undefined && changes.throttle !== record.throttle) await repo.setVaultThrottle(key, changes.throttle);
+      return {
+        ...record,
+        rbac: changes.rbac ?? record.rbac,
+        purgeProtection: changes.purgeProtection ?? record.purgeProtection,
+        throttle: changes.throttle ?? record.throttle,
+      };
     });
     this.cache.delete(key);
     return toVault(updated);
