@@ -109,10 +109,11 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
   app.get("/console/console.js", page("console.js"));
   app.get("/console/console.css", page("console.css"));
   // Every other page path is the one page, which routes in the browser.
-  app.get("/console/", page("index.html"));
+  const index = page("index.html");
+  app.get("/console/", index);
   app.get("/console/*", async (req, reply) => {
     if (req.url.startsWith("/console/api/")) throw new KvError(404, "NotFound", `There is no operation at GET ${req.url.split("?")[0]}.`);
-    return page("index.html")(req, reply);
+    return index(req, reply);
   });
 
   /** The session, its identity still enabled, and (for a change) the CSRF header and Origin checked. */

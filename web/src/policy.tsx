@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import { durationSeconds } from "../../src/vault/durations.ts";
 import type { Attributes } from "./api.ts";
 import { ScheduleTimeline, type useSchedule } from "./pages/objects.tsx";
-import { Button, ErrorBanner, Field, relative, Time, useAction } from "./ui.tsx";
+import { ErrorBanner, Field, FormActions, relative, Time, useAction } from "./ui.tsx";
 
 // Rotation policies, one form and one summary for keys (Key Vault's policy) and secrets
 // (Lockbox's, which adds the generated value's length and an overlap).
@@ -239,15 +239,7 @@ export function PolicyForm({
           <pre class="json">{JSON.stringify(body, null, 2)}</pre>
         </div>
       </div>
-      <ErrorBanner error={action.error} />
-      <div class="form-actions">
-        <Button type="submit" tone="primary" busy={action.busy}>
-          Save policy
-        </Button>
-        <Button tone="ghost" onClick={onCancel}>
-          Cancel
-        </Button>
-      </div>
+      <FormActions submit="Save policy" busy={action.busy} error={action.error} onCancel={onCancel} />
     </form>
   );
 }

@@ -475,3 +475,20 @@ export function ListTable({
     </div>
   );
 }
+
+/** The end of a form: the last call's error, the submit button and Cancel. */
+export function FormActions({ submit, busy, error, onCancel }: { submit: string; busy: boolean; error: unknown; onCancel: () => void }) {
+  return (
+    <>
+      <ErrorBanner error={error} />
+      <div class="actions form-actions">
+        <Button tone="primary" type="submit" busy={busy}>
+          {submit}
+        </Button>
+        <Button tone="ghost" onClick={onCancel}>
+          Cancel
+        </Button>
+      </div>
+    </>
+  );
+}

@@ -13,6 +13,7 @@ import {
   Enabled,
   ErrorBanner,
   Field,
+  FormActions,
   Link,
   ListTable,
   Loading,
@@ -256,15 +257,7 @@ function CreateCertificate({ vault, onCancel }: { vault: string; onCancel: () =>
             </select>
           </Field>
         </div>
-        <ErrorBanner error={action.error} />
-        <div class="form-actions">
-          <Button type="submit" tone="primary" busy={action.busy}>
-            Create certificate
-          </Button>
-          <Button tone="ghost" onClick={onCancel}>
-            Cancel
-          </Button>
-        </div>
+        <FormActions submit="Create certificate" busy={action.busy} error={action.error} onCancel={onCancel} />
       </form>
     </Section>
   );

@@ -13,6 +13,7 @@ import {
   Empty,
   ErrorBanner,
   Field,
+  FormActions,
   ListTable,
   Notice,
   PageHeader,
@@ -233,15 +234,7 @@ function Subscribe({ path, onCreated, onCancel }: { path: string; onCreated: (s:
             ))}
           </div>
         </fieldset>
-        <ErrorBanner error={action.error} />
-        <div class="actions">
-          <Button tone="primary" type="submit" busy={action.busy}>
-            Subscribe
-          </Button>
-          <Button tone="ghost" onClick={onCancel}>
-            Cancel
-          </Button>
-        </div>
+        <FormActions submit="Subscribe" busy={action.busy} error={action.error} onCancel={onCancel} />
       </form>
     </Section>
   );

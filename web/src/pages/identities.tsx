@@ -10,6 +10,7 @@ import {
   Enabled,
   ErrorBanner,
   Field,
+  FormActions,
   ListTable,
   PageHeader,
   Search,
@@ -148,15 +149,7 @@ function CreateForm({ onCreated, onCancel }: { onCreated: (x: WithCredential) =>
             Lockbox administrator <span class="muted small">— everything in every vault, and this console's admin pages</span>
           </span>
         </label>
-        <ErrorBanner error={action.error} />
-        <div class="actions">
-          <Button tone="primary" type="submit" busy={action.busy}>
-            Create
-          </Button>
-          <Button tone="ghost" onClick={onCancel}>
-            Cancel
-          </Button>
-        </div>
+        <FormActions submit="Create" busy={action.busy} error={action.error} onCancel={onCancel} />
       </form>
     </Section>
   );

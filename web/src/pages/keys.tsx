@@ -14,6 +14,7 @@ import {
   Enabled,
   ErrorBanner,
   Field,
+  FormActions,
   Link,
   ListTable,
   Loading,
@@ -207,15 +208,7 @@ function CreateKey({ vault, onCancel }: { vault: string; onCancel: () => void })
             <input value={tags} autoComplete="off" onInput={(e) => setTags((e.target as HTMLInputElement).value)} />
           </Field>
         </div>
-        <ErrorBanner error={action.error} />
-        <div class="form-actions">
-          <Button type="submit" tone="primary" busy={action.busy}>
-            Create key
-          </Button>
-          <Button tone="ghost" onClick={onCancel}>
-            Cancel
-          </Button>
-        </div>
+        <FormActions submit="Create key" busy={action.busy} error={action.error} onCancel={onCancel} />
       </form>
     </Section>
   );
