@@ -129,7 +129,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     properties: {
       authorization: authorizationSchema,
       purgeProtection: { type: "boolean" },
-      throttle: { type: "string", enum: ["azure", "off"] },
+      throttle: { type: "string", enum: ["azure", "off", "server"] },
     },
   } as const;
   type Authorization = "rbac" | "access-policies";
@@ -153,7 +153,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     "/lockbox/v1/vaults/:vault",
     { config: { adminOperation: "VaultUpdate" }, schema: { body: vaultUpdateSchema } },
     async (req) => {
-      const b = (req.body ?? {}) as { authorization?: Authorization; purgeProtection?: boolean; throttle?: "azure" | "off" };
+      const b = (req.body ?? {}) as { authorization?: Authorization; purgeProtection?: boolean; throttle?: "azure" | "off" | "server" };
       return vaultWire(
         await vaults.update(p(req).vault, { rbac: rbacOf(b.authorization), purgeProtection: b.purgeProtection, throttle: b.throttle }),
         publicOrigin,

@@ -68,13 +68,19 @@ export function vaultCommands(program: Command): void {
     });
   vault
     .command("throttle <name> <mode>")
-    .description("throttle a vault as Azure would (azure) or not at all (off), whatever lockbox serve --throttle says")
+    .description(
+      "throttle a vault as Azure would (azure) or not at all (off), whatever lockbox serve --throttle says; server: as lockbox serve --throttle says again",
+    )
     .addOption(dataDirOption())
     .action(async (name: string, mode: string, opts: { dataDir?: string }) => {
-      if (mode !== "azure" && mode !== "off") throw new Error("the mode is azure or off");
+      if (mode !== "azure" && mode !== "off" && mode !== "server") throw new Error("the mode is azure, off or server");
       await withInstance(opts.dataDir, async (i, audited) => {
         await audited("VaultUpdateThrottle", { vault: name, command: "vault throttle" }, () => i.vaults.update(name, { throttle: mode }));
-        console.log(`vault ${name.toLowerCase()} is now throttled: ${mode}`);
+        console.log(
+          mode === "server"
+            ? `vault ${name.toLowerCase()} is now throttled as lockbox serve --throttle says`
+            : `vault ${name.toLowerCase()} is now throttled: ${mode}`,
+        );
       });
     });
   vault

@@ -242,9 +242,9 @@ export class SqlRepo implements Repo {
     await this.db.run("UPDATE vaults SET rbac = ? WHERE name = ?", [bool(rbac), name]);
   }
 
-  async setVaultThrottle(name: string, throttle: "azure" | "off"): Promise<void> {
+  async setVaultThrottle(name: string, throttle: "azure" | "off" | undefined): Promise<void> {
     await this.db.notify("vaults");
-    await this.db.run("UPDATE vaults SET throttle = ? WHERE name = ?", [throttle, name]);
+    await this.db.run("UPDATE vaults SET throttle = ? WHERE name = ?", [throttle ?? null, name]);
   }
 
   async setVaultPurgeProtection(name: string, purgeProtection: boolean): Promise<void> {

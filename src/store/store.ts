@@ -129,7 +129,8 @@ export interface Repo {
   deleteSetting(vault: string, kind: VaultSettingRecord["kind"], name: string): Promise<boolean>;
 
   setVaultRbac(name: string, rbac: boolean): Promise<void>;
-  setVaultThrottle(name: string, throttle: "azure" | "off"): Promise<void>;
+  /** A vault's own throttling; undefined: none, the vault follows `serve --throttle`. */
+  setVaultThrottle(name: string, throttle: "azure" | "off" | undefined): Promise<void>;
   setVaultPurgeProtection(name: string, purgeProtection: boolean): Promise<void>;
 
   insertIdentity(identity: IdentityRecord): Promise<void>;

@@ -29,8 +29,8 @@ export interface VaultOptions {
 /** What `Vaults.update` may change; what is absent stays as it is. */
 export interface VaultChanges {
   rbac?: boolean;
-  /** This vault's throttling, whatever `serve --throttle` says. */
-  throttle?: "azure" | "off";
+  /** This vault's throttling, whatever `serve --throttle` says; "server" drops it, so that the vault follows the server's again. */
+  throttle?: "azure" | "off" | "server";
   /** true turns purge protection on; false is refused once it is on (Azure's rule). */
   purgeProtection?: boolean;
 }
@@ -130,12 +130,14 @@ export class Vaults {
       if (changes.purgeProtection === false && record.purgeProtection) throw purgeProtectionIrreversible();
       if (changes.rbac !== undefined && changes.rbac !== record.rbac) await repo.setVaultRbac(key, changes.rbac);
       if (changes.purgeProtection === true && !record.purgeProtection) await repo.setVaultPurgeProtection(key, true);
-      if (changes.throttle !== undefined && changes.throttle !== record.throttle) await repo.setVaultThrottle(key, changes.throttle);
+      const current = record.throttle ?? undefined;
+      const throttle = changes.throttle === undefined ? current : changes.throttle === "server" ? undefined : changes.throttle;
+      if (throttle !== current) await repo.setVaultThrottle(key, throttle);
       return {
         ...record,
         rbac: changes.rbac ?? record.rbac,
         purgeProtection: changes.purgeProtection ?? record.purgeProtection,
-        throttle: changes.throttle ?? record.throttle,
+        throttle,
       };
     });
     this.cache.delete(key);

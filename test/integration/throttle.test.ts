@@ -42,7 +42,7 @@ async function newVault(name: string, server: Lockbox = lockbox): Promise<string
 }
 
 /** PATCH /lockbox/v1/vaults/NAME {"throttle": mode}: the vault's own throttling, whatever the server's. */
-async function throttleVault(name: string, mode: "azure" | "off", server: Lockbox = lockbox): Promise<void> {
+async function throttleVault(name: string, mode: "azure" | "off" | "server", server: Lockbox = lockbox): Promise<void> {
   const r = await raw(server, {
     method: "PATCH",
     path: `/lockbox/v1/vaults/${name}`,
@@ -50,7 +50,11 @@ async function throttleVault(name: string, mode: "azure" | "off", server: Lockbo
     token: await developerToken(server),
   });
   assert.equal(r.status, 200, `PATCH /lockbox/v1/vaults/${name}: ${r.status} ${r.text}`);
-  assert.equal(r.json.throttle, mode);
+  assert.equal(
+    r.json.throttle,
+    mode === "server" ? undefined : mode,
+    "a vault that follows the server's throttling has no setting of its own",
+  );
 }
 
 type Policy = NonNullable<SecretClientOptions["additionalPolicies"]>[number]["policy"];
@@ -189,11 +193,22 @@ describe("a vault's own throttling", () => {
       await freshWindow();
       assert.equal(await untilThrottled(() => client.getSecret("s")), 40);
     });
+    // "server": no setting of its own; on this server that is still Azure's throttling.
+    const back = cli(["vault", "throttle", "exempt", "server", "--data-dir", lockbox.dataDir]);
+    assert.equal(back.status, 0, back.stderr);
+    assert.match(back.stdout, /vault exempt is now throttled as lockbox serve --throttle says/);
+    const listed = await raw(lockbox, { path: "/lockbox/v1/vaults", token: await developerToken(lockbox) });
+    assert.deepEqual(
+      listed.json.value.filter((v: { name: string }) => v.name === "exempt").map((v: { throttle?: string }) => v.throttle),
+      [undefined],
+    );
+    await freshWindow();
+    assert.equal(await untilThrottled(() => client.getSecret("s")), 40);
   });
 });
 
 describe("--throttle-retry-after 1", () => {
-  test("on a server without --throttle, a vault throttled on its own: each 429 has Retry-After: 1, and the JS SDK retries it, with success once the window has moved on", async () => {
+  test('on a server without --throttle, a vault throttled on its own: each 429 has Retry-After: 1, and the JS SDK retries it, with success once the window has moved on; "server" puts the vault back on the server\'s setting', async () => {
     const server = await startLockbox({ args: ["--dev-clock", "--throttle-scale", "0.01", "--throttle-retry-after", "1"] });
     try {
       // The developer identity of this second server (DefaultAzureCredential keeps the first one's token).
@@ -232,6 +247,12 @@ describe("--throttle-retry-after 1", () => {
 
       const unthrottled = new SecretClient(server.vaultUrl(), credential);
       for (let n = 0; n < 5; n++) await unthrottled.setSecret("s", "v");
+
+      // {"throttle":"server"} drops the vault's own setting: it follows this server's (none) again.
+      await throttleVault("retried", "server", server);
+      await freshWindow(server);
+      for (let n = 0; n < 5; n++) await client.setSecret("s5", `v${n}`);
+      assert.equal(seen.filter((s) => s === 429).length, 1, "no 429 since the vault follows the server");
     } finally {
       await stopOrKill(server);
       removeDataDir(server.dataDir);
