@@ -1,5 +1,6 @@
 // Load generator, run as its own process: autocannon over keep-alive HTTPS.
-// argv[2]: JSON { url, connections, duration, method, path, headers, body }
+// argv[2]: JSON { url, connections, duration, method, path, headers, body, idReplacement }
+// (idReplacement: each request's "[<id>]" in the path becomes an id of its own).
 import autocannon from "autocannon";
 
 const o = JSON.parse(process.argv[2]);
@@ -11,6 +12,7 @@ const result = await autocannon({
   headers: o.headers ?? {},
   body: o.body,
   servername: "localhost",
+  idReplacement: Boolean(o.idReplacement),
 });
 process.stdout.write(
   JSON.stringify({

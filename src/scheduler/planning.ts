@@ -1,9 +1,9 @@
 import { recordEvent } from "../events/outbox.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { isRecord } from "../kernel/json.ts";
-import type { ObjectKind, Repo } from "../store/store.ts";
+import type { ObjectKind, Repo, ScheduleRecord } from "../store/store.ts";
 import { days, durationSeconds } from "../vault/durations.ts";
-import type { Lifecycle, PlannedVersion } from "../vault/lifecycle.ts";
+import type { KnownState, Lifecycle, PlannedVersion } from "../vault/lifecycle.ts";
 
 /** Actions planned from an object's current version and policy. */
 export type PlannedActionType = "Rotate" | "NearExpiry" | "Expired" | "DisablePrevious";
@@ -71,9 +71,11 @@ export async function replan(
   repo: Repo,
   object: { vault: string; kind: ObjectKind; name: string },
   latest: PlannedVersion | undefined,
+  /** The object's schedule rows, when the caller has read them in this transaction. */
+  known?: ScheduleRecord[],
 ): Promise<void> {
   const { vault, kind, name } = object;
-  const existing = await repo.listSchedule(vault, kind, name);
+  const existing = known ?? (await repo.listSchedule(vault, kind, name));
   if (!latest) {
     if (existing.length) await repo.deleteSchedule(vault, kind, name);
     return;
@@ -99,9 +101,9 @@ export async function replan(
 export class ScheduledLifecycle implements Lifecycle {
   constructor(private readonly clock: Clock) {}
 
-  async versionCreated(repo: Repo, latest: PlannedVersion): Promise<void> {
-    await recordEvent(repo, latest, "NewVersionCreated", nowSeconds(this.clock));
-    await replan(repo, latest, latest);
+  async versionCreated(repo: Repo, latest: PlannedVersion, known?: KnownState): Promise<void> {
+    if (known?.subscribed !== false) await recordEvent(repo, latest, "NewVersionCreated", nowSeconds(this.clock));
+    await replan(repo, latest, latest, known?.scheduled === false ? [] : undefined);
   }
 
   objectChanged(repo: Repo, object: { vault: string; kind: ObjectKind; name: string }, latest: PlannedVersion | undefined): Promise<void> {

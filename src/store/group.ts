@@ -1,16 +1,21 @@
-import type { Repo } from "./store.ts";
+import type { Repo, WriteScope } from "./store.ts";
 
 /** One engine's write connection, as the group commit drives it. */
 export interface WriteConnection {
   readonly repo: Repo;
-  /** BEGIN, plus whatever the engine needs to be the only writer (a lock). */
-  begin(): Promise<void>;
-  /** Runs one statement of transaction control: SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT, ROLLBACK. */
+  /**
+   * BEGIN, plus the locks the transaction needs: those of `scopes` (distinct, in one order,
+   * so that no two transactions wait on each other), or, when `scopes` is undefined, that of
+   * the only writer. An engine with one writer at a time needs none.
+   */
+  begin(scopes: readonly WriteScope[] | undefined): Promise<void>;
+  /** Runs transaction control: SAVEPOINT, RELEASE (and a SAVEPOINT after it, in one call), ROLLBACK TO, COMMIT, ROLLBACK. */
   exec(sql: string): Promise<void>;
 }
 
 interface Job {
   fn: (repo: Repo) => Promise<unknown>;
+  scope: WriteScope | undefined;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -23,6 +28,16 @@ const MAX_BATCH = 512;
 export interface CommitObserver {
   /** `writes` writes went in one transaction, which took `seconds` from BEGIN to its end; `committed` false if it was rolled back whole. */
   transaction(writes: number, seconds: number, committed: boolean): void;
+}
+
+/** The distinct scopes of a batch; undefined if a write of it has none (it excludes all others). */
+function scopesOf(batch: readonly Job[]): WriteScope[] | undefined {
+  const scopes = new Map<string, WriteScope>();
+  for (const { scope } of batch) {
+    if (!scope) return undefined;
+    scopes.set(`${scope.vault}\u0000${scope.name}`, scope);
+  }
+  return [...scopes.values()];
 }
 
 /**
@@ -43,10 +58,10 @@ export class GroupCommit {
     private readonly observer?: CommitObserver,
   ) {}
 
-  write<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
+  write<T>(fn: (repo: Repo) => Promise<T>, scope?: WriteScope): Promise<T> {
     if (this.closed) return Promise.reject(new Error("the store is closed"));
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ fn, scope, resolve: resolve as (v: unknown) => void, reject });
       this.draining ??= new Promise<void>((done) => setImmediate(() => void this.drain().finally(done)));
     });
   }
@@ -61,16 +76,16 @@ export class GroupCommit {
       let committed = true;
       const started = performance.now();
       try {
-        await c.begin();
-        for (const job of batch) {
-          if (savepoints) await c.exec("SAVEPOINT job");
+        await c.begin(scopesOf(batch));
+        for (const [i, job] of batch.entries()) {
+          // The previous job's savepoint is released as the next one is made: one statement less per write.
+          if (savepoints) await c.exec(i === 0 ? "SAVEPOINT job" : "RELEASE job; SAVEPOINT job");
           try {
             outcomes.push({ ok: true, value: await job.fn(c.repo) });
           } catch (error) {
             outcomes.push({ ok: false, error });
             if (savepoints) await c.exec("ROLLBACK TO job");
           }
-          if (savepoints) await c.exec("RELEASE job");
         }
         committed = savepoints || outcomes[0]!.ok;
         await c.exec(committed ? "COMMIT" : "ROLLBACK");

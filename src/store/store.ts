@@ -109,6 +109,19 @@ export interface VersionView extends VersionRecord {
   object: ObjectRecord;
 }
 
+/** What Repo.getObjectForWrite reads. */
+export interface ObjectForWrite {
+  /** The vault's wrapped data key; undefined if there is no such vault. */
+  vaultKey: Buffer | undefined;
+  /** The object, live or deleted. */
+  object: ObjectRecord | undefined;
+  latest: VersionView | undefined;
+  /** Whether the vault has any event subscription. */
+  subscribed: boolean;
+  /** Whether the object has any schedule row. */
+  scheduled: boolean;
+}
+
 export interface Repo {
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
@@ -155,6 +168,8 @@ export interface Repo {
   listIdentities(): Promise<IdentityRecord[]>;
 
   getObject(vault: string, kind: ObjectKind, name: string): Promise<ObjectRecord | undefined>;
+  /** In one read, what a new version's write checks and what its planning needs to know. */
+  getObjectForWrite(vault: string, kind: ObjectKind, name: string): Promise<ObjectForWrite>;
   insertObject(object: ObjectRecord): Promise<void>;
   setObjectDeleted(vault: string, kind: ObjectKind, name: string, deletedAt: number | null, purgeAt: number | null): Promise<void>;
   setObjectPolicy(vault: string, kind: ObjectKind, name: string, policy: unknown): Promise<void>;
@@ -347,14 +362,28 @@ export class StoreUnavailable extends Error {
   }
 }
 
+/**
+ * What one write transaction reads to decide and then changes: everything of one name in one
+ * vault (an object of any kind, for a certificate's key and secret share its name, with its
+ * versions, schedule and events). A write given its scope excludes only the writes of the
+ * same scope (and the unscoped ones); a write without one excludes every other write, in
+ * every process sharing the database.
+ */
+export interface WriteScope {
+  vault: string;
+  /** The canonical (lower-case) name. */
+  name: string;
+}
+
 export interface Store {
   /** Reads committed data. */
   read<T>(fn: (repo: Repo) => Promise<T>): Promise<T>;
   /**
    * Runs `fn` in one transaction; resolves once it is durably committed. If `fn` throws,
-   * nothing it wrote is kept. `fn` must await only repo calls (no network, no timers).
+   * nothing it wrote is kept. `fn` must await only repo calls (no network, no timers), and
+   * with a `scope` must read and write nothing outside it that another write could change.
    */
-  write<T>(fn: (repo: Repo) => Promise<T>): Promise<T>;
+  write<T>(fn: (repo: Repo) => Promise<T>, scope?: WriteScope): Promise<T>;
   /**
    * Calls `listener` after a committed transaction changed `topic`, whichever process of
    * those sharing the database wrote it (this one included), so caches can drop stale

@@ -9,13 +9,23 @@ export type PlannedPolicy = LifetimePolicy & { overlap?: string };
 export type PlannedVersion = Version<unknown, PlannedPolicy>;
 
 /**
+ * What the write already read in its transaction (Repo.getObjectForWrite), so that planning
+ * and events need not read it again: whether the vault has event subscriptions, whether the
+ * object has schedule rows.
+ */
+export interface KnownState {
+  subscribed: boolean;
+  scheduled: boolean;
+}
+
+/**
  * What happens around a change to an object, inside the transaction that makes it: the
  * scheduler plans the object's next lifetime actions, the outbox records its events. The
  * domain calls these; scheduler/ and events/ implement them.
  */
 export interface Lifecycle {
   /** `latest` was just added as the object's current version (created, imported, rotated). */
-  versionCreated(repo: Repo, latest: PlannedVersion): Promise<void>;
+  versionCreated(repo: Repo, latest: PlannedVersion, known?: KnownState): Promise<void>;
   /**
    * Anything else changed the object (properties, policy, deletion, recovery, restore,
    * pruning); `latest` is its current version now, undefined once it is deleted.

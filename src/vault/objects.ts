@@ -1,5 +1,5 @@
 import type { Keyring } from "../crypto/envelope.ts";
-import type { ObjectKind, Repo, Store, VersionPatch, VersionRecord, VersionView } from "../store/store.ts";
+import type { ObjectKind, Repo, Store, VersionPatch, VersionRecord, VersionView, WriteScope } from "../store/store.ts";
 import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { badParameter, conflict, forbidden, notFound, type KvError } from "../kernel/errors.ts";
 import { KINDS } from "../kernel/kinds.ts";
@@ -202,18 +202,19 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
   /** Adds a version (creating the object on first use) and returns it. */
   create(vault: Vault, name: string, payload: Buffer, input: VersionInput<P>, options: CreateOptions<P, Q> = {}): Promise<Version<P, Q>> {
     const prepared = this.prepare(vault, name, payload, input);
-    return this.store.write((repo) => this.createIn(repo, prepared, options));
+    return this.store.write((repo) => this.createIn(repo, prepared, options), { vault: vault.name, name: prepared.key });
   }
 
   /** Adds a prepared version in the caller's write transaction (one certificate version writes three). */
   async createIn(repo: Repo, prepared: PreparedVersion<P>, options: CreateOptions<P, Q> = {}): Promise<Version<P, Q>> {
     const { vault, name, key, version, input, sealed } = prepared;
     const now = nowSeconds(this.clock);
-    await this.checkVaultKey(repo, vault);
+    const found = await repo.getObjectForWrite(vault.name, this.rules.kind, key);
+    checkVaultKey(found.vaultKey, vault);
     await options.guard?.(repo);
-    let object = await repo.getObject(vault.name, this.rules.kind, key);
+    let object = found.object;
     if (object?.deletedAt != null) throw this.isDeletedButRecoverable(name);
-    const previous = object ? await repo.getLatestVersion(vault.name, this.rules.kind, key) : undefined;
+    const previous = object ? found.latest : undefined;
     if (previous && this.isManaged(this.typed(previous)) && !this.rules.managed?.(input.props)) throw this.managedError("set");
     if (!object) {
       object = {
@@ -251,7 +252,7 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
     const created: Version<P, Q> = { ...record, props: input.props, seq: 0, object: this.typedObject(object) };
     if (object.maxVersions !== null) await this.keepNewest(repo, object.vault, key, object.maxVersions);
     await options.after?.(repo, created, previous && this.typed(previous));
-    await this.lifecycle.versionCreated(repo, created);
+    await this.lifecycle.versionCreated(repo, created, { subscribed: found.subscribed, scheduled: found.scheduled });
     return created;
   }
 
@@ -287,25 +288,16 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
     return this.keyring.open(vault, this.aad(view.vault, view.name, view.version), view.sealed);
   }
 
-  /**
-   * Values are sealed before the transaction, under the data key the request saw. If the
-   * vault was deleted and made again meanwhile, that key is gone: refuse rather than store
-   * what nothing could open.
-   */
-  private async checkVaultKey(repo: Repo, vault: Vault): Promise<void> {
-    const current = await repo.getVault(vault.name);
-    if (!current?.wrappedKey.equals(vault.wrappedKey)) {
-      throw conflict(`The vault '${vault.name}' was deleted or made again while this request was in flight; retry the request.`);
-    }
-  }
-
   /** Changes a version's properties; absent fields stay as they are, and `props` are merged member by member. */
   async update(vault: Vault, name: string, version: string | undefined, input: VersionUpdate<P>): Promise<Version<P, Q>> {
     validateTags(input.tags);
-    return this.store.write(async (repo) => {
-      const found = this.unmanaged(await this.find(repo, vault, name, version), "update");
-      return this.updateIn(repo, found, input, canonicalVersion(version) === undefined);
-    });
+    return this.store.write(
+      async (repo) => {
+        const found = this.unmanaged(await this.find(repo, vault, name, version), "update");
+        return this.updateIn(repo, found, input, canonicalVersion(version) === undefined);
+      },
+      scopeOf(vault.name, name),
+    );
   }
 
   /**
@@ -330,11 +322,12 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
     return updated;
   }
 
-  /** Runs `fn` in one write transaction, with this kind's view of an object's current version. */
+  /** Runs `fn` in one write transaction of `scope`, with this kind's view of an object's current version. */
   inTransaction<T>(
+    scope: WriteScope,
     fn: (repo: Repo, latestOf: (vault: string, name: string) => Promise<Version<P, Q> | undefined>) => Promise<T>,
   ): Promise<T> {
-    return this.store.write((repo) => fn(repo, (vault, name) => this.latestIn(repo, vault, name)));
+    return this.store.write((repo) => fn(repo, (vault, name) => this.latestIn(repo, vault, name)), scope);
   }
 
   /** Whether a live object of this name is the caller's own, not a certificate's (a certificate cannot take its name). */
@@ -364,14 +357,17 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
 
   /** Replaces the live object's rotation policy with what `make` returns from the previous one. */
   setPolicy(vault: Vault, name: string, make: (previous: Q | undefined) => Q): Promise<{ displayName: string; policy: Q }> {
-    return this.store.write(async (repo) => {
-      const found = await this.find(repo, vault, name);
-      this.unmanaged(found, "setRotationPolicy");
-      const policy = make(found.object.policy);
-      await repo.setObjectPolicy(vault.name, this.rules.kind, found.name, policy);
-      await this.changed(repo, vault.name, found.name, { ...found, object: { ...found.object, policy } });
-      return { displayName: found.object.displayName, policy };
-    });
+    return this.store.write(
+      async (repo) => {
+        const found = await this.find(repo, vault, name);
+        this.unmanaged(found, "setRotationPolicy");
+        const policy = make(found.object.policy);
+        await repo.setObjectPolicy(vault.name, this.rules.kind, found.name, policy);
+        await this.changed(repo, vault.name, found.name, { ...found, object: { ...found.object, policy } });
+        return { displayName: found.object.displayName, policy };
+      },
+      scopeOf(vault.name, name),
+    );
   }
 
   async list(vault: Vault, limit: number, cursor?: string): Promise<Page<Version<P, Q>>> {
@@ -411,7 +407,10 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
 
   /** Soft delete: the object and all its versions move to the deleted state. */
   delete(vault: Vault, name: string): Promise<Version<P, Q>> {
-    return this.store.write(async (repo) => this.deleteIn(repo, this.unmanaged(await this.find(repo, vault, name), "delete"), vault));
+    return this.store.write(
+      async (repo) => this.deleteIn(repo, this.unmanaged(await this.find(repo, vault, name), "delete"), vault),
+      scopeOf(vault.name, name),
+    );
   }
 
   /** Soft-deletes the object of `latest` (its current version) in the caller's transaction (a certificate deletes its key and secret so). */
@@ -445,8 +444,9 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
   }
 
   recover(vault: Vault, name: string): Promise<Version<P, Q>> {
-    return this.store.write(async (repo) =>
-      this.recoverIn(repo, this.unmanaged(await this.findDeleted(repo, vault, name), "recover"), vault),
+    return this.store.write(
+      async (repo) => this.recoverIn(repo, this.unmanaged(await this.findDeleted(repo, vault, name), "recover"), vault),
+      scopeOf(vault.name, name),
     );
   }
 
@@ -468,22 +468,25 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
     if (which.keep !== undefined && (!Number.isInteger(which.keep) || which.keep < 1)) {
       throw badParameter("keep must be a whole number of versions, at least 1: the current version always stays.");
     }
-    const pruning = this.store.write(async (repo) => {
-      const latest = this.unmanaged(await this.find(repo, vault, name), "prune");
-      let doomed: string[] = [];
-      if (which.versions) {
-        for (const v of which.versions.map((x) => x.toLowerCase())) {
-          if (v === latest.version) throw badParameter(`Version ${v} is the current version of ${name}; it cannot be pruned.`);
-          if (!(await repo.getVersion(vault.name, this.rules.kind, latest.name, v))) throw this.notFound(name, v);
-          await repo.deleteVersion(vault.name, this.rules.kind, latest.name, v);
-          doomed.push(v);
+    const pruning = this.store.write(
+      async (repo) => {
+        const latest = this.unmanaged(await this.find(repo, vault, name), "prune");
+        let doomed: string[] = [];
+        if (which.versions) {
+          for (const v of which.versions.map((x) => x.toLowerCase())) {
+            if (v === latest.version) throw badParameter(`Version ${v} is the current version of ${name}; it cannot be pruned.`);
+            if (!(await repo.getVersion(vault.name, this.rules.kind, latest.name, v))) throw this.notFound(name, v);
+            await repo.deleteVersion(vault.name, this.rules.kind, latest.name, v);
+            doomed.push(v);
+          }
         }
-      }
-      if (which.keep !== undefined) doomed = doomed.concat(await this.keepNewest(repo, vault.name, latest.name, which.keep));
-      if (which.dryRun) throw new Rehearsal(doomed); // rolls the transaction back
-      await this.changed(repo, vault.name, latest.name, latest);
-      return doomed;
-    });
+        if (which.keep !== undefined) doomed = doomed.concat(await this.keepNewest(repo, vault.name, latest.name, which.keep));
+        if (which.dryRun) throw new Rehearsal(doomed); // rolls the transaction back
+        await this.changed(repo, vault.name, latest.name, latest);
+        return doomed;
+      },
+      scopeOf(vault.name, name),
+    );
     return pruning.catch((e: unknown) => {
       if (e instanceof Rehearsal) return e.doomed;
       throw e;
@@ -493,15 +496,21 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
   /** Keeps at most `max` versions from now on (null: all), pruning the oldest at once. */
   async setMaxVersions(vault: Vault, name: string, max: number | null): Promise<string[]> {
     if (max !== null && (!Number.isInteger(max) || max < 1)) throw badParameter("maxVersions must be a whole number, at least 1.");
-    return this.store.write(async (repo) => {
-      const latest = this.unmanaged(await this.find(repo, vault, name), "setMaxVersions");
-      await repo.setObjectMaxVersions(vault.name, this.rules.kind, latest.name, max);
-      return max === null ? [] : this.keepNewest(repo, vault.name, latest.name, max);
-    });
+    return this.store.write(
+      async (repo) => {
+        const latest = this.unmanaged(await this.find(repo, vault, name), "setMaxVersions");
+        await repo.setObjectMaxVersions(vault.name, this.rules.kind, latest.name, max);
+        return max === null ? [] : this.keepNewest(repo, vault.name, latest.name, max);
+      },
+      scopeOf(vault.name, name),
+    );
   }
 
   async purge(vault: Vault, name: string): Promise<void> {
-    await this.store.write(async (repo) => this.purgeIn(repo, this.unmanaged(await this.findDeleted(repo, vault, name), "purge"), vault));
+    await this.store.write(
+      async (repo) => this.purgeIn(repo, this.unmanaged(await this.findDeleted(repo, vault, name), "purge"), vault),
+      scopeOf(vault.name, name),
+    );
   }
 
   /** Purges the deleted object of `latest`, in the caller's transaction. */
@@ -565,7 +574,7 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
   /** Restores a backup into `vault` under its original name and version ids. */
   async restore(vault: Vault, blob: Buffer): Promise<Version<P, Q>> {
     const prepared = this.prepareRestore(vault, this.openBackup<BackupDocument>(blob, this.rules.backupPrefix, this.rules.kind));
-    return this.store.write((repo) => this.restoreIn(repo, vault, prepared));
+    return this.store.write((repo) => this.restoreIn(repo, vault, prepared), { vault: vault.name, name: prepared.key });
   }
 
   /** A backup document's versions sealed for `vault`, outside any transaction. */
@@ -586,8 +595,9 @@ export class VersionedObjects<P, Q extends PlannedPolicy> {
 
   /** Writes a prepared restore in the caller's transaction; the name must be free. */
   async restoreIn(repo: Repo, vault: Vault, { doc, key, records }: PreparedRestore): Promise<Version<P, Q>> {
-    await this.checkVaultKey(repo, vault);
-    const existing = await repo.getObject(vault.name, this.rules.kind, key);
+    const found = await repo.getObjectForWrite(vault.name, this.rules.kind, key);
+    checkVaultKey(found.vaultKey, vault);
+    const existing = found.object;
     if (existing?.deletedAt != null) throw this.isDeletedButRecoverable(doc.name);
     if (existing) {
       throw conflict(
@@ -618,6 +628,20 @@ export interface PreparedRestore {
   key: string;
   records: Array<Omit<VersionRecord, "seq">>;
 }
+
+/**
+ * Values are sealed before the transaction, under the data key the request saw (`vault`). If
+ * the vault was deleted and made again meanwhile, that key (`current`, in the transaction) is
+ * gone: refuse rather than store what nothing could open.
+ */
+function checkVaultKey(current: Buffer | undefined, vault: Vault): void {
+  if (!current?.equals(vault.wrappedKey)) {
+    throw conflict(`The vault '${vault.name}' was deleted or made again while this request was in flight; retry the request.`);
+  }
+}
+
+/** The write scope of a name in a vault (store.ts WriteScope): its canonical form. */
+export const scopeOf = (vault: string, name: string): WriteScope => ({ vault, name: canonicalName(name) });
 
 function pageOf<T>(rows: T[], limit: number, cursorOf: (last: T) => string): Page<T> {
   if (rows.length <= limit) return { items: rows };

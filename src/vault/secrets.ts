@@ -7,7 +7,7 @@ import { isRecord, storedShapeError, stringField } from "../kernel/json.ts";
 import { durationSeconds } from "./durations.ts";
 import { DEFAULT_GENERATOR, randomValue, validateGenerator, type Generator, type Rotator } from "./generator.ts";
 import type { Lifecycle } from "./lifecycle.ts";
-import { VersionedObjects, type CreateOptions, type KindRules } from "./objects.ts";
+import { scopeOf, VersionedObjects, type CreateOptions, type KindRules } from "./objects.ts";
 import { expiryFromPolicy, rotationPolicyOf, validatePolicy, type RotationPolicy, type RotationPolicyInput } from "./rotation.ts";
 import type { Vault } from "./vaults.ts";
 import type { Version } from "./versions.ts";
@@ -221,7 +221,7 @@ export class SecretService {
    * current one, the version it replaced is disabled (`guard` proves the action is due).
    */
   endOverlap(vault: string, name: string, version: string, guard: (repo: Repo) => Promise<void>): Promise<void> {
-    return this.objects.inTransaction(async (repo, latestOf) => {
+    return this.objects.inTransaction(scopeOf(vault, name), async (repo, latestOf) => {
       await guard(repo);
       const latest = await latestOf(vault, name);
       if (latest?.version === version) await this.disableReplaced(repo, latest);

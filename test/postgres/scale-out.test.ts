@@ -10,6 +10,7 @@ import { CertificateClient } from "@azure/keyvault-certificates";
 import { KeyClient } from "@azure/keyvault-keys";
 import { SecretClient, type SecretClientOptions } from "@azure/keyvault-secrets";
 import { migrations } from "../../src/store/migrations.ts";
+import { beginStatement } from "../../src/store/postgres/engine.ts";
 import { advanceClock, clockNow, schedulerRan } from "../helpers/clock.ts";
 import { developerToken, raw } from "../helpers/http.ts";
 import { createDatabase, dropDatabase, testEngine } from "../helpers/postgres.ts";
@@ -642,6 +643,107 @@ test(
       assert.equal((await keys.getKey(name)).properties.version, latest.properties.version, `${name}: the key follows`);
       const renewals = renewalsOf(name);
       assert.equal(renewals.length, 1, `CertificateAutoRenew for ${name} in the audit logs of: ${renewals.join(", ")}`);
+    }
+  },
+);
+
+// ---------------------------------------------------------------------------------------
+// Writes of different names do not wait for each other across processes; writes of one name
+// take turns, and each is a version of its own.
+
+/** Each client calls `write(i)` for i in 0..count-1, `width` at a time; all the results. */
+async function writeThrough<R>(clients: SecretClient[], count: number, width: number, write: (c: SecretClient, i: number) => Promise<R>) {
+  return Promise.all(clients.map((client) => inBatches([...Array(count).keys()], width, (i) => write(client, i))));
+}
+
+test(
+  "writers on distinct names through A, B and C all commit; writers on one name make exactly as many versions, each writer's in its order",
+  LIMIT,
+  async (t) => {
+    // maxRetries 0: a retried PUT that had committed would add a version the test did not count.
+    const clients = await Promise.all(members().map(([, s]) => warmSecretClient(s, { retryOptions: { maxRetries: 0 } })));
+    const run = hex();
+    const distinct = await writeThrough(clients, 40, 8, async (client, i) => {
+      const name = `distinct-${run}-${clients.indexOf(client)}-${i}`;
+      return { name, version: (await client.setSecret(name, randomValue(name))).properties.version };
+    });
+    const listed = new Set(
+      (await collect(clients[0]!.listPropertiesOfSecrets())).map((p) => p.name).filter((n) => n.startsWith(`distinct-${run}-`)),
+    );
+    assert.equal(listed.size, 120, `${listed.size} of the 120 secrets written through A, B and C are listed`);
+    for (const { name, version } of distinct.flat()) assert.ok(listed.has(name) && version, `${name} is missing`);
+
+    // Three writers per process, each writing its values in order on one name.
+    const shared = `one-name-${run}`;
+    const written = await Promise.all(
+      clients.flatMap((client, p) =>
+        [0, 1, 2].map(async (w) => {
+          const versions: string[] = [];
+          for (let i = 0; i < 10; i++) versions.push((await client.setSecret(shared, `${p}-${w}-${i}`)).properties.version!);
+          return versions;
+        }),
+      ),
+    );
+    const versions = await collect(clients[1]!.listPropertiesOfSecretVersions(shared));
+    assert.equal(versions.length, 90, `${shared} has ${versions.length} versions, not the 90 written`);
+    const acknowledged = new Set(written.flat());
+    assert.equal(acknowledged.size, 90, "every write was acknowledged with a version of its own");
+    for (const v of versions) assert.ok(acknowledged.has(v.version!), `version ${v.version} was never acknowledged`);
+    // Listed oldest first, each writer's values come in the order it wrote them.
+    const values = await inBatches(versions, 16, async (v) => (await clients[2]!.getSecret(shared, { version: v.version })).value!);
+    const order = new Map<string, number[]>();
+    for (const value of values) {
+      const [p, w, i] = value.split("-");
+      order.set(`${p}-${w}`, [...(order.get(`${p}-${w}`) ?? []), Number(i)]);
+    }
+    for (const [writer, seen] of order) assert.deepEqual(seen, [...Array(10).keys()], `writer ${writer}'s versions are out of order`);
+    assert.equal((await clients[0]!.getSecret(shared)).value, values.at(-1), "the latest is the last written");
+
+    // Five names written at once by all three, each process in another order: the transactions
+    // that group them take their turns in one order, so none waits on another that waits on it.
+    const crossed = [0, 1, 2, 3, 4].map((n) => `crossed-${run}-${n}`);
+    await Promise.all(
+      clients.map(async (client, p) => {
+        for (let round = 0; round < 4; round++) {
+          const mine = p === 1 ? [...crossed].reverse() : [...crossed.slice(p), ...crossed.slice(0, p)];
+          await Promise.all(mine.map((name) => client.setSecret(name, `${p}-${round}`)));
+        }
+      }),
+    );
+    for (const name of crossed) {
+      assert.equal((await collect(clients[0]!.listPropertiesOfSecretVersions(name))).length, 12, `${name}: 3 processes x 4 rounds`);
+    }
+    t.diagnostic("120 distinct names through A, B and C; 90 versions of one name by 9 writers, in order");
+  },
+);
+
+test(
+  "while a transaction of one name holds its turn, writes of other names through A, B and C go on, and the waiting write commits after it",
+  LIMIT,
+  async () => {
+    const clients = await Promise.all(members().map(([, s]) => warmSecretClient(s, { retryOptions: { maxRetries: 0 } })));
+    const held = `held-${hex()}`;
+    // The test is the other writer: a transaction holding the locks a write of `held` takes.
+    const other = new pg.Client({ connectionString: group.url });
+    await other.connect();
+    try {
+      await other.query(beginStatement([{ vault: "default", name: held }]));
+      let settled = false;
+      const waiting = clients[0]!.setSecret(held, "after-the-turn").finally(() => (settled = true));
+      await eventually("A's write of the held name waits for its lock", 10_000, async () => {
+        const r = await other.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
+        assert.equal(r.rows[0].n, 1);
+      });
+      const others = await Promise.all(
+        clients.slice(1).flatMap((client, p) => [0, 1, 2, 3].map((i) => client.setSecret(`beside-${held}-${p}-${i}`, "v"))),
+      );
+      assert.equal(others.length, 8);
+      assert.equal(settled, false, "the write of the held name waited for the transaction that holds it");
+      await other.query("COMMIT");
+      assert.equal((await waiting).value, "after-the-turn");
+      assert.equal((await clients[2]!.getSecret(held)).value, "after-the-turn");
+    } finally {
+      await other.end();
     }
   },
 );

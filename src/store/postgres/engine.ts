@@ -1,18 +1,37 @@
+import { createHash } from "node:crypto";
 import pg from "pg";
 import { migrations } from "../migrations.ts";
 import { GroupCommit, type CommitObserver } from "../group.ts";
 import { SqlRepo, type Executor, type Row, type SqlValue } from "../sql.ts";
-import { StoreUnavailable, type ChangeTopic, type Repo, type Store } from "../store.ts";
+import { StoreUnavailable, type ChangeTopic, type Repo, type Store, type WriteScope } from "../store.ts";
 
 const TOPICS: readonly ChangeTopic[] = ["vaults", "identities", "access", "meta"];
 const CHANNEL = "lockbox_changes";
-/** pg_advisory_xact_lock key held by the transaction that writes: "Lockbox" in ASCII. */
+/**
+ * The advisory lock every write transaction takes first: shared by a write with a scope,
+ * exclusive by one without ("Lockbox" in ASCII).
+ */
 const WRITE_LOCK = "21479328318001528";
 /** pg_advisory_lock key held while migrating. */
 const MIGRATION_LOCK = "21479328318001529";
 const POOL_SIZE = 10;
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, "query">;
+
+/** A scope's advisory lock key: 64 bits of the SHA-256 of its vault and name (a collision only makes two scopes wait on each other). */
+const scopeKey = (scope: WriteScope): bigint => createHash("sha256").update(`${scope.vault}\u0000${scope.name}`).digest().readBigInt64BE(0);
+
+/**
+ * BEGIN and a transaction's locks, in one round trip: the write lock, shared when the
+ * transaction has scopes, and then each scope's lock, exclusive, in the order of their keys,
+ * which every process follows, so no two transactions can each hold what the other awaits.
+ * (The keys are numbers made here, never text from a request.)
+ */
+export function beginStatement(scopes: readonly WriteScope[] | undefined): string {
+  if (!scopes) return `BEGIN; SELECT pg_advisory_xact_lock(${WRITE_LOCK})`;
+  const keys = [...new Set(scopes.map(scopeKey))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return [`BEGIN; SELECT pg_advisory_xact_lock_shared(${WRITE_LOCK})`, ...keys.map((k) => `SELECT pg_advisory_xact_lock(${k})`)].join("; ");
+}
 
 /**
  * Errors that say the database could not be reached or went away (not that the request was
@@ -77,9 +96,10 @@ class PgExecutor implements Executor {
 /**
  * PostgreSQL, for several Lockbox processes on one database. Reads go to a pool. Writes are
  * grouped per process as on SQLite (store/group.ts), and each group's transaction first takes
- * one advisory lock, so writes from all processes are serialized as on SQLite: the domain's
- * check-then-write transactions (and the scheduler's claim on a due action) stay correct
- * without retry loops. A commit is acknowledged only once PostgreSQL has made it durable.
+ * the advisory locks of what its writes touch (beginStatement): writes of one name in one
+ * vault, from any process, take turns, so the domain's check-then-write transactions stay
+ * exact without retry loops, while writes of other names go on beside them; a write without a
+ * scope (vaults, identities, access, the scheduler's claims) takes turns with all. A commit is acknowledged only once PostgreSQL has made it durable.
  * Cache-relevant changes are announced with NOTIFY in the writing transaction and heard
  * through LISTEN by every process.
  */
@@ -105,7 +125,7 @@ export class PostgresStore implements Store {
     this.group = new GroupCommit(
       {
         repo: writeRepo,
-        begin: async () => {
+        begin: async (scopes) => {
           if (this.writer && this.writerBroken) {
             this.writer.release(true);
             this.writer = undefined;
@@ -115,8 +135,7 @@ export class PostgresStore implements Store {
             this.writerBroken = false;
             this.writer.on("error", () => (this.writerBroken = true));
           }
-          await this.writer.query("BEGIN");
-          await this.writer.query(`SELECT pg_advisory_xact_lock(${WRITE_LOCK})`);
+          await this.writer.query(beginStatement(scopes));
         },
         exec: async (sql) => {
           if (!this.writer) return;
@@ -215,8 +234,8 @@ export class PostgresStore implements Store {
     return fn(this.readRepo).catch(unavailable);
   }
 
-  write<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
-    return this.group.write(fn).catch(unavailable);
+  write<T>(fn: (repo: Repo) => Promise<T>, scope?: WriteScope): Promise<T> {
+    return this.group.write(fn, scope).catch(unavailable);
   }
 
   onChange(listener: (topic: ChangeTopic) => void): void {

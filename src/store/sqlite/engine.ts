@@ -164,6 +164,7 @@ export class SqliteStore implements Store {
     return (this.turns ? this.turns.read(read) : read()).catch(unavailable);
   }
 
+  /** SQLite has one writer at a time whatever the scope. */
   write<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
     return this.group.write(fn).catch(unavailable);
   }
