@@ -1,9 +1,16 @@
 // Load generator, run as its own process: autocannon over keep-alive HTTPS.
-// argv[2]: JSON { url, connections, duration, method, path, headers, body, idReplacement }
-// (idReplacement: each request's "[<id>]" in the path becomes an id of its own).
+// argv[2]: JSON { url, connections, duration, method, path, headers, body, distinct }
+// (distinct: each request's "[<id>]" in the path becomes a number of its own, so that every
+// request names another object).
 import autocannon from "autocannon";
 
 const o = JSON.parse(process.argv[2]);
+
+/** autocannon requests whose path has a counter (and this generator's pid) for "[<id>]". */
+function distinctPaths(path) {
+  let n = 0;
+  return { requests: [{ setupRequest: (req) => ({ ...req, path: path.replace("[<id>]", `${process.pid}-${n++}`) }) }] };
+}
 const result = await autocannon({
   url: o.url + o.path,
   connections: o.connections,
@@ -12,7 +19,7 @@ const result = await autocannon({
   headers: o.headers ?? {},
   body: o.body,
   servername: "localhost",
-  idReplacement: Boolean(o.idReplacement),
+  ...(o.distinct ? distinctPaths(o.path) : {}),
 });
 process.stdout.write(
   JSON.stringify({

@@ -131,7 +131,7 @@ interface LoadSpec {
   headers?: Record<string, string>;
   body?: unknown;
   /** Each request's "[<id>]" in the path becomes an id of its own (distinct names). */
-  idReplacement?: boolean;
+  distinct?: boolean;
 }
 
 /**
@@ -165,7 +165,7 @@ async function load(port: number, spec: LoadSpec, connections = CONNECTIONS, dur
         path: spec.path,
         headers: { host: `localhost:${port}`, "content-type": "application/json", ...spec.headers },
         body: spec.body === undefined ? undefined : JSON.stringify(spec.body),
-        idReplacement: spec.idReplacement,
+        distinct: spec.distinct,
       }),
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
@@ -266,7 +266,7 @@ async function postgresCases(bareRps: number, value: string): Promise<void> {
       const pgCeiling = ceiling("postgres", undefined, createDatabase(cluster.url));
       const pgCeilingName = "PostgreSQL on this machine, 1 row/commit, 32 connections";
       const oneName = { method: "PUT", path: "/secrets/bench-set?api-version=7.6", headers: auth, body: { value } };
-      const distinct = { ...oneName, path: "/secrets/bench-[<id>]?api-version=7.6", idReplacement: true };
+      const distinct = { ...oneName, path: "/secrets/bench-[<id>]?api-version=7.6", distinct: true };
       row(
         "setSecret (durable), PostgreSQL",
         await load(port, oneName),
@@ -302,7 +302,7 @@ async function postgresScaleOut(clusterUrl: string, value: string): Promise<void
     for (const port of ports) await call(port, "PUT", `/secrets/warm-${port}?api-version=7.6`, token, { value });
     const pgCeiling = ceiling("postgres", undefined, createDatabase(clusterUrl));
     const pgCeilingName = "PostgreSQL on this machine, 1 row/commit, 32 connections";
-    const distinct = { method: "PUT", path: "/secrets/bench-[<id>]?api-version=7.6", headers: auth, body: { value }, idReplacement: true };
+    const distinct = { method: "PUT", path: "/secrets/bench-[<id>]?api-version=7.6", headers: auth, body: { value }, distinct: true };
     const three = await loadAll(ports, distinct);
     row(
       "setSecret (durable), PostgreSQL, 3 processes, distinct names",
@@ -316,7 +316,7 @@ async function postgresScaleOut(clusterUrl: string, value: string): Promise<void
     if (one) extra.postgresScaleOut3vs1 = Number((three.rps / one.lockbox).toFixed(2));
     row(
       "setSecret (durable), PostgreSQL, 3 processes, one name",
-      await loadAll(ports, { ...distinct, path: "/secrets/bench-shared?api-version=7.6", idReplacement: false }),
+      await loadAll(ports, { ...distinct, path: "/secrets/bench-shared?api-version=7.6", distinct: false }),
       pgCeiling,
       pgCeilingName,
       30,

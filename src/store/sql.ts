@@ -462,23 +462,21 @@ export class SqlRepo implements Repo {
   async getObjectForWrite(vault: string, kind: ObjectKind, name: string): Promise<ObjectForWrite> {
     const r = await this.db.get(
       `SELECT t.wrapped_key AS vault_key, o.name AS object_name, o.display_name, o.deleted_at, o.purge_at, o.policy, o.max_versions,
-         v.seq, v.version, v.created, v.updated, v.enabled, v.nbf, v.exp, v.content_type, v.tags, v.props, v.sealed,
          EXISTS (SELECT 1 FROM subscriptions s WHERE s.vault = t.name) AS subscribed,
          EXISTS (SELECT 1 FROM schedule c WHERE c.vault = t.name AND c.kind = ? AND c.name = ?) AS scheduled
-       FROM vaults t
-       LEFT JOIN objects o ON o.vault = t.name AND o.kind = ? AND o.name = ?
-       LEFT JOIN versions v ON v.vault = o.vault AND v.kind = o.kind AND v.name = o.name
-         AND v.seq = (SELECT MAX(x.seq) FROM versions x WHERE x.vault = o.vault AND x.kind = o.kind AND x.name = o.name)
+       FROM vaults t LEFT JOIN objects o ON o.vault = t.name AND o.kind = ? AND o.name = ?
        WHERE t.name = ?`,
       [kind, name, kind, name, vault],
     );
     if (!r) return { vaultKey: undefined, object: undefined, latest: undefined, subscribed: false, scheduled: false };
-    const row = { ...r, vault, kind, name };
     const yes = (v: unknown): boolean => v === true || Number(v) === 1;
+    const object = r.object_name === null || r.object_name === undefined ? undefined : toObject({ ...r, vault, kind, name });
+    // The latest version by a query of its own: ORDER BY seq DESC LIMIT 1 on (vault, kind, name, seq)
+    // reads one index entry, where a join to it lets the planner read all of an object's versions.
     return {
       vaultKey: buf(r.vault_key),
-      object: r.object_name === null || r.object_name === undefined ? undefined : toObject(row),
-      latest: r.version === null || r.version === undefined ? undefined : toView(row),
+      object,
+      latest: object ? await this.getLatestVersion(vault, kind, name) : undefined,
       subscribed: yes(r.subscribed),
       scheduled: yes(r.scheduled),
     };

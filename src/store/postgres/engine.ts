@@ -14,7 +14,14 @@ const CHANNEL = "lockbox_changes";
 const WRITE_LOCK = "21479328318001528";
 /** pg_advisory_lock key held while migrating. */
 const MIGRATION_LOCK = "21479328318001529";
+/** Connections for reads. */
 const POOL_SIZE = 10;
+/**
+ * Write lanes: each a connection of its own with its own group commit, so that one process
+ * has this many write transactions under way at once (a transaction is a few round trips
+ * after another; one lane would make the whole process wait on each in turn).
+ */
+const WRITE_LANES = 2;
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, "query">;
 
@@ -93,6 +100,51 @@ class PgExecutor implements Executor {
   }
 }
 
+/** One write connection with its group commit (store/group.ts). */
+class WriteLane {
+  private client: pg.PoolClient | undefined;
+  private broken = false;
+  readonly group: GroupCommit;
+
+  constructor(pool: pg.Pool, observer?: CommitObserver) {
+    const repo = new SqlRepo(new PgExecutor(() => this.client!));
+    this.group = new GroupCommit(
+      {
+        repo,
+        begin: async (scopes) => {
+          if (this.client && this.broken) {
+            this.client.release(true);
+            this.client = undefined;
+          }
+          if (!this.client) {
+            this.client = await pool.connect();
+            this.broken = false;
+            this.client.on("error", () => (this.broken = true));
+          }
+          await this.client.query(beginStatement(scopes));
+        },
+        exec: async (sql) => {
+          if (!this.client) return;
+          try {
+            await this.client.query(sql);
+          } catch (e) {
+            if (sql === "ROLLBACK") this.broken = true;
+            else throw e;
+          }
+        },
+      },
+      () => undefined,
+      observer,
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.group.close();
+    this.client?.release();
+    this.client = undefined;
+  }
+}
+
 /**
  * PostgreSQL, for several Lockbox processes on one database. Reads go to a pool. Writes are
  * grouped per process as on SQLite (store/group.ts), and each group's transaction first takes
@@ -106,9 +158,7 @@ class PgExecutor implements Executor {
 export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   private readonly readRepo: Repo;
-  private readonly group: GroupCommit;
-  private writer: pg.PoolClient | undefined;
-  private writerBroken = false;
+  private readonly lanes: WriteLane[];
   private listener: pg.Client | undefined;
   private readonly listeners: Array<(topic: ChangeTopic) => void> = [];
   private closed = false;
@@ -117,39 +167,11 @@ export class PostgresStore implements Store {
     private readonly url: string,
     observer?: CommitObserver,
   ) {
-    this.pool = new pg.Pool({ connectionString: url, max: POOL_SIZE, application_name: "lockbox" });
+    this.pool = new pg.Pool({ connectionString: url, max: POOL_SIZE + WRITE_LANES, application_name: "lockbox" });
     // An idle pooled connection that dies (a database restart) must not crash the process.
     this.pool.on("error", () => undefined);
     this.readRepo = new SqlRepo(new PgExecutor(() => this.pool));
-    const writeRepo = new SqlRepo(new PgExecutor(() => this.writer!));
-    this.group = new GroupCommit(
-      {
-        repo: writeRepo,
-        begin: async (scopes) => {
-          if (this.writer && this.writerBroken) {
-            this.writer.release(true);
-            this.writer = undefined;
-          }
-          if (!this.writer) {
-            this.writer = await this.pool.connect();
-            this.writerBroken = false;
-            this.writer.on("error", () => (this.writerBroken = true));
-          }
-          await this.writer.query(beginStatement(scopes));
-        },
-        exec: async (sql) => {
-          if (!this.writer) return;
-          try {
-            await this.writer.query(sql);
-          } catch (e) {
-            if (sql === "ROLLBACK") this.writerBroken = true;
-            else throw e;
-          }
-        },
-      },
-      () => undefined,
-      observer,
-    );
+    this.lanes = Array.from({ length: WRITE_LANES }, () => new WriteLane(this.pool, observer));
   }
 
   /** Connects, runs migrations under an advisory lock (so processes may start together), and listens for changes. */
@@ -234,8 +256,14 @@ export class PostgresStore implements Store {
     return fn(this.readRepo).catch(unavailable);
   }
 
+  /**
+   * A scoped write goes to its scope's lane, so that the writes of one name are grouped in
+   * one transaction rather than waiting on each other's locks in several; one without a
+   * scope excludes all other writes anyway, and goes to the first lane.
+   */
   write<T>(fn: (repo: Repo) => Promise<T>, scope?: WriteScope): Promise<T> {
-    return this.group.write(fn, scope).catch(unavailable);
+    const lane = this.lanes[scope ? Number(BigInt.asUintN(32, scopeKey(scope)) % BigInt(WRITE_LANES)) : 0]!;
+    return lane.group.write(fn, scope).catch(unavailable);
   }
 
   onChange(listener: (topic: ChangeTopic) => void): void {
@@ -244,9 +272,7 @@ export class PostgresStore implements Store {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.group.close();
-    this.writer?.release();
-    this.writer = undefined;
+    await Promise.all(this.lanes.map((l) => l.close()));
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => undefined);
