@@ -229,6 +229,9 @@ async function tokenOf(s: Server): Promise<string> {
     .access_token as string;
 }
 
+/** The PostgreSQL ceiling every PostgreSQL write case is set against. */
+const PG_CEILING_NAME = "PostgreSQL on this machine, 1 row/commit, 32 connections";
+
 /**
  * Reads and durable writes again with the store on PostgreSQL: a throwaway cluster on this
  * machine with durable settings (fsync, synchronous_commit on), when its binaries are here.
@@ -264,19 +267,18 @@ async function postgresCases(bareRps: number, value: string): Promise<void> {
         400,
       );
       const pgCeiling = ceiling("postgres", undefined, createDatabase(cluster.url));
-      const pgCeilingName = "PostgreSQL on this machine, 1 row/commit, 32 connections";
       const oneName = { method: "PUT", path: "/secrets/bench-set?api-version=7.6", headers: auth, body: { value } };
       const distinct = { ...oneName, path: "/secrets/bench-[<id>]?api-version=7.6", distinct: true };
       row(
         "setSecret (durable), PostgreSQL",
         await load(port, oneName),
         pgCeiling,
-        pgCeilingName,
+        PG_CEILING_NAME,
         30,
         "writes share transactions (group commit)",
       );
       const oneDistinct = await load(port, distinct);
-      row("setSecret (durable), PostgreSQL, distinct names", oneDistinct, pgCeiling, pgCeilingName, 30, "a new secret per request");
+      row("setSecret (durable), PostgreSQL, distinct names", oneDistinct, pgCeiling, PG_CEILING_NAME, 30, "a new secret per request");
     } finally {
       await server.stop();
     }
@@ -301,14 +303,13 @@ async function postgresScaleOut(clusterUrl: string, value: string): Promise<void
     const ports = servers.map((s) => s.port);
     for (const port of ports) await call(port, "PUT", `/secrets/warm-${port}?api-version=7.6`, token, { value });
     const pgCeiling = ceiling("postgres", undefined, createDatabase(clusterUrl));
-    const pgCeilingName = "PostgreSQL on this machine, 1 row/commit, 32 connections";
     const distinct = { method: "PUT", path: "/secrets/bench-[<id>]?api-version=7.6", headers: auth, body: { value }, distinct: true };
     const three = await loadAll(ports, distinct);
     row(
       "setSecret (durable), PostgreSQL, 3 processes, distinct names",
       three,
       pgCeiling,
-      pgCeilingName,
+      PG_CEILING_NAME,
       30,
       "32 connections shared by the 3",
     );
@@ -318,7 +319,7 @@ async function postgresScaleOut(clusterUrl: string, value: string): Promise<void
       "setSecret (durable), PostgreSQL, 3 processes, one name",
       await loadAll(ports, { ...distinct, path: "/secrets/bench-shared?api-version=7.6", distinct: false }),
       pgCeiling,
-      pgCeilingName,
+      PG_CEILING_NAME,
       30,
       "every write a new version of one secret: they take turns",
     );
