@@ -34,7 +34,7 @@ export interface AdminDeps {
   /** Present with --dev-clock: GET/POST /lockbox/v1/clock read and move it. */
   devClock?: StoredDevClock;
   /** How many scheduler runs have ended, shown beside the dev clock for tests to wait on. */
-  schedulerRuns: () => number;
+  schedulerRuns: () => number | Promise<number>;
   /** https://{vault}.{dns-suffix}[:port], for the ids in answers. */
   publicOrigin: (vault: string) => string;
   /** Runs due work now (after the dev clock moved). */
@@ -358,7 +358,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   if (devClock) {
     app.get("/lockbox/v1/clock", { config: { adminOperation: "ClockGet" } }, async () => ({
       now: nowSeconds(devClock),
-      schedulerRuns: schedulerRuns(),
+      schedulerRuns: await schedulerRuns(),
     }));
     app.post("/lockbox/v1/clock", { config: { adminOperation: "ClockAdvance" }, schema: { body: clockSchema } }, async (req) => {
       await devClock.advance((req.body as { advanceSeconds: number }).advanceSeconds);

@@ -11,6 +11,7 @@ import {
 } from "../server/config.ts";
 import { openInstance } from "../server/instance.ts";
 import { serve, temporaryDataDir } from "../server/serve.ts";
+import { serveWorkers } from "../server/workers.ts";
 import { dataDirOption } from "./common.ts";
 
 export function serveCommands(program: Command): void {
@@ -73,11 +74,16 @@ export function serveCommands(program: Command): void {
       "--throttle-scale <factor>",
       "multiply every throttling budget, e.g. 0.01 for 40 instead of 4,000 (env LOCKBOX_THROTTLE_SCALE, default 1)",
     )
+    .option(
+      "--workers <n>",
+      "serve HTTPS from N processes on one port (auto: one per core), with one scheduler and one set of fault rules, throttling counts and console sessions (env LOCKBOX_WORKERS, default 1)",
+    )
     .option("--init", "begin a new instance on an empty store, even though a root key was given or the data directory names an instance")
     .action(async (opts: ConfigFlags & { seed?: string }) => {
       const temporary = opts.inMemory && opts.dataDir === undefined && !process.env.LOCKBOX_DATA_DIR;
       const config = resolveConfig(temporary ? { ...opts, dataDir: temporaryDataDir() } : opts);
-      await serve(config, { removeDataDir: temporary, seedFile: opts.seed });
+      if (config.workers > 1) await serveWorkers(config, { seedFile: opts.seed });
+      else await serve(config, { removeDataDir: temporary, seedFile: opts.seed });
     });
 
   program

@@ -9,7 +9,7 @@ import { nowSeconds, type Clock } from "../kernel/clock.ts";
 import { KvError } from "../kernel/errors.ts";
 import type { IdentityRecord } from "../store/store.ts";
 import type { Vaults } from "../vault/vaults.ts";
-import { csrfMatches, SESSION_LIFETIME_MS, type ConsoleSession, type ConsoleSessions } from "./sessions.ts";
+import { csrfMatches, SESSION_LIFETIME_MS, type ConsoleSession, type SessionStore } from "./sessions.ts";
 
 /** The cookie: `__Host-` makes the browser insist on Secure, Path=/ and no Domain. */
 export const SESSION_COOKIE = "__Host-lockbox-console";
@@ -17,7 +17,7 @@ export const CSRF_HEADER = "x-lockbox-csrf";
 export const CONSOLE_PATH = "/console/";
 
 export interface ConsoleDeps extends RequestAuditDeps {
-  sessions: ConsoleSessions;
+  sessions: SessionStore;
   identities: Identities;
   access: AccessControl;
   vaults: Vaults;
@@ -118,11 +118,11 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
 
   /** The session, its identity still enabled, and (for a change) the CSRF header and Origin checked. */
   async function signedIn(req: FastifyRequest): Promise<{ session: ConsoleSession; identity: IdentityRecord }> {
-    const session = sessions.find(cookieOf(req));
+    const session = await sessions.find(cookieOf(req));
     if (!session) throw unauthorized(SIGNED_OUT);
     const identity = await identities.activeIdentity(session.identityId);
     if (!identity) {
-      sessions.closeAllOf(session.identityId);
+      await sessions.closeAllOf(session.identityId);
       throw unauthorized("The identity this session acts as is disabled or deleted.");
     }
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -148,7 +148,7 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
       const b = (req.body ?? {}) as { code?: unknown; clientId?: unknown; clientSecret?: unknown };
       let identity: IdentityRecord | undefined;
       if (typeof b.code === "string") {
-        const id = sessions.redeemLink(b.code);
+        const id = await sessions.redeemLink(b.code);
         identity = id ? await identities.activeIdentity(id) : undefined;
         if (!identity) throw unauthorized("This sign-in link was used already or has expired. Run `lockbox console` for a new one.");
       } else if (typeof b.clientId === "string" && typeof b.clientSecret === "string") {
@@ -158,7 +158,7 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
         throw new KvError(400, "BadParameter", "Give a sign-in link's code, or a service principal's clientId and clientSecret.");
       }
       req.principal = callerOf(identity, tenantId);
-      const { id } = sessions.open(identity.id);
+      const { id } = await sessions.open(identity.id);
       void reply.header(
         "set-cookie",
         `${SESSION_COOKIE}=${id}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(SESSION_LIFETIME_MS / 1000)}`,
@@ -168,7 +168,7 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
 
     scope.post("/console/api/signout", { config: { adminOperation: "ConsoleSignOut" } }, async (req, reply) => {
       await signedIn(req);
-      sessions.close(cookieOf(req));
+      await sessions.close(cookieOf(req));
       void reply.header("set-cookie", `${SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0`);
       return reply.code(204).send();
     });
@@ -262,13 +262,13 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
  * another identity named in the body (`{"identity": NAME}`), as `lockbox console` prints it.
  * The code travels in the URL's fragment, which browsers send to no server and no log.
  */
-export function consoleLinkRoute(plane: FastifyInstance, sessions: ConsoleSessions, identities: Identities): void {
+export function consoleLinkRoute(plane: FastifyInstance, sessions: SessionStore, identities: Identities): void {
   plane.post("/lockbox/v1/console/links", { config: { adminOperation: "ConsoleSignInLinkCreate" } }, async (req, reply) => {
     const named = (req.body as { identity?: unknown } | undefined)?.identity;
     if (named !== undefined && typeof named !== "string") throw new KvError(400, "BadParameter", "identity must be a name or an id.");
     const identity = named ? await identities.find(named) : undefined;
     if (identity && !identity.enabled) throw new KvError(400, "BadParameter", `The identity ${identity.name} is disabled.`);
-    const { code, expiresAt } = sessions.createLink(identity?.id ?? req.principal.objectId);
+    const { code, expiresAt } = await sessions.createLink(identity?.id ?? req.principal.objectId);
     return reply.code(201).send({
       url: `${req.origin}${CONSOLE_PATH}#signin=${code}`,
       identity: identity?.name ?? req.principal.name,

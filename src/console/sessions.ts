@@ -1,3 +1,4 @@
+import type { Awaitable } from "../kernel/awaitable.ts";
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Clock } from "../kernel/clock.ts";
 
@@ -97,6 +98,9 @@ export class ConsoleSessions {
     for (const [key, s] of this.sessions) if (now >= s.expiresAt || now >= s.idleUntil) this.sessions.delete(key);
   }
 }
+
+/** What the console's routes use of the sessions: this process's ConsoleSessions, or the ones every worker of `serve --workers` shares. */
+export type SessionStore = Awaitable<ConsoleSessions>;
 
 /** Whether the page's CSRF header is this session's, in constant time. */
 export function csrfMatches(session: ConsoleSession, given: unknown): boolean {

@@ -1,3 +1,4 @@
+import type { Awaitable } from "../kernel/awaitable.ts";
 import { THROTTLED_MESSAGE } from "../kernel/errors.ts";
 import { randomInt } from "node:crypto";
 import { OPERATIONS } from "../authz/operations.ts";
@@ -150,6 +151,9 @@ interface Live {
   rule: FaultRule;
   random?: () => number;
 }
+
+/** What the admin API and the data plane use of the rules: this process's own (Faults), or the ones every worker of `serve --workers` shares. */
+export type FaultRules = Awaitable<Pick<Faults, "add" | "list" | "clear" | "remove" | "match">>;
 
 /** The rules of this process, and the matching of each data-plane request against them (first rule added, first matched). */
 export class Faults {

@@ -10,7 +10,7 @@ import { DEFAULT_VAULT, type Vault, type Vaults } from "../vault/vaults.ts";
 import type { RequestThrottle } from "../throttle/requests.ts";
 import { checkApiVersion } from "./apiVersion.ts";
 import { auditRequests } from "./audit.ts";
-import type { Faults } from "../faults/faults.ts";
+import type { FaultRules } from "../faults/faults.ts";
 import { injectFault } from "./faults.ts";
 import { authenticate, challengeHeader, vaultResource } from "./auth.ts";
 import { hostnameOf, originOf, vaultNameOf } from "./routing.ts";
@@ -57,7 +57,7 @@ export interface PipelineDeps {
   /** Stands for the subscription in audit lines' resource ids. */
   tenantId: string;
   /** Fault-injection rules (a test tool), applied once a request is authorized. */
-  faults?: Faults;
+  faults?: FaultRules;
   /** `--throttle azure` (on) or a vault's own setting: requests beyond Azure's budgets are answered 429 before their handler runs. */
   throttle?: { on: boolean; requests: RequestThrottle; retryAfterSeconds?: number };
 }
@@ -119,7 +119,7 @@ export function vaultPlane(deps: PipelineDeps, routes: (plane: FastifyInstance) 
       const op = operation(req.routeOptions.config.operation!);
       await deps.access.authorize(req.principal, vault, op, name);
       // An injected fault answers instead of the handler, once the audit line can name the caller and the operation.
-      const fault = deps.faults?.match({ vault: vault.name, operation: op.name, method: req.method, name });
+      const fault = await deps.faults?.match({ vault: vault.name, operation: op.name, method: req.method, name });
       if (fault) return injectFault(req, reply, fault, deps);
     });
     const throttle = deps.throttle;

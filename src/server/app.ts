@@ -6,7 +6,6 @@ import type { Server as HttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { adminRoutes } from "../api/admin.ts";
 import { faultRoutes } from "../api/faults.ts";
-import { Faults } from "../faults/faults.ts";
 import { armRoutes } from "../api/arm.ts";
 import { healthRoutes, metricsRoute } from "../api/health.ts";
 import { certificateRoutes } from "../api/certificates.ts";
@@ -16,7 +15,6 @@ import { keyRoutes } from "../api/keys.ts";
 import { secretRoutes } from "../api/secrets.ts";
 import { AuditReader, type AuditLog } from "../audit/audit.ts";
 import { consoleLinkRoute, consoleRoutes } from "../console/routes.ts";
-import { ConsoleSessions } from "../console/sessions.ts";
 import { parseJsonBody } from "../http/body.ts";
 import { renderError } from "../http/errors.ts";
 import { vaultResource } from "../http/auth.ts";
@@ -24,20 +22,28 @@ import { adminPlane, decoratePipeline, vaultPlane, type PipelineDeps } from "../
 import { observeRequests } from "../http/observe.ts";
 import { checkRequestShape } from "../http/routing.ts";
 import type { Tokens } from "../identity/tokens.ts";
+import type { FaultRules } from "../faults/faults.ts";
+import type { Admission } from "../throttle/rule.ts";
+import type { SessionStore } from "../console/sessions.ts";
 import { RequestThrottle } from "../throttle/requests.ts";
-import { ThrottleRule } from "../throttle/rule.ts";
-import { systemClock } from "../kernel/clock.ts";
 import { badParameter, notFound } from "../kernel/errors.ts";
 import type { Config } from "./config.ts";
 import { clientErrorHandler, guardConnections, httpsOptions } from "./connections.ts";
 import { endLine } from "./environment.ts";
 import type { Instance } from "./instance.ts";
 import { logRequest } from "./logging.ts";
-import type { Metrics } from "./metrics.ts";
+import type { Metrics, Scrape } from "./metrics.ts";
 import type { TlsMaterial } from "./tls.ts";
 
 /** The console's built page (`npm run build` writes it; from src/server and from dist/server alike). */
 const WEB_ROOT = fileURLToPath(new URL("../../dist/web/", import.meta.url));
+
+/** What a server keeps in memory once for all its processes (serve.ts newServerState): fault rules, the throttling count, console sessions. */
+export interface ServerState {
+  faults: FaultRules;
+  admission: Admission;
+  sessions: SessionStore;
+}
 
 export interface AppDeps {
   config: Config;
@@ -49,7 +55,11 @@ export interface AppDeps {
   /** Runs due lifetime actions and deliveries now. */
   runDueWork: () => Promise<void>;
   /** How many scheduler runs have ended (for the dev clock's GET). */
-  schedulerRuns: () => number;
+  schedulerRuns: () => number | Promise<number>;
+  /** Fault rules, throttling count and console sessions: this process's, or those the workers of a server share. */
+  state: ServerState;
+  /** The server's metrics for GET /metrics (of every process, with --workers). */
+  scrape: () => Promise<Scrape>;
   audit: AuditLog;
   /** The server's logger (server/logging.ts): nothing secret at any level. */
   log: Logger;
@@ -132,8 +142,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const { vaults, identities, access, secrets, keys, certificates, certificateSettings, subscriptions, upcoming, devClock } = instance;
-  // Fault-injection rules: in this process's memory only (a test tool).
-  const faults = new Faults(instance.clock, metrics.faults);
+  const { faults, admission, sessions } = deps.state;
   const pipeline: PipelineDeps = {
     dnsSuffix: config.dnsSuffix,
     tokens,
@@ -147,7 +156,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     throttle: {
       on: config.throttle.on,
       requests: new RequestThrottle(
-        new ThrottleRule(instance.clock, config.throttle.scale),
+        admission,
         async (vault, name) => {
           const found = await vaults.find(vault);
           if (!found) return undefined;
@@ -167,7 +176,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       issuerRoutes(plane, certificateSettings);
     }),
   );
-  const sessions = new ConsoleSessions(systemClock);
   await app.register(
     adminPlane(pipeline, (plane) => {
       if (config.console) consoleLinkRoute(plane, sessions, identities);
@@ -204,6 +212,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   healthRoutes(app, async () => {
     if (!(await instance.store.read((repo) => repo.getMeta("tenant_id")))) throw new Error("the store is not initialised");
   });
-  metricsRoute(app, () => metrics.scrape());
+  metricsRoute(app, deps.scrape);
   return app;
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { readMarker } from "./datadir.ts";
 
@@ -32,6 +33,8 @@ export interface Config {
   console: boolean;
   /** `--throttle azure`: Azure's per-vault and instance-wide budgets (src/throttle/); a vault's own setting wins. */
   throttle: ThrottleConfig;
+  /** `--workers N`: HTTPS served by N processes on one port (server/workers.ts); 1: this process alone. */
+  workers: number;
 }
 
 export interface ThrottleConfig {
@@ -82,7 +85,20 @@ export interface ConfigFlags {
   throttle?: string;
   throttleRetryAfter?: string;
   throttleScale?: string | number;
+  workers?: string | number;
 }
+
+/** --workers N or auto (one per core) and LOCKBOX_WORKERS; default 1. */
+export function workersOf(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): number {
+  const value = String(flags.workers ?? env.LOCKBOX_WORKERS ?? 1).toLowerCase();
+  if (value === "auto") return availableParallelism();
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS)
+    throw new Error(`invalid number of workers (1 to ${MAX_WORKERS}, or auto): ${value}`);
+  return n;
+}
+
+export const MAX_WORKERS = 64;
 
 /** --throttle azure|off, --throttle-retry-after omit|N and --throttle-scale F (and their LOCKBOX_THROTTLE* variables). */
 export function throttleOf(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): ThrottleConfig {
@@ -199,5 +215,6 @@ export function resolveConfig(
     init: flags.init ?? false,
     console: flags.console ?? env.LOCKBOX_CONSOLE !== "0",
     throttle: throttleOf(flags, env),
+    workers: workersOf(flags, env),
   };
 }

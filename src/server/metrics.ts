@@ -194,13 +194,13 @@ export interface MetricsServer {
  * Plain-HTTP GET /metrics on 127.0.0.1 only (--metrics-port): for a Prometheus on this host
  * that should not need the local CA. Anything else is 404.
  */
-export async function serveMetrics(metrics: Metrics, port: number): Promise<MetricsServer> {
+export async function serveMetrics(scrape: () => Promise<Scrape>, port: number): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {
       res.writeHead(404, { "content-type": "text/plain" }).end("Not found: this port serves GET /metrics only.\n");
       return;
     }
-    metrics.scrape().then(
+    scrape().then(
       ({ contentType, body }) => res.writeHead(200, { "content-type": contentType }).end(body),
       () => res.writeHead(500, { "content-type": "text/plain" }).end("The metrics could not be collected.\n"),
     );

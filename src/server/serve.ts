@@ -6,16 +6,20 @@ import { Scheduler } from "../scheduler/runner.ts";
 import { Deliverer } from "../events/delivery.ts";
 import { AuditLog, scheduledEvent } from "../audit/audit.ts";
 import { systemClock } from "../kernel/clock.ts";
-import { buildApp } from "./app.ts";
+import { buildApp, type ServerState } from "./app.ts";
 import type { Config } from "./config.ts";
 import { claimRuntime, MEMORY_IDENTITY_FILE, shellQuote, type MemoryIdentity, type RuntimeClaim } from "./environment.ts";
 import { prepareDataDir } from "./datadir.ts";
 import type { Logger } from "pino";
 import { createLogger, FASTIFY_LISTENING } from "./logging.ts";
-import { Metrics, serveMetrics, type MetricsServer } from "./metrics.ts";
+import { Metrics, serveMetrics, type MetricsServer, type Scrape } from "./metrics.ts";
 import { openInstance, type Instance } from "./instance.ts";
 import { DEFAULT_VAULT } from "../vault/vaults.ts";
-import { ensureTls, operatorTls } from "./tls.ts";
+import { ensureTls, operatorTls, type TlsMaterial } from "./tls.ts";
+import type { FastifyInstance } from "fastify";
+import { Faults } from "../faults/faults.ts";
+import { ThrottleRule } from "../throttle/rule.ts";
+import { ConsoleSessions } from "../console/sessions.ts";
 import { applySeed, describeChange, describeNote, loadSeed, seedFailure } from "./seed.ts";
 
 const SCHEDULER_INTERVAL_MS = 1000;
@@ -87,18 +91,55 @@ export async function startServer(
   }
 }
 
-async function listen(
-  config: Config,
-  log: Logger,
-  metrics: Metrics,
-  instance: Instance,
-  claim: RuntimeClaim,
-  done: () => void,
-): Promise<RunningServer> {
-  const tls =
-    config.tlsCert && config.tlsKey
-      ? operatorTls(config.tlsCert, config.tlsKey)
-      : await ensureTls(join(config.dataDir, "tls"), config.dnsSuffix, instance.sharedCa);
+/** Where the local CA or the operator's certificate is (made now, the first time). */
+export function tlsOf(config: Config, instance: Instance): Promise<TlsMaterial> {
+  return config.tlsCert && config.tlsKey
+    ? Promise.resolve(operatorTls(config.tlsCert, config.tlsKey))
+    : ensureTls(join(config.dataDir, "tls"), config.dnsSuffix, instance.sharedCa);
+}
+
+/** https://{vault}.{dns-suffix}[:port], for a server on `port`. */
+const originOn =
+  (dnsSuffix: string, port: () => number) =>
+  (vault: string): string =>
+    `https://${vault}.${dnsSuffix}${port() === 443 ? "" : `:${port()}`}`;
+
+/**
+ * The rules a server keeps in memory, once for all its processes: fault rules, the throttling
+ * count and console sessions. The one process of a server has them, or the primary of
+ * `serve --workers N` for all its workers (workers.ts).
+ */
+export function newServerState(instance: Instance, config: Config, metrics: Metrics) {
+  return {
+    faults: new Faults(instance.clock, metrics.faults),
+    admission: new ThrottleRule(instance.clock, config.throttle.scale),
+    sessions: new ConsoleSessions(systemClock),
+  };
+}
+
+/** What a process's HTTPS server reaches of its server's shared state and scheduler (its own, or the primary's). */
+export interface ServerParts {
+  state: ServerState;
+  /** Runs due lifetime actions and deliveries now. */
+  runDueWork: () => Promise<void>;
+  /** How many scheduler runs have ended. */
+  schedulerRuns: () => number | Promise<number>;
+  /** The server's metrics, for GET /metrics. */
+  scrape: () => Promise<Scrape>;
+}
+
+/** One process's HTTPS server, listening. */
+export interface Https {
+  app: FastifyInstance;
+  port: number;
+  tls: TlsMaterial;
+  audit: AuditLog;
+  publicOrigin: (vault: string) => string;
+}
+
+/** Builds the HTTPS application on an open instance and listens (on the port the primary shares, in a worker). */
+export async function listenHttps(config: Config, log: Logger, metrics: Metrics, instance: Instance, parts: ServerParts): Promise<Https> {
+  const tls = await tlsOf(config, instance);
   const clientLifetime = instance.devClock ? { clock: systemClock, seconds: DEV_CLOCK_TOKEN_SECONDS } : undefined;
   const tokens = await Tokens.load(
     instance.store,
@@ -109,40 +150,43 @@ async function listen(
     clientLifetime,
     metrics.tokens,
   );
-
-  // The port is known once listening (--port 0); the scheduler, which needs it for the ids
-  // in events, starts then.
+  // The port is known once listening (--port 0).
   let port = config.port;
-  const publicOrigin = (vault: string): string => `https://${vault}.${config.dnsSuffix}${port === 443 ? "" : `:${port}`}`;
-  let scheduler: Scheduler | undefined;
-  const runDueWork = async (): Promise<void> => scheduler?.kick();
+  const publicOrigin = originOn(config.dnsSuffix, () => port);
   const audit = new AuditLog(config.auditLog, { failed: (m) => log.error(m), recovered: (m) => log.warn(m) });
-  const schedulerRuns = (): number => scheduler?.runs ?? 0;
-  const app = await buildApp({ config, instance, tokens, tls, publicOrigin, runDueWork, schedulerRuns, audit, log, metrics });
-
-  // fastify's own "Server listening" line is dropped (FASTIFY_LISTENING): serve prints the one banner.
-  await app.listen({ host: config.host, port: config.port, listenTextResolver: () => FASTIFY_LISTENING });
-  let metricsServer: MetricsServer | undefined;
+  const app = await buildApp({ config, instance, tokens, tls, publicOrigin, audit, log, metrics, ...parts });
   try {
-    if (config.metricsPort !== undefined) metricsServer = await serveMetrics(metrics, config.metricsPort);
+    // fastify's own "Server listening" line is dropped (FASTIFY_LISTENING): serve prints the one banner.
+    await app.listen({ host: config.host, port: config.port, listenTextResolver: () => FASTIFY_LISTENING });
   } catch (e) {
-    await app.close();
     audit.close();
+    throw e;
+  }
+  const address = app.server.address();
+  port = typeof address === "object" && address ? address.port : config.port;
+  return { app, port, tls, audit, publicOrigin };
+}
+
+/** The plain-HTTP metrics port (--metrics-port), if the config has one. */
+export async function metricsPortOf(config: Config, scrape: () => Promise<Scrape>): Promise<MetricsServer | undefined> {
+  if (config.metricsPort === undefined) return undefined;
+  try {
+    return await serveMetrics(scrape, config.metricsPort);
+  } catch (e) {
     throw new Error(`the metrics port ${config.metricsPort} on 127.0.0.1 cannot be used: ${(e as { code?: string }).code ?? String(e)}`, {
       cause: e,
     });
   }
-  const address = app.server.address();
-  port = typeof address === "object" && address ? address.port : config.port;
-  const memory = config.storage.engine === "memory";
-  if (memory) {
-    // Only this process can read an in-memory store: `lockbox env` reads the developer
-    // identity here instead (mode 0600, beside the CA key; removed at stop).
-    const identity: MemoryIdentity = { tenantId: instance.tenantId, identityHeader: await instance.developerHeader() };
-    writeFileSync(join(config.dataDir, MEMORY_IDENTITY_FILE), JSON.stringify(identity) + "\n", { mode: 0o600 });
-  }
-  claim.publish({ port, dnsSuffix: config.dnsSuffix, caFile: tls.caFile, auditLog: config.auditLog, ...(memory ? { memory } : {}) });
+}
 
+/** Starts running due work on a clock: lifetime actions, purges and deliveries, with its audit lines. */
+export function startScheduler(
+  instance: Instance,
+  log: Logger,
+  audit: AuditLog,
+  metrics: Metrics,
+  publicOrigin: (vault: string) => string,
+): Scheduler {
   const deliverer = new Deliverer(
     instance.store,
     instance.clock,
@@ -154,8 +198,7 @@ async function listen(
     metrics.deliveries,
   );
   metrics.watchDeliveries(() => deliverer.pending());
-  const opened = instance;
-  scheduler = new Scheduler(
+  const scheduler = new Scheduler(
     instance,
     deliverer,
     log,
@@ -163,12 +206,50 @@ async function listen(
       ready: () => audit.ready(),
       record: (entry) =>
         audit.record(
-          scheduledEvent(entry, { timeMs: opened.clock.nowMs(), subscription: opened.tenantId, origin: publicOrigin(entry.vault) }),
+          scheduledEvent(entry, { timeMs: instance.clock.nowMs(), subscription: instance.tenantId, origin: publicOrigin(entry.vault) }),
         ),
     },
     metrics.scheduler,
   );
   scheduler.start(SCHEDULER_INTERVAL_MS);
+  return scheduler;
+}
+
+async function listen(
+  config: Config,
+  log: Logger,
+  metrics: Metrics,
+  instance: Instance,
+  claim: RuntimeClaim,
+  done: () => void,
+): Promise<RunningServer> {
+  // The scheduler, which needs the port for the ids in events, starts once listening.
+  let scheduler: Scheduler | undefined;
+  const state = newServerState(instance, config, metrics);
+  const scrape = (): Promise<Scrape> => metrics.scrape();
+  const { app, port, tls, audit, publicOrigin } = await listenHttps(config, log, metrics, instance, {
+    state,
+    runDueWork: async () => scheduler?.kick(),
+    schedulerRuns: () => scheduler?.runs ?? 0,
+    scrape,
+  });
+  let metricsServer: MetricsServer | undefined;
+  try {
+    metricsServer = await metricsPortOf(config, scrape);
+  } catch (e) {
+    await app.close();
+    audit.close();
+    throw e;
+  }
+  const memory = config.storage.engine === "memory";
+  if (memory) {
+    // Only this process can read an in-memory store: `lockbox env` reads the developer
+    // identity here instead (mode 0600, beside the CA key; removed at stop).
+    const identity: MemoryIdentity = { tenantId: instance.tenantId, identityHeader: await instance.developerHeader() };
+    writeFileSync(join(config.dataDir, MEMORY_IDENTITY_FILE), JSON.stringify(identity) + "\n", { mode: 0o600 });
+  }
+  claim.publish({ port, dnsSuffix: config.dnsSuffix, caFile: tls.caFile, auditLog: config.auditLog, ...(memory ? { memory } : {}) });
+  scheduler = startScheduler(instance, log, audit, metrics, publicOrigin);
 
   let stopped: Promise<void> | undefined;
   return {
@@ -186,7 +267,7 @@ async function listen(
         await metricsServer?.close();
         await scheduler?.stop();
         audit.close();
-        await opened.close();
+        await instance.close();
         done(); // gives up the data directory (and removes it, if it was a temporary one)
       })();
       return stopped;
@@ -195,38 +276,54 @@ async function listen(
 }
 
 /**
- * `lockbox serve`: starts the server, prints where it listens and how to get a client
- * environment (never a credential: stdout is often a log), and on SIGINT/SIGTERM stops
- * accepting, finishes the requests in flight, closes the store and exits 0.
+ * `lockbox serve` (with `--workers 1`; more: workers.ts): starts the server, prints where it listens and how to get a client environment (never a
+ * credential: stdout is often a log), and on SIGINT/SIGTERM stops accepting, finishes the
+ * requests in flight, closes the store and exits 0.
  */
 export async function serve(config: Config, options: StartOptions & { seedFile?: string } = {}): Promise<void> {
   const log = createLogger(config.logLevel, config.logFormat);
   // A seed file is read and checked on its own before anything starts.
   const seed = options.seedFile === undefined ? undefined : { file: options.seedFile, ...loadSeed(options.seedFile) };
   const server = await startServer(config, log, options);
-  const { port } = server;
-  const seeded = seed ? await applyServerSeed(server, seed) : [];
+  const seeded = seed ? await applyServerSeed(server.instance, seed, () => server.stop()) : [];
   // Ready for a signal before anyone is told the server is up.
+  onSignals(
+    log,
+    () => server.stop(),
+    () => server.reopenAudit(),
+  );
+  announce(config, { port: server.port, caFile: server.caFile, metricsPort: server.metricsPort, seeded });
+}
+
+/** SIGINT and SIGTERM: `stop`, then exit 0 (once, whatever comes after); SIGHUP (log rotation): the audit log was moved away, write on at its path. */
+export function onSignals(log: Logger, stop: () => Promise<void>, reopenAudit: () => void): void {
   let stopping = false;
-  const stop = async (signal: string): Promise<void> => {
+  const stopOn = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     log.info(`${signal} received: finishing requests in flight`);
-    await server.stop();
+    await stop();
     process.exit(0);
   };
-  process.on("SIGINT", () => void stop("SIGINT"));
-  process.on("SIGTERM", () => void stop("SIGTERM"));
-  // Log rotation: the audit log was moved away; write on at its path.
-  process.on("SIGHUP", () => void server.reopenAudit());
+  process.on("SIGINT", () => void stopOn("SIGINT"));
+  process.on("SIGTERM", () => void stopOn("SIGTERM"));
+  process.on("SIGHUP", reopenAudit);
+}
 
+/** Prints where the server listens, with the seed's lines first: the banner tests and users wait for. */
+export function announce(
+  config: Config,
+  server: { port: number; caFile?: string; metricsPort?: number; seeded: string[]; workers?: number },
+): void {
+  const { port } = server;
   const shownHost = config.host.includes(":") ? `[${config.host}]` : config.host;
+  const processes = server.workers ? ` by ${server.workers} worker processes` : "";
   process.stdout.write(
     [
-      ...seeded,
+      ...server.seeded,
       config.storage.engine === "memory"
         ? `Lockbox listening on https://${shownHost}:${port} (data in memory, gone at exit; TLS files in ${config.dataDir})`
-        : `Lockbox listening on https://${shownHost}:${port} (data in ${config.dataDir})`,
+        : `Lockbox listening on https://${shownHost}:${port}${processes} (data in ${config.dataDir})`,
       `Vault URLs: https://{vault}.${config.dnsSuffix}:${port}, e.g. KEYVAULT_URL=https://${DEFAULT_VAULT}.${config.dnsSuffix}:${port}`,
       server.caFile
         ? `TLS: certificate from the local CA ${server.caFile} (NODE_EXTRA_CA_CERTS)`
@@ -247,17 +344,20 @@ export async function serve(config: Config, options: StartOptions & { seedFile?:
   );
 }
 
+/** A seed file, read and checked (loadSeed). */
+export type LoadedSeed = { file: string; seed: unknown; baseDir: string };
+
 /**
- * `serve --seed`: applies the seed once the server runs, and says what it changed. A seed that
- * fails stops the server. No credential is printed (stdout is often a log): the seed's
- * credentialsFile has them, or `lockbox identity|sp rotate` makes new ones.
+ * `serve --seed`: applies the seed once the store is open, and says what it changed. A seed
+ * that fails stops the server (`stop`). No credential is printed (stdout is often a log): the
+ * seed's credentialsFile has them, or `lockbox identity|sp rotate` makes new ones.
  */
-async function applyServerSeed(server: RunningServer, seed: { file: string; seed: unknown; baseDir: string }): Promise<string[]> {
+export async function applyServerSeed(instance: Instance, seed: LoadedSeed, stop: () => Promise<void>): Promise<string[]> {
   let result;
   try {
-    result = await applySeed(server.instance, seed.seed, seed.baseDir);
+    result = await applySeed(instance, seed.seed, seed.baseDir);
   } catch (e) {
-    await server.stop();
+    await stop();
     throw seedFailure(seed.file, e);
   }
   const lines = [

@@ -1,6 +1,6 @@
 import { TtlCache } from "../kernel/cache.ts";
 import type { Clock } from "../kernel/clock.ts";
-import { bucketOf, keyCost, keyCreateCost, type KeyShape, ThrottleRule } from "./rule.ts";
+import { bucketOf, keyCost, keyCreateCost, type Admission, type KeyShape } from "./rule.ts";
 
 /** Reads the current version's key type and modulus of a key, or undefined when there is none. */
 export type KeyShapes = (vault: string, name: string) => Promise<KeyShape | undefined>;
@@ -20,7 +20,7 @@ export class RequestThrottle {
   private readonly shapes: TtlCache<string, KeyShape | undefined>;
 
   constructor(
-    private readonly rule: ThrottleRule,
+    private readonly rule: Admission,
     private readonly keyShapes: KeyShapes,
     clock: Clock,
   ) {

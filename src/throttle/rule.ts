@@ -1,3 +1,4 @@
+import type { Awaitable } from "../kernel/awaitable.ts";
 import type { Clock } from "../kernel/clock.ts";
 
 /**
@@ -70,6 +71,9 @@ function modulusBits(n: string): number {
 
 /** A budget multiplied by the scale factor, rounded up, at least 1. */
 export const scaled = (budget: number, scale: number): number => Math.max(1, Math.ceil(budget * scale));
+
+/** What decides a request's admission: this process's ThrottleRule, or the one every worker of `serve --workers` shares. */
+export type Admission = Awaitable<Pick<ThrottleRule, "admit">>;
 
 /**
  * The throttling rule: per vault and per budget, and for the whole instance (5x), how many

@@ -1,0 +1,215 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ClientSecretCredential, DefaultAzureCredential, type TokenCredential } from "@azure/identity";
+import { createDefaultHttpClient } from "@azure/core-rest-pipeline";
+import { SecretClient, type SecretClientOptions } from "@azure/keyvault-secrets";
+import { advanceClock, clockNow } from "../helpers/clock.ts";
+import { developerToken, raw } from "../helpers/http.ts";
+import { cli, removeDataDir, startLockbox, stopOrKill, useEnvironment, type Lockbox } from "../helpers/server.ts";
+import { eventually } from "../helpers/wait.ts";
+
+// `lockbox serve --workers 2`: two processes serve HTTPS on one port, and a user's clients
+// land on either (node:cluster hands out connections in turn). Each SDK client keeps its
+// connections (the SDK shares one HTTP client, and so one pool, between clients unless it is
+// given its own: these tests give each its own), so a client stays with one worker; the tests find which from the server's
+// request log lines (their pid and reqId, the answer's x-ms-request-id) and make clients until
+// they have one on each worker.
+//
+// One server for the file: MSAL keeps managed identity tokens in one cache per process, and a
+// token of another instance would be sent to the next.
+let lockbox: Lockbox;
+let credential: DefaultAzureCredential;
+
+before(async () => {
+  lockbox = await startLockbox({ args: ["--workers", "2", "--dev-clock", "--throttle-scale", "0.01", "--log-format", "json"] });
+  useEnvironment(lockbox);
+  credential = new DefaultAzureCredential();
+});
+after(async () => {
+  if (!lockbox) return;
+  assert.equal(await stopOrKill(lockbox), 0, "SIGTERM stops every worker, then the primary, with exit code 0");
+  removeDataDir(lockbox.dataDir);
+});
+
+/** The pid of the process whose request log line has this request id. */
+function servedBy(requestId: string): Promise<number> {
+  return eventually(`the request log line of ${requestId}`, 5000, async () => {
+    for (const line of lockbox.output().split("\n")) {
+      if (!line.includes(requestId)) continue;
+      const entry = JSON.parse(line) as { reqId?: string; pid?: number };
+      if (entry.reqId === requestId && entry.pid) return entry.pid;
+    }
+    throw new Error("not logged yet");
+  });
+}
+
+/** A SecretClient with its own connections, and no retries (each answer is seen as it is). */
+const newClient = (cred: TokenCredential, vault = "default", options: SecretClientOptions = {}): SecretClient =>
+  new SecretClient(lockbox.vaultUrl(vault), cred, { httpClient: createDefaultHttpClient(), retryOptions: { maxRetries: 0 }, ...options });
+
+interface Placed {
+  client: SecretClient;
+  pid: number;
+}
+
+/** A client and the worker its connection landed on (found by a getSecret of `probe`). */
+async function placedClient(cred: TokenCredential, probe: string, vault = "default"): Promise<Placed> {
+  const client = newClient(cred, vault);
+  let requestId = "";
+  await client.getSecret(probe, { onResponse: (r) => void (requestId = r.headers.get("x-ms-request-id") ?? "") });
+  return { client, pid: await servedBy(requestId) };
+}
+
+/** Clients on two different workers. */
+async function clientsOnEachWorker(cred: TokenCredential, probe: string): Promise<[Placed, Placed]> {
+  const first = await placedClient(cred, probe);
+  for (let i = 0; i < 10; i++) {
+    const other = await placedClient(cred, probe);
+    if (other.pid !== first.pid) return [first, other];
+  }
+  throw new Error("ten new clients all landed on the first client's worker");
+}
+
+/** Whatever the SDK answered: the value, or the HTTP status it failed with. */
+const statusOf = (p: Promise<unknown>): Promise<number> =>
+  p.then(
+    () => 200,
+    (e: { statusCode?: number }) => e.statusCode ?? 0,
+  );
+
+describe("serve --workers 2", () => {
+  test("a write through one worker is read at once through the other, both ways, version after version", async () => {
+    await new SecretClient(lockbox.vaultUrl(), credential).setSecret("crossed", "v0");
+    const [a, b] = await clientsOnEachWorker(credential, "crossed");
+    for (let i = 1; i <= 10; i++) {
+      const [writer, reader] = i % 2 ? [a, b] : [b, a];
+      const set = await writer.client.setSecret("crossed", `v${i}`);
+      const read = await reader.client.getSecret("crossed");
+      assert.equal(read.value, `v${i}`, `write ${i} through pid ${writer.pid}, read through pid ${reader.pid}`);
+      assert.equal(read.properties.version, set.properties.version);
+    }
+    const versions = [];
+    for await (const p of a.client.listPropertiesOfSecretVersions("crossed")) versions.push(p.version);
+    assert.equal(versions.length, 11, "every version, whichever worker wrote it");
+  });
+
+  test("a removed role is refused through every worker within a second", async () => {
+    await new SecretClient(lockbox.vaultUrl(), credential).setSecret("guarded", "guarded-value");
+    const r = cli(["sp", "create", "worker-app", "--json", "--data-dir", lockbox.dataDir]);
+    assert.equal(r.status, 0, r.stderr);
+    const sp = JSON.parse(r.stdout) as { clientId: string; clientSecret: string; tenantId: string };
+    const assigned = cli([
+      ...["role", "assign", "--vault", "default", "--assignee", "worker-app", "--role", "Key Vault Secrets User"],
+      ...["--data-dir", lockbox.dataDir],
+    ]);
+    assert.equal(assigned.status, 0, assigned.stderr);
+    const spCredential = new ClientSecretCredential(sp.tenantId, sp.clientId, sp.clientSecret, {
+      authorityHost: `https://127.0.0.1:${lockbox.port}`,
+      disableInstanceDiscovery: true,
+    });
+    const clients = await eventually("the role counts on both workers", 3000, () => clientsOnEachWorker(spCredential, "guarded"));
+
+    const removed = cli(["role", "remove", "--vault", "default", "--assignee", "worker-app", "--data-dir", lockbox.dataDir]);
+    assert.equal(removed.status, 0, removed.stderr);
+    const since = Date.now();
+    for (const { client, pid } of clients) {
+      await eventually(`pid ${pid} refuses the removed role`, Math.max(0, 1000 - (Date.now() - since)), async () =>
+        assert.equal(await statusOf(client.getSecret("guarded")), 403),
+      );
+    }
+  });
+
+  test("fault rules are one set for the server: a rule for the next 2 gets fires twice in all, whichever workers serve them", async () => {
+    await new SecretClient(lockbox.vaultUrl(), credential).setSecret("faulty", "faulty-value");
+    const [a, b] = await clientsOnEachWorker(credential, "faulty");
+    const token = await developerToken(lockbox);
+    const added = await raw(lockbox, {
+      method: "POST",
+      path: "/lockbox/v1/faults",
+      token,
+      body: { operation: "SecretGet", name: "faulty", status: 503, count: 2 },
+    });
+    assert.equal(added.status, 201, added.text);
+    const statuses = [];
+    for (const { client } of [a, b, a, b, a, b]) statuses.push(await statusOf(client.getSecret("faulty")));
+    assert.deepEqual(statuses, [503, 503, 200, 200, 200, 200]);
+    const listed = await raw(lockbox, { path: "/lockbox/v1/faults", token });
+    assert.equal(listed.json.value[0].fired, 2);
+    assert.equal(listed.json.value[0].state, "used-up");
+    assert.equal((await raw(lockbox, { method: "DELETE", path: "/lockbox/v1/faults", token })).status, 200);
+  });
+
+  test("throttling counts once for the server: a vault's 3 secret sets per window in all, across both workers", async () => {
+    const token = await developerToken(lockbox);
+    assert.equal((await raw(lockbox, { method: "POST", path: "/lockbox/v1/vaults", body: { name: "counted" }, token })).status, 201);
+    const throttled = await raw(lockbox, { method: "PATCH", path: "/lockbox/v1/vaults/counted", body: { throttle: "azure" }, token });
+    assert.equal(throttled.status, 200, throttled.text);
+    // A fresh window: the dev clock to the next 10-second step leaves at least 9 s of real time.
+    await advanceClock(lockbox, 10 - ((await clockNow(lockbox)) % 10));
+    const pids = new Set<number>();
+    const statuses = [];
+    for (let i = 0; i < 6; i++) {
+      const client = newClient(credential, "counted");
+      let requestId = "";
+      statuses.push(
+        await statusOf(client.setSecret(`s${i}`, "v", { onResponse: (r) => void (requestId = r.headers.get("x-ms-request-id") ?? "") })),
+      );
+      pids.add(await servedBy(requestId));
+    }
+    assert.equal(pids.size, 2, "six new clients land on both workers");
+    assert.deepEqual(statuses, [200, 200, 200, 429, 429, 429]);
+  });
+
+  test("SIGKILL of a worker loses no acknowledged write; the primary starts another and the server goes on", async () => {
+    const pidsBefore = new Set(
+      lockbox
+        .output()
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => (JSON.parse(l) as { pid: number }).pid),
+    );
+    const acknowledged: string[] = [];
+    let stop = false;
+    const writer = async (w: number): Promise<void> => {
+      for (let i = 0; !stop; i++) {
+        const client = newClient(credential);
+        const name = `storm-${w}-${i}`;
+        try {
+          await client.setSecret(name, `value-${w}-${i}`);
+          acknowledged.push(name);
+        } catch {
+          // A write cut off with its worker: not acknowledged, so nothing is promised of it.
+        }
+      }
+    };
+    const writers = Array.from({ length: 8 }, (_, w) => writer(w));
+    await eventually("writes are acknowledged", 10_000, async () => assert.ok(acknowledged.length >= 20));
+    const [victim] = await clientsOnEachWorker(credential, "crossed");
+    process.kill(victim.pid, "SIGKILL");
+    const atKill = acknowledged.length;
+    await eventually("writes are acknowledged after the kill", 20_000, async () => assert.ok(acknowledged.length >= atKill + 40));
+    stop = true;
+    await Promise.all(writers);
+
+    const reader = new SecretClient(lockbox.vaultUrl(), credential);
+    for (const name of acknowledged) assert.equal((await reader.getSecret(name)).value, `value-${name.slice("storm-".length)}`, name);
+    const audited = new Set(
+      readFileSync(join(lockbox.dataDir, "audit.log"), "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { operationName: string; resultSignature: string; properties?: { id?: string } })
+        .filter((e) => e.operationName === "SecretSet" && e.resultSignature === "OK")
+        .map((e) => e.properties?.id?.split("/secrets/")[1]?.split("/")[0]),
+    );
+    for (const name of acknowledged) assert.ok(audited.has(name), `the audit log has the acknowledged write of ${name}`);
+    const replacement = await eventually("a new worker serves", 10_000, async () => {
+      const [x, y] = await clientsOnEachWorker(credential, "crossed");
+      const fresh = [x.pid, y.pid].find((pid) => !pidsBefore.has(pid));
+      assert.ok(fresh, "one of the two workers is new");
+      return fresh;
+    });
+    assert.notEqual(replacement, victim.pid);
+  });
+});
