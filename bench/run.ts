@@ -15,7 +15,7 @@ const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const quick = process.argv.includes("--quick");
 /** --only sqlite|postgres|scale: one group of cases. */
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
-const want = (group: "sqlite" | "postgres" | "scale"): boolean => only === undefined || only === group;
+const want = (group: "sqlite" | "postgres" | "scale" | "workers"): boolean => only === undefined || only === group;
 const DURATION = quick ? 3 : 10;
 const CONNECTIONS = 32;
 const SCALE = quick ? [1_000, 10_000] : [1_000, 100_000];
@@ -229,6 +229,45 @@ async function tokenOf(s: Server): Promise<string> {
     .access_token as string;
 }
 
+/**
+ * `serve --workers N` (N: this machine's cores) on the SQLite data directory: getSecret against
+ * bare node:https with as many processes, RSA-2048 sign against node:crypto on every core.
+ */
+async function workerCases(
+  dataDir: string,
+  bareLoad: (bytes: number, processes?: number) => Promise<Load>,
+  bodyBytes: number,
+  signPath: string,
+  digest: string,
+): Promise<void> {
+  const n = availableParallelism();
+  const server = await startLockbox(dataDir, {}, ["--workers", String(n)]);
+  try {
+    extra.workersStartMs = Math.round(server.readyMs);
+    const auth = { authorization: `Bearer ${await tokenOf(server)}` };
+    // Per process: the primary and each worker.
+    const children = readFileSync(`/proc/${server.pid}/task/${server.pid}/children`, "utf8").trim().split(/\s+/).map(Number);
+    extra.workersIdleRssMb = [server.pid, ...children].map((pid) => Math.round(rssMb(pid))).join(" / ");
+    const bare = await bareLoad(bodyBytes, n);
+    row(
+      `getSecret (latest), --workers ${n}`,
+      await load(server.port, { path: "/secrets/bench/?api-version=7.6", headers: auth }),
+      bare.rps,
+      `bare node:https, ${n} processes, same body and TLS`,
+      400,
+    );
+    row(
+      `RSA-2048 sign (RS256), --workers ${n}`,
+      await load(server.port, { method: "POST", path: signPath, headers: auth, body: { alg: "RS256", value: digest } }),
+      ceiling("rsa-sign"),
+      `node:crypto on ${n} cores`,
+      400,
+    );
+  } finally {
+    await server.stop();
+  }
+}
+
 /** The PostgreSQL ceiling every PostgreSQL write case is set against. */
 const PG_CEILING_NAME = "PostgreSQL on this machine, 1 row/commit, 32 connections";
 
@@ -369,10 +408,10 @@ async function main(): Promise<void> {
 
     // Reads against the bare HTTPS ceiling, answering bodies of the same size.
     const tls = join(dataDir, "tls");
-    const bareLoad = async (bytes: number): Promise<Load> => {
+    const bareLoad = async (bytes: number, processes = 1): Promise<Load> => {
       const bare = spawn(
         process.execPath,
-        [join(ROOT, "bench/bare.mjs"), join(tls, "server.pem"), join(tls, "server.key"), String(bytes)],
+        [join(ROOT, "bench/bare.mjs"), join(tls, "server.pem"), join(tls, "server.key"), String(bytes), String(processes)],
         {
           stdio: ["ignore", "pipe", "inherit"],
         },
@@ -463,6 +502,8 @@ async function main(): Promise<void> {
       );
     }
     await server.stop();
+
+    if (want("workers")) await workerCases(dataDir, bareLoad, bodyBytes, `/keys/rsa/${version(rsa.key.kid)}/sign?api-version=7.6`, digest);
 
     if (want("postgres")) await postgresCases(bareGet.rps, value);
 
