@@ -131,6 +131,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done();
   });
 
+  // Changes another process committed (on SQLite: a CLI command, another worker) reach the
+  // caches before the request uses them; a wait only when a listener has work under way.
+  app.addHook("onRequest", (_req, _reply, done) => {
+    const synced = instance.store.syncChanges();
+    if (synced) synced.then(() => done(), done);
+    else done();
+  });
+
   const { vaults, identities, access, secrets, keys, certificates, certificateSettings, subscriptions, upcoming, devClock } = instance;
   // Fault-injection rules: in this process's memory only (a test tool).
   const faults = new Faults(instance.clock, metrics.faults);
