@@ -107,7 +107,8 @@ export class Identities {
 
   /**
    * Whether tokens of this identity still count: it exists and is enabled. Cached for a few
-   * seconds, so disabling or deleting an identity stops its tokens within that time.
+   * seconds, and forgotten when any process changes an identity (Store.onChange), so that
+   * disabling or deleting one stops its tokens at the next request.
    */
   activeIdentity(id: string): Promise<IdentityRecord | undefined> {
     return this.active.through(id, async () => {

@@ -141,6 +141,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done();
   });
 
+  // Changes another process committed (on SQLite: a CLI command, another worker) reach the
+  // caches before the request uses them; a wait only when a listener has work under way.
+  app.addHook("onRequest", (_req, _reply, done) => {
+    const synced = instance.store.syncChanges();
+    if (synced) synced.then(() => done(), done);
+    else done();
+  });
+
   const { vaults, identities, access, secrets, keys, certificates, certificateSettings, subscriptions, upcoming, devClock } = instance;
   const { faults, admission, sessions } = deps.state;
   const pipeline: PipelineDeps = {

@@ -278,12 +278,13 @@ export async function openInstance(
   };
 
   const access = new AccessControl(store, clock, observeCache);
-  // Caches follow changes made by any process sharing the store.
+  // Caches follow changes made by any process sharing the store. The dev clock's refresh is
+  // returned, so that a request that syncs changes first (server/app.ts) sees the new time.
   store.onChange((topic) => {
     if (topic === "vaults") vaults.forget();
     else if (topic === "identities") identities.forget();
     else if (topic === "access") access.forget();
-    else if (topic === "meta") void devClock?.refresh().catch(() => undefined);
+    else if (topic === "meta") return devClock?.refresh().catch(() => undefined);
   });
 
   const pool = new CryptoPool();

@@ -192,4 +192,12 @@ export const migrations: Migration[] = [
     version: 9,
     statements: [`ALTER TABLE vaults ADD COLUMN throttle TEXT`],
   },
+  {
+    // How often each change topic (store.ts ChangeTopic) was announced, bumped in the writing
+    // transaction: on SQLite the only way another process learns of a change before its
+    // caches expire (PostgreSQL has LISTEN/NOTIFY and leaves it empty). A topic's row is
+    // made by its first bump.
+    version: 10,
+    statements: [`CREATE TABLE change_counters (topic TEXT PRIMARY KEY, n BIGINT NOT NULL)`],
+  },
 ];

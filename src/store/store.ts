@@ -338,6 +338,9 @@ export interface DueDelivery extends DeliveryRecord {
  */
 export type ChangeTopic = "vaults" | "identities" | "access" | "meta";
 
+/** Told of a change of `topic`; a promise it returns (which must not reject) says when what it started, e.g. a refresh, is done. */
+export type ChangeListener = (topic: ChangeTopic) => void | Promise<void>;
+
 /** Why the store cannot serve: unreachable (down, restarting, connection lost), busy (locked), or out of disk space. */
 export type UnavailableReason = "unreachable" | "busy" | "full";
 
@@ -388,7 +391,16 @@ export interface Store {
    * Calls `listener` after a committed transaction changed `topic`, whichever process of
    * those sharing the database wrote it (this one included), so caches can drop stale
    * entries. A listener may also be called when nothing changed (e.g. after reconnecting).
+   * A listener that returns a promise (a refresh under way) is waited for by syncChanges.
    */
-  onChange(listener: (topic: ChangeTopic) => void): void;
+  onChange(listener: ChangeListener): void;
+  /**
+   * Calls, now, the listeners of each topic another process changed since the last call,
+   * where the engine has no other way to hear of it (SQLite: a CLI command, another worker);
+   * so that a request that begins with it sees every change committed before it began.
+   * Undefined when there was nothing to wait for (the common case, which allocates
+   * nothing); else a promise settled when the listeners' promises have.
+   */
+  syncChanges(): Promise<void> | undefined;
   close(): Promise<void>;
 }

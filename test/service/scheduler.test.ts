@@ -49,6 +49,7 @@ test("an action replanned after it was claimed is not done at its old time, and 
   const racing: Store = {
     read: (fn) => store.read(fn),
     onChange: (l) => store.onChange(l),
+    syncChanges: () => store.syncChanges(),
     close: () => store.close(),
     write: async (fn) => {
       if (++writes === 2) {

@@ -3,7 +3,7 @@ import pg from "pg";
 import { migrations } from "../migrations.ts";
 import { GroupCommit, type CommitObserver } from "../group.ts";
 import { SqlRepo, type Executor, type Row, type SqlValue } from "../sql.ts";
-import { StoreUnavailable, type ChangeTopic, type Repo, type Store, type WriteScope } from "../store.ts";
+import { StoreUnavailable, type ChangeListener, type ChangeTopic, type Repo, type Store, type WriteScope } from "../store.ts";
 
 const TOPICS: readonly ChangeTopic[] = ["vaults", "identities", "access", "meta"];
 const CHANNEL = "lockbox_changes";
@@ -160,7 +160,7 @@ export class PostgresStore implements Store {
   private readonly readRepo: Repo;
   private readonly lanes: WriteLane[];
   private listener: pg.Client | undefined;
-  private readonly listeners: Array<(topic: ChangeTopic) => void> = [];
+  private readonly listeners: ChangeListener[] = [];
   private closed = false;
 
   private constructor(
@@ -249,7 +249,7 @@ export class PostgresStore implements Store {
   }
 
   private emit(topic: ChangeTopic): void {
-    for (const l of this.listeners) l(topic);
+    for (const l of this.listeners) void l(topic);
   }
 
   read<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
@@ -266,8 +266,13 @@ export class PostgresStore implements Store {
     return lane.group.write(fn, scope).catch(unavailable);
   }
 
-  onChange(listener: (topic: ChangeTopic) => void): void {
+  onChange(listener: ChangeListener): void {
     this.listeners.push(listener);
+  }
+
+  /** Every process hears every change through LISTEN, as it is committed: nothing to catch up with. */
+  syncChanges(): undefined {
+    return undefined;
   }
 
   async close(): Promise<void> {

@@ -2,8 +2,12 @@ import Database from "better-sqlite3";
 import type { Database as Db, Statement } from "better-sqlite3";
 import { migrations } from "../migrations.ts";
 import { SqlRepo, type Executor, type Row, type SqlValue } from "../sql.ts";
-import { StoreUnavailable, type ChangeTopic, type Repo, type Store } from "../store.ts";
+import { StoreUnavailable, type ChangeListener, type ChangeTopic, type Repo, type Store } from "../store.ts";
 import { GroupCommit, type CommitObserver } from "../group.ts";
+
+/** Bumps a topic's counter in the writing transaction (migration 10), for the other processes' syncChanges. */
+const BUMP = "INSERT INTO change_counters (topic, n) VALUES (?, 1) ON CONFLICT (topic) DO UPDATE SET n = change_counters.n + 1";
+const COUNTERS = "SELECT topic, n FROM change_counters";
 
 /** Prepared statements, one cache per connection. */
 class SqliteExecutor implements Executor {
@@ -11,9 +15,11 @@ class SqliteExecutor implements Executor {
   constructor(
     private readonly db: Db,
     private readonly changed: (topic: ChangeTopic) => void,
+    /** Whether notices bump change_counters: on the writer of a file, which other processes may share. */
+    private readonly counted = false,
   ) {}
 
-  private prepare(sql: string): Statement {
+  prepare(sql: string): Statement {
     let s = this.statements.get(sql);
     if (!s) {
       s = this.db.prepare(sql);
@@ -35,7 +41,49 @@ class SqliteExecutor implements Executor {
   }
 
   async notify(topic: ChangeTopic): Promise<void> {
+    if (this.counted) this.prepare(BUMP).run(topic);
     this.changed(topic);
+  }
+}
+
+/**
+ * How this process sees the changes other processes commit to the file: each transaction
+ * that announces a topic has bumped its counter, and a look at the counters is needed only
+ * when the reader's PRAGMA data_version moved (another connection, this process's writer
+ * included, has committed since the last look): a few microseconds, one read transaction.
+ */
+class ChangeCounters {
+  private readonly version: Statement;
+  private readonly counters: Statement;
+  private lastVersion: unknown;
+  /** Each topic's counter as this process has taken it into account. */
+  private readonly seen = new Map<string, number>();
+
+  constructor(reader: Db) {
+    this.version = reader.prepare("PRAGMA data_version").pluck();
+    this.counters = reader.prepare(COUNTERS);
+    this.moved(); // what was committed before this process opened the file is no news
+  }
+
+  /** The topics whose counters moved since the last look; undefined if none did. */
+  moved(): ChangeTopic[] | undefined {
+    const version = this.version.get();
+    if (version === this.lastVersion) return undefined;
+    this.lastVersion = version;
+    return this.take(this.counters.all() as Row[]);
+  }
+
+  /** Takes counters as read (by the reader, or by the writer inside its transaction); returns those that moved. */
+  take(rows: readonly Row[]): ChangeTopic[] | undefined {
+    let moved: ChangeTopic[] | undefined;
+    for (const row of rows) {
+      const topic = String(row.topic);
+      const n = Number(row.n);
+      if (this.seen.get(topic) === n) continue;
+      this.seen.set(topic, n);
+      (moved ??= []).push(topic as ChangeTopic);
+    }
+    return moved;
   }
 }
 
@@ -103,17 +151,20 @@ export const MEMORY = ":memory:";
  * SQLite in WAL mode with synchronous=FULL: a write is acknowledged only after its commit
  * reached the disk. Writes go through one connection, grouped (store/group.ts). Reads use
  * a second connection and so only ever see committed data. Change notices go to this
- * process's listeners once their transaction has ended: the database is this process's own.
- * With MEMORY (tests, `serve --in-memory`), the database lives in memory on one connection,
- * shared by turns (see Turns).
+ * process's listeners once their transaction has ended; those of other processes on the
+ * same file (CLI commands, other workers) when syncChanges finds their counters moved (see
+ * ChangeCounters). With MEMORY (tests, `serve --in-memory`), the database lives in memory
+ * on one connection, shared by turns (see Turns), and is no other process's.
  */
 export class SqliteStore implements Store {
   private readonly writer: Db;
   private readonly reader: Db;
   private readonly readRepo: Repo;
   private readonly group: GroupCommit;
-  private readonly listeners: Array<(topic: ChangeTopic) => void> = [];
+  private readonly listeners: ChangeListener[] = [];
   private readonly pending = new Set<ChangeTopic>();
+  /** Absent for an in-memory database, which no other process can change. */
+  private readonly changes: ChangeCounters | undefined;
 
   /** Present for an in-memory database. */
   private readonly turns: Turns | undefined;
@@ -134,11 +185,14 @@ export class SqliteStore implements Store {
     } else {
       this.reader = new Database(file);
       this.reader.pragma("busy_timeout = 5000");
+      this.changes = new ChangeCounters(this.reader);
     }
     this.readRepo = new SqlRepo(new SqliteExecutor(this.reader, () => undefined));
-    const writeRepo = new SqlRepo(new SqliteExecutor(this.writer, (topic) => this.pending.add(topic)));
+    const writeExecutor = new SqliteExecutor(this.writer, (topic) => this.pending.add(topic), !memory);
+    const writeRepo = new SqlRepo(writeExecutor);
     const writer = this.writer;
     const turns = this.turns;
+    const changes = this.changes;
     this.group = new GroupCommit(
       {
         repo: writeRepo,
@@ -148,7 +202,14 @@ export class SqliteStore implements Store {
         },
         exec: async (sql) => {
           if (sql === "ROLLBACK" && !writer.inTransaction) return;
+          if (sql !== "COMMIT" || !changes || this.pending.size === 0) return void writer.exec(sql);
+          // This transaction's own bumps must not come back to this process as news. No other
+          // process can commit while it holds the write lock: first the others' changes until
+          // now are announced, then the counters read inside it are those it commits.
+          void this.announce(changes.moved());
+          const counters = writeExecutor.prepare(COUNTERS).all() as Row[];
           writer.exec(sql);
+          changes.take(counters);
         },
       },
       () => {
@@ -169,14 +230,38 @@ export class SqliteStore implements Store {
     return this.group.write(fn).catch(unavailable);
   }
 
-  onChange(listener: (topic: ChangeTopic) => void): void {
+  onChange(listener: ChangeListener): void {
     this.listeners.push(listener);
+  }
+
+  syncChanges(): Promise<void> | undefined {
+    if (!this.changes) return undefined;
+    let moved: ChangeTopic[] | undefined;
+    try {
+      moved = this.changes.moved();
+    } catch (e) {
+      return Promise.resolve(e).then(unavailable);
+    }
+    return moved && this.announce(moved);
+  }
+
+  /** Calls the listeners of each topic; a promise if any of them returned one, settled when they are. */
+  private announce(topics: readonly ChangeTopic[] | undefined): Promise<void> | undefined {
+    if (!topics) return undefined;
+    let waiting: Array<Promise<void>> | undefined;
+    for (const topic of topics) {
+      for (const l of this.listeners) {
+        const result = l(topic);
+        if (result) (waiting ??= []).push(result);
+      }
+    }
+    return waiting && Promise.all(waiting).then(() => undefined);
   }
 
   private flushChanges(): void {
     const topics = [...this.pending];
     this.pending.clear();
-    for (const topic of topics) for (const l of this.listeners) l(topic);
+    void this.announce(topics);
   }
 
   async close(): Promise<void> {
