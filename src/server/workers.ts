@@ -68,8 +68,12 @@ export async function serveWorkers(config: Config, options: { seedFile?: string 
   const tls = await tlsOf(config, instance);
   const audit = new AuditLog(config.auditLog, { failed: (m) => log.error(m), recovered: (m) => log.warn(m) });
   const state = newServerState(instance, config, metrics);
-  // Before an answer that depends on the clock: a dev clock a worker moved just now.
-  const caughtUp = async (): Promise<void> => instance.devClock?.refresh();
+  // Before an answer that depends on them: what the workers changed just now (on SQLite, the
+  // caches; a dev clock a worker moved, on either engine).
+  const caughtUp = async (): Promise<void> => {
+    await instance.store.syncChanges();
+    await instance.devClock?.refresh();
+  };
   let scheduler: Scheduler | undefined;
 
   const workers = new Map<Worker, Channel>();

@@ -1,7 +1,5 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { ClientSecretCredential, DefaultAzureCredential, type TokenCredential } from "@azure/identity";
 import { createDefaultHttpClient } from "@azure/core-rest-pipeline";
 import { SecretClient, type SecretClientOptions } from "@azure/keyvault-secrets";
@@ -162,54 +160,24 @@ describe("serve --workers 2", () => {
     assert.deepEqual(statuses, [200, 200, 200, 429, 429, 429]);
   });
 
-  test("SIGKILL of a worker loses no acknowledged write; the primary starts another and the server goes on", async () => {
-    const pidsBefore = new Set(
-      lockbox
-        .output()
-        .split("\n")
-        .filter((l) => l.startsWith("{"))
-        .map((l) => (JSON.parse(l) as { pid: number }).pid),
-    );
-    const acknowledged: string[] = [];
-    let stop = false;
-    const writer = async (w: number): Promise<void> => {
-      for (let i = 0; !stop; i++) {
-        const client = newClient(credential);
-        const name = `storm-${w}-${i}`;
-        try {
-          await client.setSecret(name, `value-${w}-${i}`);
-          acknowledged.push(name);
-        } catch {
-          // A write cut off with its worker: not acknowledged, so nothing is promised of it.
-        }
-      }
-    };
-    const writers = Array.from({ length: 8 }, (_, w) => writer(w));
-    await eventually("writes are acknowledged", 10_000, async () => assert.ok(acknowledged.length >= 20));
-    const [victim] = await clientsOnEachWorker(credential, "crossed");
-    process.kill(victim.pid, "SIGKILL");
-    const atKill = acknowledged.length;
-    await eventually("writes are acknowledged after the kill", 20_000, async () => assert.ok(acknowledged.length >= atKill + 40));
-    stop = true;
-    await Promise.all(writers);
-
-    const reader = new SecretClient(lockbox.vaultUrl(), credential);
-    for (const name of acknowledged) assert.equal((await reader.getSecret(name)).value, `value-${name.slice("storm-".length)}`, name);
-    const audited = new Set(
-      readFileSync(join(lockbox.dataDir, "audit.log"), "utf8")
-        .split("\n")
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as { operationName: string; resultSignature: string; properties?: { id?: string } })
-        .filter((e) => e.operationName === "SecretSet" && e.resultSignature === "OK")
-        .map((e) => e.properties?.id?.split("/secrets/")[1]?.split("/")[0]),
-    );
-    for (const name of acknowledged) assert.ok(audited.has(name), `the audit log has the acknowledged write of ${name}`);
-    const replacement = await eventually("a new worker serves", 10_000, async () => {
-      const [x, y] = await clientsOnEachWorker(credential, "crossed");
-      const fresh = [x.pid, y.pid].find((pid) => !pidsBefore.has(pid));
-      assert.ok(fresh, "one of the two workers is new");
-      return fresh;
-    });
-    assert.notEqual(replacement, victim.pid);
+  test("a console sign-in holds on every worker, and its one-time link is spent for all", async () => {
+    const token = await developerToken(lockbox);
+    const link = await raw(lockbox, { method: "POST", path: "/lockbox/v1/console/links", token, body: {} });
+    assert.equal(link.status, 201, link.text);
+    const code = String(link.json.url).split("#signin=")[1]!;
+    // A new connection for each request (connection: close), so they go to the workers in turn.
+    const fresh = { connection: "close" };
+    const signin = () => raw(lockbox, { method: "POST", path: "/console/api/signin", body: { code }, headers: fresh });
+    const signedIn = await signin();
+    assert.equal(signedIn.status, 200, signedIn.text);
+    const cookie = String(signedIn.headers["set-cookie"]).split(";")[0]!;
+    const pids = new Set<number>();
+    for (let i = 0; i < 10 && pids.size < 2; i++) {
+      const vaults = await raw(lockbox, { path: "/console/api/vaults", headers: { ...fresh, cookie } });
+      assert.equal(vaults.status, 200, `the session is known to the worker that answered: ${vaults.text}`);
+      pids.add(await servedBy(String(vaults.headers["x-ms-request-id"])));
+    }
+    assert.equal(pids.size, 2, "the session was used through both workers");
+    for (let i = 0; i < 2; i++) assert.equal((await signin()).status, 401, "the link signs in once, whichever worker is asked again");
   });
 });
