@@ -13,7 +13,7 @@ import { prepareDataDir } from "./datadir.ts";
 import type { Logger } from "pino";
 import { createLogger, FASTIFY_LISTENING } from "./logging.ts";
 import { Metrics, serveMetrics, type MetricsServer, type Scrape } from "./metrics.ts";
-import { openInstance, type Instance } from "./instance.ts";
+import { openInstance, type Instance, type InstanceOptions } from "./instance.ts";
 import { DEFAULT_VAULT } from "../vault/vaults.ts";
 import { ensureTls, operatorTls, type TlsMaterial } from "./tls.ts";
 import type { FastifyInstance } from "fastify";
@@ -73,12 +73,7 @@ export async function startServer(
   process.once("exit", released);
   let instance: Instance | undefined;
   try {
-    instance = await openInstance(config.dataDir, process.env, {
-      devClock: config.devClock,
-      storage: config.storage,
-      init: config.init,
-      observers: { commits: metrics.commits, cache: metrics.cache },
-    });
+    instance = await openInstance(config.dataDir, process.env, instanceOptions(config, metrics));
     return await listen(config, log, metrics, instance, claim, () => {
       released();
       process.removeListener("exit", released);
@@ -91,6 +86,14 @@ export async function startServer(
   }
 }
 
+/** How a server process opens its instance: the config's clock, storage and --init, observed by its metrics. */
+export const instanceOptions = (config: Config, metrics: Metrics): InstanceOptions => ({
+  devClock: config.devClock,
+  storage: config.storage,
+  init: config.init,
+  observers: { commits: metrics.commits, cache: metrics.cache },
+});
+
 /** Where the local CA or the operator's certificate is (made now, the first time). */
 export function tlsOf(config: Config, instance: Instance): Promise<TlsMaterial> {
   return config.tlsCert && config.tlsKey
@@ -99,7 +102,7 @@ export function tlsOf(config: Config, instance: Instance): Promise<TlsMaterial> 
 }
 
 /** https://{vault}.{dns-suffix}[:port], for a server on `port`. */
-const originOn =
+export const originOn =
   (dnsSuffix: string, port: () => number) =>
   (vault: string): string =>
     `https://${vault}.${dnsSuffix}${port() === 443 ? "" : `:${port()}`}`;
@@ -276,9 +279,10 @@ async function listen(
 }
 
 /**
- * `lockbox serve` (with `--workers 1`; more: workers.ts): starts the server, prints where it listens and how to get a client environment (never a
- * credential: stdout is often a log), and on SIGINT/SIGTERM stops accepting, finishes the
- * requests in flight, closes the store and exits 0.
+ * `lockbox serve` with one process (`--workers N`: workers.ts): starts the server, prints
+ * where it listens and how to get a client environment (never a credential: stdout is often
+ * a log), and on SIGINT/SIGTERM stops accepting, finishes the requests in flight, closes the
+ * store and exits 0.
  */
 export async function serve(config: Config, options: StartOptions & { seedFile?: string } = {}): Promise<void> {
   const log = createLogger(config.logLevel, config.logFormat);

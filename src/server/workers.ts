@@ -16,6 +16,8 @@ import { loadSeed } from "./seed.ts";
 import {
   announce,
   applyServerSeed,
+  instanceOptions,
+  originOn,
   listenHttps,
   metricsPortOf,
   newServerState,
@@ -57,12 +59,7 @@ export async function serveWorkers(config: Config, options: { seedFile?: string 
   prepareDataDir(config.dataDir);
   const claim = claimRuntime(config.dataDir);
   process.once("exit", () => claim.release());
-  const instance = await openInstance(config.dataDir, process.env, {
-    devClock: config.devClock,
-    storage: config.storage,
-    init: config.init,
-    observers: { commits: metrics.commits, cache: metrics.cache },
-  });
+  const instance = await openInstance(config.dataDir, process.env, instanceOptions(config, metrics));
   const seeded = seed ? await applyServerSeed(instance, seed, () => instance.close()) : [];
   // Made here once, so workers only read it.
   const tls = await tlsOf(config, instance);
@@ -84,21 +81,17 @@ export async function serveWorkers(config: Config, options: { seedFile?: string 
   };
   const handlers: Record<string, Handler> = {
     ...serveObject("faults", state.faults, ["list", "match"]),
-    "faults.add": async (input: unknown) => {
-      const rule = state.faults.add(input);
-      await faultsActive();
-      return rule;
-    },
-    "faults.clear": async () => {
-      const n = state.faults.clear();
-      await faultsActive();
-      return n;
-    },
-    "faults.remove": async (id: string) => {
-      const removed = state.faults.remove(id);
-      await faultsActive();
-      return removed;
-    },
+    // A change is answered once every worker knows whether there are rules.
+    ...Object.fromEntries(
+      (["add", "clear", "remove"] as const).map((m) => [
+        `faults.${m}`,
+        async (arg: never) => {
+          const result = state.faults[m](arg);
+          await faultsActive();
+          return result;
+        },
+      ]),
+    ),
     ...serveObject("sessions", state.sessions, SESSION_METHODS),
     "admission.admit": async (vault: string, bucket: Parameters<ThrottleRule["admit"]>[1], cost: number) => {
       await caughtUp();
@@ -164,7 +157,7 @@ export async function serveWorkers(config: Config, options: { seedFile?: string 
     claim.release();
     throw e;
   }
-  const publicOrigin = (vault: string): string => `https://${vault}.${config.dnsSuffix}${port === 443 ? "" : `:${port}`}`;
+  const publicOrigin = originOn(config.dnsSuffix, () => port);
   claim.publish({ port, dnsSuffix: config.dnsSuffix, caFile: tls.caFile, auditLog: config.auditLog });
   scheduler = startScheduler(instance, log, audit, metrics, publicOrigin);
   // A dev clock moved through a worker reaches the scheduler's next run.
@@ -229,13 +222,7 @@ export function runWorker(): void {
     start: async (config: Config, faultsActive: boolean) => {
       const log = createLogger(config.logLevel, config.logFormat);
       metrics = new Metrics();
-      const instance = await openInstance(config.dataDir, process.env, {
-        devClock: config.devClock,
-        storage: config.storage,
-        init: false,
-        existing: true,
-        observers: { commits: metrics.commits, cache: metrics.cache },
-      });
+      const instance = await openInstance(config.dataDir, process.env, { ...instanceOptions(config, metrics), existing: true });
       faults = new WorkerFaults(channel, faultsActive);
       const https = await listenHttps(config, log, metrics, instance, {
         state: {
