@@ -74,6 +74,8 @@ export async function serveWorkers(config: Config, options: { seedFile?: string 
   let scheduler: Scheduler | undefined;
 
   const workers = new Map<Worker, Channel>();
+  /** Workers whose channel is open (they said `ready`): a message to one still loading would be lost. */
+  const heardFrom = new Set<Worker>();
   let stopping = false;
   const faultsActive = async (): Promise<void> => {
     const active = state.faults.list().length > 0;
@@ -121,8 +123,10 @@ export async function serveWorkers(config: Config, options: { seedFile?: string 
     const heard = new Promise<void>((resolve) => (ready = resolve));
     const channel = new Channel(worker as unknown as Port, { ...handlers, ready: () => ready() });
     workers.set(worker, channel);
+    void heard.then(() => heardFrom.add(worker));
     worker.once("exit", (code, signal) => {
       workers.delete(worker);
+      heardFrom.delete(worker);
       channel.fail(new Error(`worker ${worker.process.pid} exited`));
       if (stopping || !listening) return;
       log.warn(`worker ${worker.process.pid} exited (${signal ?? `code ${code}`}): starting another`);
@@ -175,7 +179,9 @@ export async function serveWorkers(config: Config, options: { seedFile?: string 
             new Promise<void>((resolve) => {
               if (worker.isDead()) return resolve();
               worker.once("exit", () => resolve());
-              channel.call("stop").catch(() => undefined);
+              // One still starting (a replacement) would not hear `stop`, and has no requests: a signal ends it.
+              if (heardFrom.has(worker)) channel.call("stop").catch(() => undefined);
+              else worker.process.kill("SIGTERM");
             }),
         ),
       );

@@ -281,7 +281,7 @@ describe("log rotation", () => {
     lockbox.process.kill("SIGHUP");
     // The server has handled the signal once it has opened a new file at the path; a request
     // sent before that is rightly still written to the moved file.
-    await eventually("a new file at the audit log's path", 5000, async () => assert.ok(existsSync(auditPath)));
+    await eventually("a new file at the audit log's path", 5000, async () => assert.ok(existsSync(auditPath), "not yet"));
     const id = randomUUID();
     await eventually("a line in the new file", 5000, async () => {
       const r = await raw(lockbox, { path: "/secrets?api-version=7.6", token, headers: { "x-ms-client-request-id": id } });

@@ -161,7 +161,10 @@ describe("certificate events", () => {
     await hook.waitUntil(() => hook.validations > 0, "the subscription's validation handshake");
     await eventually("the subscription validated", 15_000, async () => {
       const listed = await raw(lockbox, { path: "/lockbox/v1/vaults/default/subscriptions", token: await developerToken(lockbox) });
-      assert.ok((listed.json.value as Array<{ id: string; validated: boolean }>).some((s) => s.id === subscribed.json.id && s.validated));
+      assert.ok(
+        (listed.json.value as Array<{ id: string; validated: boolean }>).some((s) => s.id === subscribed.json.id && s.validated),
+        listed.text,
+      );
     });
     const is = (type: string, name: string) => (e: ReceivedEvent) => e.type === `Microsoft.KeyVault.${type}` && e.data.ObjectName === name;
     try {

@@ -1,5 +1,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { ClientSecretCredential, DefaultAzureCredential, type TokenCredential } from "@azure/identity";
 import { createDefaultHttpClient } from "@azure/core-rest-pipeline";
 import { SecretClient, type SecretClientOptions } from "@azure/keyvault-secrets";
@@ -43,6 +45,16 @@ function servedBy(requestId: string): Promise<number> {
   });
 }
 
+/** The pids of every process that has written a log line so far. */
+const loggedPids = (): Set<number> =>
+  new Set(
+    lockbox
+      .output()
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => (JSON.parse(l) as { pid: number }).pid),
+  );
+
 /** A SecretClient with its own connections, and no retries (each answer is seen as it is). */
 const newClient = (cred: TokenCredential, vault = "default", options: SecretClientOptions = {}): SecretClient =>
   new SecretClient(lockbox.vaultUrl(vault), cred, { httpClient: createDefaultHttpClient(), retryOptions: { maxRetries: 0 }, ...options });
@@ -56,7 +68,10 @@ interface Placed {
 async function placedClient(cred: TokenCredential, probe: string, vault = "default"): Promise<Placed> {
   const client = newClient(cred, vault);
   let requestId = "";
-  await client.getSecret(probe, { onResponse: (r) => void (requestId = r.headers.get("x-ms-request-id") ?? "") });
+  await client.getSecret(probe, {
+    abortSignal: AbortSignal.timeout(10_000),
+    onResponse: (r) => void (requestId = r.headers.get("x-ms-request-id") ?? ""),
+  });
   return { client, pid: await servedBy(requestId) };
 }
 
@@ -180,4 +195,63 @@ describe("serve --workers 2", () => {
     assert.equal(pids.size, 2, "the session was used through both workers");
     for (let i = 0; i < 2; i++) assert.equal((await signin()).status, 401, "the link signs in once, whichever worker is asked again");
   });
+
+  // node:cluster hands a connection to a worker and closes its own copy when the worker says it took it: one
+  // handed over as the worker dies stays open, unanswered, until the client gives up. Hence every write's timeout.
+  test(
+    "SIGKILL of a worker loses no acknowledged write; the primary starts another and the server goes on",
+    { timeout: 90_000 },
+    async () => {
+      await new SecretClient(lockbox.vaultUrl(), credential).setSecret("storm-probe", "probe");
+      const pidsBefore = loggedPids();
+      const acknowledged: string[] = [];
+      let stop = false;
+      const writer = async (w: number): Promise<void> => {
+        for (let i = 0; !stop; i++) {
+          const name = `storm-${w}-${i}`;
+          try {
+            await newClient(credential).setSecret(name, `value-${w}-${i}`, { abortSignal: AbortSignal.timeout(10_000) });
+            acknowledged.push(name);
+          } catch {
+            // A write cut off with its worker: not acknowledged, so nothing is promised of it.
+          }
+        }
+      };
+      const writers = Array.from({ length: 8 }, (_, w) => writer(w));
+      let victim: number;
+      try {
+        await eventually("writes are acknowledged", 10_000, async () =>
+          assert.ok(acknowledged.length >= 20, `${acknowledged.length} acknowledged`),
+        );
+        [{ pid: victim }] = await clientsOnEachWorker(credential, "storm-probe");
+        process.kill(victim, "SIGKILL");
+        const atKill = acknowledged.length;
+        await eventually("writes are acknowledged after the kill", 20_000, async () =>
+          assert.ok(acknowledged.length >= atKill + 40, `${acknowledged.length - atKill} since the kill`),
+        );
+      } finally {
+        stop = true;
+        await Promise.all(writers);
+      }
+
+      const reader = new SecretClient(lockbox.vaultUrl(), credential);
+      for (const name of acknowledged) assert.equal((await reader.getSecret(name)).value, `value-${name.slice("storm-".length)}`, name);
+      const audited = new Set(
+        readFileSync(join(lockbox.dataDir, "audit.log"), "utf8")
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as { operationName: string; resultSignature: string; properties?: { id?: string } })
+          .filter((e) => e.operationName === "SecretSet" && e.resultSignature === "OK")
+          .map((e) => e.properties?.id?.split("/secrets/")[1]?.split("/")[0]),
+      );
+      for (const name of acknowledged) assert.ok(audited.has(name), `the audit log has the acknowledged write of ${name}`);
+      const replacement = await eventually("a new worker serves", 10_000, async () => {
+        const [x, y] = await clientsOnEachWorker(credential, "storm-probe");
+        const fresh = [x.pid, y.pid].find((pid) => !pidsBefore.has(pid));
+        assert.ok(fresh, "one of the two workers is new");
+        return fresh;
+      });
+      assert.notEqual(replacement, victim);
+    },
+  );
 });
