@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import pg from "pg";
@@ -37,10 +37,31 @@ export async function openRawStore(dataDir: string): Promise<RawStore> {
   };
 }
 
-export function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true })
-    .map((f) => join(dir, String(f)))
-    .filter((f) => statSync(f, { throwIfNoEntry: false })?.isFile());
+/**
+ * Every file under dir with its bytes. A file or folder that goes away while it is read is
+ * left out: the test run's PostgreSQL cluster is shared, and other tests drop their databases
+ * while this one reads it.
+ */
+function filesUnder(dir: string): Array<{ where: string; bytes: Buffer }> {
+  const gone = (e: unknown): boolean => (e as NodeJS.ErrnoException).code === "ENOENT";
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (e) {
+    if (gone(e)) return [];
+    throw e;
+  }
+  return entries.flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return filesUnder(path);
+    if (!entry.isFile()) return [];
+    try {
+      return [{ where: path, bytes: readFileSync(path) }];
+    } catch (e) {
+      if (gone(e)) return [];
+      throw e;
+    }
+  });
 }
 
 /**
@@ -50,7 +71,7 @@ export function filesUnder(dir: string): string[] {
  * (LOCKBOX_TEST_POSTGRES_DIR).
  */
 export async function storedBytes(dataDir: string): Promise<Array<{ where: string; bytes: Buffer }>> {
-  const found = filesUnder(dataDir).map((f) => ({ where: f, bytes: readFileSync(f) }));
+  const found = filesUnder(dataDir);
   if (!engineEnv(dataDir).LOCKBOX_POSTGRES_URL) return found;
   const raw = await openRawStore(dataDir);
   try {
@@ -65,6 +86,6 @@ export async function storedBytes(dataDir: string): Promise<Array<{ where: strin
     await raw.close();
   }
   const clusterDir = process.env.LOCKBOX_TEST_POSTGRES_DIR;
-  if (clusterDir) for (const f of filesUnder(clusterDir)) found.push({ where: f, bytes: readFileSync(f) });
+  if (clusterDir) found.push(...filesUnder(clusterDir));
   return found;
 }
