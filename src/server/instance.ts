@@ -158,6 +158,8 @@ export interface InstanceOptions {
   existing?: boolean;
   /** Told of the store's transactions and the caches' lookups (the server's metrics). */
   observers?: { commits?: CommitObserver; cache?: CacheObserver };
+  /** The server runs a process per core (`--workers N`): key operations are placed for that (crypto/pool.ts). */
+  processPerCore?: boolean;
 }
 
 export async function openInstance(
@@ -287,7 +289,7 @@ export async function openInstance(
     else if (topic === "meta") return devClock?.refresh().catch(() => undefined);
   });
 
-  const pool = new CryptoPool();
+  const pool = new CryptoPool(options.processPerCore);
   const secrets = new SecretService(store, keyring, clock, webhookRotator(), lifecycle);
   const keys = new KeyService(store, keyring, clock, (request) => pool.run(request), lifecycle);
   const certificateSettings = new CertificateSettings(store, keyring, clock);

@@ -92,6 +92,7 @@ export const instanceOptions = (config: Config, metrics: Metrics): InstanceOptio
   storage: config.storage,
   init: config.init,
   observers: { commits: metrics.commits, cache: metrics.cache },
+  processPerCore: config.workers > 1,
 });
 
 /** Where the local CA or the operator's certificate is (made now, the first time). */

@@ -1,9 +1,11 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { createPublicKey, verify } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ClientSecretCredential, DefaultAzureCredential, type TokenCredential } from "@azure/identity";
 import { createDefaultHttpClient } from "@azure/core-rest-pipeline";
+import { CryptographyClient, KeyClient } from "@azure/keyvault-keys";
 import { SecretClient, type SecretClientOptions } from "@azure/keyvault-secrets";
 import { advanceClock, clockNow } from "../helpers/clock.ts";
 import { developerToken, raw } from "../helpers/http.ts";
@@ -84,6 +86,8 @@ async function clientsOnEachWorker(cred: TokenCredential, probe: string): Promis
   }
   throw new Error("ten new clients all landed on the first client's worker");
 }
+
+const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64url");
 
 /** Whatever the SDK answered: the value, or the HTTP status it failed with. */
 const statusOf = (p: Promise<unknown>): Promise<number> =>
@@ -194,6 +198,43 @@ describe("serve --workers 2", () => {
     }
     assert.equal(pids.size, 2, "the session was used through both workers");
     for (let i = 0; i < 2; i++) assert.equal((await signin()).status, 401, "the link signs in once, whichever worker is asked again");
+  });
+
+  test("signatures and a decrypt through every worker are right: RSA-2048 and P-256 made on the worker's own thread, RSA-4096 on a pool thread", async () => {
+    const keys = new KeyClient(lockbox.vaultUrl(), credential);
+    const made = [
+      { key: await keys.createRsaKey("workers-rsa-2048", { keySize: 2048 }), alg: "RS256" },
+      { key: await keys.createRsaKey("workers-rsa-4096", { keySize: 4096 }), alg: "RS256" },
+      { key: await keys.createEcKey("workers-p256", { curve: "P-256" }), alg: "ES256" },
+    ];
+    const data = Buffer.from("signed through a worker");
+    const signedBy = new Set<number>();
+    // New clients, new connections: node:cluster hands them to the workers in turn.
+    for (let round = 0; round < 4; round++) {
+      for (const { key, alg } of made) {
+        const client = new CryptographyClient(key.id!, credential, {
+          httpClient: createDefaultHttpClient(),
+          retryOptions: { maxRetries: 0 },
+        });
+        let requestId = "";
+        const { result } = await client.signData(alg, data, {
+          onResponse: (r) => void (requestId = r.headers.get("x-ms-request-id") ?? ""),
+        });
+        const jwk = key.key!;
+        const publicKey = createPublicKey({
+          key:
+            jwk.kty === "EC" ? { kty: "EC", crv: jwk.crv, x: b64(jwk.x!), y: b64(jwk.y!) } : { kty: "RSA", n: b64(jwk.n!), e: b64(jwk.e!) },
+          format: "jwk",
+        });
+        assert.ok(verify("sha256", data, { key: publicKey, dsaEncoding: "ieee-p1363" }, result), `${key.name}'s ${alg} signature verifies`);
+        signedBy.add(await servedBy(requestId));
+      }
+    }
+    assert.equal(signedBy.size, 2, "both workers signed");
+    const rsa = new CryptographyClient(made[0]!.key.id!, credential, { httpClient: createDefaultHttpClient() });
+    const secret = Buffer.from("a data key");
+    const { result: ciphertext } = await rsa.encrypt({ algorithm: "RSA-OAEP-256", plaintext: secret });
+    assert.deepEqual(Buffer.from((await rsa.decrypt({ algorithm: "RSA-OAEP-256", ciphertext })).result), secret);
   });
 
   // node:cluster hands a connection to a worker and closes its own copy when the worker says it took it: one
