@@ -10,6 +10,8 @@ export type CacheObserver = (cache: string, hit: boolean) => void;
  */
 export class TtlCache<K, V> {
   private readonly entries = new Map<K, { value: V; until: number }>();
+  /** Counts the invalidations: a load that one overlapped may have read what it made stale. */
+  private invalidations = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -31,7 +33,10 @@ export class TtlCache<K, V> {
       return hit.value;
     }
     this.observe(false);
+    const before = this.invalidations;
     const value = await load();
+    // A change told while the load was under way: what it read may be older than the change, so it is not kept.
+    if (this.invalidations !== before) return value;
     if (!keep(value)) {
       this.entries.delete(key);
       return value;
@@ -42,10 +47,12 @@ export class TtlCache<K, V> {
   }
 
   delete(key: K): void {
+    this.invalidations++;
     this.entries.delete(key);
   }
 
   clear(): void {
+    this.invalidations++;
     this.entries.clear();
   }
 }
