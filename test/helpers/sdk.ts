@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 
+/** A JWK member as the SDK gives it (bytes), as node:crypto and the REST API write it. */
+export const base64url = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64url");
+
 /** Everything an SDK list yields, over all its pages. */
 export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import crypto, { constants } from "node:crypto";
 import { DefaultAzureCredential } from "@azure/identity";
 import { CryptographyClient, KeyClient, type KeyVaultKey } from "@azure/keyvault-keys";
+import { base64url } from "../helpers/sdk.ts";
 import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
 import { type Lockbox, serveForFile } from "../helpers/server.ts";
 
@@ -25,7 +26,6 @@ serveForFile({}, async (started) => {
 const API = "api-version=7.6";
 const HOUR_MS = 3_600_000;
 const vaultHost = (): string => new URL(lockbox.vaultUrl()).host;
-const b64u = (u: Uint8Array): string => Buffer.from(u).toString("base64url");
 const bytes = (s: string): Buffer => Buffer.from(s, "base64url");
 const sha256 = (data: string | Buffer): Buffer => crypto.createHash("sha256").update(data).digest();
 
@@ -91,24 +91,29 @@ describe("403 Forbidden: key_ops, disabled, nbf and exp", () => {
       /not supported/,
     );
 
-    const plaintext = b64u(Buffer.from("must not be encrypted"));
+    const plaintext = base64url(Buffer.from("must not be encrypted"));
     refused(await operation(key, "encrypt", { alg: "RSA-OAEP-256", value: plaintext }), 403, "Forbidden", "KeyOperationForbidden");
     refused(await operation(key, "encrypt", { alg: "RSA-OAEP-256", value: plaintext }, ""), 403, "Forbidden", "KeyOperationForbidden");
     refused(await operation(key, "encrypt", { alg: "RSA1_5", value: plaintext }), 403, "Forbidden", "KeyOperationForbidden");
     refused(
-      await operation(key, "wrapkey", { alg: "RSA-OAEP", value: b64u(crypto.randomBytes(32)) }),
+      await operation(key, "wrapkey", { alg: "RSA-OAEP", value: base64url(crypto.randomBytes(32)) }),
       403,
       "Forbidden",
       "KeyOperationForbidden",
     );
     const ciphertext = crypto.publicEncrypt(
       {
-        key: crypto.createPublicKey({ key: { kty: "RSA", n: b64u(key.key!.n!), e: b64u(key.key!.e!) }, format: "jwk" }),
+        key: crypto.createPublicKey({ key: { kty: "RSA", n: base64url(key.key!.n!), e: base64url(key.key!.e!) }, format: "jwk" }),
         oaepHash: "sha256",
       },
       Buffer.from("secret"),
     );
-    refused(await operation(key, "decrypt", { alg: "RSA-OAEP-256", value: b64u(ciphertext) }), 403, "Forbidden", "KeyOperationForbidden");
+    refused(
+      await operation(key, "decrypt", { alg: "RSA-OAEP-256", value: base64url(ciphertext) }),
+      403,
+      "Forbidden",
+      "KeyOperationForbidden",
+    );
 
     assert.deepEqual(await stateOf(key.name), before);
     assert.deepEqual((await keys.getKey(key.name)).keyOperations, ["sign", "verify"]);
@@ -132,7 +137,7 @@ describe("403 Forbidden: key_ops, disabled, nbf and exp", () => {
     await sdkRefused(keys.getCryptographyClient(key.name).sign("ES256", digest), 403, "Forbidden", "KeyDisabled");
     await sdkRefused(new CryptographyClient(key.id!, credential).sign("ES256", digest), 403, "Forbidden", "KeyDisabled");
     await sdkRefused(fromObject.verify("ES256", digest, signature), 403, "Forbidden", "KeyDisabled");
-    refused(await operation(key, "sign", { alg: "ES256", value: b64u(digest) }), 403, "Forbidden", "KeyDisabled");
+    refused(await operation(key, "sign", { alg: "ES256", value: base64url(digest) }), 403, "Forbidden", "KeyDisabled");
 
     assert.deepEqual(await stateOf(key.name), before);
     assert.equal((await keys.getKey(key.name)).properties.enabled, false);
@@ -159,23 +164,23 @@ describe("403 Forbidden: key_ops, disabled, nbf and exp", () => {
     await sdkRefusedLocally(new CryptographyClient(key, credential).sign("RS256", sha256("x")), /expired/);
 
     const digest = sha256("signed before expiry");
-    refused(await operation(key, "sign", { alg: "RS256", value: b64u(digest) }), 403, "Forbidden", "KeyExpired");
-    refused(await operation(key, "encrypt", { alg: "RSA-OAEP-256", value: b64u(Buffer.from("x")) }), 403, "Forbidden", "KeyExpired");
-    refused(await operation(key, "encrypt", { alg: "RSA1_5", value: b64u(Buffer.from("x")) }), 403, "Forbidden", "KeyExpired");
-    refused(await operation(key, "wrapkey", { alg: "RSA-OAEP", value: b64u(crypto.randomBytes(32)) }), 403, "Forbidden", "KeyExpired");
+    refused(await operation(key, "sign", { alg: "RS256", value: base64url(digest) }), 403, "Forbidden", "KeyExpired");
+    refused(await operation(key, "encrypt", { alg: "RSA-OAEP-256", value: base64url(Buffer.from("x")) }), 403, "Forbidden", "KeyExpired");
+    refused(await operation(key, "encrypt", { alg: "RSA1_5", value: base64url(Buffer.from("x")) }), 403, "Forbidden", "KeyExpired");
+    refused(await operation(key, "wrapkey", { alg: "RSA-OAEP", value: base64url(crypto.randomBytes(32)) }), 403, "Forbidden", "KeyExpired");
 
     // Existing ciphertexts and signatures stay usable.
     const plaintext = Buffer.from("encrypted while valid");
     const ciphertext = crypto.publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, plaintext);
-    const decrypted = await operation(key, "decrypt", { alg: "RSA-OAEP-256", value: b64u(ciphertext) });
+    const decrypted = await operation(key, "decrypt", { alg: "RSA-OAEP-256", value: base64url(ciphertext) });
     assert.equal(decrypted.status, 200, decrypted.text);
     assert.ok(bytes(decrypted.json.value).equals(plaintext), "decrypt of an expired key returned something else");
     const cek = crypto.randomBytes(32);
-    const unwrapped = await operation(key, "unwrapkey", { alg: "RSA-OAEP", value: b64u(crypto.publicEncrypt(publicKey, cek)) });
+    const unwrapped = await operation(key, "unwrapkey", { alg: "RSA-OAEP", value: base64url(crypto.publicEncrypt(publicKey, cek)) });
     assert.equal(unwrapped.status, 200, unwrapped.text);
     assert.ok(bytes(unwrapped.json.value).equals(cek), "unwrapKey of an expired key returned something else");
     const signature = crypto.sign("sha256", Buffer.from("signed before expiry"), privateKey);
-    const verified = await operation(key, "verify", { alg: "RS256", digest: b64u(digest), value: b64u(signature) });
+    const verified = await operation(key, "verify", { alg: "RS256", digest: base64url(digest), value: base64url(signature) });
     assert.equal(verified.status, 200, verified.text);
     assert.equal(verified.json.value, true);
 
@@ -189,8 +194,8 @@ describe("403 Forbidden: key_ops, disabled, nbf and exp", () => {
     const before = await stateOf(key.name);
 
     await sdkRefusedLocally(keys.getCryptographyClient(key.name).sign("ES256", sha256("early")), /can't be used before/);
-    refused(await operation(key, "sign", { alg: "ES256", value: b64u(sha256("early")) }), 403, "Forbidden", "KeyNotYetValid");
-    refused(await operation(key, "sign", { alg: "ES256", value: b64u(sha256("early")) }, ""), 403, "Forbidden", "KeyNotYetValid");
+    refused(await operation(key, "sign", { alg: "ES256", value: base64url(sha256("early")) }), 403, "Forbidden", "KeyNotYetValid");
+    refused(await operation(key, "sign", { alg: "ES256", value: base64url(sha256("early")) }, ""), 403, "Forbidden", "KeyNotYetValid");
 
     assert.deepEqual(await stateOf(key.name), before);
   });
@@ -215,10 +220,10 @@ describe("400 BadParameter: algorithms, lengths and encodings", () => {
 
   test("an unknown algorithm RS999 is 400 BadParameter", async () => {
     await unchanged(async () => {
-      refused(await operation(rsa, "sign", { alg: "RS999", value: b64u(sha256("x")) }), 400, "BadParameter", undefined);
-      refused(await operation(rsa, "encrypt", { alg: "RS999", value: b64u(Buffer.from("x")) }), 400, "BadParameter", undefined);
+      refused(await operation(rsa, "sign", { alg: "RS999", value: base64url(sha256("x")) }), 400, "BadParameter", undefined);
+      refused(await operation(rsa, "encrypt", { alg: "RS999", value: base64url(Buffer.from("x")) }), 400, "BadParameter", undefined);
       refused(
-        await operation(rsa, "verify", { alg: "RS999", digest: b64u(sha256("x")), value: b64u(Buffer.alloc(256, 1)) }),
+        await operation(rsa, "verify", { alg: "RS999", digest: base64url(sha256("x")), value: base64url(Buffer.alloc(256, 1)) }),
         400,
         "BadParameter",
         undefined,
@@ -232,8 +237,8 @@ describe("400 BadParameter: algorithms, lengths and encodings", () => {
       await sdkRefused(rsaClient.sign("ES256", sha256("x")), 400, "BadParameter", undefined);
       await sdkRefused(rsaClient.verify("ES256", sha256("x"), Buffer.alloc(64, 1)), 400, "BadParameter", undefined);
       // The SDK refuses encrypt on an EC key itself (key_ops sign/verify), so this goes raw.
-      refused(await operation(ec, "encrypt", { alg: "RSA-OAEP", value: b64u(Buffer.from("x")) }), 400, "BadParameter", undefined);
-      refused(await operation(ec, "decrypt", { alg: "RSA-OAEP", value: b64u(Buffer.alloc(256, 1)) }), 400, "BadParameter", undefined);
+      refused(await operation(ec, "encrypt", { alg: "RSA-OAEP", value: base64url(Buffer.from("x")) }), 400, "BadParameter", undefined);
+      refused(await operation(ec, "decrypt", { alg: "RSA-OAEP", value: base64url(Buffer.alloc(256, 1)) }), 400, "BadParameter", undefined);
       // And an AES algorithm on an RSA key (no local provider takes it: the SDK sends it).
       await sdkRefused(rsaClient.encrypt({ algorithm: "A256GCM", plaintext: Buffer.from("x") }), 400, "BadParameter", undefined);
     });
@@ -250,12 +255,12 @@ describe("400 BadParameter: algorithms, lengths and encodings", () => {
 
   test("a digest of the wrong length for RS256 (31 bytes) and ES256 is 400 BadParameter", async () => {
     await unchanged(async () => {
-      refused(await operation(rsa, "sign", { alg: "RS256", value: b64u(crypto.randomBytes(31)) }), 400, "BadParameter", undefined);
-      refused(await operation(rsa, "sign", { alg: "PS256", value: b64u(crypto.randomBytes(33)) }), 400, "BadParameter", undefined);
-      refused(await operation(ec, "sign", { alg: "ES256", value: b64u(crypto.randomBytes(31)) }), 400, "BadParameter", undefined);
-      refused(await operation(ec, "sign", { alg: "ES256", value: b64u(crypto.randomBytes(48)) }), 400, "BadParameter", undefined);
+      refused(await operation(rsa, "sign", { alg: "RS256", value: base64url(crypto.randomBytes(31)) }), 400, "BadParameter", undefined);
+      refused(await operation(rsa, "sign", { alg: "PS256", value: base64url(crypto.randomBytes(33)) }), 400, "BadParameter", undefined);
+      refused(await operation(ec, "sign", { alg: "ES256", value: base64url(crypto.randomBytes(31)) }), 400, "BadParameter", undefined);
+      refused(await operation(ec, "sign", { alg: "ES256", value: base64url(crypto.randomBytes(48)) }), 400, "BadParameter", undefined);
       // The right length is accepted.
-      const ok = await operation(ec, "sign", { alg: "ES256", value: b64u(crypto.randomBytes(32)) });
+      const ok = await operation(ec, "sign", { alg: "ES256", value: base64url(crypto.randomBytes(32)) });
       assert.equal(ok.status, 200, ok.text);
     });
   });
@@ -265,13 +270,18 @@ describe("400 BadParameter: algorithms, lengths and encodings", () => {
       refused(await operation(rsa, "sign", { alg: "RS256", value: "!!!" }), 400, "BadParameter", undefined);
       refused(await operation(rsa, "decrypt", { alg: "RSA-OAEP", value: "!!!" }), 400, "BadParameter", undefined);
       refused(
-        await operation(rsa, "verify", { alg: "RS256", digest: "!!!", value: b64u(Buffer.alloc(256, 1)) }),
+        await operation(rsa, "verify", { alg: "RS256", digest: "!!!", value: base64url(Buffer.alloc(256, 1)) }),
         400,
         "BadParameter",
         undefined,
       );
       refused(
-        await operation(oct, "decrypt", { alg: "A256GCM", value: b64u(Buffer.from("x")), iv: "!!!", tag: b64u(Buffer.alloc(16)) }),
+        await operation(oct, "decrypt", {
+          alg: "A256GCM",
+          value: base64url(Buffer.from("x")),
+          iv: "!!!",
+          tag: base64url(Buffer.alloc(16)),
+        }),
         400,
         "BadParameter",
         undefined,
@@ -285,7 +295,7 @@ describe("400 BadParameter: algorithms, lengths and encodings", () => {
         [rsa, "RS256", 256],
         [ec, "ES256", 64],
       ] as const) {
-        const r = await operation(key, "verify", { alg, value: b64u(Buffer.alloc(size, 1)) });
+        const r = await operation(key, "verify", { alg, value: base64url(Buffer.alloc(size, 1)) });
         refused(r, 400, "BadParameter", undefined);
         assert.match(r.json.error.message, /digest/);
       }
@@ -296,7 +306,7 @@ describe("400 BadParameter: algorithms, lengths and encodings", () => {
     await unchanged(async () => {
       const client = keys.getCryptographyClient(oct.name);
       for (const value of [Buffer.alloc(0), Buffer.alloc(8, 1), Buffer.alloc(16, 1), Buffer.alloc(25, 1)]) {
-        refused(await operation(oct, "unwrapkey", { alg: "A256KW", value: b64u(value) }), 400, "BadParameter", undefined);
+        refused(await operation(oct, "unwrapkey", { alg: "A256KW", value: base64url(value) }), 400, "BadParameter", undefined);
       }
       // A real wrap still unwraps.
       const cek = crypto.randomBytes(32);

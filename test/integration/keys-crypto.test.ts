@@ -4,6 +4,7 @@ import crypto, { constants, type KeyObject } from "node:crypto";
 import { DefaultAzureCredential } from "@azure/identity";
 import { CryptographyClient, KeyClient, type KeyClientOptions, type KeyVaultKey, type KeyWrapAlgorithm } from "@azure/keyvault-keys";
 import { SecretClient } from "@azure/keyvault-secrets";
+import { base64url } from "../helpers/sdk.ts";
 import { developerToken, raw, type RawResponse } from "../helpers/http.ts";
 import { type Lockbox, serveForFile } from "../helpers/server.ts";
 
@@ -36,7 +37,6 @@ const importedSecrets: Array<{ what: string; b64url: string }> = [];
 
 /** The vault's host, so that kids in raw responses carry the origin the SDK uses. */
 const vaultHost = (): string => new URL(lockbox.vaultUrl()).host;
-const b64u = (u: Uint8Array): string => Buffer.from(u).toString("base64url");
 const bytes = (s: string): Buffer => Buffer.from(s, "base64url");
 const same = (a: Uint8Array | undefined, b: Uint8Array): boolean => a !== undefined && Buffer.from(a).equals(Buffer.from(b));
 
@@ -133,7 +133,7 @@ async function importNodeKey(name: string, privateKey: KeyObject, azureCrv?: str
 }
 
 async function importOctKey(name: string, k: Buffer): Promise<KeyVaultKey> {
-  importedSecrets.push({ what: `${name}.k`, b64url: b64u(k) });
+  importedSecrets.push({ what: `${name}.k`, b64url: base64url(k) });
   const imported = await keys.importKey(name, { kty: "oct", k });
   assert.equal(imported.key?.k, undefined, "importKey returned the symmetric k");
   return imported;
@@ -223,7 +223,7 @@ describe("sign and verify", () => {
   test("Lockbox verify accepts RS*/PS* signatures node:crypto made with an imported RSA key, and its own signatures verify with that key", async () => {
     const { privateKey, publicKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
     const key = await importNodeKey("verify-imported-rsa", privateKey);
-    assert.equal(b64u(key.key!.n!), (publicKey.export({ format: "jwk" }) as { n: string }).n);
+    assert.equal(base64url(key.key!.n!), (publicKey.export({ format: "jwk" }) as { n: string }).n);
 
     for (const { alg, hash, hashBytes } of RSA_SIGNATURES) {
       const data = crypto.randomBytes(99);
@@ -348,7 +348,7 @@ describe("encrypt and decrypt with RSA", () => {
           assert.equal(encrypted.keyID, key.id, `${label}: RSA-OAEP-256 encrypt kid`);
           ciphertext = encrypted.result;
         } else {
-          const r = await operation(key, "encrypt", { alg: alg.alg, value: b64u(plaintext) });
+          const r = await operation(key, "encrypt", { alg: alg.alg, value: base64url(plaintext) });
           assert.equal(r.status, 200, r.text);
           assert.equal(r.json.kid, key.id);
           ciphertext = bytes(r.json.value);
@@ -359,8 +359,8 @@ describe("encrypt and decrypt with RSA", () => {
       }
     }
     // Encryption is randomized.
-    const once = await operation(key, "encrypt", { alg: "RSA1_5", value: b64u(Buffer.from("same")) });
-    const twice = await operation(key, "encrypt", { alg: "RSA1_5", value: b64u(Buffer.from("same")) });
+    const once = await operation(key, "encrypt", { alg: "RSA1_5", value: base64url(Buffer.from("same")) });
+    const twice = await operation(key, "encrypt", { alg: "RSA1_5", value: base64url(Buffer.from("same")) });
     assert.notEqual(once.json.value, twice.json.value);
   });
 
@@ -373,9 +373,11 @@ describe("encrypt and decrypt with RSA", () => {
         alg.alg === "RSA-OAEP-256"
           ? {
               status: 200,
-              json: { value: b64u((await keys.getCryptographyClient(key.name).encrypt({ algorithm: "RSA-OAEP-256", plaintext })).result) },
+              json: {
+                value: base64url((await keys.getCryptographyClient(key.name).encrypt({ algorithm: "RSA-OAEP-256", plaintext })).result),
+              },
             }
-          : await operation(key, "encrypt", { alg: alg.alg, value: b64u(plaintext) });
+          : await operation(key, "encrypt", { alg: alg.alg, value: base64url(plaintext) });
       assert.equal(r.status, 200, `${alg.alg} encrypt failed`);
       const ciphertext = bytes(r.json.value);
       const decrypted =
@@ -411,9 +413,9 @@ describe("encrypt and decrypt with RSA", () => {
     assert.ok(bytesOf(second.result).equals(firstBytes), "implicit rejection is not deterministic for the same ciphertext");
 
     // The same through the raw API: 200, not an error.
-    const r = await operation(key, "decrypt", { alg: "RSA1_5", value: b64u(malformed) });
+    const r = await operation(key, "decrypt", { alg: "RSA1_5", value: base64url(malformed) });
     assert.equal(r.status, 200, r.text);
-    assert.equal(r.json.value, b64u(firstBytes));
+    assert.equal(r.json.value, base64url(firstBytes));
 
     // A well-formed ciphertext still decrypts to its message.
     const plaintext = crypto.randomBytes(48);
@@ -437,7 +439,7 @@ describe("wrapKey and unwrapKey", () => {
         assert.equal(unwrapped.keyID, key.id, `${label} ${alg.alg}: unwrap kid`);
 
         // Lockbox's own wrapkey.
-        const r = await operation(key, "wrapkey", { alg: alg.alg, value: b64u(cek) });
+        const r = await operation(key, "wrapkey", { alg: alg.alg, value: base64url(cek) });
         assert.equal(r.status, 200, r.text);
         assert.equal(r.json.kid, key.id);
         const serverUnwrapped = await client.unwrapKey(alg.alg, bytes(r.json.value));
@@ -645,7 +647,7 @@ describe("server behaviour", () => {
     ).d!;
     importedSecrets.push({ what: "material-mismatched.d", b64url: otherD });
     const badK = Buffer.concat([k, Buffer.from([0x5a, 0xa5])]);
-    importedSecrets.push({ what: "material-bad-oct.k", b64url: b64u(badK) });
+    importedSecrets.push({ what: "material-bad-oct.k", b64url: base64url(badK) });
     const errorBodies: string[] = [];
     const refusedImport = (e: any): boolean => {
       assert.equal(e.statusCode, 400, `expected 400 BadParameter, got ${e.statusCode} ${e.code}: ${e.message}`);

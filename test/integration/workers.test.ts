@@ -8,6 +8,7 @@ import { createDefaultHttpClient } from "@azure/core-rest-pipeline";
 import { CryptographyClient, KeyClient } from "@azure/keyvault-keys";
 import { SecretClient, type SecretClientOptions } from "@azure/keyvault-secrets";
 import { advanceClock, clockNow } from "../helpers/clock.ts";
+import { base64url } from "../helpers/sdk.ts";
 import { developerToken, raw } from "../helpers/http.ts";
 import { cli, removeDataDir, startLockbox, stopOrKill, useEnvironment, type Lockbox } from "../helpers/server.ts";
 import { eventually } from "../helpers/wait.ts";
@@ -67,14 +68,23 @@ interface Placed {
 }
 
 /** A client and the worker its connection landed on (found by a getSecret of `probe`). */
+/** SDK call options that note the answer's x-ms-request-id, and the pid of the process that served it. */
+function servedByTracker(): {
+  onResponse: (r: { headers: { get(name: string): string | undefined } }) => void;
+  pid: () => Promise<number>;
+} {
+  let requestId = "";
+  return {
+    onResponse: (r) => void (requestId = r.headers.get("x-ms-request-id") ?? ""),
+    pid: () => servedBy(requestId),
+  };
+}
+
 async function placedClient(cred: TokenCredential, probe: string, vault = "default"): Promise<Placed> {
   const client = newClient(cred, vault);
-  let requestId = "";
-  await client.getSecret(probe, {
-    abortSignal: AbortSignal.timeout(10_000),
-    onResponse: (r) => void (requestId = r.headers.get("x-ms-request-id") ?? ""),
-  });
-  return { client, pid: await servedBy(requestId) };
+  const served = servedByTracker();
+  await client.getSecret(probe, { abortSignal: AbortSignal.timeout(10_000), onResponse: served.onResponse });
+  return { client, pid: await served.pid() };
 }
 
 /** Clients on two different workers. */
@@ -86,8 +96,6 @@ async function clientsOnEachWorker(cred: TokenCredential, probe: string): Promis
   }
   throw new Error("ten new clients all landed on the first client's worker");
 }
-
-const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64url");
 
 /** Whatever the SDK answered: the value, or the HTTP status it failed with. */
 const statusOf = (p: Promise<unknown>): Promise<number> =>
@@ -169,11 +177,9 @@ describe("serve --workers 2", () => {
     const statuses = [];
     for (let i = 0; i < 6; i++) {
       const client = newClient(credential, "counted");
-      let requestId = "";
-      statuses.push(
-        await statusOf(client.setSecret(`s${i}`, "v", { onResponse: (r) => void (requestId = r.headers.get("x-ms-request-id") ?? "") })),
-      );
-      pids.add(await servedBy(requestId));
+      const served = servedByTracker();
+      statuses.push(await statusOf(client.setSecret(`s${i}`, "v", { onResponse: served.onResponse })));
+      pids.add(await served.pid());
     }
     assert.equal(pids.size, 2, "six new clients land on both workers");
     assert.deepEqual(statuses, [200, 200, 200, 429, 429, 429]);
@@ -216,18 +222,18 @@ describe("serve --workers 2", () => {
           httpClient: createDefaultHttpClient(),
           retryOptions: { maxRetries: 0 },
         });
-        let requestId = "";
-        const { result } = await client.signData(alg, data, {
-          onResponse: (r) => void (requestId = r.headers.get("x-ms-request-id") ?? ""),
-        });
+        const served = servedByTracker();
+        const { result } = await client.signData(alg, data, { onResponse: served.onResponse });
         const jwk = key.key!;
         const publicKey = createPublicKey({
           key:
-            jwk.kty === "EC" ? { kty: "EC", crv: jwk.crv, x: b64(jwk.x!), y: b64(jwk.y!) } : { kty: "RSA", n: b64(jwk.n!), e: b64(jwk.e!) },
+            jwk.kty === "EC"
+              ? { kty: "EC", crv: jwk.crv, x: base64url(jwk.x!), y: base64url(jwk.y!) }
+              : { kty: "RSA", n: base64url(jwk.n!), e: base64url(jwk.e!) },
           format: "jwk",
         });
         assert.ok(verify("sha256", data, { key: publicKey, dsaEncoding: "ieee-p1363" }, result), `${key.name}'s ${alg} signature verifies`);
-        signedBy.add(await servedBy(requestId));
+        signedBy.add(await served.pid());
       }
     }
     assert.equal(signedBy.size, 2, "both workers signed");
